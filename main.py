@@ -1,0 +1,172 @@
+"""Composition root and command line.
+
+python main.py serve [--host H] [--port P]   run the API (embedded defaults if unset)
+python main.py worker                        run the background lifecycle worker
+python main.py migrate                       apply migrations and seed the default plans
+python main.py token --user ID [--admin] [--service]   print a development JWT
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Route, WebSocketRoute
+
+from resolvers import operational, rest
+from resolvers.graphql_view import GraphQLView
+from resolvers.middleware import BodyLimit, Metrics
+from schema.build import build_schema
+from services.auth import Role, TokenVerifier, mint_token
+from services.clock import Clock, OffsetClock, SystemClock
+from services.config import Settings
+from services.db import make_engine, make_session_factory
+from services.deps import Deps
+from services.gateway.base import PaymentGateway
+from services.gateway.local import LocalGateway
+
+log = logging.getLogger("subscription-service")
+
+
+def build_gateway(settings: Settings) -> PaymentGateway:
+    if settings.stripe_api_key:
+        raise SystemExit("STRIPE_API_KEY is set, but the Stripe gateway is not built yet")
+    return LocalGateway()
+
+
+def build_clock(settings: Settings) -> Clock:
+    return OffsetClock() if settings.test_clock else SystemClock()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    gateway: PaymentGateway | None = None,
+) -> Starlette:
+    """The ASGI app. `settings.database_url` must be resolved (see `resolve_database`)."""
+    assert settings.database_url, "resolve the database URL before building the app"
+    engine = make_engine(settings.database_url, settings.db_pool_size)
+    deps = Deps(
+        settings=settings,
+        session_factory=make_session_factory(engine),
+        clock=clock or build_clock(settings),
+        gateway=gateway or build_gateway(settings),
+    )
+    verifier = TokenVerifier(settings)
+    graphql = GraphQLView(
+        build_schema(settings),
+        deps,
+        verifier,
+        graphql_ide=None if settings.is_production else "graphiql",
+        allow_queries_via_get=False,  # GET would let a link trigger work with a cookie-less token
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            *rest.routes,
+            *operational.routes,
+        ],
+        middleware=[
+            Middleware(Metrics),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    app.state.verifier = verifier
+    return app
+
+
+def resolve_database(settings: Settings) -> Settings:
+    """With no DATABASE_URL, start the embedded PostgreSQL and point at it."""
+    if settings.database_url:
+        return settings
+    from services.embedded_db import ensure_database, start_embedded
+
+    print(f"DATABASE_URL is unset: starting embedded PostgreSQL in {settings.embedded_data_dir}")
+    admin_url = start_embedded(settings.embedded_data_dir)
+    url = asyncio.run(ensure_database(admin_url))
+    return settings.model_copy(update={"database_url": url})
+
+
+def _migrate(settings: Settings) -> Settings:
+    from services.migrate import migrate_and_seed
+
+    settings = resolve_database(settings)
+    assert settings.database_url is not None
+    created = migrate_and_seed(settings.database_url, SystemClock())
+    if created:
+        print(f"seeded {created} default plan(s)")
+    return settings
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    settings = _migrate(settings)
+    app = create_app(settings)
+    if not settings.is_production:
+        print(
+            f"\nGraphiQL:  http://{host}:{port}/graphql\n"
+            "Token:     python main.py token --user alice      (add --admin for admin)\n"
+            "           send it as 'Authorization: Bearer <token>'\n"
+        )
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+def worker(settings: Settings) -> None:
+    from services.worker import run_worker
+
+    settings = _migrate(settings)
+    app = create_app(settings)
+    asyncio.run(run_worker(app.state.deps))
+
+
+def token(settings: Settings, user: str, admin: bool, service: bool) -> None:
+    roles = [role for role, wanted in ((Role.ADMIN, admin), (Role.SERVICE, service)) if wanted]
+    print(mint_token(settings, user, roles, SystemClock().now(), timedelta(hours=24)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="main.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the API server")
+    serve_cmd.add_argument("--host", default="127.0.0.1")
+    serve_cmd.add_argument("--port", type=int, default=8000)
+    commands.add_parser("worker", help="run the lifecycle worker")
+    commands.add_parser("migrate", help="apply migrations and seed default plans")
+    token_cmd = commands.add_parser("token", help="print a development JWT")
+    token_cmd.add_argument("--user", required=True)
+    token_cmd.add_argument("--admin", action="store_true")
+    token_cmd.add_argument("--service", action="store_true")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if args.command == "serve":
+        serve(settings, args.host, args.port)
+    elif args.command == "worker":
+        worker(settings)
+    elif args.command == "migrate":
+        _migrate(settings)
+        print("database is at the newest migration")
+    elif args.command == "token":
+        token(settings, args.user, args.admin, args.service)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""SQLAlchemy tables. Import this package to register every table on `Base.metadata`."""
+
+from models.base import Base
+from models.billing import (
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    Payment,
+    PaymentCustomer,
+    PaymentMethod,
+)
+from models.catalog import Plan, PricingRecord
+from models.messaging import IdempotencyKey, OutboxEvent, ProcessedMessage
+from models.subscription import Subscription, SubscriptionHistory
+
+__all__ = [
+    "Base",
+    "IdempotencyKey",
+    "Invoice",
+    "InvoiceCounter",
+    "InvoiceLine",
+    "OutboxEvent",
+    "Payment",
+    "PaymentCustomer",
+    "PaymentMethod",
+    "Plan",
+    "PricingRecord",
+    "ProcessedMessage",
+    "Subscription",
+    "SubscriptionHistory",
+]

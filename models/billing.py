@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
+from models.subscription import Subscription
+from services.billing_rules import InvoiceStatus, LineKind, PaymentPurpose, PaymentStatus
+
+
+class InvoiceCounter(Base):
+    """Gapless invoice numbers: the row is locked and bumped in the invoice's transaction."""
+
+    __tablename__ = "invoice_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_number: Mapped[int] = mapped_column(default=0)
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        Index(None, "user_id", "created_at", "id"),
+        Index(None, "subscription_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))
+    status: Mapped[InvoiceStatus] = mapped_column(enum_column(InvoiceStatus, "invoice_status"))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_cents: Mapped[int]
+    amount_paid_cents: Mapped[int] = mapped_column(default=0)
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    subscription: Mapped[Subscription] = relationship(lazy="raise")
+    lines: Mapped[list[InvoiceLine]] = relationship(
+        lazy="raise", order_by="InvoiceLine.position", cascade="all, delete-orphan"
+    )
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (Index(None, "invoice_id", "position"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    position: Mapped[int]
+    kind: Mapped[LineKind] = mapped_column(enum_column(LineKind, "invoice_line_kind"))
+    description: Mapped[str] = mapped_column(Text)
+    amount_cents: Mapped[int]  # negative for credits
+    plan_code: Mapped[str | None] = mapped_column(String(64))
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
+
+
+class Payment(Base):
+    """One payment attempt (seed: sys_subscriptionPayment)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+        Index(None, "owner_id", "created_at"),
+        Index(None, "order_id", "created_at"),
+        Index(None, "payment_id"),
+        Index(None, "status_literal"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    owner_id: Mapped[str] = mapped_column(USER_ID)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
+    purpose: Mapped[PaymentPurpose] = mapped_column(enum_column(PaymentPurpose, "payment_purpose"))
+    amount_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_id: Mapped[str | None] = mapped_column(String(255))  # processor's id
+    payment_status: Mapped[str] = mapped_column(String(64), default="default")  # processor's
+    status_literal: Mapped[PaymentStatus] = mapped_column(
+        enum_column(PaymentStatus, "payment_status_literal")
+    )
+    payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    client_secret: Mapped[str | None] = mapped_column(Text)
+    failure_message: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(32))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    subscription: Mapped[Subscription] = relationship(lazy="raise")
+
+
+class PaymentCustomer(Base):
+    """The user's customer record at the processor (seed: sys_paymentCustomer)."""
+
+    __tablename__ = "payment_customers"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[str] = mapped_column(USER_ID, unique=True)
+    customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = server_now()
+
+
+class PaymentMethod(Base):
+    """A saved method: processor ids and display data only, never card numbers
+    (seed: sys_paymentMethod)."""
+
+    __tablename__ = "payment_methods"
+    __table_args__ = (
+        Index(None, "user_id", "created_at"),
+        Index(
+            "uq_payment_methods_default_user",
+            "user_id",
+            unique=True,
+            postgresql_where=text("is_default AND is_active"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    payment_method_id: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    customer_id: Mapped[str] = mapped_column(String(255))
+    card_holder_name: Mapped[str | None] = mapped_column(String(200))
+    card_holder_zip: Mapped[str | None] = mapped_column(String(32))
+    platform: Mapped[str] = mapped_column(String(32))
+    card_info: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = server_now()

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
+from services.catalog_rules import PlanKind
+from services.periods import Interval
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("trial_days >= 0", name="trial_days_not_negative"),
+        CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[PlanKind] = mapped_column(enum_column(PlanKind, "plan_kind"))
+    price_cents: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    interval: Mapped[Interval] = mapped_column(enum_column(Interval, "billing_interval"))
+    trial_days: Mapped[int]
+    entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    grace_entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
+    tier_rank: Mapped[int]
+    archived: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = server_now()
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class PricingRecord(Base):
+    """Every price a plan has had: who set it, when, from what (seed: pricingConfig)."""
+
+    __tablename__ = "pricing_records"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        Index(None, "plan_id", "changed_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"))
+    price_cents: Mapped[int]
+    previous_price_cents: Mapped[int | None]
+    currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(USER_ID)
+    changed_at: Mapped[datetime]
+    is_active: Mapped[bool] = mapped_column(default=True)

@@ -1,0 +1,161 @@
+"""Mutation resolvers: every one returns a payload whose `errors` carry business
+failures; only auth failures and bugs surface as GraphQL errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from resolvers import mapping
+from schema import types
+from schema.inputs import (
+    ArchivePlanInput,
+    CancelSubscriptionInput,
+    CreatePlanInput,
+    DowngradeInput,
+    ReinstateSubscriptionInput,
+    SetPlanPriceInput,
+    SubscribeInput,
+    SuspendSubscriptionInput,
+    UpdatePlanInput,
+    UpgradeInput,
+)
+from schema.permissions import Info
+from services import admin_actions, cancellation, catalog, checkout, plan_changes
+from services.catalog_rules import PlanKind
+from services.errors import DomainError
+from services.periods import Interval
+from services.results import ChargeOutcomeResult
+from services.views import PlanView, SubscriptionView
+
+
+async def _charged(call: Awaitable[ChargeOutcomeResult]) -> types.SubscriptionPayload:
+    try:
+        result = await call
+    except DomainError as error:
+        return types.SubscriptionPayload(
+            subscription=None, payment=None, errors=[mapping.user_error(error)]
+        )
+    return types.SubscriptionPayload(
+        subscription=mapping.subscription(result.subscription) if result.subscription else None,
+        payment=mapping.payment(result.payment),
+        errors=[mapping.user_error(e) for e in result.errors],
+    )
+
+
+async def _changed(call: Awaitable[SubscriptionView]) -> types.SubscriptionPayload:
+    try:
+        view = await call
+    except DomainError as error:
+        return types.SubscriptionPayload(
+            subscription=None, payment=None, errors=[mapping.user_error(error)]
+        )
+    return types.SubscriptionPayload(
+        subscription=mapping.subscription(view), payment=None, errors=[]
+    )
+
+
+async def _plan(call: Awaitable[PlanView]) -> types.PlanPayload:
+    try:
+        view = await call
+    except DomainError as error:
+        return types.PlanPayload(plan=None, errors=[mapping.user_error(error)])
+    return types.PlanPayload(plan=mapping.plan(view), errors=[])
+
+
+async def subscribe(info: Info, input: SubscribeInput) -> types.SubscriptionPayload:
+    command = checkout.Subscribe(
+        user_id=info.context.user().user_id,
+        plan_code=input.plan_code,
+        payment_method_id=input.payment_method_id,
+        fulfillment=mapping.fulfillment_input(input.fulfillment),
+        idempotency_key=input.idempotency_key,
+    )
+    return await _charged(checkout.subscribe(info.context.deps, command))
+
+
+async def upgrade(info: Info, input: UpgradeInput) -> types.SubscriptionPayload:
+    command = plan_changes.Upgrade(
+        info.context.user().user_id, input.plan_code, input.idempotency_key
+    )
+    return await _charged(plan_changes.upgrade(info.context.deps, command))
+
+
+async def downgrade(info: Info, input: DowngradeInput) -> types.SubscriptionPayload:
+    command = plan_changes.Downgrade(info.context.user().user_id, input.plan_code)
+    return await _changed(plan_changes.downgrade(info.context.deps, command))
+
+
+async def cancel_subscription(
+    info: Info, input: CancelSubscriptionInput | None = None
+) -> types.SubscriptionPayload:
+    given = input or CancelSubscriptionInput()
+    command = cancellation.CancelSubscription(
+        info.context.user().user_id, given.at_period_end, given.reason
+    )
+    return await _changed(cancellation.cancel(info.context.deps, command))
+
+
+async def resume_subscription(info: Info) -> types.SubscriptionPayload:
+    return await _changed(cancellation.resume(info.context.deps, info.context.user().user_id))
+
+
+async def suspend_subscription(
+    info: Info, input: SuspendSubscriptionInput
+) -> types.SubscriptionPayload:
+    command = admin_actions.SuspendSubscription(input.user_id, input.reason)
+    return await _changed(
+        admin_actions.suspend(info.context.deps, info.context.user().user_id, command)
+    )
+
+
+async def reinstate_subscription(
+    info: Info, input: ReinstateSubscriptionInput
+) -> types.SubscriptionPayload:
+    return await _changed(
+        admin_actions.reinstate(info.context.deps, info.context.user().user_id, input.user_id)
+    )
+
+
+async def create_plan(info: Info, input: CreatePlanInput) -> types.PlanPayload:
+    command = catalog.CreatePlan(
+        code=input.code,
+        name=input.name,
+        price_cents=input.price_cents,
+        currency=input.currency,
+        interval=Interval(input.interval),
+        tier_rank=input.tier_rank,
+        kind=PlanKind(input.kind),
+        description=input.description,
+        trial_days=input.trial_days,
+        entitlements=tuple(input.entitlements),
+        grace_entitlements=tuple(input.grace_entitlements),
+    )
+    admin = info.context.user().user_id
+    return await _plan(catalog.create_plan(info.context.deps, admin, command))
+
+
+async def update_plan(info: Info, input: UpdatePlanInput) -> types.PlanPayload:
+    command = catalog.UpdatePlan(
+        code=input.code,
+        name=input.name,
+        description=input.description,
+        trial_days=input.trial_days,
+        tier_rank=input.tier_rank,
+        entitlements=tuple(input.entitlements) if input.entitlements is not None else None,
+        grace_entitlements=(
+            tuple(input.grace_entitlements) if input.grace_entitlements is not None else None
+        ),
+    )
+    return await _plan(catalog.update_plan(info.context.deps, command))
+
+
+async def archive_plan(info: Info, input: ArchivePlanInput) -> types.PlanPayload:
+    return await _plan(catalog.archive_plan(info.context.deps, input.code))
+
+
+async def set_plan_price(info: Info, input: SetPlanPriceInput) -> types.PlanPayload:
+    command = catalog.SetPlanPrice(
+        input.plan_code, input.price_cents, input.currency, input.description
+    )
+    admin = info.context.user().user_id
+    return await _plan(catalog.set_plan_price(info.context.deps, admin, command))

@@ -1,0 +1,126 @@
+"""Query resolvers: read the context, call one read use case, map the result."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+
+from resolvers import mapping
+from schema import types
+from schema.inputs import SubscriptionFilterInput
+from schema.permissions import Info
+from services import catalog, queries
+from services.errors import DomainError
+from services.lifecycle import Status
+from services.store.subscriptions import SubscriptionFilter
+
+
+def _fail(error: DomainError) -> GraphQLError:
+    return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
+
+
+async def plans(info: Info, include_archived: bool = False) -> list[types.Plan]:
+    if include_archived and not (info.context.principal and info.context.principal.is_admin):
+        include_archived = False  # archived plans are an admin's concern
+    views = await catalog.list_plans(info.context.deps, include_archived=include_archived)
+    return [mapping.plan(v) for v in views]
+
+
+async def plan(info: Info, code: str) -> types.Plan | None:
+    view = await catalog.get_plan(info.context.deps, code)
+    return mapping.plan(view) if view else None
+
+
+async def my_subscription(info: Info) -> types.Subscription | None:
+    view = await queries.subscription_of(info.context.deps, info.context.user().user_id)
+    return mapping.subscription(view) if view else None
+
+
+async def my_entitlements(info: Info) -> types.Entitlements:
+    view = await queries.entitlements_of(info.context.deps, info.context.user().user_id)
+    return mapping.entitlements(view)
+
+
+async def invoices(
+    info: Info, first: int = 20, after: str | None = None
+) -> types.InvoiceConnection:
+    try:
+        page = await queries.invoices_of(
+            info.context.deps, info.context.user().user_id, first, after
+        )
+    except DomainError as error:
+        raise _fail(error) from error
+    return mapping.invoice_connection(page)
+
+
+async def payment_methods(info: Info) -> list[types.PaymentMethod]:
+    views = await queries.payment_methods_of(info.context.deps, info.context.user().user_id)
+    return [mapping.payment_method(v) for v in views]
+
+
+async def me(info: Info) -> types.Me:
+    user = info.context.user()
+    granted = await queries.entitlements_of(info.context.deps, user.user_id)
+    return types.Me(
+        user_id=user.user_id,
+        roles=sorted(role.value for role in user.roles),
+        entitlements=mapping.entitlements(granted),
+    )
+
+
+async def subscription_status(info: Info, user_id: str) -> types.SubscriptionStatusInfo:
+    try:
+        view = await queries.status_of(info.context.deps, user_id)
+    except DomainError as error:
+        raise _fail(error) from error
+    return types.SubscriptionStatusInfo(
+        user_id=view.user_id,
+        status=view.status,
+        plan_code=view.plan_code,
+        tier=view.tier,
+        features=list(view.features),
+        current_period_end=view.current_period_end,
+    )
+
+
+async def entitlements(info: Info, user_id: str) -> types.Entitlements:
+    try:
+        queries.check_user_id(user_id)
+    except DomainError as error:
+        raise _fail(error) from error
+    return mapping.entitlements(await queries.entitlements_of(info.context.deps, user_id))
+
+
+async def admin_subscriptions(
+    info: Info,
+    filter: SubscriptionFilterInput | None = None,
+    first: int = 20,
+    after: str | None = None,
+) -> types.SubscriptionConnection:
+    filters = SubscriptionFilter(
+        status=Status(filter.status) if filter and filter.status else None,
+        plan_code=filter.plan_code if filter else None,
+        user_id=filter.user_id if filter else None,
+    )
+    try:
+        page = await queries.admin_subscriptions(info.context.deps, filters, first, after)
+    except DomainError as error:
+        raise _fail(error) from error
+    return mapping.subscription_connection(page)
+
+
+async def subscription_history(
+    info: Info, subscription_id: str
+) -> list[types.SubscriptionHistoryEntry]:
+    try:
+        views = await queries.history_of(info.context.deps, info.context.user(), subscription_id)
+    except DomainError as error:
+        raise _fail(error) from error
+    return [mapping.history_entry(v) for v in views]
+
+
+async def pricing_history(info: Info, plan_code: str) -> list[types.PricingRecord]:
+    try:
+        views = await catalog.pricing_history(info.context.deps, plan_code)
+    except DomainError as error:
+        raise _fail(error) from error
+    return [mapping.pricing_record(v) for v in views]

@@ -1,0 +1,166 @@
+"""The seed's REST surface (/api/v1/subscriptions/...) over the same use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from resolvers.rest_json import error_body, error_response, json_response
+from services import cancellation, catalog, checkout, plan_changes, queries
+from services.auth import AuthError, Principal, TokenVerifier
+from services.deps import Deps
+from services.errors import DomainError, ErrorCode
+from services.results import ChargeOutcomeResult
+
+
+class Unauthorized(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _deps(request: Request) -> Deps:
+    deps: Deps = request.app.state.deps
+    return deps
+
+
+def principal(request: Request, *, roles: tuple[str, ...] = ()) -> Principal:
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        found = verifier.verify_header(request.headers.get("authorization"))
+    except AuthError as error:
+        raise Unauthorized(401, "UNAUTHENTICATED", f"invalid token: {error}") from error
+    if found is None:
+        raise Unauthorized(401, "UNAUTHENTICATED", "sign in: send 'Authorization: Bearer <token>'")
+    if roles and not any(role.value in roles for role in found.roles):
+        raise Unauthorized(403, "FORBIDDEN", f"this route needs one of the roles {list(roles)}")
+    return found
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise DomainError(ErrorCode.INVALID_INPUT, "body is not valid JSON") from error
+    if not isinstance(body, dict):
+        raise DomainError(ErrorCode.INVALID_INPUT, "body must be a JSON object")
+    return body
+
+
+def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{key} must be a string", key)
+    return value
+
+
+def _charged(result: ChargeOutcomeResult) -> Response:
+    body = {"subscription": result.subscription, "payment": result.payment}
+    if result.errors:
+        first = result.errors[0]
+        body |= error_body(first.code.value, first.message, first.field)
+        return json_response(body, 402 if first.code is ErrorCode.PAYMENT_DECLINED else 409)
+    return json_response(body)
+
+
+def endpoint(handler: Any) -> Any:
+    """Turn auth failures and business errors into JSON error responses."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            response: Response = await handler(request)
+        except Unauthorized as error:
+            return json_response(error_body(error.code, error.message), error.status)
+        except DomainError as error:
+            return error_response(error)
+        return response
+
+    return wrapped
+
+
+@endpoint
+async def my_subscription(request: Request) -> Response:
+    user = principal(request)
+    deps = _deps(request)
+    view = await queries.subscription_of(deps, user.user_id)
+    granted = await queries.entitlements_of(deps, user.user_id)
+    return json_response({"subscription": view, "entitlements": granted})
+
+
+@endpoint
+async def upgrade(request: Request) -> Response:
+    """The seed's "upgrade to a paid plan": subscribes a free user, upgrades a paid one."""
+    user = principal(request)
+    body = await _json_body(request)
+    plan_code = _string(body, "planCode", required=True)
+    assert plan_code is not None
+    key = request.headers.get("idempotency-key") or _string(body, "idempotencyKey")
+    deps = _deps(request)
+    current = await queries.subscription_of(deps, user.user_id)
+    if current is None or not current.is_current:
+        command = checkout.Subscribe(
+            user.user_id, plan_code, _string(body, "paymentMethodId"), idempotency_key=key
+        )
+        return _charged(await checkout.subscribe(deps, command))
+    result = await plan_changes.upgrade(deps, plan_changes.Upgrade(user.user_id, plan_code, key))
+    return _charged(result)
+
+
+@endpoint
+async def cancel(request: Request) -> Response:
+    user = principal(request)
+    body = await _json_body(request)
+    at_period_end = body.get("atPeriodEnd", True)
+    if not isinstance(at_period_end, bool):
+        raise DomainError(ErrorCode.INVALID_INPUT, "atPeriodEnd must be a boolean", "atPeriodEnd")
+    command = cancellation.CancelSubscription(user.user_id, at_period_end, _string(body, "reason"))
+    view = await cancellation.cancel(_deps(request), command)
+    return json_response({"subscription": view})
+
+
+@endpoint
+async def plans(request: Request) -> Response:
+    return json_response({"plans": await catalog.list_plans(_deps(request))})
+
+
+@endpoint
+async def invoices(request: Request) -> Response:
+    user = principal(request)
+    raw_first = request.query_params.get("first", "20")
+    if not raw_first.isdigit():
+        raise DomainError(ErrorCode.INVALID_INPUT, "first must be a positive integer", "first")
+    page = await queries.invoices_of(
+        _deps(request), user.user_id, int(raw_first), request.query_params.get("after")
+    )
+    return json_response(
+        {
+            "invoices": page.items,
+            "pageInfo": {"hasNextPage": page.has_next_page, "endCursor": page.end_cursor},
+        }
+    )
+
+
+@endpoint
+async def status(request: Request) -> Response:
+    principal(request, roles=("service", "admin"))
+    view = await queries.status_of(_deps(request), request.path_params["user_id"])
+    return json_response(view)
+
+
+routes = [
+    Route("/api/v1/subscriptions/me", my_subscription, methods=["GET"]),
+    Route("/api/v1/subscriptions/upgrade", upgrade, methods=["POST"]),
+    Route("/api/v1/subscriptions/cancel", cancel, methods=["POST"]),
+    Route("/api/v1/subscriptions/plans", plans, methods=["GET"]),
+    Route("/api/v1/subscriptions/invoices", invoices, methods=["GET"]),
+    Route("/api/v1/subscriptions/status/{user_id}", status, methods=["GET"]),
+]

@@ -1,0 +1,23 @@
+"""The typed per-request context every resolver reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from services.auth import Principal
+from services.deps import Deps
+
+
+@dataclass
+class Context:
+    deps: Deps
+    request: Any  # starlette Request or WebSocket
+    response: Any
+    principal: Principal | None
+    auth_error: str | None = None
+
+    def user(self) -> Principal:
+        """The signed-in principal; permission classes guarantee it exists."""
+        assert self.principal is not None, "resolver reached without an IsAuthenticated check"
+        return self.principal

@@ -1,0 +1,106 @@
+"""GraphQL inputs. Shape and types are checked by GraphQL; rules by the services."""
+
+from __future__ import annotations
+
+import strawberry
+
+from schema.enums import BillingInterval, FulfillmentChannel, PlanKind, SubscriptionStatus
+
+
+@strawberry.input
+class AddressInput:
+    line1: str
+    city: str
+    postal_code: str
+    country: str
+    line2: str | None = None
+    region: str | None = None
+
+
+@strawberry.input
+class FulfillmentInput:
+    channel: FulfillmentChannel
+    address: AddressInput | None = None
+    store_id: str | None = None
+
+
+@strawberry.input
+class SubscribeInput:
+    plan_code: str
+    payment_method_id: str | None = None
+    fulfillment: FulfillmentInput | None = None
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class UpgradeInput:
+    plan_code: str
+    idempotency_key: str | None = None
+
+
+@strawberry.input
+class DowngradeInput:
+    plan_code: str
+
+
+@strawberry.input
+class CancelSubscriptionInput:
+    at_period_end: bool = True
+    reason: str | None = None
+
+
+@strawberry.input
+class CreatePlanInput:
+    code: str
+    name: str
+    price_cents: int
+    currency: str
+    interval: BillingInterval
+    tier_rank: int
+    kind: PlanKind = PlanKind.SUBSCRIPTION
+    description: str = ""
+    trial_days: int | None = None
+    entitlements: list[str] = strawberry.field(default_factory=list)
+    grace_entitlements: list[str] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class UpdatePlanInput:
+    code: str
+    name: str | None = None
+    description: str | None = None
+    trial_days: int | None = None
+    tier_rank: int | None = None
+    entitlements: list[str] | None = None
+    grace_entitlements: list[str] | None = None
+
+
+@strawberry.input
+class ArchivePlanInput:
+    code: str
+
+
+@strawberry.input
+class SetPlanPriceInput:
+    plan_code: str
+    price_cents: int
+    currency: str
+    description: str | None = None
+
+
+@strawberry.input
+class SuspendSubscriptionInput:
+    user_id: str
+    reason: str | None = None
+
+
+@strawberry.input
+class ReinstateSubscriptionInput:
+    user_id: str
+
+
+@strawberry.input
+class SubscriptionFilterInput:
+    status: SubscriptionStatus | None = None
+    plan_code: str | None = None
+    user_id: str | None = None

@@ -1,0 +1,79 @@
+"""The root Query and Mutation types: names, arguments, permissions, and which resolver
+answers. The resolvers themselves live in resolvers/."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.permission import BasePermission
+
+from resolvers import mutations, queries
+from schema.permissions import IsAdmin, IsAuthenticated, IsServiceOrAdmin
+
+signed_in: list[type[BasePermission]] = [IsAuthenticated]
+admin_only: list[type[BasePermission]] = [IsAdmin]
+services_or_admin: list[type[BasePermission]] = [IsServiceOrAdmin]
+
+
+@strawberry.type
+class Query:
+    plans = strawberry.field(
+        resolver=queries.plans, description="Plans on sale, cheapest tier first."
+    )
+    plan = strawberry.field(resolver=queries.plan)
+    my_subscription = strawberry.field(
+        resolver=queries.my_subscription,
+        permission_classes=signed_in,
+        description="Your current subscription, or the most recent ended one.",
+    )
+    my_entitlements = strawberry.field(
+        resolver=queries.my_entitlements, permission_classes=signed_in
+    )
+    invoices = strawberry.field(resolver=queries.invoices, permission_classes=signed_in)
+    payment_methods = strawberry.field(
+        resolver=queries.payment_methods, permission_classes=signed_in
+    )
+    me = strawberry.field(resolver=queries.me, permission_classes=signed_in)
+    subscription_status = strawberry.field(
+        resolver=queries.subscription_status, permission_classes=services_or_admin
+    )
+    entitlements = strawberry.field(
+        resolver=queries.entitlements, permission_classes=services_or_admin
+    )
+    admin_subscriptions = strawberry.field(
+        resolver=queries.admin_subscriptions, permission_classes=admin_only
+    )
+    subscription_history = strawberry.field(
+        resolver=queries.subscription_history,
+        permission_classes=signed_in,
+        description="Transitions of a subscription: for its owner and admins.",
+    )
+    pricing_history = strawberry.field(
+        resolver=queries.pricing_history, permission_classes=admin_only
+    )
+
+
+@strawberry.type
+class Mutation:
+    subscribe = strawberry.mutation(resolver=mutations.subscribe, permission_classes=signed_in)
+    upgrade = strawberry.mutation(resolver=mutations.upgrade, permission_classes=signed_in)
+    downgrade = strawberry.mutation(resolver=mutations.downgrade, permission_classes=signed_in)
+    cancel_subscription = strawberry.mutation(
+        resolver=mutations.cancel_subscription, permission_classes=signed_in
+    )
+    resume_subscription = strawberry.mutation(
+        resolver=mutations.resume_subscription, permission_classes=signed_in
+    )
+    create_plan = strawberry.mutation(resolver=mutations.create_plan, permission_classes=admin_only)
+    update_plan = strawberry.mutation(resolver=mutations.update_plan, permission_classes=admin_only)
+    archive_plan = strawberry.mutation(
+        resolver=mutations.archive_plan, permission_classes=admin_only
+    )
+    set_plan_price = strawberry.mutation(
+        resolver=mutations.set_plan_price, permission_classes=admin_only
+    )
+    suspend_subscription = strawberry.mutation(
+        resolver=mutations.suspend_subscription, permission_classes=admin_only
+    )
+    reinstate_subscription = strawberry.mutation(
+        resolver=mutations.reinstate_subscription, permission_classes=admin_only
+    )

@@ -1,0 +1,229 @@
+"""GraphQL object types. Plain data: resolvers/mapping.py fills them from service views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from schema.enums import (
+    BillingInterval,
+    FulfillmentChannel,
+    InvoiceLineKind,
+    InvoiceStatus,
+    PaymentConfirmation,
+    PaymentOutcome,
+    PaymentResult,
+    PlanKind,
+    SubscriptionStatus,
+    UserErrorCode,
+)
+
+
+@strawberry.type(description="A business error the client can act on; part of every payload.")
+class UserError:
+    code: UserErrorCode
+    field: str | None
+    message: str
+
+
+@strawberry.type
+class Plan:
+    code: str
+    name: str
+    description: str
+    kind: PlanKind
+    price_cents: int
+    currency: str
+    interval: BillingInterval
+    trial_days: int
+    entitlements: list[str]
+    grace_entitlements: list[str]
+    tier_rank: int
+    archived: bool
+
+
+@strawberry.type(description="What a user may use right now.")
+class Entitlements:
+    user_id: str
+    tier: str
+    features: list[str]
+    status: SubscriptionStatus | None
+
+
+@strawberry.type
+class Address:
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str
+    country: str
+
+
+@strawberry.type
+class Fulfillment:
+    channel: FulfillmentChannel
+    address: Address | None
+    store_id: str | None
+
+
+@strawberry.type
+class Subscription:
+    id: strawberry.ID
+    user_id: str
+    plan: Plan
+    status: SubscriptionStatus
+    payment_confirmation: PaymentConfirmation
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    trial_start: datetime | None
+    trial_end: datetime | None
+    cancel_at_period_end: bool
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    activated_at: datetime | None
+    grace_expires_at: datetime | None
+    price_paid_cents: int
+    currency: str
+    pending_plan: Plan | None
+    entitlements: Entitlements
+    status_updated_at: datetime
+    next_charge_at: datetime | None
+    next_charge_plan: Plan | None
+    fulfillment: Fulfillment | None
+    created_at: datetime
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class InvoiceLine:
+    kind: InvoiceLineKind
+    description: str
+    amount_cents: int
+    plan_code: str | None
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+@strawberry.type
+class Invoice:
+    id: strawberry.ID
+    number: str
+    subscription_id: strawberry.ID
+    status: InvoiceStatus
+    currency: str
+    total_cents: int
+    amount_paid_cents: int
+    period_start: datetime | None
+    period_end: datetime | None
+    paid_at: datetime | None
+    created_at: datetime
+    lines: list[InvoiceLine]
+
+
+@strawberry.type
+class InvoiceEdge:
+    cursor: str
+    node: Invoice
+
+
+@strawberry.type
+class InvoiceConnection:
+    edges: list[InvoiceEdge]
+    nodes: list[Invoice]
+    page_info: PageInfo
+
+
+@strawberry.type
+class SubscriptionEdge:
+    cursor: str
+    node: Subscription
+
+
+@strawberry.type
+class SubscriptionConnection:
+    edges: list[SubscriptionEdge]
+    nodes: list[Subscription]
+    page_info: PageInfo
+
+
+@strawberry.type(description="A saved payment method: display data only, never card numbers.")
+class PaymentMethod:
+    id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    holder_name: str | None
+    holder_zip: str | None
+    is_default: bool
+    platform: str
+
+
+@strawberry.type(description="The result of a charge, and how to finish it if it needs action.")
+class Payment:
+    status: PaymentResult
+    outcome: PaymentOutcome
+    amount_cents: int
+    currency: str
+    invoice_number: str | None
+    processor_payment_id: str | None
+    client_secret: str | None
+    failure_message: str | None
+
+
+@strawberry.type
+class SubscriptionHistoryEntry:
+    from_status: SubscriptionStatus | None
+    to_status: SubscriptionStatus
+    reason: str
+    note: str | None
+    actor: str
+    occurred_at: datetime
+
+
+@strawberry.type
+class PricingRecord:
+    plan_code: str
+    price_cents: int
+    previous_price_cents: int | None
+    currency: str
+    description: str
+    changed_by: str
+    changed_at: datetime
+
+
+@strawberry.type
+class Me:
+    user_id: str
+    roles: list[str]
+    entitlements: Entitlements
+
+
+@strawberry.type
+class SubscriptionStatusInfo:
+    user_id: str
+    status: SubscriptionStatus | None
+    plan_code: str
+    tier: str
+    features: list[str]
+    current_period_end: datetime | None
+
+
+@strawberry.type
+class SubscriptionPayload:
+    subscription: Subscription | None
+    payment: Payment | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class PlanPayload:
+    plan: Plan | None
+    errors: list[UserError]

@@ -1,0 +1,35 @@
+"""Admin suspension: all entitlements revoked until an admin reinstates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services import lifecycle
+from services.auth import is_valid_user_id
+from services.current import change_subscription
+from services.deps import Deps
+from services.errors import DomainError, ErrorCode
+from services.views import SubscriptionView
+
+
+@dataclass(frozen=True)
+class SuspendSubscription:
+    user_id: str
+    reason: str | None = None
+
+
+def _check_user(user_id: str) -> None:
+    if not is_valid_user_id(user_id):
+        raise DomainError(ErrorCode.INVALID_INPUT, "malformed user id", "userId")
+
+
+async def suspend(deps: Deps, admin_id: str, cmd: SuspendSubscription) -> SubscriptionView:
+    _check_user(cmd.user_id)
+    return await change_subscription(
+        deps, cmd.user_id, lifecycle.suspend, actor=admin_id, note=cmd.reason
+    )
+
+
+async def reinstate(deps: Deps, admin_id: str, user_id: str) -> SubscriptionView:
+    _check_user(user_id)
+    return await change_subscription(deps, user_id, lifecycle.reinstate, actor=admin_id)

@@ -1,0 +1,70 @@
+"""Settings from the environment (and `.env`). Each unset service URL selects the
+embedded default: embedded PostgreSQL, local payment gateway, in-process delivery."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.DEVELOPMENT
+    database_url: str | None = None
+    embedded_data_dir: Path = Path(".data/postgres")
+    db_pool_size: int = Field(default=10, ge=1)
+    redis_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+
+    jwt_secret: str | None = None  # development falls back to DEV_JWT_SECRET
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "subscription-service"
+    jwt_audience: str = "subscription-service"
+    dev_token_ttl_seconds: int = 24 * 3600
+
+    # GraphQL limits: untrusted documents are refused before execution.
+    graphql_max_depth: int = Field(default=10, ge=1)
+    graphql_max_tokens: int = Field(default=2000, ge=10)
+    graphql_max_aliases: int = Field(default=15, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    test_clock: bool = False
+    event_source: str = "urn:subscription-service"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def hs256_secret(self) -> str | None:
+        """The HMAC secret, if HS256 tokens are accepted at all."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret
+        return None if self.is_production else DEV_JWT_SECRET
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.is_production:
+            if self.jwt_secret == DEV_JWT_SECRET:
+                raise ValueError("production refuses the development JWT secret: set JWT_SECRET")
+            if self.hs256_secret is None and not (self.jwt_public_key or self.jwt_jwks_url):
+                raise ValueError("production needs JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL")
+            if self.test_clock:
+                raise ValueError("TEST_CLOCK is refused in production")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
+        return self

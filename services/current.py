@@ -1,0 +1,67 @@
+"""Loading the subscription a command acts on, with the user's lock held."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from models import Plan, Subscription
+from services.deps import Deps
+from services.errors import DomainError, ErrorCode
+from services.lifecycle import SubscriptionState, Transition
+from services.results import (
+    ChargeOutcomeResult,
+    stored_errors,
+    stored_payment,
+    stored_subscription_id,
+)
+from services.store.subscriptions import state_of
+from services.transitions import apply_transition
+from services.uow import UnitOfWork
+from services.views import SubscriptionView
+
+
+async def locked_current(uow: UnitOfWork, user_id: str) -> Subscription:
+    """Take the user's lock, then their current subscription row (locked too)."""
+    await uow.subscriptions.lock_user(user_id)
+    row = await uow.subscriptions.current(user_id, for_update=True)
+    if row is None:
+        raise DomainError(ErrorCode.NO_SUBSCRIPTION, "you have no current subscription")
+    return row
+
+
+async def replayed(uow: UnitOfWork, data: dict[str, Any], now: datetime) -> ChargeOutcomeResult:
+    """The first result of an idempotent call, with the subscription as it is now."""
+    subscription_id = stored_subscription_id(data)
+    row = await uow.subscriptions.by_id(subscription_id) if subscription_id else None
+    view = SubscriptionView.of(row, await uow.plans.free_plan(), now) if row else None
+    return ChargeOutcomeResult(view, stored_payment(data), stored_errors(data))
+
+
+async def change_subscription(
+    deps: Deps,
+    user_id: str,
+    rule: Callable[[SubscriptionState, datetime], Transition],
+    *,
+    actor: str,
+    note: str | None = None,
+    extra_plans: tuple[Plan, ...] = (),
+    on_row: Callable[[Subscription], None] | None = None,
+) -> SubscriptionView:
+    """The common shape of a state change with no payment: lock, decide, persist."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        row = await locked_current(uow, user_id)
+        if on_row is not None:  # checks and row-only adjustments, before the rule
+            on_row(row)
+        transition = rule(state_of(row), now)
+        plans = {row.plan.code: row.plan, **{p.code: p for p in extra_plans}}
+        if row.pending_plan is not None:
+            plans.setdefault(row.pending_plan.code, row.pending_plan)
+        free_plan = await uow.plans.free_plan()
+        apply_transition(
+            uow, row, transition, plans, free_plan=free_plan, actor=actor, now=now, note=note
+        )
+        await uow.commit()
+        return SubscriptionView.of(row, free_plan, now)

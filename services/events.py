@@ -1,0 +1,68 @@
+"""Domain events (past tense) and their CloudEvents 1.0 JSON envelope.
+
+The Kafka message key is the user id, so one user's events stay in order. The
+`dataversion` extension attribute versions the shape of `data`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from cloudevents.core.formats.json import JSONFormat
+from cloudevents.core.v1.event import CloudEvent
+
+DATA_VERSION = "1"
+
+SUBSCRIPTION_STARTED = "subscription.started"
+SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+SUBSCRIPTION_UPGRADED = "subscription.upgraded"
+SUBSCRIPTION_STATUS_CHANGED = "subscription.status_changed"
+PRICING_CHANGED = "pricing.changed"
+NOTIFICATION_REQUESTED = "notification.requested"
+FULFILLMENT_REQUESTED = "fulfillment.requested"
+
+_FORMAT = JSONFormat()
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    type: str
+    subject: str  # the user id; also the message key
+    data: dict[str, Any]
+    occurred_at: datetime
+    id: str = ""
+
+    def envelope(self, source: str) -> dict[str, Any]:
+        event = CloudEvent(
+            attributes={
+                "id": self.id or str(uuid.uuid4()),
+                "source": source,
+                "type": self.type,
+                "specversion": "1.0",
+                "time": self.occurred_at,
+                "subject": self.subject,
+                "datacontenttype": "application/json",
+                "dataversion": DATA_VERSION,
+            },
+            data=self.data,
+        )
+        parsed: dict[str, Any] = orjson.loads(_FORMAT.write(event))
+        return parsed
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def notification(user_id: str, template: str, now: datetime, **params: Any) -> DomainEvent:
+    """Ask the notification service to tell a user something (it owns channels/templates)."""
+    return DomainEvent(
+        NOTIFICATION_REQUESTED,
+        user_id,
+        {"userId": user_id, "template": template, "params": params},
+        now,
+    )

@@ -1,0 +1,67 @@
+"""The payment gateway interface. The service owns the state machine and only asks a
+gateway for customers, saved methods and payment intents; card data never passes here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class ChargeOutcome(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    DECLINED = "DECLINED"
+    REQUIRES_ACTION = "REQUIRES_ACTION"
+    CANCELED = "CANCELED"
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    """Display data only: what a UI shows next to a saved card."""
+
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    customer_id: str
+    payment_method_id: str
+    amount_cents: int
+    currency: str
+    description: str
+    idempotency_key: str
+    off_session: bool
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    outcome: ChargeOutcome
+    processor_payment_id: str
+    processor_status: str
+    client_secret: str | None = None
+    next_action_url: str | None = None
+    failure_message: str | None = None
+
+
+class GatewayUnavailable(Exception):
+    """The processor could not be reached or errored; nothing was charged that we know of."""
+
+
+class UnknownPaymentMethod(Exception):
+    """The processor does not know this payment method."""
+
+
+class PaymentGateway(Protocol):
+    platform: str
+
+    async def ensure_customer(self, user_id: str, customer_id: str | None) -> str: ...
+
+    async def attach_payment_method(
+        self, customer_id: str, payment_method_id: str
+    ) -> CardDetails: ...
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult: ...

@@ -1,0 +1,90 @@
+"""A payment gateway that settles in-process, for development and the embedded default.
+
+Its test payment methods are named like Stripe's test cards, so a frontend built
+against it works unchanged against Stripe's test mode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from services.gateway.base import (
+    CardDetails,
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeResult,
+    GatewayUnavailable,
+    UnknownPaymentMethod,
+)
+
+TEST_CARDS: dict[str, tuple[CardDetails, ChargeOutcome]] = {
+    "pm_card_visa": (CardDetails("visa", "4242", 12, 2034), ChargeOutcome.SUCCEEDED),
+    "pm_card_mastercard": (CardDetails("mastercard", "4444", 12, 2034), ChargeOutcome.SUCCEEDED),
+    "pm_card_chargeDeclined": (CardDetails("visa", "0002", 12, 2034), ChargeOutcome.DECLINED),
+    "pm_card_authenticationRequired": (
+        CardDetails("visa", "3184", 12, 2034),
+        ChargeOutcome.REQUIRES_ACTION,
+    ),
+}
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+class LocalGateway:
+    platform = "local"
+
+    def __init__(self) -> None:
+        self.available = True
+        # Replays by idempotency key return the first result, as Stripe does.
+        self._charges: dict[str, ChargeResult] = {}
+        self.charge_count = 0
+
+    def _check_reachable(self) -> None:
+        if not self.available:
+            raise GatewayUnavailable("the local payment gateway is switched off")
+
+    async def ensure_customer(self, user_id: str, customer_id: str | None) -> str:
+        self._check_reachable()
+        return customer_id or f"cus_local_{_short_hash(user_id)}"
+
+    async def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
+        self._check_reachable()
+        card = TEST_CARDS.get(payment_method_id)
+        if card is None:
+            raise UnknownPaymentMethod(payment_method_id)
+        return card[0]
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        self._check_reachable()
+        previous = self._charges.get(request.idempotency_key)
+        if previous is not None:
+            return previous
+        card = TEST_CARDS.get(request.payment_method_id)
+        if card is None:
+            raise UnknownPaymentMethod(request.payment_method_id)
+        outcome = card[1]
+        if outcome is ChargeOutcome.REQUIRES_ACTION and request.off_session:
+            # Off-session there is nobody to authenticate: Stripe declines.
+            outcome = ChargeOutcome.DECLINED
+        payment_id = f"pi_local_{_short_hash(request.idempotency_key)}"
+        result = ChargeResult(
+            outcome=outcome,
+            processor_payment_id=payment_id,
+            processor_status={
+                ChargeOutcome.SUCCEEDED: "succeeded",
+                ChargeOutcome.DECLINED: "requires_payment_method",
+                ChargeOutcome.REQUIRES_ACTION: "requires_action",
+                ChargeOutcome.CANCELED: "canceled",
+            }[outcome],
+            client_secret=f"{payment_id}_secret"
+            if outcome is ChargeOutcome.REQUIRES_ACTION
+            else None,
+            failure_message="Your card was declined."
+            if outcome is ChargeOutcome.DECLINED
+            else None,
+        )
+        self._charges[request.idempotency_key] = result
+        self.charge_count += 1
+        return result

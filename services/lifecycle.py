@@ -1,0 +1,414 @@
+"""The subscription state machine as plain functions of (state, event, now).
+
+Nothing here touches a database, a network or the clock: callers pass `now`.
+Each function returns a `Transition` (the state before, the state after and a
+machine-readable reason) or raises `InvalidTransition`. The service layer
+persists the result, its history row and its events in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.billing_rules import PaymentStatus
+from services.errors import DomainError, ErrorCode, InvalidTransition
+from services.periods import Interval, next_period_end
+
+GRACE_PERIOD = timedelta(days=7)
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    TRIALING = "TRIALING"
+    ACTIVE = "ACTIVE"
+    PAST_DUE = "PAST_DUE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+    SUSPENDED = "SUSPENDED"
+
+
+class PaymentConfirmation(StrEnum):
+    """Outcome of the latest payment, as the seed's `paymentConfirmation`."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    NOT_REQUIRED = "NOT_REQUIRED"
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    """What the rules need to know about a plan."""
+
+    code: str
+    price_cents: int
+    currency: str
+    interval: Interval
+    trial_days: int
+    tier_rank: int
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_cents == 0
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    status: Status
+    plan_code: str
+    status_updated_at: datetime
+    payment_confirmation: PaymentConfirmation = PaymentConfirmation.PENDING
+    billing_cycle_anchor: datetime | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    cancelled_at: datetime | None = None
+    activated_at: datetime | None = None
+    grace_expires_at: datetime | None = None
+    pending_plan_code: str | None = None
+    status_before_suspension: Status | None = None
+    price_paid_cents: int = 0
+
+    @property
+    def is_current(self) -> bool:
+        """Whether this is the user's one current subscription (the DB enforces one).
+
+        Ended subscriptions free the slot, so the user can check out again.
+        """
+        if self.status in (Status.EXPIRED, Status.FAILED):
+            return False
+        if self.status is Status.CANCELED:
+            end = self.current_period_end
+            return end is not None and self.cancelled_at is not None and end > self.cancelled_at
+        return True
+
+
+@dataclass(frozen=True)
+class Transition:
+    before: SubscriptionState | None
+    after: SubscriptionState
+    reason: str
+
+    @property
+    def status_changed(self) -> bool:
+        return self.before is None or self.before.status is not self.after.status
+
+
+def _move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
+    after = replace(state, **changes)  # type: ignore[arg-type]
+    if after.status is not state.status:
+        after = replace(after, status_updated_at=now)
+    return Transition(before=state, after=after, reason=reason)
+
+
+def _refuse(state: SubscriptionState, action: str) -> InvalidTransition:
+    return InvalidTransition(state.status.value, action)
+
+
+# --- starting -------------------------------------------------------------------
+
+
+def start(plan: PlanTerms, now: datetime, *, trial_eligible: bool) -> Transition:
+    """A new checkout: a trial when the user never had one, else waiting for payment."""
+    if plan.is_free:
+        raise DomainError(
+            ErrorCode.PLAN_NOT_PURCHASABLE,
+            "the free plan needs no subscription; every user without one is on it",
+            field="planCode",
+        )
+    if trial_eligible and plan.trial_days > 0:
+        trial_end = now + timedelta(days=plan.trial_days)
+        state = SubscriptionState(
+            status=Status.TRIALING,
+            plan_code=plan.code,
+            status_updated_at=now,
+            payment_confirmation=PaymentConfirmation.NOT_REQUIRED,
+            billing_cycle_anchor=trial_end,
+            current_period_start=now,
+            current_period_end=trial_end,
+            trial_start=now,
+            trial_end=trial_end,
+        )
+        return Transition(before=None, after=state, reason="trial_started")
+    state = SubscriptionState(status=Status.PENDING, plan_code=plan.code, status_updated_at=now)
+    return Transition(before=None, after=state, reason="checkout_started")
+
+
+# --- payment results ------------------------------------------------------------
+
+
+def payment_succeeded(
+    state: SubscriptionState, plan: PlanTerms, amount_cents: int, now: datetime
+) -> Transition:
+    """A charge for `plan` went through: the next paid period starts.
+
+    The first payment starts the period now; conversions, renewals and recoveries
+    continue from the end of the period we held, so a late payment does not shift
+    the billing cycle. The plan is the one charged for (a scheduled downgrade
+    takes effect here).
+    """
+    paid = {
+        "plan_code": plan.code,
+        "pending_plan_code": None,
+        "payment_confirmation": PaymentConfirmation.PAID,
+        "price_paid_cents": amount_cents,
+        "grace_expires_at": None,
+    }
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "payment_succeeded",
+            status=Status.ACTIVE,
+            activated_at=now,
+            billing_cycle_anchor=now,
+            current_period_start=now,
+            current_period_end=next_period_end(now, now, plan.interval),
+            **paid,
+        )
+    if state.status in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE):
+        assert state.current_period_end is not None and state.billing_cycle_anchor is not None
+        start_at = state.current_period_end
+        reason = {
+            Status.TRIALING: "trial_converted",
+            Status.ACTIVE: "renewed",
+            Status.PAST_DUE: "payment_recovered",
+        }[state.status]
+        return _move(
+            state,
+            now,
+            reason,
+            status=Status.ACTIVE,
+            activated_at=state.activated_at or now,
+            current_period_start=start_at,
+            current_period_end=next_period_end(state.billing_cycle_anchor, start_at, plan.interval),
+            **paid,
+        )
+    raise _refuse(state, "apply a successful payment to")
+
+
+def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
+    """A charge was declined: the first payment fails the checkout; later ones start grace."""
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "payment_failed",
+            status=Status.FAILED,
+            payment_confirmation=PaymentConfirmation.FAILED,
+        )
+    if state.status in (Status.TRIALING, Status.ACTIVE):
+        return _move(
+            state,
+            now,
+            "payment_failed",
+            status=Status.PAST_DUE,
+            payment_confirmation=PaymentConfirmation.FAILED,
+            grace_expires_at=now + GRACE_PERIOD,
+        )
+    if state.status is Status.PAST_DUE:
+        # A retry during grace failed: grace keeps its original deadline.
+        return _move(state, now, "payment_retry_failed")
+    raise _refuse(state, "apply a failed payment to")
+
+
+def payment_canceled(state: SubscriptionState, now: datetime) -> Transition:
+    """The processor cancelled the payment. At checkout that cancels the order (seed
+    mapping canceled → cancelled); later it counts as a failed charge."""
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "payment_canceled",
+            status=Status.CANCELED,
+            cancelled_at=now,
+            payment_confirmation=PaymentConfirmation.CANCELED,
+        )
+    return payment_failed(state, now)
+
+
+def payment_result(
+    state: SubscriptionState,
+    plan: PlanTerms,
+    amount_cents: int,
+    result: PaymentStatus,
+    now: datetime,
+) -> Transition | None:
+    """The seed's mapping of a payment result onto the subscription: started leaves it
+    waiting, success activates, failed fails (or starts grace), canceled cancels."""
+    if result is PaymentStatus.SUCCESS:
+        return payment_succeeded(state, plan, amount_cents, now)
+    if result is PaymentStatus.FAILED:
+        return payment_failed(state, now)
+    if result is PaymentStatus.CANCELED:
+        return payment_canceled(state, now)
+    return None
+
+
+# --- time -----------------------------------------------------------------------
+
+
+def expire(state: SubscriptionState, now: datetime) -> Transition:
+    """The paid period of a cancelled subscription ended, or grace ran out."""
+    end, grace = state.current_period_end, state.grace_expires_at
+    if state.status is Status.CANCELED and end is not None and now >= end:
+        return _move(state, now, "period_ended", status=Status.EXPIRED)
+    if state.status is Status.PAST_DUE and grace is not None and now >= grace:
+        return _move(state, now, "grace_period_ended", status=Status.EXPIRED)
+    raise _refuse(state, "expire")
+
+
+# --- customer actions -----------------------------------------------------------
+
+
+def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> Transition:
+    """Cancel now or at the end of the paid period.
+
+    PAST_DUE has no paid period left, so it always ends now; a PENDING checkout
+    is abandoned. A cancellation already scheduled can be made immediate.
+    """
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "checkout_abandoned",
+            status=Status.CANCELED,
+            cancelled_at=now,
+            payment_confirmation=PaymentConfirmation.CANCELED,
+        )
+    scheduled = state.status is Status.CANCELED and state.cancel_at_period_end
+    if state.status not in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE) and not scheduled:
+        raise _refuse(state, "cancel")
+    if scheduled and at_period_end:
+        raise _refuse(state, "schedule the cancellation of")
+    if at_period_end and state.status is not Status.PAST_DUE:
+        return _move(
+            state,
+            now,
+            "cancelled_at_period_end",
+            status=Status.CANCELED,
+            cancel_at_period_end=True,
+            cancelled_at=now,
+            pending_plan_code=None,
+        )
+    trial_end = state.trial_end
+    if trial_end is not None and trial_end > now:
+        trial_end = now
+    return _move(
+        state,
+        now,
+        "cancelled_immediately",
+        status=Status.CANCELED,
+        cancel_at_period_end=False,
+        cancelled_at=now,
+        current_period_end=now,
+        trial_end=trial_end,
+        grace_expires_at=None,
+        pending_plan_code=None,
+    )
+
+
+def resume(state: SubscriptionState, now: datetime) -> Transition:
+    """Undo a cancellation at period end, before the period ends."""
+    end = state.current_period_end
+    if not (state.status is Status.CANCELED and state.cancel_at_period_end and end and now < end):
+        raise _refuse(state, "resume")
+    in_trial = state.trial_end is not None and now < state.trial_end
+    return _move(
+        state,
+        now,
+        "resumed",
+        status=Status.TRIALING if in_trial else Status.ACTIVE,
+        cancel_at_period_end=False,
+        cancelled_at=None,
+    )
+
+
+def check_plan_change(current: PlanTerms, target: PlanTerms, *, upgrade: bool) -> None:
+    """An upgrade goes up in tier, a downgrade down, and both keep the currency."""
+    if target.code == current.code:
+        raise DomainError(ErrorCode.INVALID_INPUT, "already on this plan", field="planCode")
+    if target.is_free:
+        raise DomainError(
+            ErrorCode.PLAN_NOT_PURCHASABLE,
+            "to move to the free plan, cancel the subscription",
+            field="planCode",
+        )
+    if target.currency != current.currency:
+        raise DomainError(
+            ErrorCode.CURRENCY_MISMATCH,
+            f"plan {target.code} is billed in {target.currency}, not {current.currency}",
+            field="planCode",
+        )
+    if upgrade and target.tier_rank <= current.tier_rank:
+        raise DomainError(
+            ErrorCode.NOT_AN_UPGRADE, f"{target.code} is not above {current.code}", "planCode"
+        )
+    if not upgrade and target.tier_rank >= current.tier_rank:
+        raise DomainError(
+            ErrorCode.NOT_A_DOWNGRADE, f"{target.code} is not below {current.code}", "planCode"
+        )
+
+
+def change_plan(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
+    """Switch plan now (an upgrade, after its prorated payment succeeded)."""
+    if state.status not in (Status.TRIALING, Status.ACTIVE):
+        raise _refuse(state, "change the plan of")
+    return _move(state, now, "upgraded", plan_code=target.code, pending_plan_code=None)
+
+
+def schedule_downgrade(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
+    """Downgrades wait for the end of the period the user already paid for."""
+    if state.status not in (Status.TRIALING, Status.ACTIVE):
+        raise _refuse(state, "downgrade")
+    return _move(state, now, "downgrade_scheduled", pending_plan_code=target.code)
+
+
+# --- admin actions --------------------------------------------------------------
+
+
+def suspend(state: SubscriptionState, now: datetime) -> Transition:
+    if state.status is Status.SUSPENDED or not state.is_current:
+        raise _refuse(state, "suspend")
+    return _move(
+        state, now, "suspended", status=Status.SUSPENDED, status_before_suspension=state.status
+    )
+
+
+def reinstate(state: SubscriptionState, now: datetime) -> Transition:
+    if state.status is not Status.SUSPENDED or state.status_before_suspension is None:
+        raise _refuse(state, "reinstate")
+    return _move(
+        state,
+        now,
+        "reinstated",
+        status=state.status_before_suspension,
+        status_before_suspension=None,
+    )
+
+
+# --- what is due ----------------------------------------------------------------
+
+
+class DueWork(StrEnum):
+    CHARGE = "CHARGE"  # trial conversion or renewal
+    EXPIRE = "EXPIRE"  # cancelled period over, or grace over
+
+
+def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
+    """What the scheduler must do for this subscription at `now`, if anything."""
+    end = state.current_period_end
+    if state.status in (Status.TRIALING, Status.ACTIVE) and end is not None and now >= end:
+        return DueWork.CHARGE
+    if state.status is Status.CANCELED and end is not None and now >= end and state.is_current:
+        return DueWork.EXPIRE
+    grace = state.grace_expires_at
+    if state.status is Status.PAST_DUE and grace is not None and now >= grace:
+        return DueWork.EXPIRE
+    return None

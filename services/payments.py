@@ -1,0 +1,286 @@
+"""Charging through the gateway, with a payment record and an invoice for every charge.
+
+The gateway call happens inside the caller's transaction: if the processor cannot
+be reached the whole use case rolls back and nothing changes. The invoice number is
+drawn after the gateway answered, so the gapless counter is locked only briefly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models import Invoice, InvoiceLine, Payment, PaymentCustomer, PaymentMethod, Subscription
+from services.billing_rules import InvoiceStatus, Line, PaymentPurpose, PaymentStatus
+from services.errors import DomainError, ErrorCode
+from services.gateway.base import (
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeResult,
+    GatewayUnavailable,
+    PaymentGateway,
+    UnknownPaymentMethod,
+)
+from services.uow import UnitOfWork
+
+GATEWAY_DOWN_MESSAGE = "the payment provider cannot be reached; nothing was charged, try again"
+
+_STATUS_OF = {
+    ChargeOutcome.SUCCEEDED: PaymentStatus.SUCCESS,
+    ChargeOutcome.DECLINED: PaymentStatus.FAILED,
+    ChargeOutcome.CANCELED: PaymentStatus.CANCELED,
+    ChargeOutcome.REQUIRES_ACTION: PaymentStatus.STARTED,
+}
+_INVOICE_STATUS_OF = {
+    ChargeOutcome.SUCCEEDED: InvoiceStatus.PAID,
+    ChargeOutcome.REQUIRES_ACTION: InvoiceStatus.OPEN,
+    ChargeOutcome.DECLINED: InvoiceStatus.VOID,
+    ChargeOutcome.CANCELED: InvoiceStatus.VOID,
+}
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """What a client needs after a charge: the outcome, and how to finish it if needed."""
+
+    status: PaymentStatus
+    outcome: ChargeOutcome
+    amount_cents: int
+    currency: str
+    invoice_number: str | None
+    processor_payment_id: str | None
+    client_secret: str | None
+    failure_message: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "outcome": self.outcome.value,
+            "amount_cents": self.amount_cents,
+            "currency": self.currency,
+            "invoice_number": self.invoice_number,
+            "processor_payment_id": self.processor_payment_id,
+            "client_secret": self.client_secret,
+            "failure_message": self.failure_message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PaymentView:
+        return cls(
+            status=PaymentStatus(data["status"]),
+            outcome=ChargeOutcome(data["outcome"]),
+            amount_cents=int(data["amount_cents"]),
+            currency=str(data["currency"]),
+            invoice_number=data["invoice_number"],
+            processor_payment_id=data["processor_payment_id"],
+            client_secret=data["client_secret"],
+            failure_message=data["failure_message"],
+        )
+
+
+def gateway_key(*parts: str) -> str:
+    """An idempotency key for the processor, derived from our own identifiers."""
+    return "subsvc_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
+
+
+async def ensure_customer(uow: UnitOfWork, gateway: PaymentGateway, user_id: str) -> str:
+    existing = await uow.billing.customer(user_id)
+    if existing is not None:
+        return existing.customer_id
+    try:
+        customer_id = await gateway.ensure_customer(user_id, None)
+    except GatewayUnavailable as exc:
+        raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
+    uow.billing.add(
+        PaymentCustomer(user_id=user_id, customer_id=customer_id, platform=gateway.platform)
+    )
+    return customer_id
+
+
+async def attach_method(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    user_id: str,
+    payment_method_id: str,
+    *,
+    holder_name: str | None = None,
+    holder_zip: str | None = None,
+) -> PaymentMethod:
+    """Save a processor payment method for the user; the first one becomes the default."""
+    existing = await uow.billing.payment_method(payment_method_id)
+    if existing is not None:
+        if existing.user_id != user_id:  # never reveal another user's method
+            raise DomainError(
+                ErrorCode.PAYMENT_METHOD_NOT_FOUND, "unknown payment method", "paymentMethodId"
+            )
+        if existing.is_active:
+            return existing
+    customer_id = await ensure_customer(uow, gateway, user_id)
+    try:
+        card = await gateway.attach_payment_method(customer_id, payment_method_id)
+    except UnknownPaymentMethod as exc:
+        raise DomainError(
+            ErrorCode.PAYMENT_METHOD_NOT_FOUND, "unknown payment method", "paymentMethodId"
+        ) from exc
+    except GatewayUnavailable as exc:
+        raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
+    has_default = await uow.billing.default_payment_method(user_id) is not None
+    card_info = {
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+    }
+    if existing is not None:  # re-attaching a detached method
+        existing.is_active, existing.card_info = True, card_info
+        existing.is_default = not has_default
+        return existing
+    method = PaymentMethod(
+        payment_method_id=payment_method_id,
+        user_id=user_id,
+        customer_id=customer_id,
+        card_holder_name=holder_name,
+        card_holder_zip=holder_zip,
+        platform=gateway.platform,
+        card_info=card_info,
+        is_default=not has_default,
+        is_active=True,
+    )
+    uow.billing.add(method)
+    await uow.session.flush()
+    return method
+
+
+async def method_for_charge(
+    uow: UnitOfWork, gateway: PaymentGateway, user_id: str, payment_method_id: str | None
+) -> PaymentMethod:
+    """The given method (attached on the fly) or the user's default."""
+    if payment_method_id:
+        return await attach_method(uow, gateway, user_id, payment_method_id)
+    default = await uow.billing.default_payment_method(user_id)
+    if default is None:
+        raise DomainError(
+            ErrorCode.PAYMENT_METHOD_REQUIRED,
+            "add a payment method or pass paymentMethodId",
+            "paymentMethodId",
+        )
+    return default
+
+
+async def charge(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    *,
+    subscription: Subscription,
+    method: PaymentMethod,
+    purpose: PaymentPurpose,
+    lines: Sequence[Line],
+    idempotency_key: str,
+    now: datetime,
+    off_session: bool,
+) -> tuple[PaymentView, ChargeResult]:
+    amount = sum(line.amount_cents for line in lines)
+    if amount < 0:
+        raise ValueError("a charge cannot be negative")
+    payment = Payment(
+        id=uuid.uuid4(),
+        owner_id=subscription.user_id,
+        order_id=subscription.id,
+        purpose=purpose,
+        amount_cents=amount,
+        currency=subscription.currency,
+        status_literal=PaymentStatus.STARTED,
+        payment_method_id=method.payment_method_id,
+        idempotency_key=idempotency_key,
+        platform=gateway.platform,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.billing.add(payment)
+    await uow.session.flush()
+    if amount == 0:
+        result = ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
+    else:
+        request = ChargeRequest(
+            customer_id=method.customer_id,
+            payment_method_id=method.payment_method_id,
+            amount_cents=amount,
+            currency=subscription.currency,
+            description=f"{purpose.value.lower()} {subscription.plan.name}",
+            idempotency_key=idempotency_key,
+            off_session=off_session,
+            metadata={"payment_id": str(payment.id), "subscription_id": str(subscription.id)},
+        )
+        try:
+            result = await gateway.charge(request)
+        except GatewayUnavailable as exc:
+            raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
+        except UnknownPaymentMethod as exc:
+            raise DomainError(
+                ErrorCode.PAYMENT_METHOD_NOT_FOUND, "unknown payment method", "paymentMethodId"
+            ) from exc
+    payment.payment_id = result.processor_payment_id or None
+    payment.payment_status = result.processor_status
+    payment.status_literal = _STATUS_OF[result.outcome]
+    payment.client_secret = result.client_secret
+    payment.redirect_url = result.next_action_url
+    payment.failure_message = result.failure_message
+    invoice = await _invoice(uow, subscription, lines, result.outcome, now)
+    payment.invoice_id = invoice.id
+    view = PaymentView(
+        status=payment.status_literal,
+        outcome=result.outcome,
+        amount_cents=amount,
+        currency=subscription.currency,
+        invoice_number=invoice.number,
+        processor_payment_id=payment.payment_id,
+        client_secret=result.client_secret,
+        failure_message=result.failure_message,
+    )
+    return view, result
+
+
+async def _invoice(
+    uow: UnitOfWork,
+    subscription: Subscription,
+    lines: Sequence[Line],
+    outcome: ChargeOutcome,
+    now: datetime,
+) -> Invoice:
+    total = sum(line.amount_cents for line in lines)
+    status = _INVOICE_STATUS_OF[outcome]
+    starts = [line.period_start for line in lines if line.period_start]
+    ends = [line.period_end for line in lines if line.period_end]
+    invoice = Invoice(
+        id=uuid.uuid4(),
+        number=await uow.billing.next_invoice_number(),
+        user_id=subscription.user_id,
+        subscription_id=subscription.id,
+        status=status,
+        currency=subscription.currency,
+        total_cents=total,
+        amount_paid_cents=total if status is InvoiceStatus.PAID else 0,
+        period_start=min(starts) if starts else None,
+        period_end=max(ends) if ends else None,
+        paid_at=now if status is InvoiceStatus.PAID else None,
+        created_at=now,
+        lines=[
+            InvoiceLine(
+                position=position,
+                kind=line.kind,
+                description=line.description,
+                amount_cents=line.amount_cents,
+                plan_code=line.plan_code,
+                period_start=line.period_start,
+                period_end=line.period_end,
+            )
+            for position, line in enumerate(lines)
+        ],
+    )
+    uow.billing.add(invoice)
+    await uow.session.flush()
+    return invoice

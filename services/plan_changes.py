@@ -1,0 +1,156 @@
+"""Upgrades (now, prorated, the plan switches only once paid) and downgrades (at the end
+of the paid period)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from models import Plan, Subscription
+from services import lifecycle
+from services.billing_rules import Line, LineKind, PaymentPurpose, PaymentStatus
+from services.catalog import require_plan
+from services.current import change_subscription, locked_current, replayed
+from services.deps import Deps
+from services.errors import DomainError, ErrorCode, InvalidTransition
+from services.idempotency import check_key, previous_response, request_hash
+from services.lifecycle import Status, SubscriptionState
+from services.payments import charge, gateway_key, method_for_charge
+from services.proration import Proration, prorate
+from services.results import ChargeOutcomeResult
+from services.store.plans import terms_of
+from services.store.subscriptions import state_of
+from services.transitions import apply_transition
+from services.views import SubscriptionView
+
+OPERATION = "upgrade"
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    user_id: str
+    plan_code: str
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Downgrade:
+    user_id: str
+    plan_code: str
+
+
+def proration_lines(row: Subscription, target: Plan, now: datetime) -> tuple[Proration, list[Line]]:
+    """Credit for the unused time on the old plan, charge for the rest of the period on the
+    new one. Both lines cover the same span, so they sum to the amount charged."""
+    start, end = row.current_period_start, row.current_period_end
+    assert start is not None and end is not None
+    proration = prorate(row.plan.price_cents, target.price_cents, start, end, now)
+    lines = [
+        Line(
+            LineKind.PRORATION_CREDIT,
+            f"Unused time on {row.plan.name}",
+            -proration.credit_cents,
+            row.plan.code,
+            now,
+            end,
+        ),
+        Line(
+            LineKind.PRORATION_CHARGE,
+            f"Remaining time on {target.name}",
+            proration.charge_cents,
+            target.code,
+            now,
+            end,
+        ),
+    ]
+    if proration.amount_due_cents == 0 and proration.charge_cents < proration.credit_cents:
+        # No account credit is carried: the credit line is capped at the charge.
+        lines[0] = Line(
+            LineKind.PRORATION_CREDIT,
+            lines[0].description,
+            -proration.charge_cents,
+            row.plan.code,
+            now,
+            end,
+        )
+    return proration, lines
+
+
+async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
+    key = check_key(cmd.idempotency_key)
+    fingerprint = request_hash(OPERATION, {"plan": cmd.plan_code})
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        await uow.subscriptions.lock_user(cmd.user_id)
+        stored = await previous_response(uow, cmd.user_id, key, fingerprint)
+        if stored is not None:
+            return await replayed(uow, stored, now)
+        row = await locked_current(uow, cmd.user_id)
+        target = await require_plan(uow, cmd.plan_code, purchasable=True)
+        lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=True)
+        state = state_of(row)
+        plans = {row.plan.code: row.plan, target.code: target}
+        free_plan = await uow.plans.free_plan()
+        payment = None
+        errors: tuple[DomainError, ...] = ()
+        if state.status is Status.TRIALING:
+            # Nothing has been paid yet: the trial simply continues on the new plan.
+            switched: lifecycle.Transition | None = lifecycle.change_plan(
+                state, terms_of(target), now
+            )
+        elif state.status is Status.ACTIVE:
+            _, lines = proration_lines(row, target, now)
+            method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
+            payment, _ = await charge(
+                uow,
+                deps.gateway,
+                subscription=row,
+                method=method,
+                purpose=PaymentPurpose.UPGRADE,
+                lines=lines,
+                idempotency_key=gateway_key(
+                    cmd.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
+                ),
+                now=now,
+                off_session=False,
+            )
+            switched = None
+            if payment.status is PaymentStatus.SUCCESS:
+                switched = lifecycle.change_plan(state, terms_of(target), now)
+            elif payment.status is PaymentStatus.STARTED:
+                errors = (
+                    DomainError(
+                        ErrorCode.PAYMENT_REQUIRES_ACTION,
+                        "confirm the payment to finish the upgrade",
+                        "paymentMethodId",
+                    ),
+                )
+            else:
+                message = payment.failure_message or "the card was declined"
+                errors = (DomainError(ErrorCode.PAYMENT_DECLINED, message, "paymentMethodId"),)
+        else:
+            raise InvalidTransition(state.status.value, "upgrade")
+        if switched is not None:
+            apply_transition(
+                uow, row, switched, plans, free_plan=free_plan, actor=cmd.user_id, now=now
+            )
+        outcome = ChargeOutcomeResult(SubscriptionView.of(row, free_plan, now), payment, errors)
+        if key is not None:
+            uow.messaging.remember(cmd.user_id, key, OPERATION, fingerprint, outcome.to_json(), now)
+        await uow.commit()
+        return outcome
+
+
+async def downgrade(deps: Deps, cmd: Downgrade) -> SubscriptionView:
+    async with deps.uow() as uow:
+        target = await require_plan(uow, cmd.plan_code, purchasable=True)
+
+    def check(row: Subscription) -> None:
+        lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=False)
+
+    def rule(state: SubscriptionState, now: datetime) -> lifecycle.Transition:
+        return lifecycle.schedule_downgrade(state, terms_of(target), now)
+
+    return await change_subscription(
+        deps, cmd.user_id, rule, actor=cmd.user_id, extra_plans=(target,), on_row=check
+    )

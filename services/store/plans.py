@@ -1,0 +1,74 @@
+"""SQL for the plan catalog and its price history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Plan, PricingRecord
+from services.entitlements import PlanFeatures
+from services.lifecycle import PlanTerms
+
+FREE_PLAN_CODE = "free"
+
+
+def terms_of(plan: Plan) -> PlanTerms:
+    return PlanTerms(
+        code=plan.code,
+        price_cents=plan.price_cents,
+        currency=plan.currency,
+        interval=plan.interval,
+        trial_days=plan.trial_days,
+        tier_rank=plan.tier_rank,
+    )
+
+
+def features_of(plan: Plan) -> PlanFeatures:
+    return PlanFeatures(plan.code, tuple(plan.entitlements), tuple(plan.grace_entitlements))
+
+
+class PlanRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def list(self, *, include_archived: bool = False) -> Sequence[Plan]:
+        query = select(Plan).order_by(Plan.tier_rank, Plan.code)
+        if not include_archived:
+            query = query.where(Plan.archived.is_(False))
+        return (await self.session.scalars(query)).all()
+
+    async def by_code(self, code: str, *, for_update: bool = False) -> Plan | None:
+        query = select(Plan).where(Plan.code == code)
+        if for_update:
+            query = query.with_for_update()
+        return await self.session.scalar(query)
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Plan]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.scalars(select(Plan).where(Plan.id.in_(wanted)))
+        return {plan.id: plan for plan in rows}
+
+    async def free_plan(self) -> Plan:
+        plan = await self.by_code(FREE_PLAN_CODE)
+        if plan is None:
+            raise RuntimeError("the free plan is missing: run `python main.py migrate` to seed it")
+        return plan
+
+    def add(self, plan: Plan) -> None:
+        self.session.add(plan)
+
+    def add_pricing_record(self, record: PricingRecord) -> None:
+        self.session.add(record)
+
+    async def pricing_history(self, plan_id: uuid.UUID) -> Sequence[PricingRecord]:
+        query = (
+            select(PricingRecord)
+            .where(PricingRecord.plan_id == plan_id, PricingRecord.is_active.is_(True))
+            .order_by(PricingRecord.changed_at.desc(), PricingRecord.id)
+        )
+        return (await self.session.scalars(query)).all()

@@ -1,0 +1,170 @@
+"""SQL for subscriptions and their history, and the mapping between rows and the
+plain `SubscriptionState` the rules work on."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, exists, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from models import Plan, Subscription, SubscriptionHistory
+from services.lifecycle import Status, SubscriptionState
+
+_STATE_FIELDS = (
+    "status",
+    "payment_confirmation",
+    "billing_cycle_anchor",
+    "current_period_start",
+    "current_period_end",
+    "trial_start",
+    "trial_end",
+    "cancel_at_period_end",
+    "cancelled_at",
+    "activated_at",
+    "grace_expires_at",
+    "status_before_suspension",
+    "status_updated_at",
+    "price_paid_cents",
+)
+
+
+def state_of(row: Subscription) -> SubscriptionState:
+    return SubscriptionState(
+        plan_code=row.plan.code,
+        pending_plan_code=row.pending_plan.code if row.pending_plan else None,
+        **{name: getattr(row, name) for name in _STATE_FIELDS},
+    )
+
+
+def write_state(row: Subscription, state: SubscriptionState, plans: dict[str, Plan]) -> None:
+    """Copy a state onto its row. `plans` must hold every plan code the state names."""
+    for name in _STATE_FIELDS:
+        setattr(row, name, getattr(state, name))
+    row.is_current = state.is_current
+    row.plan = plans[state.plan_code]
+    row.plan_id = row.plan.id
+    pending = plans[state.pending_plan_code] if state.pending_plan_code else None
+    row.pending_plan = pending
+    row.pending_plan_id = pending.id if pending else None
+
+
+@dataclass(frozen=True)
+class SubscriptionFilter:
+    status: Status | None = None
+    plan_code: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: uuid.UUID
+
+
+class SubscriptionRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def _with_plans(self) -> Select[Subscription]:
+        return select(Subscription).options(
+            joinedload(Subscription.plan), joinedload(Subscription.pending_plan)
+        )
+
+    async def lock_user(self, user_id: str) -> None:
+        """Serialize one user's mutations for the rest of the transaction."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:user_id, 0))"),
+            {"user_id": user_id},
+        )
+
+    async def current(self, user_id: str, *, for_update: bool = False) -> Subscription | None:
+        query = self._with_plans().where(
+            Subscription.user_id == user_id, Subscription.is_current.is_(True)
+        )
+        if for_update:
+            query = query.with_for_update(of=Subscription)
+        return await self.session.scalar(query)
+
+    async def latest(self, user_id: str) -> Subscription | None:
+        """The current subscription, or else the most recent ended one."""
+        query = (
+            self._with_plans()
+            .where(Subscription.user_id == user_id)
+            .order_by(Subscription.is_current.desc(), Subscription.created_at.desc())
+            .limit(1)
+        )
+        return await self.session.scalar(query)
+
+    async def by_id(self, subscription_id: uuid.UUID) -> Subscription | None:
+        return await self.session.scalar(
+            self._with_plans().where(Subscription.id == subscription_id)
+        )
+
+    async def had_trial(self, user_id: str) -> bool:
+        query = select(
+            exists().where(Subscription.user_id == user_id, Subscription.trial_start.is_not(None))
+        )
+        return bool(await self.session.scalar(query))
+
+    def add(self, row: Subscription) -> None:
+        self.session.add(row)
+
+    def add_history(self, row: SubscriptionHistory) -> None:
+        self.session.add(row)
+
+    async def history(self, subscription_id: uuid.UUID) -> Sequence[SubscriptionHistory]:
+        query = (
+            select(SubscriptionHistory)
+            .where(SubscriptionHistory.subscription_id == subscription_id)
+            .order_by(SubscriptionHistory.occurred_at, SubscriptionHistory.id)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def page(
+        self, filters: SubscriptionFilter, first: int, after: Cursor | None
+    ) -> Sequence[Subscription]:
+        """Newest first, keyset-paginated; fetches one extra row to tell if more exist."""
+        query = self._with_plans()
+        if filters.status is not None:
+            query = query.where(Subscription.status == filters.status)
+        if filters.user_id is not None:
+            query = query.where(Subscription.user_id == filters.user_id)
+        if filters.plan_code is not None:
+            plan_id = select(Plan.id).where(Plan.code == filters.plan_code).scalar_subquery()
+            query = query.where(Subscription.plan_id == plan_id)
+        if after is not None:
+            query = query.where(
+                or_(
+                    Subscription.created_at < after.created_at,
+                    and_(Subscription.created_at == after.created_at, Subscription.id < after.id),
+                )
+            )
+        query = query.order_by(Subscription.created_at.desc(), Subscription.id.desc())
+        return (await self.session.scalars(query.limit(first + 1))).all()
+
+    async def claim_due_expirations(self, now: datetime, limit: int) -> Sequence[Subscription]:
+        """Cancelled subscriptions past their period end and PAST_DUE ones past grace,
+        locked so that concurrent workers each take different rows."""
+        due = or_(
+            and_(Subscription.status == Status.CANCELED, Subscription.current_period_end <= now),
+            and_(Subscription.status == Status.PAST_DUE, Subscription.grace_expires_at <= now),
+        )
+        query = (
+            self._with_plans()
+            .where(Subscription.is_current.is_(True), due)
+            .order_by(Subscription.id)
+            .limit(limit)
+            .with_for_update(of=Subscription, skip_locked=True)
+        )
+        return (await self.session.scalars(query)).unique().all()
+
+    async def count_current(self, user_id: str) -> int:
+        query = select(func.count()).where(
+            Subscription.user_id == user_id, Subscription.is_current.is_(True)
+        )
+        return int(await self.session.scalar(query) or 0)

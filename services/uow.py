@@ -1,0 +1,63 @@
+"""The unit of work: one transaction, its repositories, and the events it records.
+
+Use cases open one, call the rules, and `commit()`; nothing else commits. Events the
+use case recorded are written to the outbox inside the same transaction, so they
+exist exactly when the change they describe does.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.events import DomainEvent
+from services.store.billing import BillingRepository
+from services.store.messaging import MessagingRepository
+from services.store.plans import PlanRepository
+from services.store.subscriptions import SubscriptionRepository
+
+
+class UnitOfWork:
+    session: AsyncSession
+    plans: PlanRepository
+    subscriptions: SubscriptionRepository
+    billing: BillingRepository
+    messaging: MessagingRepository
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], event_source: str
+    ) -> None:
+        self._session_factory = session_factory
+        self._event_source = event_source
+        self._events: list[DomainEvent] = []
+        self.committed_events: list[DomainEvent] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self.plans = PlanRepository(self.session)
+        self.subscriptions = SubscriptionRepository(self.session)
+        self.billing = BillingRepository(self.session)
+        self.messaging = MessagingRepository(self.session, self._event_source)
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()  # a no-op after commit
+        finally:
+            await self.session.close()
+
+    def record(self, event: DomainEvent) -> None:
+        self._events.append(event)
+
+    async def commit(self) -> None:
+        for event in self._events:
+            self.messaging.add_outbox(event, topic=event.type)
+        await self.session.commit()
+        self.committed_events, self._events = self._events, []
