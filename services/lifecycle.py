@@ -175,6 +175,14 @@ def payment_succeeded(
     if state.status in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE):
         assert state.current_period_end is not None and state.billing_cycle_anchor is not None
         start_at = state.current_period_end
+        anchor = state.billing_cycle_anchor
+        trial_end = state.trial_end
+        if state.status is Status.ACTIVE and now < start_at:
+            # One renewal per period: a second success for the same period is refused.
+            raise _refuse(state, "renew before its period ends")
+        if state.status is Status.TRIALING and now < start_at:
+            # Paid before the trial ran out: the trial ends now and billing starts now.
+            start_at = anchor = trial_end = now
         reason = {
             Status.TRIALING: "trial_converted",
             Status.ACTIVE: "renewed",
@@ -186,8 +194,10 @@ def payment_succeeded(
             reason,
             status=Status.ACTIVE,
             activated_at=state.activated_at or now,
+            billing_cycle_anchor=anchor,
+            trial_end=trial_end,
             current_period_start=start_at,
-            current_period_end=next_period_end(state.billing_cycle_anchor, start_at, plan.interval),
+            current_period_end=next_period_end(anchor, start_at, plan.interval),
             **paid,
         )
     raise _refuse(state, "apply a successful payment to")
@@ -204,6 +214,11 @@ def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
             payment_confirmation=PaymentConfirmation.FAILED,
         )
     if state.status in (Status.TRIALING, Status.ACTIVE):
+        end = state.current_period_end
+        if end is None or now < end:
+            # Only the charge for the next period can fail a paid-up subscription; a
+            # stray failure mid-period (a late event, a declined upgrade) changes nothing.
+            raise _refuse(state, "fail the renewal of a paid-up period of")
         return _move(
             state,
             now,
@@ -257,7 +272,7 @@ def payment_result(
 def expire(state: SubscriptionState, now: datetime) -> Transition:
     """The paid period of a cancelled subscription ended, or grace ran out."""
     end, grace = state.current_period_end, state.grace_expires_at
-    if state.status is Status.CANCELED and end is not None and now >= end:
+    if state.status is Status.CANCELED and state.is_current and end is not None and now >= end:
         return _move(state, now, "period_ended", status=Status.EXPIRED)
     if state.status is Status.PAST_DUE and grace is not None and now >= grace:
         return _move(state, now, "grace_period_ended", status=Status.EXPIRED)
@@ -270,8 +285,8 @@ def expire(state: SubscriptionState, now: datetime) -> Transition:
 def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> Transition:
     """Cancel now or at the end of the paid period.
 
-    PAST_DUE has no paid period left, so it always ends now; a PENDING checkout
-    is abandoned. A cancellation already scheduled can be made immediate.
+    PAST_DUE (or a period already over) has no paid time left, so it ends now; a
+    PENDING checkout is abandoned. A scheduled cancellation can be made immediate.
     """
     if state.status is Status.PENDING:
         return _move(
@@ -282,12 +297,14 @@ def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> T
             cancelled_at=now,
             payment_confirmation=PaymentConfirmation.CANCELED,
         )
-    scheduled = state.status is Status.CANCELED and state.cancel_at_period_end
+    scheduled = state.status is Status.CANCELED and state.is_current
     if state.status not in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE) and not scheduled:
         raise _refuse(state, "cancel")
     if scheduled and at_period_end:
         raise _refuse(state, "schedule the cancellation of")
-    if at_period_end and state.status is not Status.PAST_DUE:
+    end = state.current_period_end
+    paid_time_left = end is not None and now < end
+    if at_period_end and paid_time_left and state.status is not Status.PAST_DUE:
         return _move(
             state,
             now,

@@ -98,7 +98,7 @@ async def invoices_of(deps: Deps, user_id: str, first: int, after: str | None) -
     cursor = decode_cursor(after)
     async with deps.uow() as uow:
         rows = await uow.billing.invoice_page(user_id, first, cursor)
-    items = tuple(InvoiceView.of(r) for r in rows[:first])
+        items = tuple(InvoiceView.of(r) for r in rows[:first])
     end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
     return Page(items, len(rows) > first, end)
 

@@ -1,0 +1,165 @@
+"""Shared fixtures: a fresh PostgreSQL database per test session (the machine's server, or
+an embedded one when none answers), migrated with Alembic, cleaned between tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+import uvicorn
+from sqlalchemy import text
+
+from main import create_app
+from services import migrate
+from services.clock import FrozenClock
+from services.config import Settings
+from services.db import make_engine, make_session_factory
+from services.deps import Deps
+from services.gateway.local import LocalGateway
+from services.seed import seed_plans
+
+MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+TABLES = (
+    "subscription_history, invoice_lines, payments, invoices, subscriptions, pricing_records, "
+    "plans, payment_methods, payment_customers, outbox, processed_messages, idempotency_keys, "
+    "invoice_counters"
+)
+
+
+def _admin_url(tmp_root: Path) -> str:
+    """The machine's PostgreSQL if it answers, else an embedded one started here."""
+    url = os.environ.get("TEST_DATABASE_URL", MACHINE_POSTGRES)
+
+    async def reachable() -> bool:
+        try:
+            connection = await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await connection.close()
+        return True
+
+    if asyncio.run(reachable()):
+        return url
+    from services.embedded_db import start_embedded
+
+    return start_embedded(tmp_root / "embedded-postgres")
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    admin_url = _admin_url(tmp_path_factory.mktemp("pg"))
+    name = f"subsvc_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def run(sql: str) -> None:
+        connection = await asyncpg.connect(admin_url)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    base, _, query = admin_url.partition("?")
+    url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+    migrate.upgrade(url)
+    yield url
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, environment="development")
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[object]:
+    assert settings.database_url
+    engine = make_engine(settings.database_url, pool_size=20)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+def gateway() -> LocalGateway:
+    return LocalGateway()
+
+
+@pytest.fixture
+async def deps(settings: Settings, engine, clock: FrozenClock, gateway: LocalGateway) -> Deps:
+    """Services on a clean database with the default plans seeded."""
+    factory = make_session_factory(engine)
+    async with factory() as session:
+        await session.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        await session.commit()
+        await seed_plans(session, clock.now())
+    return Deps(settings=settings, session_factory=factory, clock=clock, gateway=gateway)
+
+
+async def scalar(deps: Deps, sql: str, **params: object) -> object:
+    async with deps.session_factory() as session:
+        return await session.scalar(text(sql), params)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn serving the app on a free port, in a thread of this process, so tests
+    can share the clock and gateway objects with it."""
+
+    def __init__(self, settings: Settings, clock: FrozenClock, gateway: LocalGateway) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(settings, clock=clock, gateway=gateway)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture(scope="session")
+def live_gateway() -> LocalGateway:
+    return LocalGateway()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    settings: Settings, live_clock: FrozenClock, live_gateway: LocalGateway
+) -> Iterator[LiveServer]:
+    server = LiveServer(settings, live_clock, live_gateway)
+    server.start()
+    yield server
+    server.stop()
