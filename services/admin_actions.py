@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from models import Plan, Subscription
 from services import lifecycle
 from services.auth import is_valid_user_id
 from services.current import change_subscription
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
+from services.store.subscriptions import state_of
 from services.views import SubscriptionView
 
 
@@ -25,11 +28,17 @@ def _check_user(user_id: str) -> None:
 
 async def suspend(deps: Deps, admin_id: str, cmd: SuspendSubscription) -> SubscriptionView:
     _check_user(cmd.user_id)
-    return await change_subscription(
-        deps, cmd.user_id, lifecycle.suspend, actor=admin_id, note=cmd.reason
-    )
+
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        return lifecycle.suspend(state_of(row), now)
+
+    return await change_subscription(deps, cmd.user_id, rule, actor=admin_id, note=cmd.reason)
 
 
 async def reinstate(deps: Deps, admin_id: str, user_id: str) -> SubscriptionView:
     _check_user(user_id)
-    return await change_subscription(deps, user_id, lifecycle.reinstate, actor=admin_id)
+
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        return lifecycle.reinstate(state_of(row), now)
+
+    return await change_subscription(deps, user_id, rule, actor=admin_id)

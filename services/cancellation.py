@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import Subscription
+from models import Plan, Subscription
 from services import lifecycle
 from services.current import change_subscription
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
-from services.lifecycle import SubscriptionState
+from services.store.subscriptions import state_of
 from services.views import SubscriptionView
 
 MAX_REASON = 500
@@ -30,21 +30,20 @@ async def cancel(
     if reason is not None and len(reason) > MAX_REASON:
         raise DomainError(ErrorCode.INVALID_INPUT, f"reason is longer than {MAX_REASON}", "reason")
 
-    def rule(state: SubscriptionState, now: datetime) -> lifecycle.Transition:
-        return lifecycle.cancel(state, now, at_period_end=cmd.at_period_end)
-
-    def keep_reason(row: Subscription) -> None:
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        transition = lifecycle.cancel(state_of(row), now, at_period_end=cmd.at_period_end)
         row.cancel_reason = reason
+        return transition
 
     return await change_subscription(
-        deps, cmd.user_id, rule, actor=actor or cmd.user_id, note=reason, on_row=keep_reason
+        deps, cmd.user_id, rule, actor=actor or cmd.user_id, note=reason
     )
 
 
 async def resume(deps: Deps, user_id: str) -> SubscriptionView:
-    def clear_reason(row: Subscription) -> None:
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        transition = lifecycle.resume(state_of(row), now)
         row.cancel_reason = None
+        return transition
 
-    return await change_subscription(
-        deps, user_id, lifecycle.resume, actor=user_id, on_row=clear_reason
-    )
+    return await change_subscription(deps, user_id, rule, actor=user_id)

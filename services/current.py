@@ -7,16 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from models import Plan, Subscription
+from services.catalog import require_plan
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
-from services.lifecycle import SubscriptionState, Transition
+from services.lifecycle import Transition
 from services.results import (
     ChargeOutcomeResult,
     stored_errors,
     stored_payment,
     stored_subscription_id,
 )
-from services.store.subscriptions import state_of
 from services.transitions import apply_transition
 from services.uow import UnitOfWork
 from services.views import SubscriptionView
@@ -39,26 +39,31 @@ async def replayed(uow: UnitOfWork, data: dict[str, Any], now: datetime) -> Char
     return ChargeOutcomeResult(view, stored_payment(data), stored_errors(data))
 
 
+Rule = Callable[[Subscription, Plan | None, datetime], Transition]
+
+
 async def change_subscription(
     deps: Deps,
     user_id: str,
-    rule: Callable[[SubscriptionState, datetime], Transition],
+    rule: Rule,
     *,
     actor: str,
     note: str | None = None,
-    extra_plans: tuple[Plan, ...] = (),
-    on_row: Callable[[Subscription], None] | None = None,
+    target_plan_code: str | None = None,
 ) -> SubscriptionView:
-    """The common shape of a state change with no payment: lock, decide, persist."""
+    """The common shape of a state change with no payment: lock, decide, persist.
+
+    `rule` sees the locked row, the target plan (when `target_plan_code` is given) and
+    the time, and returns the transition; the row's own columns may be adjusted there.
+    """
     now = deps.clock.now()
     async with deps.uow() as uow:
         row = await locked_current(uow, user_id)
-        if on_row is not None:  # checks and row-only adjustments, before the rule
-            on_row(row)
-        transition = rule(state_of(row), now)
-        plans = {row.plan.code: row.plan, **{p.code: p for p in extra_plans}}
-        if row.pending_plan is not None:
-            plans.setdefault(row.pending_plan.code, row.pending_plan)
+        target = None
+        if target_plan_code is not None:
+            target = await require_plan(uow, target_plan_code, purchasable=True)
+        transition = rule(row, target, now)
+        plans = {p.code: p for p in (row.plan, row.pending_plan, target) if p is not None}
         free_plan = await uow.plans.free_plan()
         apply_transition(
             uow, row, transition, plans, free_plan=free_plan, actor=actor, now=now, note=note

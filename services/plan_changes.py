@@ -14,7 +14,7 @@ from services.current import change_subscription, locked_current, replayed
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode, InvalidTransition
 from services.idempotency import check_key, previous_response, request_hash
-from services.lifecycle import Status, SubscriptionState
+from services.lifecycle import Status
 from services.payments import charge, gateway_key, method_for_charge
 from services.proration import Proration, prorate
 from services.results import ChargeOutcomeResult
@@ -142,15 +142,11 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
 
 
 async def downgrade(deps: Deps, cmd: Downgrade) -> SubscriptionView:
-    async with deps.uow() as uow:
-        target = await require_plan(uow, cmd.plan_code, purchasable=True)
-
-    def check(row: Subscription) -> None:
+    def rule(row: Subscription, target: Plan | None, now: datetime) -> lifecycle.Transition:
+        assert target is not None
         lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=False)
-
-    def rule(state: SubscriptionState, now: datetime) -> lifecycle.Transition:
-        return lifecycle.schedule_downgrade(state, terms_of(target), now)
+        return lifecycle.schedule_downgrade(state_of(row), terms_of(target), now)
 
     return await change_subscription(
-        deps, cmd.user_id, rule, actor=cmd.user_id, extra_plans=(target,), on_row=check
+        deps, cmd.user_id, rule, actor=cmd.user_id, target_plan_code=cmd.plan_code
     )

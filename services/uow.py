@@ -48,10 +48,9 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        try:
-            await self.session.rollback()  # a no-op after commit
-        finally:
-            await self.session.close()
+        # close() rolls back anything uncommitted without expiring what was loaded,
+        # so views built from loaded rows stay readable after the block.
+        await self.session.close()
 
     def record(self, event: DomainEvent) -> None:
         self._events.append(event)

@@ -27,9 +27,7 @@ async def used_trial(deps, user: str) -> None:
 
 
 async def test_first_subscription_is_a_trial_with_history_and_events(deps):
-    result = await checkout.subscribe(
-        deps, checkout.Subscribe("alice", "premium", "pm_card_visa")
-    )
+    result = await checkout.subscribe(deps, checkout.Subscribe("alice", "premium", "pm_card_visa"))
     sub = result.subscription
     assert sub is not None and sub.status is Status.TRIALING
     assert result.payment is None and result.errors == ()
@@ -103,9 +101,7 @@ async def test_fifty_concurrent_subscribes_leave_one_subscription_and_one_charge
     assert gateway.charge_count - charges_before == 1
 
 
-async def test_a_repeated_idempotency_key_returns_the_first_result_and_charges_once(
-    deps, gateway
-):
+async def test_a_repeated_idempotency_key_returns_the_first_result_and_charges_once(deps, gateway):
     await used_trial(deps, "fay")
     command = checkout.Subscribe("fay", "premium", idempotency_key="checkout-1")
     first, *repeats = await asyncio.gather(*(checkout.subscribe(deps, command) for _ in range(5)))
@@ -143,9 +139,7 @@ async def test_gateway_unreachable_fails_clearly_and_changes_nothing(deps, gatew
         (checkout.Subscribe("ivy", "premium"), ErrorCode.PAYMENT_METHOD_REQUIRED),
         (checkout.Subscribe("ivy", "premium", "pm_unknown"), ErrorCode.PAYMENT_METHOD_NOT_FOUND),
         (
-            checkout.Subscribe(
-                "ivy", "premium", "pm_card_visa", Fulfillment(Channel.PICKUP)
-            ),
+            checkout.Subscribe("ivy", "premium", "pm_card_visa", Fulfillment(Channel.PICKUP)),
             ErrorCode.INVALID_INPUT,
         ),
         (

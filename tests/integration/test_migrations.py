@@ -24,9 +24,7 @@ async def _run(url: str, sql: str) -> None:
 async def _tables(url: str) -> set[str]:
     connection = await asyncpg.connect(url)
     try:
-        rows = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        )
+        rows = await connection.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     finally:
         await connection.close()
     return {row["tablename"] for row in rows}
@@ -58,7 +56,9 @@ def test_models_and_migrations_agree(database_url):
         engine = create_async_engine(async_url(database_url))
         async with engine.connect() as connection:
             result = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync), models.Base.metadata)
+                lambda sync: compare_metadata(
+                    MigrationContext.configure(sync), models.Base.metadata
+                )
             )
         await engine.dispose()
         return list(result)

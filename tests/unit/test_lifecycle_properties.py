@@ -85,7 +85,9 @@ def check_invariants(state: SubscriptionState, now: datetime) -> None:
     elif state.status in (Status.EXPIRED, Status.FAILED, Status.PENDING):
         assert granted.features == FREE.entitlements
     elif state.status is Status.PAST_DUE:
-        assert set(granted.features) <= set(FEATURES[state.plan_code].grace_entitlements) | {"basic"}
+        assert set(granted.features) <= set(FEATURES[state.plan_code].grace_entitlements) | {
+            "basic"
+        }
     else:
         assert set(granted.features) <= plan_features | set(FREE.entitlements)
 
