@@ -121,7 +121,7 @@ async def attach_method(
             return existing
     customer_id = await ensure_customer(uow, gateway, user_id)
     try:
-        card = await gateway.attach_payment_method(customer_id, payment_method_id)
+        attached = await gateway.attach_payment_method(customer_id, payment_method_id)
     except UnknownPaymentMethod as exc:
         raise DomainError(
             ErrorCode.PAYMENT_METHOD_NOT_FOUND, "unknown payment method", "paymentMethodId"
@@ -129,6 +129,7 @@ async def attach_method(
     except GatewayUnavailable as exc:
         raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
     has_default = await uow.billing.default_payment_method(user_id) is not None
+    card = attached.card
     card_info = {
         "brand": card.brand,
         "last4": card.last4,
@@ -140,7 +141,7 @@ async def attach_method(
         existing.is_default = not has_default
         return existing
     method = PaymentMethod(
-        payment_method_id=payment_method_id,
+        payment_method_id=attached.payment_method_id,
         user_id=user_id,
         customer_id=customer_id,
         card_holder_name=holder_name,

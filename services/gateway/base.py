@@ -26,6 +26,15 @@ class CardDetails:
 
 
 @dataclass(frozen=True)
+class AttachedMethod:
+    """A method saved on the processor's customer. The id may differ from the one the
+    client sent: test tokens such as `pm_card_visa` become a new method on each use."""
+
+    payment_method_id: str
+    card: CardDetails
+
+
+@dataclass(frozen=True)
 class ChargeRequest:
     customer_id: str
     payment_method_id: str
@@ -62,6 +71,6 @@ class PaymentGateway(Protocol):
 
     async def attach_payment_method(
         self, customer_id: str, payment_method_id: str
-    ) -> CardDetails: ...
+    ) -> AttachedMethod: ...
 
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...

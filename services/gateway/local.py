@@ -7,8 +7,10 @@ against it works unchanged against Stripe's test mode.
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from services.gateway.base import (
+    AttachedMethod,
     CardDetails,
     ChargeOutcome,
     ChargeRequest,
@@ -37,6 +39,8 @@ class LocalGateway:
 
     def __init__(self) -> None:
         self.available = True
+        # Saved methods: our id -> the test card it was made from.
+        self._methods: dict[str, str] = {}
         # Replays by idempotency key return the first result, as Stripe does.
         self._charges: dict[str, ChargeResult] = {}
         self.charge_count = 0
@@ -49,19 +53,27 @@ class LocalGateway:
         self._check_reachable()
         return customer_id or f"cus_local_{_short_hash(user_id)}"
 
-    async def attach_payment_method(self, customer_id: str, payment_method_id: str) -> CardDetails:
+    async def attach_payment_method(
+        self, customer_id: str, payment_method_id: str
+    ) -> AttachedMethod:
         self._check_reachable()
-        card = TEST_CARDS.get(payment_method_id)
+        test_card = self._methods.get(payment_method_id, payment_method_id)
+        card = TEST_CARDS.get(test_card)
         if card is None:
             raise UnknownPaymentMethod(payment_method_id)
-        return card[0]
+        if payment_method_id in self._methods:
+            return AttachedMethod(payment_method_id, card[0])
+        # Like Stripe, a test token becomes a new saved method each time it is used.
+        saved_id = f"pm_local_{secrets.token_hex(10)}"
+        self._methods[saved_id] = test_card
+        return AttachedMethod(saved_id, card[0])
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         self._check_reachable()
         previous = self._charges.get(request.idempotency_key)
         if previous is not None:
             return previous
-        card = TEST_CARDS.get(request.payment_method_id)
+        card = TEST_CARDS.get(self._methods.get(request.payment_method_id, ""))
         if card is None:
             raise UnknownPaymentMethod(request.payment_method_id)
         outcome = card[1]

@@ -91,11 +91,15 @@ class SubscriptionRepository:
         return await self.session.scalar(query)
 
     async def latest(self, user_id: str) -> Subscription | None:
-        """The current subscription, or else the most recent ended one."""
+        """The current subscription, or else the most recently changed ended one."""
         query = (
             self._with_plans()
             .where(Subscription.user_id == user_id)
-            .order_by(Subscription.is_current.desc(), Subscription.created_at.desc())
+            .order_by(
+                Subscription.is_current.desc(),
+                Subscription.updated_at.desc(),
+                Subscription.created_at.desc(),
+            )
             .limit(1)
         )
         return await self.session.scalar(query)
