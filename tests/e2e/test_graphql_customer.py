@@ -1,0 +1,150 @@
+"""A customer's journey over GraphQL on a live server: every query and mutation they use."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from services.auth import Role
+
+SUBSCRIPTION_FIELDS = """
+    id userId status paymentConfirmation currentPeriodStart currentPeriodEnd trialEnd
+    cancelAtPeriodEnd cancelledAt cancelReason activatedAt graceExpiresAt pricePaidCents
+    currency statusUpdatedAt nextChargeAt
+    plan { code priceCents }
+    pendingPlan { code }
+    nextChargePlan { code }
+    entitlements { tier features }
+    fulfillment { channel storeId address { city country } }
+"""
+SUBSCRIBE = f"""
+mutation($input: SubscribeInput!) {{
+  subscribe(input: $input) {{
+    subscription {{ {SUBSCRIPTION_FIELDS} }}
+    payment {{ status outcome amountCents currency invoiceNumber clientSecret }}
+    errors {{ code field message }}
+  }}
+}}"""
+CANCEL = """
+mutation($input: CancelSubscriptionInput) {
+  cancelSubscription(input: $input) {
+    subscription { status cancelAtPeriodEnd entitlements { tier } }
+    errors { code field message }
+  }
+}"""
+
+
+async def test_plans_are_public(api):
+    body = await api.gql("{ plans { code name priceCents currency interval trialDays entitlements graceEntitlements tierRank archived kind } }")
+    codes = [p["code"] for p in body["data"]["plans"]]
+    assert codes == ["free", "ad-free", "premium"]
+    premium = await api.gql('{ plan(code: "premium") { priceCents trialDays } }')
+    assert premium["data"]["plan"] == {"priceCents": 999, "trialDays": 14}
+    assert (await api.gql('{ plan(code: "nope") { code } }'))["data"]["plan"] is None
+
+
+async def test_trial_subscription_with_pickup_fulfillment(api):
+    variables = {
+        "input": {
+            "planCode": "premium",
+            "paymentMethodId": "pm_card_visa",
+            "fulfillment": {"channel": "PICKUP", "storeId": "lagos-01"},
+        }
+    }
+    body = await api.gql(SUBSCRIBE, variables, user="ada")
+    payload = body["data"]["subscribe"]
+    assert payload["errors"] == []
+    sub = payload["subscription"]
+    assert sub["status"] == "TRIALING" and sub["paymentConfirmation"] == "NOT_REQUIRED"
+    assert sub["entitlements"]["tier"] == "premium"
+    assert sub["fulfillment"] == {"channel": "PICKUP", "storeId": "lagos-01", "address": None}
+    assert sub["nextChargeAt"] == sub["trialEnd"] and sub["nextChargePlan"]["code"] == "premium"
+
+    mine = await api.gql(
+        f"{{ mySubscription {{ {SUBSCRIPTION_FIELDS} }} myEntitlements {{ userId tier features status }} "
+        "me { userId roles entitlements { tier } } paymentMethods { id brand last4 expMonth expYear isDefault platform } }",
+        user="ada",
+    )
+    data = mine["data"]
+    assert data["mySubscription"]["id"] == sub["id"]
+    assert data["myEntitlements"]["features"] == ["basic_content", "ad_free", "premium_content", "ai_coach"]
+    assert data["me"] == {"userId": "ada", "roles": [], "entitlements": {"tier": "premium"}}
+    assert [(m["brand"], m["last4"], m["isDefault"]) for m in data["paymentMethods"]] == [
+        ("visa", "4242", True)
+    ]
+
+
+async def test_upgrade_downgrade_cancel_resume(api, clock):
+    await api.gql(SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user="bea")
+    upgraded = await api.gql(
+        'mutation { upgrade(input: {planCode: "premium", idempotencyKey: "up-1"}) '
+        "{ subscription { plan { code } status } payment { amountCents } errors { code } } }",
+        user="bea",
+    )
+    assert upgraded["data"]["upgrade"]["subscription"]["plan"]["code"] == "premium"
+    assert upgraded["data"]["upgrade"]["payment"] is None  # trials switch without a charge
+
+    downgraded = await api.gql(
+        'mutation { downgrade(input: {planCode: "ad-free"}) '
+        "{ subscription { plan { code } pendingPlan { code } } errors { code } } }",
+        user="bea",
+    )
+    assert downgraded["data"]["downgrade"]["subscription"]["pendingPlan"]["code"] == "ad-free"
+
+    cancelled = await api.gql(CANCEL, {"input": {"reason": "moving"}}, user="bea")
+    result = cancelled["data"]["cancelSubscription"]
+    assert result["subscription"]["status"] == "CANCELED"
+    assert result["subscription"]["cancelAtPeriodEnd"] is True
+
+    resumed = await api.gql(
+        "mutation { resumeSubscription { subscription { status } errors { code } } }", user="bea"
+    )
+    assert resumed["data"]["resumeSubscription"]["subscription"]["status"] == "TRIALING"
+
+    clock.advance(timedelta(days=1))
+    now_cancel = await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="bea")
+    assert now_cancel["data"]["cancelSubscription"]["subscription"]["entitlements"]["tier"] == "free"
+
+
+async def test_invoices_paginate_with_cursors(api, clock):
+    for n in range(3):
+        body = await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="cal")
+        assert body["data"]["subscribe"]["errors"] == []
+        clock.advance(timedelta(minutes=1))
+        await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="cal")
+        clock.advance(timedelta(minutes=1))
+    query = """query($after: String) { invoices(first: 1, after: $after) {
+        edges { cursor node { number status totalCents lines { kind amountCents } } }
+        nodes { number } pageInfo { hasNextPage endCursor } } }"""
+    first = (await api.gql(query, user="cal"))["data"]["invoices"]
+    assert first["pageInfo"]["hasNextPage"] is True
+    second = (await api.gql(query, {"after": first["pageInfo"]["endCursor"]}, user="cal"))["data"]["invoices"]
+    assert second["pageInfo"]["hasNextPage"] is False
+    numbers = [first["nodes"][0]["number"], second["nodes"][0]["number"]]
+    assert numbers == ["INV-00000002", "INV-00000001"]  # newest first, no gaps
+    assert first["edges"][0]["node"]["lines"] == [{"kind": "SUBSCRIPTION", "amountCents": 999}]
+
+
+async def test_declined_card_is_a_typed_payload_error(api):
+    await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="dee")
+    await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="dee")
+    body = await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_chargeDeclined"}}, user="dee"
+    )
+    payload = body["data"]["subscribe"]
+    assert payload["subscription"]["status"] == "FAILED"
+    assert payload["payment"]["status"] == "FAILED"
+    assert payload["errors"][0]["code"] == "PAYMENT_DECLINED"
+
+
+async def test_history_is_visible_to_its_owner_only(api):
+    body = await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="eve")
+    sub_id = body["data"]["subscribe"]["subscription"]["id"]
+    query = "query($id: String!) { subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note } }"
+    own = await api.gql(query, {"id": sub_id}, user="eve")
+    assert own["data"]["subscriptionHistory"][0]["toStatus"] == "TRIALING"
+    other = await api.gql(query, {"id": sub_id}, user="mallory")
+    assert other["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    admin = await api.gql(query, {"id": sub_id}, user="root", roles=(Role.ADMIN,))
+    assert admin["data"]["subscriptionHistory"][0]["actor"] == "eve"
+    malformed = await api.gql(query, {"id": "not-a-uuid"}, user="eve")
+    assert malformed["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
