@@ -18,6 +18,7 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
 from schema.root import Mutation, Query
 from services.config import Settings
@@ -47,4 +48,5 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if settings.is_production:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
         extensions.append(lambda: MaskErrors(should_mask_error=lambda e: not _is_public(e)))
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)
+    config = StrawberryConfig(disable_field_suggestions=settings.is_production)
+    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions, config=config)

@@ -25,34 +25,55 @@ mutation($input: SetPlanPriceInput!) {
 async def test_admin_manages_plans_and_prices(api):
     created = await api.gql(
         CREATE_PLAN,
-        {"input": {"code": "family", "name": "Family", "priceCents": 1499, "currency": "usd",
-                   "interval": "YEAR", "tierRank": 30, "entitlements": ["ad_free"]}},
-        user="root", roles=ADMIN,
+        {
+            "input": {
+                "code": "family",
+                "name": "Family",
+                "priceCents": 1499,
+                "currency": "usd",
+                "interval": "YEAR",
+                "tierRank": 30,
+                "entitlements": ["ad_free"],
+            }
+        },
+        user="root",
+        roles=ADMIN,
     )
     assert created["data"]["createPlan"]["plan"] == {
-        "code": "family", "priceCents": 1499, "currency": "USD", "trialDays": 14, "interval": "YEAR"
+        "code": "family",
+        "priceCents": 1499,
+        "currency": "USD",
+        "trialDays": 14,
+        "interval": "YEAR",
     }
     updated = await api.gql(
         'mutation { updatePlan(input: {code: "family", name: "Family Plus", tierRank: 31}) '
         "{ plan { code } errors { code } } }",
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
     assert updated["data"]["updatePlan"]["errors"] == []
     priced = await api.gql(
-        SET_PRICE, {"input": {"planCode": "family", "priceCents": 1599, "currency": "USD"}},
-        user="root", roles=ADMIN,
+        SET_PRICE,
+        {"input": {"planCode": "family", "priceCents": 1599, "currency": "USD"}},
+        user="root",
+        roles=ADMIN,
     )
     assert priced["data"]["setPlanPrice"]["plan"]["priceCents"] == 1599
     history = await api.gql(
         '{ pricingHistory(planCode: "family") { priceCents previousPriceCents changedBy } }',
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
     assert history["data"]["pricingHistory"][0] == {
-        "priceCents": 1599, "previousPriceCents": 1499, "changedBy": "root"
+        "priceCents": 1599,
+        "previousPriceCents": 1499,
+        "changedBy": "root",
     }
     archived = await api.gql(
         'mutation { archivePlan(input: {code: "family"}) { plan { archived } errors { code } } }',
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
     assert archived["data"]["archivePlan"]["plan"]["archived"] is True
 
@@ -63,8 +84,10 @@ async def test_admin_manages_plans_and_prices(api):
 )
 async def test_bad_prices_get_typed_errors(api, price, currency, code):
     body = await api.gql(
-        SET_PRICE, {"input": {"planCode": "premium", "priceCents": price, "currency": currency}},
-        user="root", roles=ADMIN,
+        SET_PRICE,
+        {"input": {"planCode": "premium", "priceCents": price, "currency": currency}},
+        user="root",
+        roles=ADMIN,
     )
     payload = body["data"]["setPlanPrice"]
     assert payload["plan"] is None and payload["errors"][0]["code"] == code
@@ -74,63 +97,84 @@ async def test_bad_prices_get_typed_errors(api, price, currency, code):
 
 async def test_non_integer_price_and_invalid_enum_are_refused_by_graphql(api):
     fraction = await api.gql(
-        SET_PRICE, {"input": {"planCode": "premium", "priceCents": 9.99, "currency": "USD"}},
-        user="root", roles=ADMIN,
+        SET_PRICE,
+        {"input": {"planCode": "premium", "priceCents": 9.99, "currency": "USD"}},
+        user="root",
+        roles=ADMIN,
     )
     assert "data" not in fraction or fraction["data"] is None
     assert "Int cannot represent non-integer value" in fraction["errors"][0]["message"]
     bad_enum = await api.gql(
-        '{ adminSubscriptions(filter: {status: SLEEPING}) { nodes { id } } }', user="root", roles=ADMIN
+        "{ adminSubscriptions(filter: {status: SLEEPING}) { nodes { id } } }",
+        user="root",
+        roles=ADMIN,
     )
     assert "SLEEPING" in bad_enum["errors"][0]["message"]
 
 
 async def test_suspend_reinstate_and_admin_listing(api):
-    await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="sam")
-    await api.gql(SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user="tia")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="sam"
+    )
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user="tia"
+    )
     suspended = await api.gql(
         'mutation { suspendSubscription(input: {userId: "sam", reason: "fraud"}) '
         "{ subscription { status entitlements { features } } errors { code } } }",
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
     assert suspended["data"]["suspendSubscription"]["subscription"] == {
-        "status": "SUSPENDED", "entitlements": {"features": []}
+        "status": "SUSPENDED",
+        "entitlements": {"features": []},
     }
     listing = await api.gql(
         "{ adminSubscriptions(filter: {status: SUSPENDED}, first: 10) { nodes { userId status } pageInfo { hasNextPage } } }",
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
-    assert listing["data"]["adminSubscriptions"]["nodes"] == [{"userId": "sam", "status": "SUSPENDED"}]
+    assert listing["data"]["adminSubscriptions"]["nodes"] == [
+        {"userId": "sam", "status": "SUSPENDED"}
+    ]
     by_plan = await api.gql(
-        '{ adminSubscriptions(filter: {planCode: "ad-free"}) { nodes { userId } } }', user="root", roles=ADMIN
+        '{ adminSubscriptions(filter: {planCode: "ad-free"}) { nodes { userId } } }',
+        user="root",
+        roles=ADMIN,
     )
     assert by_plan["data"]["adminSubscriptions"]["nodes"] == [{"userId": "tia"}]
     reinstated = await api.gql(
         'mutation { reinstateSubscription(input: {userId: "sam"}) { subscription { status } errors { code } } }',
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
     assert reinstated["data"]["reinstateSubscription"]["subscription"]["status"] == "TRIALING"
     again = await api.gql(
         'mutation { reinstateSubscription(input: {userId: "sam"}) { subscription { status } errors { code } } }',
-        user="root", roles=ADMIN,
+        user="root",
+        roles=ADMIN,
     )
     assert again["data"]["reinstateSubscription"]["errors"][0]["code"] == "INVALID_TRANSITION"
 
 
 async def test_services_look_up_any_user_and_users_cannot(api):
-    await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="uma")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="uma"
+    )
     query = '{ subscriptionStatus(userId: "uma") { userId status planCode tier features } entitlements(userId: "uma") { tier } }'
     as_service = await api.gql(query, user="playback", roles=(Role.SERVICE,))
     assert as_service["data"]["subscriptionStatus"]["status"] == "TRIALING"
     assert as_service["data"]["entitlements"]["tier"] == "premium"
     as_user = await api.gql(query, user="uma")
     assert {e["extensions"]["code"] for e in as_user["errors"]} == {"FORBIDDEN"}
-    malformed = await api.gql('{ entitlements(userId: "a b") { tier } }', user="playback", roles=(Role.SERVICE,))
+    malformed = await api.gql(
+        '{ entitlements(userId: "a b") { tier } }', user="playback", roles=(Role.SERVICE,)
+    )
     assert malformed["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
 
 
 ADMIN_OPERATIONS = [
-    '{ adminSubscriptions { nodes { id } } }',
+    "{ adminSubscriptions { nodes { id } } }",
     '{ pricingHistory(planCode: "premium") { priceCents } }',
     'mutation { archivePlan(input: {code: "premium"}) { errors { code } } }',
     'mutation { setPlanPrice(input: {planCode: "premium", priceCents: 1, currency: "USD"}) { errors { code } } }',
@@ -176,7 +220,9 @@ async def test_expired_token_is_refused(api, settings):
 
     from services.auth import mint_token
 
-    token = mint_token(settings, "eve", [], datetime.now(UTC) - timedelta(days=2), timedelta(hours=1))
+    token = mint_token(
+        settings, "eve", [], datetime.now(UTC) - timedelta(days=2), timedelta(hours=1)
+    )
     body = await api.gql("{ me { userId } }", token=token)
     assert "expired" in body["errors"][0]["message"]
 
@@ -193,7 +239,9 @@ async def test_deep_alias_and_huge_queries_are_refused(api):
 
 async def test_oversized_bodies_get_413(api):
     response = await api.client.post(
-        "/graphql", content=b"{" + b" " * (70 * 1024) + b"}", headers={"content-type": "application/json"}
+        "/graphql",
+        content=b"{" + b" " * (70 * 1024) + b"}",
+        headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
     assert response.json()["errors"][0]["code"] == "PAYLOAD_TOO_LARGE"

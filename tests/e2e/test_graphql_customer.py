@@ -34,7 +34,9 @@ mutation($input: CancelSubscriptionInput) {
 
 
 async def test_plans_are_public(api):
-    body = await api.gql("{ plans { code name priceCents currency interval trialDays entitlements graceEntitlements tierRank archived kind } }")
+    body = await api.gql(
+        "{ plans { code name priceCents currency interval trialDays entitlements graceEntitlements tierRank archived kind } }"
+    )
     codes = [p["code"] for p in body["data"]["plans"]]
     assert codes == ["free", "ad-free", "premium"]
     premium = await api.gql('{ plan(code: "premium") { priceCents trialDays } }')
@@ -66,7 +68,12 @@ async def test_trial_subscription_with_pickup_fulfillment(api):
     )
     data = mine["data"]
     assert data["mySubscription"]["id"] == sub["id"]
-    assert data["myEntitlements"]["features"] == ["basic_content", "ad_free", "premium_content", "ai_coach"]
+    assert data["myEntitlements"]["features"] == [
+        "basic_content",
+        "ad_free",
+        "premium_content",
+        "ai_coach",
+    ]
     assert data["me"] == {"userId": "ada", "roles": [], "entitlements": {"tier": "premium"}}
     assert [(m["brand"], m["last4"], m["isDefault"]) for m in data["paymentMethods"]] == [
         ("visa", "4242", True)
@@ -74,7 +81,9 @@ async def test_trial_subscription_with_pickup_fulfillment(api):
 
 
 async def test_upgrade_downgrade_cancel_resume(api, clock):
-    await api.gql(SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user="bea")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user="bea"
+    )
     upgraded = await api.gql(
         'mutation { upgrade(input: {planCode: "premium", idempotencyKey: "up-1"}) '
         "{ subscription { plan { code } status } payment { amountCents } errors { code } } }",
@@ -102,12 +111,18 @@ async def test_upgrade_downgrade_cancel_resume(api, clock):
 
     clock.advance(timedelta(days=1))
     now_cancel = await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="bea")
-    assert now_cancel["data"]["cancelSubscription"]["subscription"]["entitlements"]["tier"] == "free"
+    assert (
+        now_cancel["data"]["cancelSubscription"]["subscription"]["entitlements"]["tier"] == "free"
+    )
 
 
 async def test_invoices_paginate_with_cursors(api, clock):
-    for n in range(3):
-        body = await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="cal")
+    for _ in range(3):
+        body = await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user="cal",
+        )
         assert body["data"]["subscribe"]["errors"] == []
         clock.advance(timedelta(minutes=1))
         await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="cal")
@@ -117,7 +132,9 @@ async def test_invoices_paginate_with_cursors(api, clock):
         nodes { number } pageInfo { hasNextPage endCursor } } }"""
     first = (await api.gql(query, user="cal"))["data"]["invoices"]
     assert first["pageInfo"]["hasNextPage"] is True
-    second = (await api.gql(query, {"after": first["pageInfo"]["endCursor"]}, user="cal"))["data"]["invoices"]
+    second = (await api.gql(query, {"after": first["pageInfo"]["endCursor"]}, user="cal"))["data"][
+        "invoices"
+    ]
     assert second["pageInfo"]["hasNextPage"] is False
     numbers = [first["nodes"][0]["number"], second["nodes"][0]["number"]]
     assert numbers == ["INV-00000002", "INV-00000001"]  # newest first, no gaps
@@ -125,10 +142,14 @@ async def test_invoices_paginate_with_cursors(api, clock):
 
 
 async def test_declined_card_is_a_typed_payload_error(api):
-    await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="dee")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="dee"
+    )
     await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="dee")
     body = await api.gql(
-        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_chargeDeclined"}}, user="dee"
+        SUBSCRIBE,
+        {"input": {"planCode": "premium", "paymentMethodId": "pm_card_chargeDeclined"}},
+        user="dee",
     )
     payload = body["data"]["subscribe"]
     assert payload["subscription"]["status"] == "FAILED"
@@ -137,7 +158,9 @@ async def test_declined_card_is_a_typed_payload_error(api):
 
 
 async def test_history_is_visible_to_its_owner_only(api):
-    body = await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="eve")
+    body = await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="eve"
+    )
     sub_id = body["data"]["subscribe"]["subscription"]["id"]
     query = "query($id: String!) { subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note } }"
     own = await api.gql(query, {"id": sub_id}, user="eve")

@@ -21,7 +21,12 @@ async def test_upgrade_route_subscribes_a_free_user_then_upgrades(api):
     me = await api.client.get("/api/v1/subscriptions/me", headers=headers)
     assert me.json() == {
         "subscription": None,
-        "entitlements": {"userId": "rae", "tier": "free", "features": ["basic_content"], "status": None},
+        "entitlements": {
+            "userId": "rae",
+            "tier": "free",
+            "features": ["basic_content"],
+            "status": None,
+        },
     }
     started = await api.client.post(
         "/api/v1/subscriptions/upgrade",
@@ -41,7 +46,10 @@ async def test_upgrade_route_subscribes_a_free_user_then_upgrades(api):
     )
     assert cancelled.json()["subscription"]["cancelAtPeriodEnd"] is True
     invoices = await api.client.get("/api/v1/subscriptions/invoices", headers=headers)
-    assert invoices.json() == {"invoices": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+    assert invoices.json() == {
+        "invoices": [],
+        "pageInfo": {"hasNextPage": False, "endCursor": None},
+    }
 
 
 async def test_rest_errors_are_typed_json(api):
@@ -57,7 +65,9 @@ async def test_rest_errors_are_typed_json(api):
     wrong_type = await api.client.post(
         "/api/v1/subscriptions/cancel", json={"atPeriodEnd": "yes"}, headers=headers
     )
-    assert wrong_type.status_code == 400 and wrong_type.json()["errors"][0]["field"] == "atPeriodEnd"
+    assert (
+        wrong_type.status_code == 400 and wrong_type.json()["errors"][0]["field"] == "atPeriodEnd"
+    )
     nothing = await api.client.post("/api/v1/subscriptions/cancel", json={}, headers=headers)
     assert nothing.status_code == 404 and nothing.json()["errors"][0]["code"] == "NO_SUBSCRIPTION"
     bad_first = await api.client.get("/api/v1/subscriptions/invoices?first=-1", headers=headers)

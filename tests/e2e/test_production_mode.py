@@ -1,0 +1,30 @@
+"""Production hardening: no introspection, no suggestions, internal errors masked."""
+
+from __future__ import annotations
+
+from schema.build import build_schema
+from services.config import Settings
+
+PRODUCTION = Settings(environment="production", jwt_secret="p" * 40)
+
+
+async def test_production_refuses_introspection_and_hides_suggestions():
+    schema = build_schema(PRODUCTION)
+    introspection = await schema.execute("{ __schema { types { name } } }")
+    assert introspection.errors and "introspection" in introspection.errors[0].message.lower()
+    typo = await schema.execute("{ plns { code } }")
+    assert typo.errors and "Did you mean" not in typo.errors[0].message
+
+
+async def test_development_keeps_introspection_and_suggestions():
+    schema = build_schema(Settings())
+    assert not (await schema.execute("{ __schema { queryType { name } } }")).errors
+    typo = await schema.execute("{ plns { code } }")
+    assert typo.errors and "Did you mean 'plans'" in typo.errors[0].message
+
+
+async def test_production_masks_unexpected_errors():
+    schema = build_schema(PRODUCTION)
+    # No context at all: the resolver fails with an internal error that must not leak.
+    result = await schema.execute("{ plans { code } }", context_value=None)
+    assert result.errors and result.errors[0].message == "Unexpected error."
