@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,7 +46,7 @@ class PricingRecord(Base):
         Index(None, "plan_id", "changed_at"),
     )
 
-    id: Mapped[uuid.UUID] = uuid_pk()
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)  # change order
     plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"))
     price_cents: Mapped[int]
     previous_price_cents: Mapped[int | None]

@@ -175,7 +175,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "pricing_records",
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("plan_id", sa.Uuid(), nullable=False),
         sa.Column("price_cents", sa.Integer(), nullable=False),
         sa.Column("previous_price_cents", sa.Integer(), nullable=True),

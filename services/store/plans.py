@@ -69,6 +69,6 @@ class PlanRepository:
         query = (
             select(PricingRecord)
             .where(PricingRecord.plan_id == plan_id, PricingRecord.is_active.is_(True))
-            .order_by(PricingRecord.changed_at.desc(), PricingRecord.id)
+            .order_by(PricingRecord.changed_at.desc(), PricingRecord.id.desc())
         )
         return (await self.session.scalars(query)).all()
