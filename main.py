@@ -12,6 +12,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -120,9 +122,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
     settings = _migrate(settings)
     app = create_app(settings)
     if not settings.is_production:
+        python = os.path.relpath(sys.executable)
         print(
             f"\nGraphiQL:  http://{host}:{port}/graphql\n"
-            "Token:     python main.py token --user alice      (add --admin for admin)\n"
+            f"Token:     {python} main.py token --user alice      (add --admin for admin)\n"
             "           send it as 'Authorization: Bearer <token>'\n"
         )
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
