@@ -8,10 +8,12 @@ from collections.abc import Awaitable
 from resolvers import mapping
 from schema import types
 from schema.inputs import (
+    AddPaymentMethodInput,
     ArchivePlanInput,
     CancelSubscriptionInput,
     CreatePlanInput,
     DowngradeInput,
+    PaymentMethodIdInput,
     ReinstateSubscriptionInput,
     SetPlanPriceInput,
     SubscribeInput,
@@ -20,12 +22,12 @@ from schema.inputs import (
     UpgradeInput,
 )
 from schema.permissions import Info
-from services import admin_actions, cancellation, catalog, checkout, plan_changes
+from services import admin_actions, cancellation, catalog, checkout, payment_methods, plan_changes
 from services.catalog_rules import PlanKind
 from services.errors import DomainError
 from services.periods import Interval
 from services.results import ChargeOutcomeResult
-from services.views import PlanView, SubscriptionView
+from services.views import PaymentMethodView, PlanView, SubscriptionView
 
 
 async def _charged(call: Awaitable[ChargeOutcomeResult]) -> types.SubscriptionPayload:
@@ -60,6 +62,43 @@ async def _plan(call: Awaitable[PlanView]) -> types.PlanPayload:
     except DomainError as error:
         return types.PlanPayload(plan=None, errors=[mapping.user_error(error)])
     return types.PlanPayload(plan=mapping.plan(view), errors=[])
+
+
+async def _method(call: Awaitable[PaymentMethodView]) -> types.PaymentMethodPayload:
+    try:
+        view = await call
+    except DomainError as error:
+        return types.PaymentMethodPayload(payment_method=None, errors=[mapping.user_error(error)])
+    return types.PaymentMethodPayload(payment_method=mapping.payment_method(view), errors=[])
+
+
+async def add_payment_method(
+    info: Info, input: AddPaymentMethodInput
+) -> types.PaymentMethodPayload:
+    command = payment_methods.AddPaymentMethod(
+        user_id=info.context.user().user_id,
+        payment_method_id=input.payment_method_id,
+        holder_name=input.holder_name,
+        holder_zip=input.holder_zip,
+        make_default=input.make_default,
+    )
+    return await _method(payment_methods.add(info.context.deps, command))
+
+
+async def set_default_payment_method(
+    info: Info, input: PaymentMethodIdInput
+) -> types.PaymentMethodPayload:
+    user = info.context.user().user_id
+    return await _method(
+        payment_methods.set_default(info.context.deps, user, input.payment_method_id)
+    )
+
+
+async def detach_payment_method(
+    info: Info, input: PaymentMethodIdInput
+) -> types.PaymentMethodPayload:
+    user = info.context.user().user_id
+    return await _method(payment_methods.detach(info.context.deps, user, input.payment_method_id))
 
 
 async def subscribe(info: Info, input: SubscribeInput) -> types.SubscriptionPayload:

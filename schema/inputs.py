@@ -104,3 +104,16 @@ class SubscriptionFilterInput:
     status: SubscriptionStatus | None = None
     plan_code: str | None = None
     user_id: str | None = None
+
+
+@strawberry.input
+class AddPaymentMethodInput:
+    payment_method_id: str
+    holder_name: str | None = None
+    holder_zip: str | None = None
+    make_default: bool = False
+
+
+@strawberry.input
+class PaymentMethodIdInput:
+    payment_method_id: str

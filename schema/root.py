@@ -63,6 +63,15 @@ class Mutation:
     resume_subscription = strawberry.mutation(
         resolver=mutations.resume_subscription, permission_classes=signed_in
     )
+    add_payment_method = strawberry.mutation(
+        resolver=mutations.add_payment_method, permission_classes=signed_in
+    )
+    set_default_payment_method = strawberry.mutation(
+        resolver=mutations.set_default_payment_method, permission_classes=signed_in
+    )
+    detach_payment_method = strawberry.mutation(
+        resolver=mutations.detach_payment_method, permission_classes=signed_in
+    )
     create_plan = strawberry.mutation(resolver=mutations.create_plan, permission_classes=admin_only)
     update_plan = strawberry.mutation(resolver=mutations.update_plan, permission_classes=admin_only)
     archive_plan = strawberry.mutation(

@@ -227,3 +227,9 @@ class SubscriptionPayload:
 class PlanPayload:
     plan: Plan | None
     errors: list[UserError]
+
+
+@strawberry.type
+class PaymentMethodPayload:
+    payment_method: PaymentMethod | None
+    errors: list[UserError]

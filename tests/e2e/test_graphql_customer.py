@@ -171,3 +171,32 @@ async def test_history_is_visible_to_its_owner_only(api):
     assert admin["data"]["subscriptionHistory"][0]["actor"] == "eve"
     malformed = await api.gql(query, {"id": "not-a-uuid"}, user="eve")
     assert malformed["errors"][0]["extensions"]["code"] == "INVALID_INPUT"
+
+
+async def test_payment_methods_add_default_detach(api):
+    add = """mutation($input: AddPaymentMethodInput!) { addPaymentMethod(input: $input) {
+        paymentMethod { id brand last4 isDefault holderName } errors { code field } } }"""
+    first = await api.gql(
+        add, {"input": {"paymentMethodId": "pm_card_visa", "holderName": "Fay K"}}, user="fay"
+    )
+    visa = first["data"]["addPaymentMethod"]["paymentMethod"]
+    assert visa["isDefault"] is True and visa["holderName"] == "Fay K"
+    second = await api.gql(add, {"input": {"paymentMethodId": "pm_card_mastercard"}}, user="fay")
+    master = second["data"]["addPaymentMethod"]["paymentMethod"]
+    assert master["isDefault"] is False and master["brand"] == "mastercard"
+    made_default = await api.gql(
+        "mutation($id: String!) { setDefaultPaymentMethod(input: {paymentMethodId: $id}) { paymentMethod { isDefault } errors { code } } }",
+        {"id": master["id"]},
+        user="fay",
+    )
+    assert made_default["data"]["setDefaultPaymentMethod"]["paymentMethod"]["isDefault"] is True
+    detach = "mutation($id: String!) { detachPaymentMethod(input: {paymentMethodId: $id}) { paymentMethod { id } errors { code } } }"
+    assert (await api.gql(detach, {"id": visa["id"]}, user="fay"))["data"]["detachPaymentMethod"][
+        "errors"
+    ] == []
+    listed = await api.gql("{ paymentMethods { id isDefault } }", user="fay")
+    assert listed["data"]["paymentMethods"] == [{"id": master["id"], "isDefault": True}]
+    stolen = await api.gql(detach, {"id": master["id"]}, user="mallory")
+    assert stolen["data"]["detachPaymentMethod"]["errors"][0]["code"] == "PAYMENT_METHOD_NOT_FOUND"
+    unknown = await api.gql(add, {"input": {"paymentMethodId": "pm_card_bogus"}}, user="fay")
+    assert unknown["data"]["addPaymentMethod"]["errors"][0]["code"] == "PAYMENT_METHOD_NOT_FOUND"
