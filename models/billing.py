@@ -27,6 +27,12 @@ class Invoice(Base):
     __table_args__ = (
         Index(None, "user_id", "created_at", "id"),
         Index(None, "subscription_id", "created_at"),
+        Index(
+            "ix_invoices_open_subscription",
+            "subscription_id",
+            "period_start",
+            postgresql_where=text("status = 'OPEN'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -73,6 +79,25 @@ class Payment(Base):
         Index(None, "order_id", "created_at"),
         Index(None, "payment_id"),
         Index(None, "status_literal"),
+        # Each collection attempt for a period happens once...
+        Index(
+            "uq_payments_period_attempt",
+            "order_id",
+            "period_start",
+            "attempt",
+            unique=True,
+            postgresql_where=text("purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY')"),
+        ),
+        # ...and a period is paid for at most once: no double renewal, whatever the code does.
+        Index(
+            "uq_payments_period_paid",
+            "order_id",
+            "period_start",
+            unique=True,
+            postgresql_where=text(
+                "status_literal = 'success' AND purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY')"
+            ),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -89,6 +114,10 @@ class Payment(Base):
     )
     payment_method_id: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    period_start: Mapped[datetime | None]  # the period a renewal-type charge pays for
+    attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    target_plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id"))  # upgrades
+    processor_event_at: Mapped[datetime | None]  # newest processor event applied
     redirect_url: Mapped[str | None] = mapped_column(Text)
     client_secret: Mapped[str | None] = mapped_column(Text)
     failure_message: Mapped[str | None] = mapped_column(Text)

@@ -30,12 +30,16 @@ class OutboxEvent(Base):
 
 
 class ProcessedMessage(Base):
-    """Inbox: a message id recorded in the transaction that applied its effect."""
+    """Inbox: a message id (a Stripe event id, a Kafka message id) recorded in the
+    transaction that applied its effect, with what came in and what it did."""
 
     __tablename__ = "processed_messages"
 
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    source: Mapped[str] = mapped_column(String(64))
+    message_type: Mapped[str | None] = mapped_column(String(128))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    outcome: Mapped[str | None] = mapped_column(String(64))
     processed_at: Mapped[datetime] = server_now()
 
 

@@ -46,6 +46,16 @@ class Subscription(Base):
             "grace_expires_at",
             postgresql_where=text("status = 'PAST_DUE'"),
         ),
+        Index(
+            "ix_subscriptions_due_retry",
+            "next_retry_at",
+            postgresql_where=text("status = 'PAST_DUE'"),
+        ),
+        Index(
+            "ix_subscriptions_due_trial_reminder",
+            "trial_end",
+            postgresql_where=text("status = 'TRIALING' AND trial_reminder_sent_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -67,6 +77,9 @@ class Subscription(Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     activated_at: Mapped[datetime | None]
     grace_expires_at: Mapped[datetime | None]
+    next_retry_at: Mapped[datetime | None]
+    retry_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    trial_reminder_sent_at: Mapped[datetime | None]
     status_before_suspension: Mapped[Status | None] = mapped_column(
         enum_column(Status, "subscription_status_before_suspension")
     )

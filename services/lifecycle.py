@@ -17,6 +17,9 @@ from services.errors import DomainError, ErrorCode, InvalidTransition
 from services.periods import Interval, next_period_end
 
 GRACE_PERIOD = timedelta(days=7)
+# Payment retries during grace, counted from the failure that started it (days 1, 3, 5).
+RETRY_AFTER = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
+TRIAL_REMINDER_BEFORE = timedelta(days=3)
 
 
 class Status(StrEnum):
@@ -71,6 +74,8 @@ class SubscriptionState:
     cancelled_at: datetime | None = None
     activated_at: datetime | None = None
     grace_expires_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    retry_count: int = 0
     pending_plan_code: str | None = None
     status_before_suspension: Status | None = None
     price_paid_cents: int = 0
@@ -159,6 +164,8 @@ def payment_succeeded(
         "payment_confirmation": PaymentConfirmation.PAID,
         "price_paid_cents": amount_cents,
         "grace_expires_at": None,
+        "next_retry_at": None,
+        "retry_count": 0,
     }
     if state.status is Status.PENDING:
         return _move(
@@ -226,10 +233,19 @@ def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
             status=Status.PAST_DUE,
             payment_confirmation=PaymentConfirmation.FAILED,
             grace_expires_at=now + GRACE_PERIOD,
+            retry_count=0,
+            next_retry_at=now + RETRY_AFTER[0],
         )
     if state.status is Status.PAST_DUE:
-        # A retry during grace failed: grace keeps its original deadline.
-        return _move(state, now, "payment_retry_failed")
+        # A retry during grace failed: grace keeps its original deadline; the next retry
+        # follows the schedule, counted from the failure that started grace.
+        assert state.grace_expires_at is not None
+        grace_started = state.grace_expires_at - GRACE_PERIOD
+        retries = state.retry_count + 1
+        upcoming = grace_started + RETRY_AFTER[retries] if retries < len(RETRY_AFTER) else None
+        return _move(
+            state, now, "payment_retry_failed", retry_count=retries, next_retry_at=upcoming
+        )
     raise _refuse(state, "apply a failed payment to")
 
 
@@ -327,6 +343,7 @@ def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> T
         current_period_end=now,
         trial_end=trial_end,
         grace_expires_at=None,
+        next_retry_at=None,
         pending_plan_code=None,
     )
 
@@ -415,6 +432,7 @@ def reinstate(state: SubscriptionState, now: datetime) -> Transition:
 
 class DueWork(StrEnum):
     CHARGE = "CHARGE"  # trial conversion or renewal
+    RETRY = "RETRY"  # a payment retry during grace
     EXPIRE = "EXPIRE"  # cancelled period over, or grace over
 
 
@@ -425,7 +443,20 @@ def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
         return DueWork.CHARGE
     if state.status is Status.CANCELED and end is not None and now >= end and state.is_current:
         return DueWork.EXPIRE
-    grace = state.grace_expires_at
-    if state.status is Status.PAST_DUE and grace is not None and now >= grace:
-        return DueWork.EXPIRE
+    if state.status is Status.PAST_DUE:
+        grace = state.grace_expires_at
+        if grace is not None and now >= grace:
+            return DueWork.EXPIRE
+        if state.next_retry_at is not None and now >= state.next_retry_at:
+            return DueWork.RETRY
     return None
+
+
+def trial_reminder_due(state: SubscriptionState, now: datetime) -> bool:
+    """Whether a trial ends within the reminder window (the caller sends it once)."""
+    end = state.trial_end
+    return (
+        state.status is Status.TRIALING
+        and end is not None
+        and end - TRIAL_REMINDER_BEFORE <= now < end
+    )

@@ -35,12 +35,19 @@ _STATUS_OF = {
     ChargeOutcome.CANCELED: PaymentStatus.CANCELED,
     ChargeOutcome.REQUIRES_ACTION: PaymentStatus.STARTED,
 }
-_INVOICE_STATUS_OF = {
-    ChargeOutcome.SUCCEEDED: InvoiceStatus.PAID,
-    ChargeOutcome.REQUIRES_ACTION: InvoiceStatus.OPEN,
-    ChargeOutcome.DECLINED: InvoiceStatus.VOID,
-    ChargeOutcome.CANCELED: InvoiceStatus.VOID,
-}
+RENEWAL_PURPOSES = frozenset(
+    {PaymentPurpose.TRIAL_CONVERSION, PaymentPurpose.RENEWAL, PaymentPurpose.RETRY}
+)
+
+
+def invoice_status_after(outcome: ChargeOutcome, purpose: PaymentPurpose) -> InvoiceStatus:
+    """Paid on success; open while action is needed or while grace collects a renewal;
+    void when a checkout or an upgrade did not go through (nothing is owed)."""
+    if outcome is ChargeOutcome.SUCCEEDED:
+        return InvoiceStatus.PAID
+    if outcome is ChargeOutcome.REQUIRES_ACTION or purpose in RENEWAL_PURPOSES:
+        return InvoiceStatus.OPEN
+    return InvoiceStatus.VOID
 
 
 @dataclass(frozen=True)
@@ -183,8 +190,13 @@ async def charge(
     idempotency_key: str,
     now: datetime,
     off_session: bool,
+    period_start: datetime | None = None,
+    attempt: int = 0,
+    target_plan_id: uuid.UUID | None = None,
+    invoice: Invoice | None = None,
 ) -> tuple[PaymentView, ChargeResult]:
-    amount = sum(line.amount_cents for line in lines)
+    """Charge `lines` (or the open `invoice` they were billed on) and record the attempt."""
+    amount = invoice.total_cents if invoice is not None else sum(x.amount_cents for x in lines)
     if amount < 0:
         raise ValueError("a charge cannot be negative")
     payment = Payment(
@@ -197,6 +209,9 @@ async def charge(
         status_literal=PaymentStatus.STARTED,
         payment_method_id=method.payment_method_id,
         idempotency_key=idempotency_key,
+        period_start=period_start,
+        attempt=attempt,
+        target_plan_id=target_plan_id,
         platform=gateway.platform,
         created_at=now,
         updated_at=now,
@@ -230,7 +245,11 @@ async def charge(
     payment.client_secret = result.client_secret
     payment.redirect_url = result.next_action_url
     payment.failure_message = result.failure_message
-    invoice = await _invoice(uow, subscription, lines, result.outcome, now)
+    status = invoice_status_after(result.outcome, purpose)
+    if invoice is None:
+        invoice = await _new_invoice(uow, subscription, lines, status, now)
+    else:
+        mark_invoice(invoice, status, now)
     payment.invoice_id = invoice.id
     view = PaymentView(
         status=payment.status_literal,
@@ -245,15 +264,21 @@ async def charge(
     return view, result
 
 
-async def _invoice(
+def mark_invoice(invoice: Invoice, status: InvoiceStatus, now: datetime) -> None:
+    invoice.status = status
+    if status is InvoiceStatus.PAID:
+        invoice.amount_paid_cents = invoice.total_cents
+        invoice.paid_at = now
+
+
+async def _new_invoice(
     uow: UnitOfWork,
     subscription: Subscription,
     lines: Sequence[Line],
-    outcome: ChargeOutcome,
+    status: InvoiceStatus,
     now: datetime,
 ) -> Invoice:
     total = sum(line.amount_cents for line in lines)
-    status = _INVOICE_STATUS_OF[outcome]
     starts = [line.period_start for line in lines if line.period_start]
     ends = [line.period_end for line in lines if line.period_end]
     invoice = Invoice(
@@ -261,13 +286,13 @@ async def _invoice(
         number=await uow.billing.next_invoice_number(),
         user_id=subscription.user_id,
         subscription_id=subscription.id,
-        status=status,
+        status=InvoiceStatus.OPEN,
         currency=subscription.currency,
         total_cents=total,
-        amount_paid_cents=total if status is InvoiceStatus.PAID else 0,
+        amount_paid_cents=0,
         period_start=min(starts) if starts else None,
         period_end=max(ends) if ends else None,
-        paid_at=now if status is InvoiceStatus.PAID else None,
+        paid_at=None,
         created_at=now,
         lines=[
             InvoiceLine(
@@ -282,6 +307,7 @@ async def _invoice(
             for position, line in enumerate(lines)
         ],
     )
+    mark_invoice(invoice, status, now)
     uow.billing.add(invoice)
     await uow.session.flush()
     return invoice

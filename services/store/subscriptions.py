@@ -27,6 +27,8 @@ _STATE_FIELDS = (
     "cancelled_at",
     "activated_at",
     "grace_expires_at",
+    "next_retry_at",
+    "retry_count",
     "status_before_suspension",
     "status_updated_at",
     "price_paid_cents",
