@@ -52,6 +52,11 @@ class Subscription(Base):
             postgresql_where=text("status = 'PAST_DUE'"),
         ),
         Index(
+            "ix_subscriptions_due_checkout",
+            "status_updated_at",
+            postgresql_where=text("status = 'PENDING'"),
+        ),
+        Index(
             "ix_subscriptions_due_trial_reminder",
             "trial_end",
             postgresql_where=text("status = 'TRIALING' AND trial_reminder_sent_at IS NULL"),

@@ -9,6 +9,7 @@ from resolvers import mapping
 from schema import types
 from schema.inputs import (
     AddPaymentMethodInput,
+    AdvanceTestClockInput,
     ArchivePlanInput,
     CancelSubscriptionInput,
     CreatePlanInput,
@@ -23,6 +24,7 @@ from schema.inputs import (
 )
 from schema.permissions import Info
 from services import admin_actions, cancellation, catalog, checkout, payment_methods, plan_changes
+from services import test_clock as clock_control
 from services.catalog_rules import PlanKind
 from services.errors import DomainError
 from services.periods import Interval
@@ -198,3 +200,13 @@ async def set_plan_price(info: Info, input: SetPlanPriceInput) -> types.PlanPayl
     )
     admin = info.context.user().user_id
     return await _plan(catalog.set_plan_price(info.context.deps, admin, command))
+
+
+async def advance_test_clock(info: Info, input: AdvanceTestClockInput) -> types.TestClockPayload:
+    try:
+        view = await clock_control.advance(info.context.deps, input.seconds)
+    except DomainError as error:
+        return types.TestClockPayload(test_clock=None, errors=[mapping.user_error(error)])
+    return types.TestClockPayload(
+        test_clock=types.TestClock(now=view.now, applied=view.applied), errors=[]
+    )

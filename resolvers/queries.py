@@ -9,6 +9,7 @@ from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
 from services import catalog, queries
+from services import test_clock as clock_control
 from services.errors import DomainError
 from services.lifecycle import Status
 from services.store.subscriptions import SubscriptionFilter
@@ -124,3 +125,11 @@ async def pricing_history(info: Info, plan_code: str) -> list[types.PricingRecor
     except DomainError as error:
         raise _fail(error) from error
     return [mapping.pricing_record(v) for v in views]
+
+
+async def test_clock(info: Info) -> types.TestClock:
+    try:
+        view = clock_control.read(info.context.deps)
+    except DomainError as error:
+        raise _fail(error) from error
+    return types.TestClock(now=view.now, applied=view.applied)

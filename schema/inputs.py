@@ -117,3 +117,8 @@ class AddPaymentMethodInput:
 @strawberry.input
 class PaymentMethodIdInput:
     payment_method_id: str
+
+
+@strawberry.input
+class AdvanceTestClockInput:
+    seconds: int

@@ -50,6 +50,11 @@ class Query:
     pricing_history = strawberry.field(
         resolver=queries.pricing_history, permission_classes=admin_only
     )
+    test_clock = strawberry.field(
+        resolver=queries.test_clock,
+        permission_classes=admin_only,
+        description="The service clock; only when started with TEST_CLOCK=1.",
+    )
 
 
 @strawberry.type
@@ -85,4 +90,9 @@ class Mutation:
     )
     reinstate_subscription = strawberry.mutation(
         resolver=mutations.reinstate_subscription, permission_classes=admin_only
+    )
+    advance_test_clock = strawberry.mutation(
+        resolver=mutations.advance_test_clock,
+        permission_classes=admin_only,
+        description="Move the test clock forward and run the lifecycle work that falls due.",
     )

@@ -233,3 +233,15 @@ class PlanPayload:
 class PaymentMethodPayload:
     payment_method: PaymentMethod | None
     errors: list[UserError]
+
+
+@strawberry.type(description="The service's clock in test mode (TEST_CLOCK=1).")
+class TestClock:
+    now: datetime
+    applied: int
+
+
+@strawberry.type
+class TestClockPayload:
+    test_clock: TestClock | None
+    errors: list[UserError]

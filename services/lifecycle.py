@@ -20,6 +20,8 @@ GRACE_PERIOD = timedelta(days=7)
 # Payment retries during grace, counted from the failure that started it (days 1, 3, 5).
 RETRY_AFTER = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
 TRIAL_REMINDER_BEFORE = timedelta(days=3)
+# A checkout waiting for customer action is abandoned after this long (as at Stripe).
+CHECKOUT_TIMEOUT = timedelta(hours=23)
 
 
 class Status(StrEnum):
@@ -295,6 +297,19 @@ def expire(state: SubscriptionState, now: datetime) -> Transition:
     raise _refuse(state, "expire")
 
 
+def abandon_checkout(state: SubscriptionState, now: datetime) -> Transition:
+    """A checkout nobody finished fails; a retry is a new checkout."""
+    if state.status is not Status.PENDING or now < state.status_updated_at + CHECKOUT_TIMEOUT:
+        raise _refuse(state, "abandon the checkout of")
+    return _move(
+        state,
+        now,
+        "checkout_expired",
+        status=Status.FAILED,
+        payment_confirmation=PaymentConfirmation.FAILED,
+    )
+
+
 # --- customer actions -----------------------------------------------------------
 
 
@@ -431,6 +446,7 @@ def reinstate(state: SubscriptionState, now: datetime) -> Transition:
 
 
 class DueWork(StrEnum):
+    ABANDON = "ABANDON"  # a checkout left waiting too long
     CHARGE = "CHARGE"  # trial conversion or renewal
     RETRY = "RETRY"  # a payment retry during grace
     EXPIRE = "EXPIRE"  # cancelled period over, or grace over
@@ -439,6 +455,8 @@ class DueWork(StrEnum):
 def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
     """What the scheduler must do for this subscription at `now`, if anything."""
     end = state.current_period_end
+    if state.status is Status.PENDING and now >= state.status_updated_at + CHECKOUT_TIMEOUT:
+        return DueWork.ABANDON
     if state.status in (Status.TRIALING, Status.ACTIVE) and end is not None and now >= end:
         return DueWork.CHARGE
     if state.status is Status.CANCELED and end is not None and now >= end and state.is_current:

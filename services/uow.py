@@ -7,6 +7,8 @@ exist exactly when the change they describe does.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +53,17 @@ class UnitOfWork:
         # close() rolls back anything uncommitted without expiring what was loaded,
         # so views built from loaded rows stay readable after the block.
         await self.session.close()
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction; events recorded inside are dropped if it rolls back."""
+        mark = len(self._events)
+        try:
+            async with self.session.begin_nested():
+                yield
+        except BaseException:
+            del self._events[mark:]
+            raise
 
     def record(self, event: DomainEvent) -> None:
         self._events.append(event)

@@ -81,6 +81,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'PAST_DUE'"),
     )
     op.create_index(
+        "ix_subscriptions_due_checkout",
+        "subscriptions",
+        ["status_updated_at"],
+        unique=False,
+        postgresql_where=sa.text("status = 'PENDING'"),
+    )
+    op.create_index(
         "ix_subscriptions_due_trial_reminder",
         "subscriptions",
         ["trial_end"],
@@ -90,6 +97,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(
+        "ix_subscriptions_due_checkout",
+        table_name="subscriptions",
+        postgresql_where=sa.text("status = 'PENDING'"),
+    )
     op.drop_index(
         "ix_subscriptions_due_trial_reminder",
         table_name="subscriptions",

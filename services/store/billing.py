@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import Invoice, InvoiceCounter, Payment, PaymentCustomer, PaymentMethod
-from services.billing_rules import invoice_number
+from services.billing_rules import InvoiceStatus, invoice_number
 
 INVOICE_COUNTER = "invoice"
 
@@ -64,6 +64,23 @@ class BillingRepository:
         return (await self.session.scalars(query)).all()
 
     # --- invoices ---
+
+    async def open_invoices(self, subscription_id: uuid.UUID) -> Sequence[Invoice]:
+        query = select(Invoice).where(
+            Invoice.subscription_id == subscription_id, Invoice.status == InvoiceStatus.OPEN
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def open_invoice_for(
+        self, subscription_id: uuid.UUID, period_start: datetime
+    ) -> Invoice | None:
+        return await self.session.scalar(
+            select(Invoice).where(
+                Invoice.subscription_id == subscription_id,
+                Invoice.status == InvoiceStatus.OPEN,
+                Invoice.period_start == period_start,
+            )
+        )
 
     async def next_invoice_number(self) -> str:
         """Gapless: the counter row stays locked until this transaction ends, and a

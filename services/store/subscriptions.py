@@ -4,7 +4,7 @@ plain `SubscriptionState` the rules work on."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Plan, Subscription, SubscriptionHistory
-from services.lifecycle import Status, SubscriptionState
+from services.lifecycle import (
+    CHECKOUT_TIMEOUT,
+    TRIAL_REMINDER_BEFORE,
+    Status,
+    SubscriptionState,
+)
 
 _STATE_FIELDS = (
     "status",
@@ -153,21 +158,60 @@ class SubscriptionRepository:
         query = query.order_by(Subscription.created_at.desc(), Subscription.id.desc())
         return (await self.session.scalars(query.limit(first + 1))).all()
 
-    async def claim_due_expirations(self, now: datetime, limit: int) -> Sequence[Subscription]:
-        """Cancelled subscriptions past their period end and PAST_DUE ones past grace,
-        locked so that concurrent workers each take different rows."""
+    async def claim_due(
+        self, now: datetime, limit: int, skip: Collection[uuid.UUID] = ()
+    ) -> Sequence[Subscription]:
+        """Current subscriptions with lifecycle work due at `now`, locked so concurrent
+        workers each take different rows (FOR UPDATE SKIP LOCKED)."""
         due = or_(
-            and_(Subscription.status == Status.CANCELED, Subscription.current_period_end <= now),
+            and_(
+                Subscription.status.in_([Status.TRIALING, Status.ACTIVE, Status.CANCELED]),
+                Subscription.current_period_end <= now,
+            ),
             and_(Subscription.status == Status.PAST_DUE, Subscription.grace_expires_at <= now),
+            and_(Subscription.status == Status.PAST_DUE, Subscription.next_retry_at <= now),
+            and_(
+                Subscription.status == Status.PENDING,
+                Subscription.status_updated_at <= now - CHECKOUT_TIMEOUT,
+            ),
+            and_(
+                Subscription.status == Status.TRIALING,
+                Subscription.trial_reminder_sent_at.is_(None),
+                Subscription.trial_end <= now + TRIAL_REMINDER_BEFORE,
+            ),
         )
-        query = (
-            self._with_plans()
-            .where(Subscription.is_current.is_(True), due)
-            .order_by(Subscription.id)
-            .limit(limit)
-            .with_for_update(of=Subscription, skip_locked=True)
-        )
+        query = self._with_plans().where(Subscription.is_current.is_(True), due)
+        if skip:
+            query = query.where(Subscription.id.not_in(skip))
+        query = query.order_by(Subscription.id).limit(limit)
+        query = query.with_for_update(of=Subscription, skip_locked=True)
         return (await self.session.scalars(query)).unique().all()
+
+    async def next_due_at(self) -> datetime | None:
+        """The earliest moment any current subscription has time-based work."""
+        current = Subscription.is_current.is_(True)
+        candidates = [
+            select(func.min(Subscription.current_period_end)).where(
+                current, Subscription.status.in_([Status.TRIALING, Status.ACTIVE, Status.CANCELED])
+            ),
+            select(func.min(Subscription.grace_expires_at)).where(
+                current, Subscription.status == Status.PAST_DUE
+            ),
+            select(func.min(Subscription.next_retry_at)).where(
+                current, Subscription.status == Status.PAST_DUE
+            ),
+            select(func.min(Subscription.status_updated_at + CHECKOUT_TIMEOUT)).where(
+                current, Subscription.status == Status.PENDING
+            ),
+            select(func.min(Subscription.trial_end - TRIAL_REMINDER_BEFORE)).where(
+                current,
+                Subscription.status == Status.TRIALING,
+                Subscription.trial_reminder_sent_at.is_(None),
+            ),
+        ]
+        moments = [await self.session.scalar(query) for query in candidates]
+        found = [moment for moment in moments if moment is not None]
+        return min(found) if found else None
 
     async def count_current(self, user_id: str) -> int:
         query = select(func.count()).where(
