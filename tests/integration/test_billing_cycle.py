@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -50,7 +51,7 @@ async def test_a_year_of_monthly_renewals(clocked):
     invoices = sorted(page.items, key=lambda i: i.number)
     assert [i.number for i in invoices] == [f"INV-{n:08d}" for n in range(1, 13)]
     assert all(i.status.value == "PAID" and i.total_cents == 999 for i in invoices)
-    for earlier, later in zip(invoices, invoices[1:], strict=False):
+    for earlier, later in itertools.pairwise(invoices):
         assert later.period_start == earlier.period_end  # periods chain without gaps
     assert invoices[0].period_end.day == 28  # anchored on Jan 29: February clamps to the 28th
     assert invoices[1].period_end.day == 29  # ...and March is back on the 29th
