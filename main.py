@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from resolvers import operational, rest
+from resolvers import operational, rest, webhooks
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import BodyLimit, Metrics
 from schema.build import build_schema
@@ -38,7 +38,13 @@ log = logging.getLogger("subscription-service")
 
 def build_gateway(settings: Settings) -> PaymentGateway:
     if settings.stripe_api_key:
-        raise SystemExit("STRIPE_API_KEY is set, but the Stripe gateway is not built yet")
+        from services.gateway.stripe_gateway import StripeGateway
+
+        return StripeGateway(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            timeout_seconds=settings.stripe_timeout_seconds,
+        )
     return LocalGateway()
 
 
@@ -80,6 +86,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *rest.routes,
+            *webhooks.routes,
             *operational.routes,
         ],
         middleware=[

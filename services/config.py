@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # a Stripe-compatible stand-in (tests, stripe-mock)
+    stripe_timeout_seconds: float = Field(default=10.0, gt=0)
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
     jwt_secret: str | None = None  # development falls back to DEV_JWT_SECRET
     jwt_public_key: str | None = None

@@ -34,6 +34,7 @@ _STATUS_OF = {
     ChargeOutcome.DECLINED: PaymentStatus.FAILED,
     ChargeOutcome.CANCELED: PaymentStatus.CANCELED,
     ChargeOutcome.REQUIRES_ACTION: PaymentStatus.STARTED,
+    ChargeOutcome.PROCESSING: PaymentStatus.STARTED,
 }
 RENEWAL_PURPOSES = frozenset(
     {PaymentPurpose.TRIAL_CONVERSION, PaymentPurpose.RENEWAL, PaymentPurpose.RETRY}
@@ -45,7 +46,8 @@ def invoice_status_after(outcome: ChargeOutcome, purpose: PaymentPurpose) -> Inv
     void when a checkout or an upgrade did not go through (nothing is owed)."""
     if outcome is ChargeOutcome.SUCCEEDED:
         return InvoiceStatus.PAID
-    if outcome is ChargeOutcome.REQUIRES_ACTION or purpose in RENEWAL_PURPOSES:
+    unsettled = outcome in (ChargeOutcome.REQUIRES_ACTION, ChargeOutcome.PROCESSING)
+    if unsettled or purpose in RENEWAL_PURPOSES:
         return InvoiceStatus.OPEN
     return InvoiceStatus.VOID
 

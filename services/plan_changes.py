@@ -108,6 +108,7 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
                 method=method,
                 purpose=PaymentPurpose.UPGRADE,
                 lines=lines,
+                target_plan_id=target.id,
                 idempotency_key=gateway_key(
                     cmd.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
                 ),

@@ -12,6 +12,7 @@ class ChargeOutcome(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     DECLINED = "DECLINED"
     REQUIRES_ACTION = "REQUIRES_ACTION"
+    PROCESSING = "PROCESSING"  # accepted, result to follow (a webhook settles it)
     CANCELED = "CANCELED"
 
 

@@ -89,6 +89,7 @@ class LocalGateway:
                 ChargeOutcome.DECLINED: "requires_payment_method",
                 ChargeOutcome.REQUIRES_ACTION: "requires_action",
                 ChargeOutcome.CANCELED: "canceled",
+                ChargeOutcome.PROCESSING: "processing",
             }[outcome],
             client_secret=f"{payment_id}_secret"
             if outcome is ChargeOutcome.REQUIRES_ACTION

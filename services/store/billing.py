@@ -57,6 +57,21 @@ class BillingRepository:
 
     # --- payments ---
 
+    async def payment_for_update(
+        self, *, payment_id: uuid.UUID | None, processor_payment_id: str | None
+    ) -> Payment | None:
+        """A payment by our id or the processor's, locked for the result being applied."""
+        if payment_id is not None:
+            condition = Payment.id == payment_id
+        elif processor_payment_id:
+            condition = Payment.payment_id == processor_payment_id
+        else:
+            return None
+        return await self.session.scalar(select(Payment).where(condition).with_for_update())
+
+    async def invoice(self, invoice_id: uuid.UUID) -> Invoice | None:
+        return await self.session.get(Invoice, invoice_id)
+
     async def payments_for(self, subscription_id: uuid.UUID) -> Sequence[Payment]:
         query = (
             select(Payment).where(Payment.order_id == subscription_id).order_by(Payment.created_at)

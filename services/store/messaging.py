@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import IdempotencyKey, OutboxEvent
+from models import IdempotencyKey, OutboxEvent, ProcessedMessage
 from services.events import DomainEvent
 
 
@@ -29,6 +30,37 @@ class MessagingRepository:
         )
         self.session.add(row)
         return row
+
+    async def record_message(
+        self,
+        source: str,
+        message_id: str,
+        message_type: str | None,
+        payload: dict[str, Any] | None,
+        now: datetime,
+    ) -> bool:
+        """Put a message in the inbox; False if it was there already (a duplicate). A
+        concurrent twin waits on the primary key until this transaction ends."""
+        inserted = await self.session.scalar(
+            insert(ProcessedMessage)
+            .values(
+                source=source,
+                message_id=message_id,
+                message_type=message_type,
+                payload=payload,
+                processed_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["source", "message_id"])
+            .returning(ProcessedMessage.message_id)
+        )
+        return inserted is not None
+
+    async def set_outcome(self, source: str, message_id: str, outcome: str) -> None:
+        await self.session.execute(
+            update(ProcessedMessage)
+            .where(ProcessedMessage.source == source, ProcessedMessage.message_id == message_id)
+            .values(outcome=outcome)
+        )
 
     async def idempotency_key(self, user_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.scalar(

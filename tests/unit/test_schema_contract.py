@@ -1,6 +1,6 @@
 """docs/schema.graphql is the published contract: it must match what the code serves.
 After an intended change, regenerate it with:
-    python -c "from schema.build import build_schema; from services.config import Settings; print(build_schema(Settings()))" > docs/schema.graphql
+    python -m schema.export > docs/schema.graphql
 """
 
 from __future__ import annotations

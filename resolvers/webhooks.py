@@ -1,0 +1,34 @@
+"""POST /webhooks/stripe: verify, record in the inbox, apply once, answer fast."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from resolvers.rest_json import error_body, json_response
+from services.deps import Deps
+from services.gateway.stripe_events import WebhookRejected, parse_webhook
+from services.payment_results import apply_payment_result
+
+
+async def stripe_webhook(request: Request) -> Response:
+    deps: Deps = request.app.state.deps
+    secret = deps.settings.stripe_webhook_secret
+    if not secret:
+        return json_response(error_body("NOT_CONFIGURED", "STRIPE_WEBHOOK_SECRET is not set"), 503)
+    payload = await request.body()
+    try:
+        message = parse_webhook(
+            payload,
+            request.headers.get("stripe-signature"),
+            secret,
+            deps.settings.stripe_webhook_tolerance_seconds,
+        )
+    except WebhookRejected as rejected:
+        return json_response(error_body("INVALID_WEBHOOK", str(rejected)), 400)
+    outcome = await apply_payment_result(deps, message)
+    return json_response({"received": True, "outcome": outcome.value})
+
+
+routes = [Route("/webhooks/stripe", stripe_webhook, methods=["POST"])]

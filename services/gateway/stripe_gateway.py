@@ -1,0 +1,162 @@
+"""Stripe, through the `stripe` library (async client).
+
+Customers are created once per user; payment methods are attached with a confirmed
+SetupIntent for off-session use; charges are PaymentIntents confirmed at once. Every
+call carries an idempotency key derived from our own records, so a retry after a
+timeout never charges twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import stripe
+
+from services.gateway.base import (
+    AttachedMethod,
+    CardDetails,
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeResult,
+    GatewayUnavailable,
+    UnknownPaymentMethod,
+)
+
+log = logging.getLogger(__name__)
+
+_OUTCOME_OF = {
+    "succeeded": ChargeOutcome.SUCCEEDED,
+    "requires_action": ChargeOutcome.REQUIRES_ACTION,
+    "requires_confirmation": ChargeOutcome.REQUIRES_ACTION,
+    "requires_payment_method": ChargeOutcome.DECLINED,
+    "canceled": ChargeOutcome.CANCELED,
+    "processing": ChargeOutcome.PROCESSING,
+}
+# Errors that mean "could not talk to Stripe properly": nothing we know of was charged.
+_UNREACHABLE = (
+    stripe.APIConnectionError,
+    stripe.APIError,
+    stripe.RateLimitError,
+    stripe.AuthenticationError,
+    stripe.PermissionError,
+)
+
+
+def _key(*parts: str) -> str:
+    return "subsvc_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
+
+
+class StripeGateway:
+    platform = "stripe"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        timeout_seconds: float = 10.0,
+        max_network_retries: int = 2,
+    ) -> None:
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            http_client=stripe.HTTPXClient(timeout=timeout_seconds),
+            max_network_retries=max_network_retries,
+        )
+
+    async def ensure_customer(self, user_id: str, customer_id: str | None) -> str:
+        if customer_id:
+            return customer_id
+        try:
+            customer = await self.client.v1.customers.create_async(
+                {"metadata": {"user_id": user_id}},
+                {"idempotency_key": _key("customer", user_id)},
+            )
+        except (*_UNREACHABLE, stripe.InvalidRequestError) as error:
+            raise GatewayUnavailable(str(error)) from error
+        return str(customer.id)
+
+    async def attach_payment_method(
+        self, customer_id: str, payment_method_id: str
+    ) -> AttachedMethod:
+        try:
+            setup = await self.client.v1.setup_intents.create_async(
+                {
+                    "customer": customer_id,
+                    "payment_method": payment_method_id,
+                    "confirm": True,
+                    "usage": "off_session",
+                    "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+                },
+                {"idempotency_key": _key("attach", customer_id, payment_method_id)},
+            )
+            if setup.status != "succeeded" or not setup.payment_method:
+                raise UnknownPaymentMethod(f"setup intent {setup.id} is {setup.status}")
+            method_id = str(setup.payment_method)
+            method = await self.client.v1.payment_methods.retrieve_async(method_id)
+        except stripe.CardError as error:
+            raise UnknownPaymentMethod(error.user_message or str(error)) from error
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing":
+                raise UnknownPaymentMethod(payment_method_id) from error
+            raise GatewayUnavailable(str(error)) from error
+        except _UNREACHABLE as error:
+            raise GatewayUnavailable(str(error)) from error
+        card = method.card
+        if card is None:
+            raise UnknownPaymentMethod(f"{method_id} is not a card")
+        return AttachedMethod(
+            method_id, CardDetails(card.brand, card.last4, card.exp_month, card.exp_year)
+        )
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        params: dict[str, Any] = {
+            "amount": request.amount_cents,
+            "currency": request.currency.lower(),
+            "customer": request.customer_id,
+            "payment_method": request.payment_method_id,
+            "confirm": True,
+            "off_session": request.off_session,
+            "description": request.description,
+            "metadata": request.metadata,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+        }
+        try:
+            intent = await self.client.v1.payment_intents.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.CardError as error:
+            declined = error.error.payment_intent if error.error else None
+            return ChargeResult(
+                outcome=ChargeOutcome.DECLINED,
+                processor_payment_id=str(declined.id) if declined else "",
+                processor_status=str(declined.status) if declined else "card_error",
+                failure_message=error.user_message or "the card was declined",
+            )
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing":
+                raise UnknownPaymentMethod(request.payment_method_id) from error
+            log.error("Stripe refused a payment intent: %s", error)
+            raise GatewayUnavailable(str(error)) from error
+        except _UNREACHABLE as error:
+            raise GatewayUnavailable(str(error)) from error
+        outcome = _OUTCOME_OF.get(intent.status, ChargeOutcome.PROCESSING)
+        next_action = intent.next_action
+        redirect = next_action.redirect_to_url if next_action else None
+        return ChargeResult(
+            outcome=outcome,
+            processor_payment_id=str(intent.id),
+            processor_status=str(intent.status),
+            client_secret=intent.client_secret
+            if outcome is ChargeOutcome.REQUIRES_ACTION
+            else None,
+            next_action_url=redirect.url if redirect else None,
+            failure_message=(
+                intent.last_payment_error.message
+                if outcome is ChargeOutcome.DECLINED and intent.last_payment_error
+                else None
+            ),
+        )

@@ -1,0 +1,142 @@
+"""One idempotent handler for payment results, whoever reports them: Stripe webhooks and
+`payment.processed` messages from Kafka.
+
+Each message is put in the inbox (keyed by source and id) in the transaction that
+applies it, so a duplicate is a no-op. Results are applied in the order they happened,
+not the order they arrive: a payment that succeeded stays succeeded, and an event
+older than the newest one applied to the payment changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from models import Payment
+from services import lifecycle
+from services.billing_rules import PaymentPurpose, PaymentStatus
+from services.deps import Deps
+from services.errors import InvalidTransition
+from services.gateway.base import ChargeOutcome
+from services.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
+from services.store.plans import terms_of
+from services.store.subscriptions import state_of
+from services.transitions import apply_transition
+from services.uow import UnitOfWork
+
+_OUTCOME_OF = {
+    PaymentStatus.SUCCESS: ChargeOutcome.SUCCEEDED,
+    PaymentStatus.FAILED: ChargeOutcome.DECLINED,
+    PaymentStatus.CANCELED: ChargeOutcome.CANCELED,
+}
+
+
+class ResultOutcome(StrEnum):
+    APPLIED = "applied"  # the payment (and the subscription, if it could move) updated
+    DUPLICATE = "duplicate"  # this message was handled before
+    STALE = "stale"  # older than what we hold, or the subscription has moved on
+    UNKNOWN_PAYMENT = "unknown_payment"  # no payment of ours matches
+    IGNORED = "ignored"  # not a payment result
+
+
+@dataclass(frozen=True)
+class PaymentResultMessage:
+    source: str  # "stripe", "kafka"
+    message_id: str
+    message_type: str
+    occurred_at: datetime
+    status: PaymentStatus | None  # None: a message we record but do not act on
+    processor_payment_id: str | None = None
+    payment_id: uuid.UUID | None = None  # ours, when the sender echoes our metadata
+    failure_message: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+async def apply_payment_result(deps: Deps, message: PaymentResultMessage) -> ResultOutcome:
+    async with deps.uow() as uow:
+        fresh = await uow.messaging.record_message(
+            message.source,
+            message.message_id,
+            message.message_type,
+            message.payload,
+            deps.clock.now(),
+        )
+        if not fresh:
+            return ResultOutcome.DUPLICATE
+        outcome = await _apply(uow, message, deps.clock.now())
+        await uow.messaging.set_outcome(message.source, message.message_id, outcome.value)
+        await uow.commit()
+        return outcome
+
+
+async def _apply(uow: UnitOfWork, message: PaymentResultMessage, now: datetime) -> ResultOutcome:
+    if message.status is None:
+        return ResultOutcome.IGNORED
+    payment = await uow.billing.payment_for_update(
+        payment_id=message.payment_id, processor_payment_id=message.processor_payment_id
+    )
+    if payment is None:
+        return ResultOutcome.UNKNOWN_PAYMENT
+    if payment.status_literal is PaymentStatus.SUCCESS:
+        return ResultOutcome.STALE  # a succeeded payment never changes again
+    seen = payment.processor_event_at
+    if seen is not None and message.occurred_at <= seen:
+        return ResultOutcome.STALE
+    payment.processor_event_at = message.occurred_at
+    payment.updated_at = now
+    if message.status is PaymentStatus.STARTED or message.status is payment.status_literal:
+        return ResultOutcome.APPLIED
+    payment.status_literal = message.status
+    payment.failure_message = message.failure_message
+    if payment.invoice_id is not None:
+        invoice = await uow.billing.invoice(payment.invoice_id)
+        if invoice is not None:
+            mark_invoice(
+                invoice, invoice_status_after(_OUTCOME_OF[message.status], payment.purpose), now
+            )
+    await _move_subscription(uow, payment, message, now)
+    return ResultOutcome.APPLIED
+
+
+async def _move_subscription(
+    uow: UnitOfWork, payment: Payment, message: PaymentResultMessage, now: datetime
+) -> None:
+    await uow.subscriptions.lock_user(payment.owner_id)
+    row = await uow.subscriptions.by_id(payment.order_id, for_update=True)
+    assert row is not None and message.status is not None
+    state = state_of(row)
+    plans = {p.code: p for p in (row.plan, row.pending_plan) if p is not None}
+    try:
+        if payment.purpose is PaymentPurpose.UPGRADE:
+            if message.status is not PaymentStatus.SUCCESS or payment.target_plan_id is None:
+                return
+            target = (await uow.plans.by_ids([payment.target_plan_id]))[payment.target_plan_id]
+            plans[target.code] = target
+            transition = lifecycle.change_plan(state, terms_of(target), now)
+        else:
+            charged = (
+                row.pending_plan
+                if payment.purpose in RENEWAL_PURPOSES and row.pending_plan
+                else row.plan
+            )
+            found = lifecycle.payment_result(
+                state, terms_of(charged), payment.amount_cents, message.status, now
+            )
+            if found is None:
+                return
+            transition = found
+    except InvalidTransition:
+        return  # the subscription has moved on; the payment record still tells the truth
+    apply_transition(
+        uow,
+        row,
+        transition,
+        plans,
+        free_plan=await uow.plans.free_plan(),
+        actor=f"system:{message.source}",
+        now=now,
+        details={"messageId": message.message_id, "paymentId": str(payment.id)},
+    )
