@@ -129,7 +129,7 @@ class StripeGateway:
                 {"idempotency_key": request.idempotency_key},
             )
         except stripe.CardError as error:
-            declined = error.error.payment_intent if error.error else None
+            declined = getattr(error.error, "payment_intent", None) if error.error else None
             return ChargeResult(
                 outcome=ChargeOutcome.DECLINED,
                 processor_payment_id=str(declined.id) if declined else "",
@@ -144,8 +144,10 @@ class StripeGateway:
         except _UNREACHABLE as error:
             raise GatewayUnavailable(str(error)) from error
         outcome = _OUTCOME_OF.get(intent.status, ChargeOutcome.PROCESSING)
-        next_action = intent.next_action
-        redirect = next_action.redirect_to_url if next_action else None
+        # Stripe objects omit absent fields: read optional ones with getattr.
+        next_action = getattr(intent, "next_action", None)
+        redirect = getattr(next_action, "redirect_to_url", None) if next_action else None
+        last_error = getattr(intent, "last_payment_error", None)
         return ChargeResult(
             outcome=outcome,
             processor_payment_id=str(intent.id),
