@@ -152,13 +152,15 @@ class StripeGateway:
             outcome=outcome,
             processor_payment_id=str(intent.id),
             processor_status=str(intent.status),
-            client_secret=intent.client_secret
-            if outcome is ChargeOutcome.REQUIRES_ACTION
-            else None,
-            next_action_url=redirect.url if redirect else None,
+            client_secret=(
+                getattr(intent, "client_secret", None)
+                if outcome is ChargeOutcome.REQUIRES_ACTION
+                else None
+            ),
+            next_action_url=getattr(redirect, "url", None) if redirect else None,
             failure_message=(
-                intent.last_payment_error.message
-                if outcome is ChargeOutcome.DECLINED and intent.last_payment_error
+                getattr(last_error, "message", None)
+                if outcome is ChargeOutcome.DECLINED and last_error
                 else None
             ),
         )
