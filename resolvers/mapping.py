@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 
 from schema import types
+from services.billing_rules import Line
 from services.errors import DomainError
 from services.fulfillment import Address, Channel, Fulfillment
 from services.pagination import Page, encode_cursor
@@ -14,6 +15,7 @@ from services.payments import PaymentView
 from services.views import (
     EntitlementsView,
     HistoryView,
+    InvoiceLineView,
     InvoiceView,
     PaymentMethodView,
     PlanView,
@@ -104,6 +106,17 @@ def payment(view: PaymentView | None) -> types.Payment | None:
     )
 
 
+def invoice_line(line: InvoiceLineView | Line) -> types.InvoiceLine:
+    return types.InvoiceLine(
+        kind=line.kind,
+        description=line.description,
+        amount_cents=line.amount_cents,
+        plan_code=line.plan_code,
+        period_start=line.period_start,
+        period_end=line.period_end,
+    )
+
+
 def invoice(view: InvoiceView) -> types.Invoice:
     return types.Invoice(
         id=strawberry.ID(str(view.id)),
@@ -117,17 +130,7 @@ def invoice(view: InvoiceView) -> types.Invoice:
         period_end=view.period_end,
         paid_at=view.paid_at,
         created_at=view.created_at,
-        lines=[
-            types.InvoiceLine(
-                kind=line.kind,
-                description=line.description,
-                amount_cents=line.amount_cents,
-                plan_code=line.plan_code,
-                period_start=line.period_start,
-                period_end=line.period_end,
-            )
-            for line in view.lines
-        ],
+        lines=[invoice_line(line) for line in view.lines],
     )
 
 

@@ -8,7 +8,7 @@ from resolvers import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
-from services import catalog, queries
+from services import catalog, plan_changes, queries
 from services import test_clock as clock_control
 from services.errors import DomainError
 from services.lifecycle import Status
@@ -133,3 +133,18 @@ async def test_clock(info: Info) -> types.TestClock:
     except DomainError as error:
         raise _fail(error) from error
     return types.TestClock(now=view.now, applied=view.applied)
+
+
+async def preview_plan_change(info: Info, plan_code: str) -> types.PlanChangePreview:
+    try:
+        view = await plan_changes.preview(info.context.deps, info.context.user().user_id, plan_code)
+    except DomainError as error:
+        raise _fail(error) from error
+    return types.PlanChangePreview(
+        plan_code=view.plan_code,
+        is_upgrade=view.is_upgrade,
+        amount_due_cents=view.amount_due_cents,
+        currency=view.currency,
+        effective_at=view.effective_at,
+        lines=[mapping.invoice_line(line) for line in view.lines],
+    )

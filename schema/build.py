@@ -24,17 +24,13 @@ from schema.root import Mutation, Query
 from services.config import Settings
 
 CACHE_SIZE = 1024
-# Codes we raise on purpose: safe to show even when other errors are masked.
-PUBLIC_CODES = frozenset(
-    {"UNAUTHENTICATED", "FORBIDDEN", "INVALID_INPUT", "NOT_FOUND", "PLAN_NOT_FOUND"}
-)
 
 
 def _is_public(error: GraphQLError) -> bool:
-    if error.original_error is None:
-        return True  # parse / validation / limit errors describe the client's document
-    code = (error.extensions or {}).get("code")
-    return code in PUBLIC_CODES
+    """Errors we raise on purpose (GraphQLError with a code) and errors about the client's
+    document are shown; anything else is a bug and is masked in production."""
+    original = error.original_error
+    return original is None or isinstance(original, GraphQLError)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

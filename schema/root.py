@@ -33,6 +33,11 @@ class Query:
         resolver=queries.payment_methods, permission_classes=signed_in
     )
     me = strawberry.field(resolver=queries.me, permission_classes=signed_in)
+    preview_plan_change = strawberry.field(
+        resolver=queries.preview_plan_change,
+        permission_classes=signed_in,
+        description="What an upgrade or downgrade to this plan would charge, before committing.",
+    )
     subscription_status = strawberry.field(
         resolver=queries.subscription_status, permission_classes=services_or_admin
     )

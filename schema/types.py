@@ -245,3 +245,13 @@ class TestClock:
 class TestClockPayload:
     test_clock: TestClock | None
     errors: list[UserError]
+
+
+@strawberry.type(description="What changing to a plan would charge, and when it applies.")
+class PlanChangePreview:
+    plan_code: str
+    is_upgrade: bool
+    amount_due_cents: int
+    currency: str
+    effective_at: datetime
+    lines: list[InvoiceLine]

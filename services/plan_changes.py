@@ -27,6 +27,18 @@ OPERATION = "upgrade"
 
 
 @dataclass(frozen=True)
+class PlanChangePreview:
+    """What a plan change would do, before the user commits to it."""
+
+    plan_code: str
+    is_upgrade: bool
+    amount_due_cents: int
+    currency: str
+    effective_at: datetime
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
 class Upgrade:
     user_id: str
     plan_code: str
@@ -151,3 +163,27 @@ async def downgrade(deps: Deps, cmd: Downgrade) -> SubscriptionView:
     return await change_subscription(
         deps, cmd.user_id, rule, actor=cmd.user_id, target_plan_code=cmd.plan_code
     )
+
+
+async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview:
+    """An upgrade is charged now (prorated; nothing during a trial); a downgrade costs
+    nothing now and takes effect at the end of the period."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        row = await uow.subscriptions.current(user_id)
+        if row is None:
+            raise DomainError(ErrorCode.NO_SUBSCRIPTION, "you have no current subscription")
+        target = await require_plan(uow, plan_code, purchasable=True)
+        upgrade = target.tier_rank > row.plan.tier_rank
+        lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
+        if upgrade and row.status is Status.ACTIVE:
+            proration, lines = proration_lines(row, target, now)
+            amount, effective = proration.amount_due_cents, now
+        elif upgrade:
+            amount, effective, lines = 0, now, []
+        else:
+            assert row.current_period_end is not None
+            amount, effective, lines = 0, row.current_period_end, []
+        return PlanChangePreview(
+            target.code, upgrade, amount, row.currency, effective, tuple(lines)
+        )

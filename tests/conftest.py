@@ -28,6 +28,7 @@ from services.gateway.local import LocalGateway
 from services.seed import seed_plans
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TABLES = (
     "subscription_history, invoice_lines, payments, invoices, subscriptions, pricing_records, "
@@ -77,7 +78,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, environment="development")
+    return Settings(
+        database_url=database_url, environment="development", stripe_webhook_secret=WEBHOOK_SECRET
+    )
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ SUBSCRIBE = f"""
 mutation($input: SubscribeInput!) {{
   subscribe(input: $input) {{
     subscription {{ {SUBSCRIPTION_FIELDS} }}
-    payment {{ status outcome amountCents currency invoiceNumber clientSecret }}
+    payment {{ status outcome amountCents currency invoiceNumber clientSecret processorPaymentId }}
     errors {{ code field message }}
   }}
 }}"""
@@ -200,3 +200,25 @@ async def test_payment_methods_add_default_detach(api):
     assert stolen["data"]["detachPaymentMethod"]["errors"][0]["code"] == "PAYMENT_METHOD_NOT_FOUND"
     unknown = await api.gql(add, {"input": {"paymentMethodId": "pm_card_bogus"}}, user="fay")
     assert unknown["data"]["addPaymentMethod"]["errors"][0]["code"] == "PAYMENT_METHOD_NOT_FOUND"
+
+
+async def test_preview_shows_the_upgrade_charge_before_committing(api, clock):
+    await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="gil")
+    await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="gil")
+    clock.advance(timedelta(minutes=1))
+    await api.gql(SUBSCRIBE, {"input": {"planCode": "ad-free"}}, user="gil")
+    clock.advance(timedelta(days=15))
+    query = """query($code: String!) { previewPlanChange(planCode: $code) {
+        planCode isUpgrade amountDueCents currency effectiveAt lines { kind amountCents } } }"""
+    preview = (await api.gql(query, {"code": "premium"}, user="gil"))["data"]["previewPlanChange"]
+    assert preview["isUpgrade"] is True and preview["currency"] == "USD"
+    assert sum(line["amountCents"] for line in preview["lines"]) == preview["amountDueCents"] > 0
+    upgraded = await api.gql(
+        'mutation { upgrade(input: {planCode: "premium"}) { payment { amountCents } errors { code } } }',
+        user="gil",
+    )
+    assert upgraded["data"]["upgrade"]["payment"]["amountCents"] == preview["amountDueCents"]
+    down = (await api.gql(query, {"code": "ad-free"}, user="gil"))["data"]["previewPlanChange"]
+    assert down["isUpgrade"] is False and down["amountDueCents"] == 0 and down["lines"] == []
+    nothing = await api.gql(query, {"code": "premium"}, user="nobody")
+    assert nothing["errors"][0]["extensions"]["code"] == "NO_SUBSCRIPTION"

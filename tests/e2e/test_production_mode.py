@@ -28,3 +28,22 @@ async def test_production_masks_unexpected_errors():
     # No context at all: the resolver fails with an internal error that must not leak.
     result = await schema.execute("{ plans { code } }", context_value=None)
     assert result.errors and result.errors[0].message == "Unexpected error."
+
+
+async def test_production_still_shows_intended_errors(settings):
+    from dataclasses import dataclass
+
+    from schema.context import Context
+    from services.auth import Principal
+
+    @dataclass
+    class NoDeps:
+        pass
+
+    schema = build_schema(PRODUCTION)
+    anonymous = Context(deps=NoDeps(), request=None, response=None, principal=None)  # type: ignore[arg-type]
+    result = await schema.execute("{ me { userId } }", context_value=anonymous)
+    assert result.errors and result.errors[0].extensions == {"code": "UNAUTHENTICATED"}
+    user = Context(NoDeps(), None, None, Principal("eve", frozenset()))  # type: ignore[arg-type]
+    forbidden = await schema.execute("{ adminSubscriptions { nodes { id } } }", context_value=user)
+    assert forbidden.errors and forbidden.errors[0].extensions == {"code": "FORBIDDEN"}

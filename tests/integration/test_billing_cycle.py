@@ -243,3 +243,34 @@ async def test_the_test_clock_is_refused_unless_switched_on(deps):
     with pytest.raises(DomainError) as caught:
         await test_clock.advance(deps, DAY)
     assert caught.value.code is ErrorCode.TEST_CLOCK_DISABLED
+
+
+async def test_the_same_payment_result_delivered_100_times_applies_once(deps):
+    from datetime import UTC, datetime
+
+    from services.billing_rules import PaymentStatus
+    from services.payment_results import PaymentResultMessage, ResultOutcome, apply_payment_result
+
+    await used_trial(deps, "kai")
+    pending = await checkout.subscribe(
+        deps, checkout.Subscribe("kai", "premium", "pm_card_authenticationRequired")
+    )
+    assert pending.payment
+    message = PaymentResultMessage(
+        source="kafka",
+        message_id="payment-processed-1",
+        message_type="payment.processed",
+        occurred_at=datetime.now(UTC),
+        status=PaymentStatus.SUCCESS,
+        processor_payment_id=pending.payment.processor_payment_id,
+    )
+    outcomes = await asyncio.gather(*(apply_payment_result(deps, message) for _ in range(100)))
+    assert outcomes.count(ResultOutcome.APPLIED) == 1
+    assert outcomes.count(ResultOutcome.DUPLICATE) == 99
+    sub = await queries.subscription_of(deps, "kai")
+    assert sub and sub.status is Status.ACTIVE
+    activations = await scalar(
+        deps,
+        "SELECT count(*) FROM subscription_history WHERE user_id='kai' AND reason='payment_succeeded'",
+    )
+    assert activations == 1
