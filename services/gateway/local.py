@@ -30,6 +30,25 @@ TEST_CARDS: dict[str, tuple[CardDetails, ChargeOutcome]] = {
 }
 
 
+SAVED_PREFIX = "pm_local_"
+
+
+def saved_method_id(test_card: str) -> str:
+    """Saved ids name their test card, so they keep working after a restart."""
+    return f"{SAVED_PREFIX}{test_card.removeprefix('pm_card_')}_{secrets.token_hex(8)}"
+
+
+def test_card_of(payment_method_id: str) -> str | None:
+    """The test card behind a test token or a saved id, if any."""
+    if payment_method_id in TEST_CARDS:
+        return payment_method_id
+    if payment_method_id.startswith(SAVED_PREFIX):
+        name = payment_method_id.removeprefix(SAVED_PREFIX).rsplit("_", 1)[0]
+        card = f"pm_card_{name}"
+        return card if card in TEST_CARDS else None
+    return None
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
@@ -39,8 +58,6 @@ class LocalGateway:
 
     def __init__(self) -> None:
         self.available = True
-        # Saved methods: our id -> the test card it was made from.
-        self._methods: dict[str, str] = {}
         # Replays by idempotency key return the first result, as Stripe does.
         self._charges: dict[str, ChargeResult] = {}
         self.charge_count = 0
@@ -57,25 +74,23 @@ class LocalGateway:
         self, customer_id: str, payment_method_id: str
     ) -> AttachedMethod:
         self._check_reachable()
-        test_card = self._methods.get(payment_method_id, payment_method_id)
-        card = TEST_CARDS.get(test_card)
-        if card is None:
+        test_card = test_card_of(payment_method_id)
+        if test_card is None:
             raise UnknownPaymentMethod(payment_method_id)
-        if payment_method_id in self._methods:
-            return AttachedMethod(payment_method_id, card[0])
+        if payment_method_id.startswith(SAVED_PREFIX):
+            return AttachedMethod(payment_method_id, TEST_CARDS[test_card][0])
         # Like Stripe, a test token becomes a new saved method each time it is used.
-        saved_id = f"pm_local_{secrets.token_hex(10)}"
-        self._methods[saved_id] = test_card
-        return AttachedMethod(saved_id, card[0])
+        return AttachedMethod(saved_method_id(test_card), TEST_CARDS[test_card][0])
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         self._check_reachable()
         previous = self._charges.get(request.idempotency_key)
         if previous is not None:
             return previous
-        card = TEST_CARDS.get(self._methods.get(request.payment_method_id, ""))
-        if card is None:
+        test_card = test_card_of(request.payment_method_id)
+        if test_card is None:
             raise UnknownPaymentMethod(request.payment_method_id)
+        card = TEST_CARDS[test_card]
         outcome = card[1]
         if outcome is ChargeOutcome.REQUIRES_ACTION and request.off_session:
             # Off-session there is nobody to authenticate: Stripe declines.

@@ -203,7 +203,9 @@ async def test_payment_methods_add_default_detach(api):
 
 
 async def test_preview_shows_the_upgrade_charge_before_committing(api, clock):
-    await api.gql(SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="gil")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="gil"
+    )
     await api.gql(CANCEL, {"input": {"atPeriodEnd": False}}, user="gil")
     clock.advance(timedelta(minutes=1))
     await api.gql(SUBSCRIBE, {"input": {"planCode": "ad-free"}}, user="gil")
