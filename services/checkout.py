@@ -18,7 +18,7 @@ from services.errors import DomainError, ErrorCode
 from services.fulfillment import Fulfillment, validate
 from services.gateway.base import ChargeOutcome
 from services.idempotency import check_key, previous_response, request_hash
-from services.payments import charge, gateway_key, method_for_charge
+from services.payments import ChargeSpec, charge, gateway_key, method_for_charge
 from services.periods import next_period_end
 from services.results import ChargeOutcomeResult
 from services.store.plans import terms_of
@@ -92,17 +92,15 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
                 LineKind.SUBSCRIPTION, plan.name, plan.price_cents, plan.code, now, period_end
             )
             await uow.session.flush()
-            payment, result = await charge(
-                uow,
-                deps.gateway,
+            spec = ChargeSpec(
                 subscription=row,
                 method=method,
                 purpose=PaymentPurpose.FIRST_PAYMENT,
-                lines=[line],
+                lines=(line,),
                 idempotency_key=gateway_key(cmd.user_id, key or str(row.id), OPERATION),
-                now=now,
                 off_session=False,
             )
+            payment, result = await charge(uow, deps.gateway, spec, now)
             settled = lifecycle.payment_result(
                 state_of(row), terms, payment.amount_cents, payment.status, now
             )

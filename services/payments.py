@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -181,88 +181,123 @@ async def method_for_charge(
     return default
 
 
-async def charge(
-    uow: UnitOfWork,
-    gateway: PaymentGateway,
-    *,
-    subscription: Subscription,
-    method: PaymentMethod,
-    purpose: PaymentPurpose,
-    lines: Sequence[Line],
-    idempotency_key: str,
-    now: datetime,
-    off_session: bool,
-    period_start: datetime | None = None,
-    attempt: int = 0,
-    target_plan_id: uuid.UUID | None = None,
-    invoice: Invoice | None = None,
-) -> tuple[PaymentView, ChargeResult]:
-    """Charge `lines` (or the open `invoice` they were billed on) and record the attempt."""
-    amount = invoice.total_cents if invoice is not None else sum(x.amount_cents for x in lines)
-    if amount < 0:
+@dataclass(frozen=True)
+class ChargeSpec:
+    """One charge to make: who pays, for what, with which method, under which key."""
+
+    subscription: Subscription
+    method: PaymentMethod
+    purpose: PaymentPurpose
+    lines: tuple[Line, ...]
+    idempotency_key: str
+    off_session: bool
+    period_start: datetime | None = None
+    attempt: int = 0
+    target_plan_id: uuid.UUID | None = None
+    invoice: Invoice | None = None  # an open invoice being collected again
+    payment_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    @property
+    def amount_cents(self) -> int:
+        if self.invoice is not None:
+            return self.invoice.total_cents
+        return sum(line.amount_cents for line in self.lines)
+
+
+def new_payment(spec: ChargeSpec, platform: str, now: datetime) -> Payment:
+    if spec.amount_cents < 0:
         raise ValueError("a charge cannot be negative")
-    payment = Payment(
-        id=uuid.uuid4(),
-        owner_id=subscription.user_id,
-        order_id=subscription.id,
-        purpose=purpose,
-        amount_cents=amount,
-        currency=subscription.currency,
+    return Payment(
+        id=spec.payment_id,
+        owner_id=spec.subscription.user_id,
+        order_id=spec.subscription.id,
+        purpose=spec.purpose,
+        amount_cents=spec.amount_cents,
+        currency=spec.subscription.currency,
         status_literal=PaymentStatus.STARTED,
-        payment_method_id=method.payment_method_id,
-        idempotency_key=idempotency_key,
-        period_start=period_start,
-        attempt=attempt,
-        target_plan_id=target_plan_id,
-        platform=gateway.platform,
+        payment_method_id=spec.method.payment_method_id,
+        idempotency_key=spec.idempotency_key,
+        period_start=spec.period_start,
+        attempt=spec.attempt,
+        target_plan_id=spec.target_plan_id,
+        platform=platform,
         created_at=now,
         updated_at=now,
     )
-    uow.billing.add(payment)
-    await uow.session.flush()
-    if amount == 0:
-        result = ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
-    else:
-        request = ChargeRequest(
-            customer_id=method.customer_id,
-            payment_method_id=method.payment_method_id,
-            amount_cents=amount,
-            currency=subscription.currency,
-            description=f"{purpose.value.lower()} {subscription.plan.name}",
-            idempotency_key=idempotency_key,
-            off_session=off_session,
-            metadata={"payment_id": str(payment.id), "subscription_id": str(subscription.id)},
-        )
-        try:
-            result = await gateway.charge(request)
-        except GatewayUnavailable as exc:
-            raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
-        except UnknownPaymentMethod as exc:
-            raise DomainError(
-                ErrorCode.PAYMENT_METHOD_NOT_FOUND, "unknown payment method", "paymentMethodId"
-            ) from exc
+
+
+async def call_gateway(gateway: PaymentGateway, spec: ChargeSpec) -> ChargeResult:
+    """Ask the processor; unreachable or unknown-method failures become typed errors."""
+    if spec.amount_cents == 0:
+        return ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
+    subscription = spec.subscription
+    request = ChargeRequest(
+        customer_id=spec.method.customer_id,
+        payment_method_id=spec.method.payment_method_id,
+        amount_cents=spec.amount_cents,
+        currency=subscription.currency,
+        description=f"{spec.purpose.value.lower()} {subscription.plan.name}",
+        idempotency_key=spec.idempotency_key,
+        off_session=spec.off_session,
+        metadata={"payment_id": str(spec.payment_id), "subscription_id": str(subscription.id)},
+    )
+    try:
+        return await gateway.charge(request)
+    except GatewayUnavailable as exc:
+        raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
+    except UnknownPaymentMethod as exc:
+        raise DomainError(
+            ErrorCode.PAYMENT_METHOD_NOT_FOUND, "unknown payment method", "paymentMethodId"
+        ) from exc
+
+
+def settle(
+    uow: UnitOfWork,
+    payment: Payment,
+    spec: ChargeSpec,
+    result: ChargeResult,
+    now: datetime,
+    invoice_number: str | None,
+) -> PaymentView:
+    """Record the processor's answer on the payment and its invoice (new or open)."""
     payment.payment_id = result.processor_payment_id or None
     payment.payment_status = result.processor_status
     payment.status_literal = _STATUS_OF[result.outcome]
     payment.client_secret = result.client_secret
     payment.redirect_url = result.next_action_url
     payment.failure_message = result.failure_message
-    status = invoice_status_after(result.outcome, purpose)
+    status = invoice_status_after(result.outcome, spec.purpose)
+    invoice = spec.invoice
     if invoice is None:
-        invoice = await _new_invoice(uow, subscription, lines, status, now)
-    else:
-        mark_invoice(invoice, status, now)
+        assert invoice_number is not None
+        invoice = build_invoice(spec.subscription, spec.lines, invoice_number, now)
+        uow.billing.add(invoice)
+    mark_invoice(invoice, status, now)
     payment.invoice_id = invoice.id
-    view = PaymentView(
+    return PaymentView(
         status=payment.status_literal,
         outcome=result.outcome,
-        amount_cents=amount,
-        currency=subscription.currency,
+        amount_cents=spec.amount_cents,
+        currency=spec.subscription.currency,
         invoice_number=invoice.number,
         processor_payment_id=payment.payment_id,
         client_secret=result.client_secret,
         failure_message=result.failure_message,
     )
+
+
+async def charge(
+    uow: UnitOfWork, gateway: PaymentGateway, spec: ChargeSpec, now: datetime
+) -> tuple[PaymentView, ChargeResult]:
+    """Charge one spec now: the attempt is recorded (flushed) before the processor is
+    called, and the invoice number drawn after it answered."""
+    payment = new_payment(spec, gateway.platform, now)
+    uow.billing.add(payment)
+    await uow.session.flush()
+    result = await call_gateway(gateway, spec)
+    number = await uow.billing.next_invoice_number() if spec.invoice is None else None
+    view = settle(uow, payment, spec, result, now, number)
+    await uow.session.flush()
     return view, result
 
 
@@ -273,19 +308,15 @@ def mark_invoice(invoice: Invoice, status: InvoiceStatus, now: datetime) -> None
         invoice.paid_at = now
 
 
-async def _new_invoice(
-    uow: UnitOfWork,
-    subscription: Subscription,
-    lines: Sequence[Line],
-    status: InvoiceStatus,
-    now: datetime,
+def build_invoice(
+    subscription: Subscription, lines: Sequence[Line], number: str, now: datetime
 ) -> Invoice:
     total = sum(line.amount_cents for line in lines)
     starts = [line.period_start for line in lines if line.period_start]
     ends = [line.period_end for line in lines if line.period_end]
-    invoice = Invoice(
+    return Invoice(
         id=uuid.uuid4(),
-        number=await uow.billing.next_invoice_number(),
+        number=number,
         user_id=subscription.user_id,
         subscription_id=subscription.id,
         status=InvoiceStatus.OPEN,
@@ -309,7 +340,3 @@ async def _new_invoice(
             for position, line in enumerate(lines)
         ],
     )
-    mark_invoice(invoice, status, now)
-    uow.billing.add(invoice)
-    await uow.session.flush()
-    return invoice

@@ -15,7 +15,7 @@ from services.deps import Deps
 from services.errors import DomainError, ErrorCode, InvalidTransition
 from services.idempotency import check_key, previous_response, request_hash
 from services.lifecycle import Status
-from services.payments import charge, gateway_key, method_for_charge
+from services.payments import ChargeSpec, charge, gateway_key, method_for_charge
 from services.proration import Proration, prorate
 from services.results import ChargeOutcomeResult
 from services.store.plans import terms_of
@@ -113,20 +113,18 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
         elif state.status is Status.ACTIVE:
             _, lines = proration_lines(row, target, now)
             method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
-            payment, _ = await charge(
-                uow,
-                deps.gateway,
+            spec = ChargeSpec(
                 subscription=row,
                 method=method,
                 purpose=PaymentPurpose.UPGRADE,
-                lines=lines,
+                lines=tuple(lines),
                 target_plan_id=target.id,
                 idempotency_key=gateway_key(
                     cmd.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
                 ),
-                now=now,
                 off_session=False,
             )
+            payment, _ = await charge(uow, deps.gateway, spec, now)
             switched = None
             if payment.status is PaymentStatus.SUCCESS:
                 switched = lifecycle.change_plan(state, terms_of(target), now)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import and_, or_, select, update
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import Invoice, InvoiceCounter, Payment, PaymentCustomer, PaymentMethod
-from services.billing_rules import InvoiceStatus, invoice_number
+from services.billing_rules import InvoiceStatus, PaymentPurpose, invoice_number
 
 INVOICE_COUNTER = "invoice"
 
@@ -72,6 +72,20 @@ class BillingRepository:
     async def invoice(self, invoice_id: uuid.UUID) -> Invoice | None:
         return await self.session.get(Invoice, invoice_id)
 
+    async def attempts_made(
+        self, subscription_ids: Collection[uuid.UUID]
+    ) -> set[tuple[uuid.UUID, datetime | None, int]]:
+        """(subscription, period, attempt) of every recorded renewal-type charge."""
+        if not subscription_ids:
+            return set()
+        query = select(Payment.order_id, Payment.period_start, Payment.attempt).where(
+            Payment.order_id.in_(subscription_ids),
+            Payment.purpose.in_(
+                [PaymentPurpose.TRIAL_CONVERSION, PaymentPurpose.RENEWAL, PaymentPurpose.RETRY]
+            ),
+        )
+        return {(row[0], row[1], row[2]) for row in await self.session.execute(query)}
+
     async def payments_for(self, subscription_id: uuid.UUID) -> Sequence[Payment]:
         query = (
             select(Payment).where(Payment.order_id == subscription_id).order_by(Payment.created_at)
@@ -80,39 +94,46 @@ class BillingRepository:
 
     # --- invoices ---
 
-    async def open_invoices(self, subscription_id: uuid.UUID) -> Sequence[Invoice]:
-        query = select(Invoice).where(
-            Invoice.subscription_id == subscription_id, Invoice.status == InvoiceStatus.OPEN
-        )
-        return (await self.session.scalars(query)).all()
-
-    async def open_invoice_for(
-        self, subscription_id: uuid.UUID, period_start: datetime
-    ) -> Invoice | None:
-        return await self.session.scalar(
-            select(Invoice).where(
-                Invoice.subscription_id == subscription_id,
-                Invoice.status == InvoiceStatus.OPEN,
-                Invoice.period_start == period_start,
-            )
-        )
-
     async def next_invoice_number(self) -> str:
-        """Gapless: the counter row stays locked until this transaction ends, and a
-        rollback returns the number. Call it as late in the transaction as possible."""
-        await self.session.execute(
-            insert(InvoiceCounter)
-            .values(name=INVOICE_COUNTER, last_number=0)
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        sequence = await self.session.scalar(
+        return (await self.invoice_numbers(1))[0]
+
+    async def invoice_numbers(self, count: int) -> list[str]:
+        """`count` gapless numbers: the counter row stays locked until this transaction
+        ends, and a rollback gives the numbers back. Draw them as late as possible."""
+        if count == 0:
+            return []
+        last = await self.session.scalar(
             update(InvoiceCounter)
             .where(InvoiceCounter.name == INVOICE_COUNTER)
-            .values(last_number=InvoiceCounter.last_number + 1)
+            .values(last_number=InvoiceCounter.last_number + count)
             .returning(InvoiceCounter.last_number)
         )
-        assert sequence is not None
-        return invoice_number(sequence)
+        if last is None:  # first invoice ever: create the counter (racing creators agree)
+            await self.session.execute(
+                insert(InvoiceCounter)
+                .values(name=INVOICE_COUNTER, last_number=0)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            return await self.invoice_numbers(count)
+        return [invoice_number(n) for n in range(last - count + 1, last + 1)]
+
+    async def default_methods(self, user_ids: Collection[str]) -> dict[str, PaymentMethod]:
+        query = select(PaymentMethod).where(
+            PaymentMethod.user_id.in_(user_ids),
+            PaymentMethod.is_default.is_(True),
+            PaymentMethod.is_active.is_(True),
+        )
+        return {method.user_id: method for method in await self.session.scalars(query)}
+
+    async def open_invoices_by_subscription(
+        self, subscription_ids: Collection[uuid.UUID]
+    ) -> dict[tuple[uuid.UUID, datetime | None], Invoice]:
+        if not subscription_ids:
+            return {}
+        query = select(Invoice).where(
+            Invoice.subscription_id.in_(subscription_ids), Invoice.status == InvoiceStatus.OPEN
+        )
+        return {(i.subscription_id, i.period_start): i for i in await self.session.scalars(query)}
 
     async def invoice_page(
         self, user_id: str, first: int, after: tuple[datetime, uuid.UUID] | None

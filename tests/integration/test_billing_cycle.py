@@ -186,6 +186,10 @@ async def test_two_workers_process_each_due_subscription_once(deps, clock, gatew
     assert converted == 40
 
 
+class WorkerKilled(Exception):
+    pass
+
+
 class CrashingGateway:
     """Dies (like a killed worker) after a number of successful charges."""
 
@@ -202,7 +206,7 @@ class CrashingGateway:
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         if self.left == 0:
-            raise SystemExit("worker killed")
+            raise WorkerKilled("the worker died mid-batch")
         self.left -= 1
         return await self.inner.charge(request)
 
@@ -212,7 +216,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_charges_nobody_twice(
 ):
     await renewing(deps, clock, 10)
     crashing = dataclasses.replace(deps, gateway=CrashingGateway(gateway, 4))
-    with pytest.raises(SystemExit):
+    with pytest.raises(WorkerKilled):
         await scheduler.run_due_work(crashing, batch_size=10)
     assert await scalar(deps, "SELECT count(*) FROM payments") == 0  # the batch rolled back
     assert gateway.charge_count == 4  # ...but the processor had taken four charges
