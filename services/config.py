@@ -45,12 +45,27 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=15, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Kafka: topics are configurable; the message key is always the user id.
+    kafka_client_id: str = "subscription-service"
+    kafka_consumer_group: str = "subscription-service"
+    kafka_idempotent_producer: bool = False  # needs a broker that supports it
+    topic_overrides: dict[str, str] = Field(default_factory=dict)  # event type -> topic
+    topic_payment_processed: str = "payment.processed"
+    topic_subscribe_command: str = "subscription.subscribe"
+    topic_cancel_command: str = "subscription.cancel"
+    topic_dead_letter: str = "subscription.dead-letter"
+    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_retention_hours: int = Field(default=72, ge=1)
+
     test_clock: bool = False
     event_source: str = "urn:subscription-service"
 
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    def topic_for(self, event_type: str) -> str:
+        return self.topic_overrides.get(event_type, event_type)
 
     @property
     def hs256_secret(self) -> str | None:

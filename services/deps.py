@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clock import Clock
 from services.config import Settings
 from services.gateway.base import PaymentGateway
-from services.uow import UnitOfWork
+from services.uow import InboxEntry, UnitOfWork
 
 
 @dataclass
@@ -19,5 +19,16 @@ class Deps:
     clock: Clock
     gateway: PaymentGateway
 
+    inbox: InboxEntry | None = None
+
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.settings.event_source)
+        return UnitOfWork(
+            self.session_factory,
+            self.settings.event_source,
+            topic_for=self.settings.topic_for,
+            inbox=self.inbox,
+        )
+
+    def applying(self, inbox: InboxEntry) -> Deps:
+        """These deps, with every unit of work recording `inbox` as applied (once)."""
+        return replace(self, inbox=inbox)

@@ -8,7 +8,9 @@ exist exactly when the change they describe does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +22,20 @@ from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
 
 
+@dataclass(frozen=True)
+class InboxEntry:
+    """An incoming message whose effect this unit of work applies."""
+
+    source: str
+    message_id: str
+    message_type: str
+    received_at: datetime
+
+
+class DuplicateMessage(Exception):
+    """The message was applied before; nothing was done."""
+
+
 class UnitOfWork:
     session: AsyncSession
     plans: PlanRepository
@@ -28,10 +44,16 @@ class UnitOfWork:
     messaging: MessagingRepository
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], event_source: str
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        event_source: str,
+        topic_for: Callable[[str], str] = str,
+        inbox: InboxEntry | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._event_source = event_source
+        self._topic_for = topic_for
+        self._inbox = inbox
         self._events: list[DomainEvent] = []
         self.committed_events: list[DomainEvent] = []
 
@@ -42,6 +64,19 @@ class UnitOfWork:
         self.billing = BillingRepository(self.session)
         self.messaging = MessagingRepository(self.session, self._event_source)
         self._events = []
+        if self._inbox is not None:
+            # The message is recorded in the transaction that applies its effect: a
+            # redelivery finds it and stops here; a concurrent twin waits on the key.
+            fresh = await self.messaging.record_message(
+                self._inbox.source,
+                self._inbox.message_id,
+                self._inbox.message_type,
+                None,
+                self._inbox.received_at,
+            )
+            if not fresh:
+                await self.session.close()
+                raise DuplicateMessage(self._inbox.message_id)
         return self
 
     async def __aexit__(
@@ -70,6 +105,6 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         for event in self._events:
-            self.messaging.add_outbox(event, topic=event.type)
+            self.messaging.add_outbox(event, topic=self._topic_for(event.type))
         await self.session.commit()
         self.committed_events, self._events = self._events, []
