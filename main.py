@@ -32,6 +32,9 @@ from services.db import make_engine, make_session_factory
 from services.deps import Deps
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
+from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
+from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
+from services.worker import background_loops, run_worker
 
 log = logging.getLogger("subscription-service")
 
@@ -48,6 +51,36 @@ def build_gateway(settings: Settings) -> PaymentGateway:
     return LocalGateway()
 
 
+def build_publisher(settings: Settings) -> Publisher:
+    if settings.kafka_bootstrap_servers:
+        return KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            settings.kafka_client_id,
+            idempotent=settings.kafka_idempotent_producer,
+        )
+    return InProcessBus()
+
+
+def build_consumer(deps: Deps, publisher: Publisher) -> KafkaConsumerLoop | None:
+    """Consumers for payment results and commands (Kafka only); poison goes to the
+    dead-letter topic through the relay's publisher."""
+    settings = deps.settings
+    if not settings.kafka_bootstrap_servers:
+        return None
+    from services.messaging.inbound import handlers, make_handler
+    from services.messaging.kafka import KafkaConsumerLoop
+
+    async def dead_letter(key: str | None, record: dict[str, object]) -> None:
+        await publisher.publish([OutboundMessage(settings.topic_dead_letter, key or "", record)])
+
+    return KafkaConsumerLoop(
+        settings.kafka_bootstrap_servers,
+        settings.kafka_consumer_group,
+        list(handlers(deps)),
+        make_handler(deps, dead_letter),
+    )
+
+
 def build_clock(settings: Settings) -> Clock:
     return OffsetClock() if settings.test_clock else SystemClock()
 
@@ -57,8 +90,11 @@ def create_app(
     *,
     clock: Clock | None = None,
     gateway: PaymentGateway | None = None,
+    publisher: Publisher | None = None,
+    with_worker: bool = False,
 ) -> Starlette:
-    """The ASGI app. `settings.database_url` must be resolved (see `resolve_database`)."""
+    """The ASGI app. `settings.database_url` must be resolved (see `resolve_database`).
+    `with_worker` runs the background loops inside this process (the embedded default)."""
     assert settings.database_url, "resolve the database URL before building the app"
     engine = make_engine(settings.database_url, settings.db_pool_size)
     deps = Deps(
@@ -76,9 +112,23 @@ def create_app(
         allow_queries_via_get=False,  # GET would let a link trigger work with a cookie-less token
     )
 
+    publisher = publisher or build_publisher(settings)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        loops = []
+        if with_worker:
+            consumer = build_consumer(deps, publisher)
+            loops = [
+                asyncio.ensure_future(loop)
+                for loop in background_loops(deps, publisher, stop, consumer)
+            ]
         yield
+        stop.set()
+        await asyncio.gather(*loops, return_exceptions=True)
+        if isinstance(publisher, KafkaPublisher):
+            await publisher.close()
         await engine.dispose()
 
     app = Starlette(
@@ -97,6 +147,7 @@ def create_app(
     )
     app.state.deps = deps
     app.state.verifier = verifier
+    app.state.publisher = publisher
     return app
 
 
@@ -123,11 +174,13 @@ def _migrate(settings: Settings) -> Settings:
     return settings
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     import uvicorn
 
+    embedded = settings.database_url is None
     settings = _migrate(settings)
-    app = create_app(settings)
+    # On the embedded default one process does everything; otherwise run `worker` apart.
+    app = create_app(settings, with_worker=with_worker or embedded)
     if not settings.is_production:
         python = os.path.relpath(sys.executable)
         print(
@@ -139,11 +192,10 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 
 def worker(settings: Settings) -> None:
-    from services.worker import run_worker
-
     settings = _migrate(settings)
     app = create_app(settings)
-    asyncio.run(run_worker(app.state.deps))
+    deps, publisher = app.state.deps, app.state.publisher
+    asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher)))
 
 
 def token(settings: Settings, user: str, admin: bool, service: bool) -> None:
@@ -157,6 +209,11 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd = commands.add_parser("serve", help="run the API server")
     serve_cmd.add_argument("--host", default="127.0.0.1")
     serve_cmd.add_argument("--port", type=int, default=8000)
+    serve_cmd.add_argument(
+        "--with-worker",
+        action="store_true",
+        help="also run the background loops here (always on with the embedded database)",
+    )
     commands.add_parser("worker", help="run the lifecycle worker")
     commands.add_parser("migrate", help="apply migrations and seed default plans")
     token_cmd = commands.add_parser("token", help="print a development JWT")
@@ -168,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
     if args.command == "serve":
-        serve(settings, args.host, args.port)
+        serve(settings, args.host, args.port, args.with_worker)
     elif args.command == "worker":
         worker(settings)
     elif args.command == "migrate":

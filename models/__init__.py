@@ -10,11 +10,12 @@ from models.billing import (
     PaymentMethod,
 )
 from models.catalog import Plan, PricingRecord
-from models.messaging import IdempotencyKey, OutboxEvent, ProcessedMessage
+from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
 from models.subscription import Subscription, SubscriptionHistory
 
 __all__ = [
     "Base",
+    "Broadcast",
     "IdempotencyKey",
     "Invoice",
     "InvoiceCounter",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,11 @@ class OutboxEvent(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+        # The relay's per-key ordering check: the oldest unpublished event of a key.
+        Index(
+            "ix_outbox_unpublished_key", "key", "id", postgresql_where=text("published_at IS NULL")
+        ),
+        Index("ix_outbox_published_at", "published_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -54,3 +60,21 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime]
+
+
+class Broadcast(Base):
+    """A notification for every user the service knows (a new price), sent in batches
+    with a keyset cursor so a worker that dies half-way resumes where it stopped."""
+
+    __tablename__ = "broadcasts"
+    __table_args__ = (
+        Index("ix_broadcasts_pending", "created_at", postgresql_where=text("finished_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    template: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    cursor: Mapped[str | None] = mapped_column(USER_ID)  # last user notified
+    sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

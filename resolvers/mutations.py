@@ -19,11 +19,20 @@ from schema.inputs import (
     SetPlanPriceInput,
     SubscribeInput,
     SuspendSubscriptionInput,
+    UpdateFulfillmentInput,
     UpdatePlanInput,
     UpgradeInput,
 )
 from schema.permissions import Info
-from services import admin_actions, cancellation, catalog, checkout, payment_methods, plan_changes
+from services import (
+    admin_actions,
+    cancellation,
+    catalog,
+    checkout,
+    fulfillment_updates,
+    payment_methods,
+    plan_changes,
+)
 from services import test_clock as clock_control
 from services.catalog_rules import PlanKind
 from services.errors import DomainError
@@ -134,6 +143,18 @@ async def cancel_subscription(
         info.context.user().user_id, given.at_period_end, given.reason
     )
     return await _changed(cancellation.cancel(info.context.deps, command))
+
+
+async def update_fulfillment(
+    info: Info, input: UpdateFulfillmentInput
+) -> types.SubscriptionPayload:
+    fulfillment = mapping.fulfillment_input(input.fulfillment)
+    assert fulfillment is not None
+    return await _changed(
+        fulfillment_updates.update_fulfillment(
+            info.context.deps, info.context.user().user_id, fulfillment
+        )
+    )
 
 
 async def resume_subscription(info: Info) -> types.SubscriptionPayload:

@@ -122,3 +122,8 @@ class PaymentMethodIdInput:
 @strawberry.input
 class AdvanceTestClockInput:
     seconds: int
+
+
+@strawberry.input
+class UpdateFulfillmentInput:
+    fulfillment: FulfillmentInput

@@ -73,6 +73,11 @@ class Mutation:
     resume_subscription = strawberry.mutation(
         resolver=mutations.resume_subscription, permission_classes=signed_in
     )
+    update_fulfillment = strawberry.mutation(
+        resolver=mutations.update_fulfillment,
+        permission_classes=signed_in,
+        description="Change how each paid period is delivered: digital, shipping or pickup.",
+    )
     add_payment_method = strawberry.mutation(
         resolver=mutations.add_payment_method, permission_classes=signed_in
     )

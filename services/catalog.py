@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from models import Plan, PricingRecord
-from services import events
+from services import broadcasts, events
 from services.catalog_rules import (
     PlanKind,
     check_features,
@@ -215,6 +215,19 @@ async def set_plan_price(deps: Deps, admin_id: str, cmd: SetPlanPrice) -> PlanVi
                 changed_by=admin_id,
                 changed_at=now,
             )
+        )
+        # Every user hears about the new price (seed: onPricingConfigCreated), in batches.
+        broadcasts.start(
+            uow,
+            broadcasts.NEW_PRICING,
+            {
+                "planCode": plan.code,
+                "planName": plan.name,
+                "priceCents": cmd.price_cents,
+                "currency": currency,
+                "description": plan.description,
+            },
+            now,
         )
         uow.record(
             DomainEvent(

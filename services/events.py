@@ -24,6 +24,7 @@ SUBSCRIPTION_STATUS_CHANGED = "subscription.status_changed"
 PRICING_CHANGED = "pricing.changed"
 NOTIFICATION_REQUESTED = "notification.requested"
 FULFILLMENT_REQUESTED = "fulfillment.requested"
+COMMAND_REJECTED = "subscription.command_rejected"
 
 _FORMAT = JSONFormat()
 

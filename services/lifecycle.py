@@ -419,6 +419,13 @@ def schedule_downgrade(state: SubscriptionState, target: PlanTerms, now: datetim
     return _move(state, now, "downgrade_scheduled", pending_plan_code=target.code)
 
 
+def change_fulfillment(state: SubscriptionState, now: datetime) -> Transition:
+    """How paid periods are delivered can change while the subscription runs."""
+    if not state.is_current or state.status in (Status.SUSPENDED, Status.PENDING):
+        raise _refuse(state, "change the fulfillment of")
+    return Transition(before=state, after=state, reason="fulfillment_updated")
+
+
 # --- admin actions --------------------------------------------------------------
 
 

@@ -1,32 +1,80 @@
-"""The background worker loop: applies due lifecycle work until told to stop."""
+"""The background worker: the lifecycle scheduler, the outbox relay, pricing
+broadcasts, outbox pruning and (with Kafka) the consumers, as concurrent loops that
+stop together."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import signal
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
+from services import broadcasts
 from services.deps import Deps
+from services.messaging.kafka import KafkaConsumerLoop
+from services.messaging.publisher import Publisher
+from services.messaging.relay import OutboxRelay
 from services.scheduler import run_due_work
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 5.0
+SCHEDULER_POLL_SECONDS = 5.0
+BROADCAST_POLL_SECONDS = 2.0
+PRUNE_EVERY_SECONDS = 3600.0
 
 
-async def run_worker(deps: Deps, poll_seconds: float = POLL_SECONDS) -> None:
+async def _every(
+    stop: asyncio.Event, seconds: float, name: str, work: Callable[[], Awaitable[int]]
+) -> None:
+    while not stop.is_set():
+        try:
+            done = await work()
+            if done:
+                log.info("%s: %d", name, done)
+        except Exception:  # keep the loop alive; the next round retries
+            log.exception("%s failed; retrying in %.0fs", name, seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+def background_loops(
+    deps: Deps,
+    publisher: Publisher,
+    stop: asyncio.Event,
+    consumer: KafkaConsumerLoop | None = None,
+) -> list[Awaitable[None]]:
+    relay = OutboxRelay(
+        deps.session_factory,
+        publisher,
+        deps.clock,
+        batch_size=deps.settings.outbox_batch_size,
+        retention=timedelta(hours=deps.settings.outbox_retention_hours),
+    )
+    loops: list[Awaitable[None]] = [
+        _every(stop, SCHEDULER_POLL_SECONDS, "lifecycle work applied", lambda: run_due_work(deps)),
+        relay.run(stop),
+        _every(
+            stop,
+            BROADCAST_POLL_SECONDS,
+            "broadcast notifications",
+            lambda: broadcasts.run_pending(deps),
+        ),
+        _every(stop, PRUNE_EVERY_SECONDS, "published outbox rows pruned", relay.prune),
+    ]
+    if consumer is not None:
+        loops.append(consumer.run(stop))
+    return loops
+
+
+async def run_worker(
+    deps: Deps, publisher: Publisher, consumer: KafkaConsumerLoop | None = None
+) -> None:
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker started; polling every %.1fs", poll_seconds)
-    while not stop.is_set():
-        try:
-            changed = await run_due_work(deps)
-            if changed:
-                log.info("applied due lifecycle work to %d subscription(s)", changed)
-        except Exception:  # keep the loop alive; the next poll retries
-            log.exception("due work failed; retrying after the poll interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), poll_seconds)
+    log.info("worker started")
+    await asyncio.gather(*background_loops(deps, publisher, stop, consumer))
     log.info("worker stopped")

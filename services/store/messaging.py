@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -88,3 +89,58 @@ class MessagingRepository:
                 created_at=now,
             )
         )
+
+
+class OutboxRepository:
+    """SQL for the relay."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def claim_unpublished(self, limit: int) -> Sequence[OutboxEvent]:
+        query = (
+            select(OutboxEvent)
+            .where(OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def publishable_in_order(self, claimed: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+        """The claimed rows that come before any unpublished row of the same key that
+        someone else holds (or that was written after our claim)."""
+        mine = [row.id for row in claimed]
+        foreign_first = dict(
+            (
+                await self.session.execute(
+                    select(OutboxEvent.key, func.min(OutboxEvent.id))
+                    .where(
+                        OutboxEvent.published_at.is_(None),
+                        OutboxEvent.key.in_({row.key for row in claimed}),
+                        OutboxEvent.id.not_in(mine),
+                    )
+                    .group_by(OutboxEvent.key)
+                )
+            ).tuples()
+        )
+        return [
+            row
+            for row in claimed
+            if row.key not in foreign_first or row.id < foreign_first[row.key]
+        ]
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
+        await self.session.execute(
+            update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=now)
+        )
+
+    async def prune(self, published_before: datetime) -> int:
+        result = await self.session.execute(
+            delete(OutboxEvent).where(OutboxEvent.published_at < published_before)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def unpublished_count(self) -> int:
+        query = select(func.count()).where(OutboxEvent.published_at.is_(None))
+        return int(await self.session.scalar(query) or 0)

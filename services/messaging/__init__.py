@@ -1,0 +1,1 @@
+"""Getting events out (the outbox relay, publishers) and commands in (consumers)."""

@@ -1,0 +1,263 @@
+"""Messages this service consumes: CloudEvents envelopes validated with pydantic, then
+applied through the same use cases as the API, once each.
+
+A message that cannot be parsed or fails validation is poison: it goes to the
+dead-letter topic with the reason and the consumer moves on. A command the rules
+refuse (unknown plan, already subscribed, ...) is not poison: it is answered with a
+`subscription.command_rejected` event, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+
+from services import cancellation, checkout, events
+from services.auth import USER_ID_PATTERN
+from services.billing_rules import PaymentStatus
+from services.deps import Deps
+from services.errors import DomainError, ErrorCode
+from services.events import DomainEvent
+from services.fulfillment import Address, Channel, Fulfillment
+from services.payment_results import PaymentResultMessage, apply_payment_result
+from services.uow import DuplicateMessage, InboxEntry
+
+log = logging.getLogger(__name__)
+SOURCE = "kafka"
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN.pattern)]
+Short = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+
+
+class PoisonMessage(Exception):
+    """Unreadable or invalid: dead-letter it with this reason."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Envelope(Strict):
+    id: Short
+    type: Short
+    source: Short
+    specversion: Literal["1.0"]
+    time: datetime | None = None
+    data: dict[str, Any]
+
+
+class PaymentProcessed(Strict):
+    """FlowMart's PaymentProcessed, reporting on a payment we asked for."""
+
+    status: Literal["succeeded", "failed", "canceled", "processing"]
+    paymentId: Short | None = None
+    processorPaymentId: Short | None = None
+    failureMessage: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class AddressData(Strict):
+    line1: Short
+    city: Short
+    postalCode: Short
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+    line2: Short | None = None
+    region: Short | None = None
+
+
+class FulfillmentData(Strict):
+    channel: Channel
+    address: AddressData | None = None
+    storeId: Short | None = None
+
+
+class SubscribeUser(Strict):
+    userId: UserId
+    planCode: Short
+    paymentMethodId: Short | None = None
+    fulfillment: FulfillmentData | None = None
+
+
+class CancelSubscriptionCommand(Strict):
+    userId: UserId
+    atPeriodEnd: bool = True
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
+_RESULT = {
+    "succeeded": PaymentStatus.SUCCESS,
+    "failed": PaymentStatus.FAILED,
+    "canceled": PaymentStatus.CANCELED,
+    "processing": PaymentStatus.STARTED,
+}
+
+
+def parse(value: bytes | None) -> Envelope:
+    if not value:
+        raise PoisonMessage("empty message")
+    try:
+        return Envelope.model_validate(orjson.loads(value))
+    except orjson.JSONDecodeError as error:
+        raise PoisonMessage(f"not JSON: {error}") from error
+    except ValidationError as error:
+        raise PoisonMessage(f"not a CloudEvent: {_first(error)}") from error
+
+
+def _first(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    return f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}"
+
+
+def _data(model: type[Strict], envelope: Envelope) -> Any:
+    try:
+        return model.model_validate(envelope.data)
+    except ValidationError as error:
+        raise PoisonMessage(f"invalid {envelope.type}: {_first(error)}") from error
+
+
+async def on_payment_processed(deps: Deps, envelope: Envelope) -> None:
+    data: PaymentProcessed = _data(PaymentProcessed, envelope)
+    if data.paymentId is None and data.processorPaymentId is None:
+        raise PoisonMessage("payment.processed names no payment")
+    try:
+        payment_id = uuid.UUID(data.paymentId) if data.paymentId else None
+    except ValueError as error:
+        raise PoisonMessage("paymentId is not a UUID") from error
+    await apply_payment_result(
+        deps,
+        PaymentResultMessage(
+            source=SOURCE,
+            message_id=envelope.id,
+            message_type=envelope.type,
+            occurred_at=envelope.time or deps.clock.now(),
+            status=_RESULT[data.status],
+            processor_payment_id=data.processorPaymentId,
+            payment_id=payment_id,
+            failure_message=data.failureMessage,
+            payload=envelope.model_dump(mode="json"),
+        ),
+    )
+
+
+def _fulfillment(data: FulfillmentData | None) -> Fulfillment | None:
+    if data is None:
+        return None
+    address = data.address
+    return Fulfillment(
+        channel=data.channel,
+        address=Address(
+            address.line1,
+            address.city,
+            address.postalCode,
+            address.country,
+            address.line2,
+            address.region,
+        )
+        if address
+        else None,
+        store_id=data.storeId,
+    )
+
+
+async def on_subscribe(deps: Deps, envelope: Envelope) -> None:
+    data: SubscribeUser = _data(SubscribeUser, envelope)
+    command = checkout.Subscribe(
+        user_id=data.userId,
+        plan_code=data.planCode,
+        payment_method_id=data.paymentMethodId,
+        fulfillment=_fulfillment(data.fulfillment),
+        idempotency_key=f"kafka:{envelope.id}",
+    )
+    await _apply_command(deps, envelope, data.userId, lambda d: checkout.subscribe(d, command))
+
+
+async def on_cancel(deps: Deps, envelope: Envelope) -> None:
+    data: CancelSubscriptionCommand = _data(CancelSubscriptionCommand, envelope)
+    command = cancellation.CancelSubscription(data.userId, data.atPeriodEnd, data.reason)
+    await _apply_command(
+        deps, envelope, data.userId, lambda d: cancellation.cancel(d, command, actor="kafka")
+    )
+
+
+async def _apply_command(
+    deps: Deps, envelope: Envelope, user_id: str, run: Callable[[Deps], Awaitable[object]]
+) -> None:
+    inbox = InboxEntry(SOURCE, envelope.id, envelope.type, deps.clock.now())
+    try:
+        await run(deps.applying(inbox))
+    except DuplicateMessage:
+        log.info("command %s was applied before", envelope.id)
+    except DomainError as error:
+        if error.code is ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE:
+            raise  # transient: the consumer retries it
+        await _reject(deps.applying(inbox), envelope, user_id, error)
+
+
+async def _reject(deps: Deps, envelope: Envelope, user_id: str, error: DomainError) -> None:
+    try:
+        async with deps.uow() as uow:
+            uow.record(
+                DomainEvent(
+                    events.COMMAND_REJECTED,
+                    user_id,
+                    {
+                        "commandId": envelope.id,
+                        "commandType": envelope.type,
+                        "userId": user_id,
+                        "code": error.code.value,
+                        "field": error.field,
+                        "message": error.message,
+                    },
+                    deps.clock.now(),
+                )
+            )
+            await uow.commit()
+    except DuplicateMessage:
+        pass
+
+
+def handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitable[None]]]:
+    settings = deps.settings
+    return {
+        settings.topic_payment_processed: on_payment_processed,
+        settings.topic_subscribe_command: on_subscribe,
+        settings.topic_cancel_command: on_cancel,
+    }
+
+
+def dead_letter_record(
+    topic: str, key: bytes | None, value: bytes | None, reason: str
+) -> dict[str, Any]:
+    return {
+        "reason": reason,
+        "topic": topic,
+        "key": key.decode(errors="replace") if key else None,
+        "value": value.decode(errors="replace") if value else None,
+        "failedAt": datetime.now(UTC).isoformat(),
+    }
+
+
+DeadLetter = Callable[[str | None, dict[str, Any]], Awaitable[None]]
+
+
+def make_handler(
+    deps: Deps, dead_letter: DeadLetter
+) -> Callable[[str, bytes | None, bytes | None], Awaitable[None]]:
+    """The consumer's per-message handler: poison goes to the dead-letter topic,
+    transient failures raise (and are retried), everything else is applied once."""
+    table = handlers(deps)
+
+    async def handle(topic: str, key: bytes | None, value: bytes | None) -> None:
+        try:
+            envelope = parse(value)
+            await table[topic](deps, envelope)
+        except PoisonMessage as poison:
+            log.warning("dead-lettering a message from %s: %s", topic, poison)
+            record = dead_letter_record(topic, key, value, str(poison))
+            await dead_letter(key.decode(errors="replace") if key else None, record)
+
+    return handle

@@ -1,0 +1,123 @@
+"""aiokafka adapters: the relay's publisher and the consumer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.messaging.publisher import OutboundMessage, PublishError
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(bootstrap: str, client_id: str, *, idempotent: bool) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=idempotent,
+        linger_ms=5,
+        request_timeout_ms=10_000,
+    )
+
+
+class KafkaPublisher:
+    """Sends a batch and waits for every acknowledgement (acks=all)."""
+
+    def __init__(self, bootstrap: str, client_id: str, *, idempotent: bool = False) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.idempotent = idempotent
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self.bootstrap, self.client_id, idempotent=self.idempotent)
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as error:
+                await producer.stop()
+                raise PublishError(f"cannot reach Kafka at {self.bootstrap}: {error}") from error
+            self._producer = producer
+        return self._producer
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        producer = await self._started()
+        try:
+            pending = [
+                await producer.send(
+                    message.topic,
+                    value=orjson.dumps(message.envelope),
+                    key=message.key.encode(),
+                    headers=[("content-type", b"application/cloudevents+json")],
+                )
+                for message in messages
+            ]
+            await asyncio.gather(*pending)
+        except (KafkaError, OSError) as error:
+            # A fresh producer next time: the old one may hold a broken connection.
+            await self.close()
+            raise PublishError(str(error)) from error
+
+    async def close(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+
+Handler = Callable[[str, bytes | None, bytes | None], Awaitable[None]]
+
+
+class KafkaConsumerLoop:
+    """Consumes the command and payment topics as one consumer group member.
+
+    Offsets are committed only after the handler returned, that is after its database
+    transaction committed; a crash in between redelivers, and the inbox drops the
+    duplicate. The handler deals with poison messages itself (dead-letter topic) and
+    raises only for transient failures, which are retried with backoff.
+    """
+
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str], handler: Handler) -> None:
+        self.bootstrap = bootstrap
+        self.group = group
+        self.topics = list(topics)
+        self.handler = handler
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                for partition, records in batches.items():
+                    for record in records:
+                        await self._handle_until_done(stop, record.topic, record.key, record.value)
+                        if stop.is_set():
+                            return
+                    await consumer.commit({partition: records[-1].offset + 1})
+        finally:
+            await consumer.stop()
+
+    async def _handle_until_done(
+        self, stop: asyncio.Event, topic: str, key: bytes | None, value: bytes | None
+    ) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                await self.handler(topic, key, value)
+                return
+            except Exception:  # transient: the database or a gateway is away
+                log.exception("message on %s failed; retrying in %.1fs", topic, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
