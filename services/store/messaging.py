@@ -111,19 +111,16 @@ class OutboxRepository:
         """The claimed rows that come before any unpublished row of the same key that
         someone else holds (or that was written after our claim)."""
         mine = [row.id for row in claimed]
-        foreign_first = dict(
-            (
-                await self.session.execute(
-                    select(OutboxEvent.key, func.min(OutboxEvent.id))
-                    .where(
-                        OutboxEvent.published_at.is_(None),
-                        OutboxEvent.key.in_({row.key for row in claimed}),
-                        OutboxEvent.id.not_in(mine),
-                    )
-                    .group_by(OutboxEvent.key)
-                )
-            ).tuples()
+        result = await self.session.execute(
+            select(OutboxEvent.key, func.min(OutboxEvent.id))
+            .where(
+                OutboxEvent.published_at.is_(None),
+                OutboxEvent.key.in_({row.key for row in claimed}),
+                OutboxEvent.id.not_in(mine),
+            )
+            .group_by(OutboxEvent.key)
         )
+        foreign_first: dict[str, int] = {key: first for key, first in result}
         return [
             row
             for row in claimed
