@@ -117,6 +117,13 @@ async def scalar(deps: Deps, sql: str, **params: object) -> object:
         return await session.scalar(text(sql), params)
 
 
+async def execute(deps: Deps, sql: str, **params: object) -> None:
+    """Run a statement and commit it (test setup that bypasses the services)."""
+    async with deps.session_factory() as session:
+        await session.execute(text(sql), params)
+        await session.commit()
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -224,3 +224,28 @@ async def test_preview_shows_the_upgrade_charge_before_committing(api, clock):
     assert down["isUpgrade"] is False and down["amountDueCents"] == 0 and down["lines"] == []
     nothing = await api.gql(query, {"code": "premium"}, user="nobody")
     assert nothing["errors"][0]["extensions"]["code"] == "NO_SUBSCRIPTION"
+
+
+async def test_update_fulfillment_over_graphql(api):
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="hal"
+    )
+    mutation = """mutation($input: UpdateFulfillmentInput!) { updateFulfillment(input: $input) {
+        subscription { fulfillment { channel storeId address { city country } } } errors { code field } } }"""
+    shipping = {
+        "channel": "SHIPPING",
+        "address": {"line1": "9 Ring Rd", "city": "Accra", "postalCode": "00233", "country": "GH"},
+    }
+    ok = await api.gql(mutation, {"input": {"fulfillment": shipping}}, user="hal")
+    assert ok["data"]["updateFulfillment"]["subscription"]["fulfillment"]["address"] == {
+        "city": "Accra",
+        "country": "GH",
+    }
+    bad = await api.gql(mutation, {"input": {"fulfillment": {"channel": "PICKUP"}}}, user="hal")
+    assert bad["data"]["updateFulfillment"]["errors"] == [
+        {"code": "INVALID_INPUT", "field": "fulfillment"}
+    ]
+    none = await api.gql(
+        mutation, {"input": {"fulfillment": {"channel": "DIGITAL"}}}, user="nobody"
+    )
+    assert none["data"]["updateFulfillment"]["errors"][0]["code"] == "NO_SUBSCRIPTION"
