@@ -67,16 +67,16 @@ def build_consumer(deps: Deps, publisher: Publisher) -> KafkaConsumerLoop | None
     settings = deps.settings
     if not settings.kafka_bootstrap_servers:
         return None
-    from services.messaging.inbound import handlers, make_handler
+    from services.messaging.inbound import consumed_topics, make_handler
     from services.messaging.kafka import KafkaConsumerLoop
 
     async def dead_letter(key: str | None, record: dict[str, object]) -> None:
-        await publisher.publish([OutboundMessage(settings.topic_dead_letter, key or "", record)])
+        await publisher.publish([OutboundMessage.of(settings.topic_dead_letter, key or "", record)])
 
     return KafkaConsumerLoop(
         settings.kafka_bootstrap_servers,
         settings.kafka_consumer_group,
-        list(handlers(deps)),
+        consumed_topics(deps),
         make_handler(deps, dead_letter),
     )
 

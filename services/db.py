@@ -3,6 +3,7 @@ at asyncpg."""
 
 from __future__ import annotations
 
+import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
@@ -18,6 +19,8 @@ def async_url(url: str) -> str:
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         async_url(url),
+        json_serializer=lambda value: orjson.dumps(value).decode(),
+        json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,

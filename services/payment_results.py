@@ -10,6 +10,7 @@ older than the newest one applied to the payment changes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,20 +57,30 @@ class PaymentResultMessage:
 
 
 async def apply_payment_result(deps: Deps, message: PaymentResultMessage) -> ResultOutcome:
+    [outcome] = await apply_payment_results(deps, [message])
+    return outcome
+
+
+async def apply_payment_results(
+    deps: Deps, messages: Sequence[PaymentResultMessage]
+) -> list[ResultOutcome]:
+    """Apply results in one transaction (a consumer's batch): one commit, not one per
+    message. A duplicate, even one inside the same batch, finds its inbox row."""
+    now = deps.clock.now()
+    outcomes = []
     async with deps.uow() as uow:
-        fresh = await uow.messaging.record_message(
-            message.source,
-            message.message_id,
-            message.message_type,
-            message.payload,
-            deps.clock.now(),
-        )
-        if not fresh:
-            return ResultOutcome.DUPLICATE
-        outcome = await _apply(uow, message, deps.clock.now())
-        await uow.messaging.set_outcome(message.source, message.message_id, outcome.value)
+        for message in messages:
+            fresh = await uow.messaging.record_message(
+                message.source, message.message_id, message.message_type, message.payload, now
+            )
+            if not fresh:
+                outcomes.append(ResultOutcome.DUPLICATE)
+                continue
+            outcome = await _apply(uow, message, now)
+            await uow.messaging.set_outcome(message.source, message.message_id, outcome.value)
+            outcomes.append(outcome)
         await uow.commit()
-        return outcome
+    return outcomes
 
 
 async def _apply(uow: UnitOfWork, message: PaymentResultMessage, now: datetime) -> ResultOutcome:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -25,7 +25,7 @@ from services.deps import Deps
 from services.errors import DomainError, ErrorCode
 from services.events import DomainEvent
 from services.fulfillment import Address, Channel, Fulfillment
-from services.payment_results import PaymentResultMessage, apply_payment_result
+from services.payment_results import PaymentResultMessage, apply_payment_results
 from services.uow import DuplicateMessage, InboxEntry
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _data(model: type[Strict], envelope: Envelope) -> Any:
         raise PoisonMessage(f"invalid {envelope.type}: {_first(error)}") from error
 
 
-async def on_payment_processed(deps: Deps, envelope: Envelope) -> None:
+def payment_message(envelope: Envelope, received_at: datetime) -> PaymentResultMessage:
     data: PaymentProcessed = _data(PaymentProcessed, envelope)
     if data.paymentId is None and data.processorPaymentId is None:
         raise PoisonMessage("payment.processed names no payment")
@@ -127,19 +127,16 @@ async def on_payment_processed(deps: Deps, envelope: Envelope) -> None:
         payment_id = uuid.UUID(data.paymentId) if data.paymentId else None
     except ValueError as error:
         raise PoisonMessage("paymentId is not a UUID") from error
-    await apply_payment_result(
-        deps,
-        PaymentResultMessage(
-            source=SOURCE,
-            message_id=envelope.id,
-            message_type=envelope.type,
-            occurred_at=envelope.time or deps.clock.now(),
-            status=_RESULT[data.status],
-            processor_payment_id=data.processorPaymentId,
-            payment_id=payment_id,
-            failure_message=data.failureMessage,
-            payload=envelope.model_dump(mode="json"),
-        ),
+    return PaymentResultMessage(
+        source=SOURCE,
+        message_id=envelope.id,
+        message_type=envelope.type,
+        occurred_at=envelope.time or received_at,
+        status=_RESULT[data.status],
+        processor_payment_id=data.processorPaymentId,
+        payment_id=payment_id,
+        failure_message=data.failureMessage,
+        payload=envelope.model_dump(mode="json"),
     )
 
 
@@ -220,13 +217,16 @@ async def _reject(deps: Deps, envelope: Envelope, user_id: str, error: DomainErr
         pass
 
 
-def handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitable[None]]]:
+def command_handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitable[None]]]:
     settings = deps.settings
     return {
-        settings.topic_payment_processed: on_payment_processed,
         settings.topic_subscribe_command: on_subscribe,
         settings.topic_cancel_command: on_cancel,
     }
+
+
+def consumed_topics(deps: Deps) -> list[str]:
+    return [deps.settings.topic_payment_processed, *command_handlers(deps)]
 
 
 def dead_letter_record(
@@ -242,22 +242,30 @@ def dead_letter_record(
 
 
 DeadLetter = Callable[[str | None, dict[str, Any]], Awaitable[None]]
+Records = Sequence[tuple[bytes | None, bytes | None]]
 
 
-def make_handler(
-    deps: Deps, dead_letter: DeadLetter
-) -> Callable[[str, bytes | None, bytes | None], Awaitable[None]]:
-    """The consumer's per-message handler: poison goes to the dead-letter topic,
-    transient failures raise (and are retried), everything else is applied once."""
-    table = handlers(deps)
+def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records], Awaitable[None]]:
+    """The consumer's handler for a batch of one partition: poison goes to the dead-letter
+    topic, transient failures raise (the batch is retried), everything else is applied
+    once. Payment results of a batch share one transaction; commands run one by one."""
+    commands = command_handlers(deps)
+    payments_topic = deps.settings.topic_payment_processed
 
-    async def handle(topic: str, key: bytes | None, value: bytes | None) -> None:
-        try:
-            envelope = parse(value)
-            await table[topic](deps, envelope)
-        except PoisonMessage as poison:
-            log.warning("dead-lettering a message from %s: %s", topic, poison)
-            record = dead_letter_record(topic, key, value, str(poison))
-            await dead_letter(key.decode(errors="replace") if key else None, record)
+    async def handle(topic: str, records: Records) -> None:
+        payments = []
+        for key, value in records:
+            try:
+                envelope = parse(value)
+                if topic == payments_topic:
+                    payments.append(payment_message(envelope, deps.clock.now()))
+                else:
+                    await commands[topic](deps, envelope)
+            except PoisonMessage as poison:
+                log.warning("dead-lettering a message from %s: %s", topic, poison)
+                record = dead_letter_record(topic, key, value, str(poison))
+                await dead_letter(key.decode(errors="replace") if key else None, record)
+        if payments:
+            await apply_payment_results(deps, payments)
 
     return handle

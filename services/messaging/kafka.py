@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -52,7 +52,7 @@ class KafkaPublisher:
             pending = [
                 await producer.send(
                     message.topic,
-                    value=orjson.dumps(message.envelope),
+                    value=message.value,
                     key=message.key.encode(),
                     headers=[("content-type", b"application/cloudevents+json")],
                 )
@@ -70,16 +70,17 @@ class KafkaPublisher:
             await producer.stop()
 
 
-Handler = Callable[[str, bytes | None, bytes | None], Awaitable[None]]
+Handler = Callable[[str, Sequence[tuple[bytes | None, bytes | None]]], Awaitable[None]]
 
 
 class KafkaConsumerLoop:
     """Consumes the command and payment topics as one consumer group member.
 
-    Offsets are committed only after the handler returned, that is after its database
-    transaction committed; a crash in between redelivers, and the inbox drops the
-    duplicate. The handler deals with poison messages itself (dead-letter topic) and
-    raises only for transient failures, which are retried with backoff.
+    Each partition's batch goes to the handler at once; its offsets are committed only
+    after the handler returned, that is after its database transactions committed. A
+    crash in between redelivers, and the inbox drops the duplicates. The handler deals
+    with poison messages itself (dead-letter topic) and raises only for transient
+    failures, which are retried with backoff.
     """
 
     def __init__(self, bootstrap: str, group: str, topics: Sequence[str], handler: Handler) -> None:
@@ -99,25 +100,29 @@ class KafkaConsumerLoop:
         await consumer.start()
         try:
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 for partition, records in batches.items():
-                    for record in records:
-                        await self._handle_until_done(stop, record.topic, record.key, record.value)
-                        if stop.is_set():
-                            return
+                    items = [(record.key, record.value) for record in records]
+                    if not await self._handle_until_done(stop, partition.topic, items):
+                        return
                     await consumer.commit({partition: records[-1].offset + 1})
         finally:
             await consumer.stop()
 
     async def _handle_until_done(
-        self, stop: asyncio.Event, topic: str, key: bytes | None, value: bytes | None
-    ) -> None:
+        self,
+        stop: asyncio.Event,
+        topic: str,
+        items: Sequence[tuple[bytes | None, bytes | None]],
+    ) -> bool:
         backoff = 0.5
         while not stop.is_set():
             try:
-                await self.handler(topic, key, value)
-                return
+                await self.handler(topic, items)
+                return True
             except Exception:  # transient: the database or a gateway is away
-                log.exception("message on %s failed; retrying in %.1fs", topic, backoff)
-                await asyncio.sleep(backoff)
+                log.exception("messages on %s failed; retrying in %.1fs", topic, backoff)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 30.0)
+        return False

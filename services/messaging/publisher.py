@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 
@@ -14,7 +16,16 @@ log = logging.getLogger(__name__)
 class OutboundMessage:
     topic: str
     key: str
-    envelope: dict[str, Any]  # the CloudEvent
+    value: bytes  # the CloudEvent, JSON-encoded once (by PostgreSQL, for relayed rows)
+
+    @classmethod
+    def of(cls, topic: str, key: str, document: dict[str, Any]) -> OutboundMessage:
+        return cls(topic, key, orjson.dumps(document))
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        decoded: dict[str, Any] = orjson.loads(self.value)
+        return decoded
 
 
 class PublishError(Exception):
@@ -46,4 +57,4 @@ class InProcessBus:
                 try:
                     await subscriber(message)
                 except Exception:  # one bad subscriber must not stop delivery
-                    log.exception("in-process subscriber failed on %s", message.envelope["id"])
+                    log.exception("in-process subscriber failed on a %s event", message.topic)

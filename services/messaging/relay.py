@@ -52,7 +52,7 @@ class OutboxRelay:
             if not ready:
                 return 0
             await self.publisher.publish(
-                [OutboundMessage(row.topic, row.key, row.envelope) for row in ready]
+                [OutboundMessage(row.topic, row.key, row.value) for row in ready]
             )
             await outbox.mark_published([row.id for row in ready], self.clock.now())
             return len(ready)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -91,23 +92,41 @@ class MessagingRepository:
         )
 
 
+@dataclass(frozen=True)
+class PendingEvent:
+    id: int
+    topic: str
+    key: str
+    value: bytes
+
+
 class OutboxRepository:
     """SQL for the relay."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim_unpublished(self, limit: int) -> Sequence[OutboxEvent]:
+    async def claim_unpublished(self, limit: int) -> Sequence[PendingEvent]:
+        """The oldest unpublished events not held by another relay, as raw JSON (no
+        decode and re-encode on the way to the broker)."""
         query = (
-            select(OutboxEvent)
+            select(
+                OutboxEvent.id,
+                OutboxEvent.topic,
+                OutboxEvent.key,
+                cast(OutboxEvent.envelope, Text).label("value"),
+            )
             .where(OutboxEvent.published_at.is_(None))
             .order_by(OutboxEvent.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return (await self.session.scalars(query)).all()
+        return [
+            PendingEvent(row.id, row.topic, row.key, row.value.encode())
+            for row in await self.session.execute(query)
+        ]
 
-    async def publishable_in_order(self, claimed: Sequence[OutboxEvent]) -> list[OutboxEvent]:
+    async def publishable_in_order(self, claimed: Sequence[PendingEvent]) -> list[PendingEvent]:
         """The claimed rows that come before any unpublished row of the same key that
         someone else holds (or that was written after our claim)."""
         mine = [row.id for row in claimed]

@@ -33,6 +33,7 @@ def features_of(plan: Plan) -> PlanFeatures:
 class PlanRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._free_plan: Plan | None = None
 
     async def list(self, *, include_archived: bool = False) -> Sequence[Plan]:
         query = select(Plan).order_by(Plan.tier_rank, Plan.code)
@@ -54,10 +55,12 @@ class PlanRepository:
         return {plan.id: plan for plan in rows}
 
     async def free_plan(self) -> Plan:
-        plan = await self.by_code(FREE_PLAN_CODE)
-        if plan is None:
+        """Looked up once per transaction: every entitlement answer needs it."""
+        if self._free_plan is None:
+            self._free_plan = await self.by_code(FREE_PLAN_CODE)
+        if self._free_plan is None:
             raise RuntimeError("the free plan is missing: run `python main.py migrate` to seed it")
-        return plan
+        return self._free_plan
 
     def add(self, plan: Plan) -> None:
         self.session.add(plan)

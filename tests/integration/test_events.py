@@ -188,14 +188,14 @@ async def test_a_relay_killed_after_publishing_causes_duplicates_consumers_absor
     }
     inner = KafkaPublisher(broker.bootstrap, "test")
     dying = DiesAfterPublishing(inner)
-    message = OutboundMessage(topic, "dot", command)
+    message = OutboundMessage.of(topic, "dot", command)
     with pytest.raises(RuntimeError):
         await dying.publish([message])
     await inner.publish([message])  # the restarted relay sends it again
     await inner.close()
     handle = make_handler(deps, dead_letter=lambda key, record: asyncio.sleep(0))
     for record in await consume(broker, [topic], 2):
-        await handle(record.topic, record.key, record.value)
+        await handle(record.topic, [(record.key, record.value)])
     subscriptions = await scalar(deps, "SELECT count(*) FROM subscriptions WHERE user_id='dot'")
     assert subscriptions == 1
     # And the relay itself: rows stay unpublished when it dies, so they go out again.
@@ -239,7 +239,7 @@ async def run_consumer(deps: Deps, broker: TansuBroker, done, dead: list | None 
 
     async def dead_letter(key, record):  # type: ignore[no-untyped-def]
         dead.append(record)
-        await publisher.publish([OutboundMessage(settings.topic_dead_letter, key or "", record)])
+        await publisher.publish([OutboundMessage.of(settings.topic_dead_letter, key or "", record)])
 
     topics = [
         settings.topic_payment_processed,
