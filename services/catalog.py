@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -77,6 +78,26 @@ async def require_plan(
     return plan
 
 
+def _plan_updated(plan: Plan, change: str, now: datetime) -> DomainEvent:
+    """Other services (and our access cache) learn that the catalog changed."""
+    return DomainEvent(
+        events.PLAN_UPDATED,
+        plan.code,
+        {
+            "planCode": plan.code,
+            "change": change,
+            "name": plan.name,
+            "priceCents": plan.price_cents,
+            "currency": plan.currency,
+            "entitlements": list(plan.entitlements),
+            "graceEntitlements": list(plan.grace_entitlements),
+            "tierRank": plan.tier_rank,
+            "archived": plan.archived,
+        },
+        now,
+    )
+
+
 def _check_text(value: str, field: str, limit: int, *, required: bool) -> str:
     value = value.strip()
     if required and not value:
@@ -137,6 +158,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
                 changed_at=now,
             )
         )
+        uow.record(_plan_updated(plan, "created", now))
         try:
             await uow.commit()
         except IntegrityError as exc:  # a concurrent create won the race for the code
@@ -168,6 +190,7 @@ async def update_plan(deps: Deps, cmd: UpdatePlan) -> PlanView:
         check_grace_subset(entitlements, grace)
         plan.entitlements, plan.grace_entitlements = list(entitlements), list(grace)
         plan.updated_at = deps.clock.now()
+        uow.record(_plan_updated(plan, "updated", plan.updated_at))
         await uow.commit()
         return PlanView.of(plan)
 
@@ -180,6 +203,7 @@ async def archive_plan(deps: Deps, code: str) -> PlanView:
         plan = await require_plan(uow, code, purchasable=False, lock=True)
         plan.archived = True
         plan.updated_at = deps.clock.now()
+        uow.record(_plan_updated(plan, "archived", plan.updated_at))
         await uow.commit()
         return PlanView.of(plan)
 

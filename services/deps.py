@@ -6,8 +6,10 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.access_cache import AccessCache
 from services.clock import Clock
 from services.config import Settings
+from services.events import CATALOG_EVENTS, DomainEvent
 from services.gateway.base import PaymentGateway
 from services.uow import InboxEntry, UnitOfWork
 
@@ -19,6 +21,7 @@ class Deps:
     clock: Clock
     gateway: PaymentGateway
 
+    cache: AccessCache | None = None
     inbox: InboxEntry | None = None
 
     def uow(self) -> UnitOfWork:
@@ -27,6 +30,16 @@ class Deps:
             self.settings.event_source,
             topic_for=self.settings.topic_for,
             inbox=self.inbox,
+            after_commit=self._invalidate if self.cache else None,
+        )
+
+    async def _invalidate(self, events: list[DomainEvent]) -> None:
+        """Cached access of the users a commit changed is dropped right after it."""
+        assert self.cache is not None
+        if any(event.type in CATALOG_EVENTS for event in events):
+            await self.cache.invalidate_everyone()
+        await self.cache.invalidate(
+            event.subject for event in events if event.type.startswith("subscription.")
         )
 
     def applying(self, inbox: InboxEntry) -> Deps:

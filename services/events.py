@@ -25,6 +25,9 @@ PRICING_CHANGED = "pricing.changed"
 NOTIFICATION_REQUESTED = "notification.requested"
 FULFILLMENT_REQUESTED = "fulfillment.requested"
 COMMAND_REJECTED = "subscription.command_rejected"
+PLAN_UPDATED = "plan.updated"
+# Changes to the catalog change what every subscriber of a plan may use.
+CATALOG_EVENTS = frozenset({PRICING_CHANGED, PLAN_UPDATED})
 
 _FORMAT = JSONFormat()
 

@@ -6,15 +6,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from models import Plan, Subscription
 from services.auth import Principal, is_valid_user_id
 from services.deps import Deps
-from services.entitlements import entitlements_for
+from services.entitlements import PlanFeatures, entitlements_for
 from services.errors import DomainError, ErrorCode
-from services.lifecycle import Status
+from services.events import iso
+from services.lifecycle import Status, SubscriptionState
 from services.pagination import Page, check_first, decode_cursor, encode_cursor
-from services.store.plans import features_of
-from services.store.subscriptions import Cursor, SubscriptionFilter, state_of
+from services.store.subscriptions import Cursor, SubscriptionFilter
 from services.views import (
     EntitlementsView,
     HistoryView,
@@ -46,51 +48,96 @@ async def subscription_of(deps: Deps, user_id: str) -> SubscriptionView | None:
         return SubscriptionView.of(row, await uow.plans.free_plan(), deps.clock.now())
 
 
-async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:
-    async with deps.uow() as uow:
-        row = await uow.subscriptions.current(user_id)
-        free_plan = await uow.plans.free_plan()
-        granted = entitlements_for(
-            state_of(row) if row else None,
-            features_of(row.plan) if row else None,
-            features_of(free_plan),
-            deps.clock.now(),
-        )
-        return EntitlementsView(user_id, granted.tier, granted.features, granted.status)
-
-
 @dataclass(frozen=True)
 class StatusView:
     """The seed's "get subscription status" answer, for other services."""
 
     user_id: str
-    status: Status | None
+    status: Status | None  # of the latest subscription, current or ended
+    is_current: bool
     plan_code: str
     tier: str
     features: tuple[str, ...]
     current_period_end: datetime | None
 
 
-async def status_of(deps: Deps, user_id: str) -> StatusView:
-    check_user_id(user_id)
+def _snapshot(row: Subscription | None, free_plan: Plan) -> dict[str, Any]:
+    """What access is computed from, as plain JSON (the cached form)."""
+    free = [free_plan.code, list(free_plan.entitlements)]
+    if row is None:
+        return {"free": free, "sub": None}
+    return {
+        "free": free,
+        "sub": {
+            "status": row.status.value,
+            "plan": [row.plan.code, list(row.plan.entitlements), list(row.plan.grace_entitlements)],
+            "periodEnd": iso(row.current_period_end),
+            "cancelledAt": iso(row.cancelled_at),
+            "graceExpiresAt": iso(row.grace_expires_at),
+            "statusUpdatedAt": iso(row.status_updated_at),
+        },
+    }
+
+
+def _at(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw) if raw else None
+
+
+def _access(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView:
+    """Entitlements at `now` from a snapshot, by the same rules as everywhere else."""
+    free_code, free_features = snapshot["free"]
+    free = PlanFeatures(free_code, tuple(free_features), ())
+    sub = snapshot["sub"]
+    if sub is None:
+        granted = entitlements_for(None, None, free, now)
+        return StatusView(user_id, None, False, free_code, granted.tier, granted.features, None)
+    code, features, grace = sub["plan"]
+    state = SubscriptionState(
+        status=Status(sub["status"]),
+        plan_code=code,
+        status_updated_at=_at(sub["statusUpdatedAt"]) or now,
+        current_period_end=_at(sub["periodEnd"]),
+        cancelled_at=_at(sub["cancelledAt"]),
+        grace_expires_at=_at(sub["graceExpiresAt"]),
+    )
+    current = state.is_current
+    granted = entitlements_for(
+        state if current else None,
+        PlanFeatures(code, tuple(features), tuple(grace)) if current else None,
+        free,
+        now,
+    )
+    return StatusView(
+        user_id=user_id,
+        status=state.status,
+        is_current=current,
+        plan_code=code if current else free_code,
+        tier=granted.tier,
+        features=granted.features,
+        current_period_end=state.current_period_end,
+    )
+
+
+async def _load_snapshot(deps: Deps, user_id: str) -> dict[str, Any]:
     async with deps.uow() as uow:
         row = await uow.subscriptions.latest(user_id)
-        free_plan = await uow.plans.free_plan()
-        current = row if row is not None and row.is_current else None
-        granted = entitlements_for(
-            state_of(current) if current else None,
-            features_of(current.plan) if current else None,
-            features_of(free_plan),
-            deps.clock.now(),
-        )
-        return StatusView(
-            user_id=user_id,
-            status=row.status if row else None,
-            plan_code=current.plan.code if current else free_plan.code,
-            tier=granted.tier,
-            features=granted.features,
-            current_period_end=row.current_period_end if row else None,
-        )
+        return _snapshot(row, await uow.plans.free_plan())
+
+
+async def status_of(deps: Deps, user_id: str) -> StatusView:
+    """Read through the access cache when there is one."""
+    check_user_id(user_id)
+    if deps.cache is None:
+        snapshot = await _load_snapshot(deps, user_id)
+    else:
+        snapshot = await deps.cache.get(user_id, lambda: _load_snapshot(deps, user_id))
+    return _access(user_id, snapshot, deps.clock.now())
+
+
+async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:
+    view = await status_of(deps, user_id)
+    status = view.status if view.is_current else None
+    return EntitlementsView(user_id, view.tier, view.features, status)
 
 
 async def invoices_of(deps: Deps, user_id: str, first: int, after: str | None) -> Page[InvoiceView]:

@@ -8,7 +8,7 @@ exist exactly when the change they describe does.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -49,11 +49,13 @@ class UnitOfWork:
         event_source: str,
         topic_for: Callable[[str], str] = str,
         inbox: InboxEntry | None = None,
+        after_commit: Callable[[list[DomainEvent]], Awaitable[None]] | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._event_source = event_source
         self._topic_for = topic_for
         self._inbox = inbox
+        self._after_commit = after_commit
         self._events: list[DomainEvent] = []
         self.committed_events: list[DomainEvent] = []
 
@@ -108,3 +110,5 @@ class UnitOfWork:
             self.messaging.add_outbox(event, topic=self._topic_for(event.type))
         await self.session.commit()
         self.committed_events, self._events = self._events, []
+        if self._after_commit is not None and self.committed_events:
+            await self._after_commit(self.committed_events)

@@ -47,6 +47,7 @@ PRODUCED = [
     "pricing.changed",
     "notification.requested",
     "subscription.command_rejected",
+    "plan.updated",
 ]
 CONSUMED = ["payment.processed", "subscription.subscribe", "subscription.cancel"]
 DEAD_LETTER = "subscription.dead-letter"
@@ -105,6 +106,7 @@ async def test_every_produced_event_matches_its_schema(deps, clock):
     )
     await cancellation.cancel(deps, cancellation.CancelSubscription("ada", reason="bye"))
     await catalog.set_plan_price(deps, "root", catalog.SetPlanPrice("premium", 1099, "USD"))
+    await catalog.update_plan(deps, catalog.UpdatePlan("premium", name="Premium 2"))
     await broadcasts.run_pending(deps)
     await used_trial(deps, "bob")
     await checkout.subscribe(deps, checkout.Subscribe("bob", "premium", "pm_card_visa"))

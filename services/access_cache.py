@@ -1,0 +1,164 @@
+"""Read-through cache of what a user may use (5-minute TTL), in Redis or in-process.
+
+What is cached is the state entitlements are computed from, not the answer: the
+answer is recomputed at each read with the current time, so a period or grace end
+passing needs no invalidation. Changes invalidate by bumping a per-user generation
+(and a global one for catalog changes) right after their transaction commits; an entry
+read before a bump is ignored, so a reader that raced a writer cannot put an old value
+back. Concurrent misses for one user share one database read. Redis failures fall
+back to PostgreSQL, and Redis is skipped for a few seconds after one, so a dead Redis
+costs nothing per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+TTL_SECONDS = 300
+COOL_OFF_SECONDS = 5.0
+GLOBAL = "*"
+
+
+def _entry_key(user_id: str) -> str:
+    return f"subsvc:access:{user_id}"
+
+
+def _generation_key(user_id: str) -> str:
+    return f"subsvc:access-gen:{user_id}"
+
+
+class CacheStore(Protocol):
+    async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
+        """(the entry, the user's generation, the global generation)."""
+
+    async def write(self, user_id: str, value: bytes) -> None: ...
+
+    async def bump(self, user_ids: Iterable[str]) -> None: ...
+
+
+class MemoryStore:
+    """One process's cache: for the embedded default, where one process does it all."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, bytes]] = {}
+        self._generations: dict[str, int] = {}
+
+    async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
+        found = self._entries.get(user_id)
+        entry = found[1] if found and found[0] > time.monotonic() else None
+        return entry, self._generations.get(user_id, 0), self._generations.get(GLOBAL, 0)
+
+    async def write(self, user_id: str, value: bytes) -> None:
+        if len(self._entries) > 100_000:
+            self._entries.clear()  # crude bound; the embedded default is small
+        self._entries[user_id] = (time.monotonic() + TTL_SECONDS, value)
+
+    async def bump(self, user_ids: Iterable[str]) -> None:
+        for user_id in user_ids:
+            self._generations[user_id] = self._generations.get(user_id, 0) + 1
+            self._entries.pop(user_id, None)
+
+
+class RedisStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
+        entry, generation, everyone = await self.redis.mget(
+            _entry_key(user_id), _generation_key(user_id), _generation_key(GLOBAL)
+        )
+        raw = entry.encode() if isinstance(entry, str) else entry
+        return raw, int(generation or 0), int(everyone or 0)
+
+    async def write(self, user_id: str, value: bytes) -> None:
+        await self.redis.set(_entry_key(user_id), value, ex=TTL_SECONDS)
+
+    async def bump(self, user_ids: Iterable[str]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.incr(_generation_key(user_id))
+                pipe.expire(_generation_key(user_id), TTL_SECONDS * 2)
+            await pipe.execute()
+
+
+class AccessCache:
+    def __init__(self, store: CacheStore) -> None:
+        self.store = store
+        self._loading: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._skip_until = 0.0
+        self._unbumped: set[str] = set()  # invalidations Redis missed while it was away
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._skip_until
+
+    def _trip(self, error: Exception) -> None:
+        if not self.degraded:
+            log.warning("access cache unavailable, reading PostgreSQL: %s", error)
+        self._skip_until = time.monotonic() + COOL_OFF_SECONDS
+
+    async def get(
+        self, user_id: str, load: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """The cached snapshot for `user_id`, or `load()`'s (shared by concurrent misses)."""
+        generations = None
+        if not self.degraded:
+            try:
+                if self._unbumped:  # first replay what was missed, or entries lie
+                    await self.store.bump(self._unbumped)
+                    self._unbumped.clear()
+                raw, generation, everyone = await self.store.read(user_id)
+                generations = [generation, everyone]
+                if raw is not None:
+                    cached = orjson.loads(raw)
+                    if cached["gen"] == generations:
+                        self.hits += 1
+                        return dict(cached["value"])
+            except (RedisError, OSError) as error:
+                self._trip(error)
+        self.misses += 1
+        pending = self._loading.get(user_id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._loading[user_id] = future
+        try:
+            value = await load()
+            future.set_result(value)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._loading[user_id]
+        if generations is not None and not self.degraded:
+            try:
+                await self.store.write(user_id, orjson.dumps({"gen": generations, "value": value}))
+            except (RedisError, OSError) as error:
+                self._trip(error)
+        return value
+
+    async def invalidate(self, user_ids: Iterable[str]) -> None:
+        users = set(user_ids)
+        if not users:
+            return
+        try:
+            await self.store.bump(users)
+        except (RedisError, OSError) as error:
+            # Kept and replayed before the next cache read, so no stale entry is served.
+            self._unbumped |= users
+            self._trip(error)
+
+    async def invalidate_everyone(self) -> None:
+        await self.invalidate([GLOBAL])
