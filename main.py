@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
@@ -25,6 +26,7 @@ from resolvers import operational, rest, webhooks
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import BodyLimit, Metrics
 from schema.build import build_schema
+from services.access_cache import AccessCache, MemoryStore, RedisStore
 from services.auth import Role, TokenVerifier, mint_token
 from services.clock import Clock, OffsetClock, SystemClock
 from services.config import Settings
@@ -32,6 +34,7 @@ from services.db import make_engine, make_session_factory
 from services.deps import Deps
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
+from services.live import LiveFeed, LiveHub, LocalFeed, RedisFeed, listen_to_redis
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
 from services.worker import background_loops, run_worker
@@ -81,6 +84,24 @@ def build_consumer(deps: Deps, publisher: Publisher) -> KafkaConsumerLoop | None
     )
 
 
+def build_redis(settings: Settings, *, for_pubsub: bool = False) -> Redis | None:
+    """Tight timeouts and no retries: a slow Redis is treated as a missing one."""
+    if not settings.redis_url:
+        return None
+    timeout = None if for_pubsub else settings.redis_timeout_seconds
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=settings.redis_timeout_seconds * 10,
+        retry_on_timeout=False,
+        retry=None,
+    )
+
+
+def build_cache(redis: Redis | None) -> AccessCache:
+    return AccessCache(RedisStore(redis) if redis else MemoryStore())
+
+
 def build_clock(settings: Settings) -> Clock:
     return OffsetClock() if settings.test_clock else SystemClock()
 
@@ -97,38 +118,51 @@ def create_app(
     `with_worker` runs the background loops inside this process (the embedded default)."""
     assert settings.database_url, "resolve the database URL before building the app"
     engine = make_engine(settings.database_url, settings.db_pool_size)
+    redis = build_redis(settings)
     deps = Deps(
         settings=settings,
         session_factory=make_session_factory(engine),
         clock=clock or build_clock(settings),
         gateway=gateway or build_gateway(settings),
+        cache=build_cache(redis),
     )
     verifier = TokenVerifier(settings)
+    hub = LiveHub()
+    # With Redis every API process hears every change; without it, only this process.
+    live: LiveFeed = RedisFeed(redis) if redis else LocalFeed(hub)
     graphql = GraphQLView(
         build_schema(settings),
         deps,
         verifier,
+        hub,
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=False,  # GET would let a link trigger work with a cookie-less token
+        keep_alive=True,
+        keep_alive_interval=settings.websocket_keepalive_seconds,
+        connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
+        max_subscriptions_per_connection=settings.websocket_max_subscriptions,
     )
-
     publisher = publisher or build_publisher(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        loops = []
+        tasks = []
+        listener = build_redis(settings, for_pubsub=True)
+        if listener is not None:
+            tasks.append(asyncio.ensure_future(listen_to_redis(listener, hub, stop)))
         if with_worker:
             consumer = build_consumer(deps, publisher)
-            loops = [
-                asyncio.ensure_future(loop)
-                for loop in background_loops(deps, publisher, stop, consumer)
-            ]
+            loops = background_loops(deps, publisher, stop, consumer, live)
+            tasks += [asyncio.ensure_future(loop) for loop in loops]
         yield
         stop.set()
-        await asyncio.gather(*loops, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if isinstance(publisher, KafkaPublisher):
             await publisher.close()
+        for client in (redis, listener):
+            if client is not None:
+                await client.aclose()
         await engine.dispose()
 
     app = Starlette(
@@ -148,6 +182,8 @@ def create_app(
     app.state.deps = deps
     app.state.verifier = verifier
     app.state.publisher = publisher
+    app.state.redis = redis
+    app.state.hub = hub
     return app
 
 
@@ -194,8 +230,10 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
 def worker(settings: Settings) -> None:
     settings = _migrate(settings)
     app = create_app(settings)
-    deps, publisher = app.state.deps, app.state.publisher
-    asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher)))
+    deps, publisher, redis = app.state.deps, app.state.publisher, app.state.redis
+    # Live pushes from a separate worker reach API processes only through Redis.
+    live = RedisFeed(redis) if redis else None
+    asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher), live))
 
 
 def token(settings: Settings, user: str, admin: bool, service: bool) -> None:

@@ -1,28 +1,52 @@
-"""The /graphql endpoint: Strawberry's ASGI view with our typed context and orjson."""
+"""The /graphql endpoint: Strawberry's ASGI view with our typed context and orjson,
+over HTTP and websockets (graphql-transport-ws and the legacy graphql-ws)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.types.unset import UnsetType
 
 from schema.context import Context
 from services.auth import AuthError, TokenVerifier
 from services.deps import Deps
+from services.live import LiveHub
+
+
+class TextFrames(ASGIWebSocketAdapter):
+    """GraphQL over websockets is text frames; orjson gives bytes, so send them as text."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
 
 
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrames
+
     def __init__(
-        self, schema: strawberry.Schema, deps: Deps, verifier: TokenVerifier, **options: Any
+        self,
+        schema: strawberry.Schema,
+        deps: Deps,
+        verifier: TokenVerifier,
+        hub: LiveHub,
+        **options: Any,
     ) -> None:
         super().__init__(schema, **options)
         self.deps = deps
         self.verifier = verifier
+        self.hub = hub
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -32,7 +56,27 @@ class GraphQLView(GraphQL[Context, None]):
             principal = self.verifier.verify_header(request.headers.get("authorization"))
         except AuthError as error:
             problem = str(error)
-        return Context(self.deps, request, response, principal, problem)
+        return Context(self.deps, request, response, principal, problem, live=self.hub)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Browsers cannot set headers on a websocket: the token comes in connection_init
+        as {"Authorization": "Bearer <jwt>"} (any letter case). No valid token, no
+        connection: the protocol's rejection close code (4403 on graphql-transport-ws)."""
+        params = context.connection_params or {}
+        header = next(
+            (v for k, v in params.items() if isinstance(k, str) and k.lower() == "authorization"),
+            None,
+        )
+        if not isinstance(header, str):
+            header = None
+        try:
+            principal = self.verifier.verify_header(header) or context.principal
+        except AuthError as error:
+            raise ConnectionRejectionError({"message": f"invalid token: {error}"}) from error
+        if principal is None:
+            raise ConnectionRejectionError({"message": "send Authorization in connection_init"})
+        context.principal, context.auth_error = principal, None
+        return None
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

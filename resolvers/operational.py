@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +35,16 @@ async def readiness(request: Request) -> Response:
     except Exception as error:  # any failure means not ready; say which
         checks["database"] = f"down: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": checks}
+    redis = request.app.state.redis
+    if redis is not None:
+        # Reads fall back to PostgreSQL without Redis: degraded, not down.
+        try:
+            await redis.ping()
+            checks["redis"] = "ok"
+        except (RedisError, OSError) as error:
+            checks["redis"] = f"degraded: {type(error).__name__}"
+    status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+    body = {"status": status if ready else "unavailable", "checks": checks}
     return json_response(body, 200 if ready else 503)
 
 

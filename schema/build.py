@@ -20,7 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
-from schema.root import Mutation, Query
+from schema.root import Live, Mutation, Query
 from services.config import Settings
 
 CACHE_SIZE = 1024
@@ -45,4 +45,6 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
         extensions.append(lambda: MaskErrors(should_mask_error=lambda e: not _is_public(e)))
     config = StrawberryConfig(disable_field_suggestions=settings.is_production)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions, config=config)
+    return strawberry.Schema(
+        query=Query, mutation=Mutation, subscription=Live, extensions=extensions, config=config
+    )

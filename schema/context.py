@@ -7,6 +7,7 @@ from typing import Any
 
 from services.auth import Principal
 from services.deps import Deps
+from services.live import LiveHub
 
 
 @dataclass
@@ -16,6 +17,8 @@ class Context:
     response: Any
     principal: Principal | None
     auth_error: str | None = None
+    live: LiveHub | None = None
+    connection_params: dict[str, object] | None = None  # websocket connection_init payload
 
     def user(self) -> Principal:
         """The signed-in principal; permission classes guarantee it exists."""

@@ -127,3 +127,10 @@ class AdvanceTestClockInput:
 @strawberry.input
 class UpdateFulfillmentInput:
     fulfillment: FulfillmentInput
+
+
+@strawberry.input
+class AdminEventFilter:
+    status: SubscriptionStatus | None = None
+    plan_code: str | None = None
+    user_id: str | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.permission import BasePermission
 
-from resolvers import mutations, queries
+from resolvers import live, mutations, queries
 from schema.permissions import IsAdmin, IsAuthenticated, IsServiceOrAdmin
 
 signed_in: list[type[BasePermission]] = [IsAuthenticated]
@@ -105,4 +105,20 @@ class Mutation:
         resolver=mutations.advance_test_clock,
         permission_classes=admin_only,
         description="Move the test clock forward and run the lifecycle work that falls due.",
+    )
+
+
+@strawberry.type(name="SubscriptionEvents")
+class Live:
+    """The root subscription type (named apart from the `Subscription` object type)."""
+
+    subscription_status_changed = strawberry.subscription(
+        resolver=live.subscription_status_changed,
+        permission_classes=signed_in,
+        description="Your own subscription's status changes, as they are committed.",
+    )
+    admin_subscription_events = strawberry.subscription(
+        resolver=live.admin_subscription_events,
+        permission_classes=admin_only,
+        description="Every subscription's status changes (admin dashboards).",
     )

@@ -255,3 +255,17 @@ class PlanChangePreview:
     currency: str
     effective_at: datetime
     lines: list[InvoiceLine]
+
+
+@strawberry.type(description="A committed change of a subscription's status, pushed live.")
+class SubscriptionStatusEvent:
+    user_id: str
+    subscription_id: strawberry.ID
+    status: SubscriptionStatus
+    previous_status: SubscriptionStatus | None
+    plan_code: str
+    tier: str
+    entitlements: list[str]
+    reason: str
+    actor: str
+    occurred_at: datetime

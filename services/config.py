@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     graphql_max_aliases: int = Field(default=15, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Websockets and the cache.
+    websocket_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    websocket_keepalive_seconds: float = Field(default=15.0, gt=0)
+    websocket_max_subscriptions: int = Field(default=10, ge=1)
+    redis_timeout_seconds: float = Field(default=0.1, gt=0)  # tight: fall back, never wait
+
     # Kafka: topics are configurable; the message key is always the user id.
     kafka_client_id: str = "subscription-service"
     kafka_consumer_group: str = "subscription-service"

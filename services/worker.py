@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from services import broadcasts
 from services.deps import Deps
+from services.live import LiveFeed
 from services.messaging.kafka import KafkaConsumerLoop
 from services.messaging.publisher import Publisher
 from services.messaging.relay import OutboxRelay
@@ -42,6 +43,7 @@ def background_loops(
     publisher: Publisher,
     stop: asyncio.Event,
     consumer: KafkaConsumerLoop | None = None,
+    live: LiveFeed | None = None,
 ) -> list[Awaitable[None]]:
     relay = OutboxRelay(
         deps.session_factory,
@@ -49,6 +51,7 @@ def background_loops(
         deps.clock,
         batch_size=deps.settings.outbox_batch_size,
         retention=timedelta(hours=deps.settings.outbox_retention_hours),
+        live=live,
     )
     loops: list[Awaitable[None]] = [
         _every(stop, SCHEDULER_POLL_SECONDS, "lifecycle work applied", lambda: run_due_work(deps)),
@@ -67,7 +70,10 @@ def background_loops(
 
 
 async def run_worker(
-    deps: Deps, publisher: Publisher, consumer: KafkaConsumerLoop | None = None
+    deps: Deps,
+    publisher: Publisher,
+    consumer: KafkaConsumerLoop | None = None,
+    live: LiveFeed | None = None,
 ) -> None:
     import signal
 
@@ -76,5 +82,5 @@ async def run_worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started")
-    await asyncio.gather(*background_loops(deps, publisher, stop, consumer))
+    await asyncio.gather(*background_loops(deps, publisher, stop, consumer, live))
     log.info("worker stopped")

@@ -79,7 +79,11 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
-        database_url=database_url, environment="development", stripe_webhook_secret=WEBHOOK_SECRET
+        database_url=database_url,
+        environment="development",
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        websocket_init_timeout_seconds=1.0,
+        websocket_max_subscriptions=5,
     )
 
 
@@ -137,8 +141,8 @@ class LiveServer:
     def __init__(self, settings: Settings, clock: FrozenClock, gateway: LocalGateway) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(settings, clock=clock, gateway=gateway)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.app = create_app(settings, clock=clock, gateway=gateway)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -149,6 +153,9 @@ class LiveServer:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.02)
+
+    def server_loop(self) -> asyncio.AbstractEventLoop:
+        return self.server.servers[0].get_loop()
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -18,6 +18,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.clock import Clock
+from services.live import LiveFeed
 from services.messaging.publisher import OutboundMessage, Publisher, PublishError
 from services.store.messaging import OutboxRepository
 
@@ -33,12 +34,14 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         retention: timedelta = timedelta(hours=72),
+        live: LiveFeed | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.publisher = publisher
         self.clock = clock
         self.batch_size = batch_size
         self.retention = retention
+        self.live = live
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events went out. Raises PublishError
@@ -51,11 +54,12 @@ class OutboxRelay:
             ready = await outbox.publishable_in_order(claimed)
             if not ready:
                 return 0
-            await self.publisher.publish(
-                [OutboundMessage(row.topic, row.key, row.value) for row in ready]
-            )
+            messages = [OutboundMessage(row.topic, row.key, row.value) for row in ready]
+            await self.publisher.publish(messages)
             await outbox.mark_published([row.id for row in ready], self.clock.now())
-            return len(ready)
+        if self.live is not None:  # committed and published: push to websocket clients
+            await self.live.publish(messages)
+        return len(ready)
 
     async def drain(self) -> int:
         total = 0

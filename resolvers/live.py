@@ -1,0 +1,61 @@
+"""GraphQL subscriptions: committed status changes, pushed as they happen."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+
+import strawberry
+
+from schema import types
+from schema.inputs import AdminEventFilter
+from schema.permissions import Info
+from services.lifecycle import Status
+from services.live import LiveHub, StatusChange
+
+
+def _event(change: StatusChange) -> types.SubscriptionStatusEvent:
+    return types.SubscriptionStatusEvent(
+        user_id=change.user_id,
+        subscription_id=strawberry.ID(change.subscription_id),
+        status=Status(change.status),
+        previous_status=Status(change.previous_status) if change.previous_status else None,
+        plan_code=change.plan_code,
+        tier=change.tier,
+        entitlements=list(change.entitlements),
+        reason=change.reason,
+        actor=change.actor,
+        occurred_at=change.occurred_at,
+    )
+
+
+async def _stream(
+    hub: LiveHub | None, wanted: Callable[[StatusChange], bool]
+) -> AsyncGenerator[types.SubscriptionStatusEvent, None]:
+    assert hub is not None, "live updates need the hub (set by the app)"
+    async with hub.listen(wanted) as queue:
+        while True:
+            yield _event(await queue.get())
+
+
+async def subscription_status_changed(
+    info: Info,
+) -> AsyncGenerator[types.SubscriptionStatusEvent, None]:
+    user_id = info.context.user().user_id
+    async for event in _stream(info.context.live, lambda change: change.user_id == user_id):
+        yield event
+
+
+async def admin_subscription_events(
+    info: Info, filter: AdminEventFilter | None = None
+) -> AsyncGenerator[types.SubscriptionStatusEvent, None]:
+    wanted = filter or AdminEventFilter()
+
+    def matches(change: StatusChange) -> bool:
+        return (
+            (wanted.status is None or change.status == Status(wanted.status).value)
+            and (wanted.plan_code is None or change.plan_code == wanted.plan_code)
+            and (wanted.user_id is None or change.user_id == wanted.user_id)
+        )
+
+    async for event in _stream(info.context.live, matches):
+        yield event
