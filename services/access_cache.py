@@ -91,8 +91,9 @@ class RedisStore:
 
 
 class AccessCache:
-    def __init__(self, store: CacheStore) -> None:
+    def __init__(self, store: CacheStore, cool_off_seconds: float = COOL_OFF_SECONDS) -> None:
         self.store = store
+        self.cool_off_seconds = cool_off_seconds
         self._loading: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._skip_until = 0.0
         self._unbumped: set[str] = set()  # invalidations Redis missed while it was away
@@ -106,7 +107,7 @@ class AccessCache:
     def _trip(self, error: Exception) -> None:
         if not self.degraded:
             log.warning("access cache unavailable, reading PostgreSQL: %s", error)
-        self._skip_until = time.monotonic() + COOL_OFF_SECONDS
+        self._skip_until = time.monotonic() + self.cool_off_seconds
 
     async def get(
         self, user_id: str, load: Callable[[], Awaitable[dict[str, Any]]]

@@ -1,0 +1,96 @@
+"""Two API processes sharing Redis: a change made through one reaches a websocket
+client of the other."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from gql import Client, gql
+from gql.transport.websockets import WebsocketsTransport
+
+from services.auth import mint_token
+from services.clock import SystemClock
+from tests.conftest import _free_port
+from tests.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_api(
+    database_url: str, redis_url: str, *extra: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "serve", "--port", str(port), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the API process did not start")
+
+
+@pytest.fixture
+def two_processes(deps, settings):
+    redis = RedisServer()
+    redis.start()
+    assert settings.database_url
+    a, url_a = start_api(settings.database_url, redis.url)
+    b, url_b = start_api(settings.database_url, redis.url, "--with-worker")
+    yield url_a, url_b, redis
+    for process in (a, b):
+        process.terminate()
+        process.wait(timeout=20)
+    redis.stop()
+
+
+async def test_a_change_through_one_process_reaches_a_client_of_another(two_processes, settings):
+    url_a, url_b, redis = two_processes
+    token = mint_token(settings, "pia", [], SystemClock().now())
+    transport = WebsocketsTransport(
+        url=url_a.replace("http://", "ws://") + "/graphql",
+        init_payload={"Authorization": f"Bearer {token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    async with Client(transport=transport) as session:
+
+        async def first_event() -> dict:
+            query = gql("subscription { subscriptionStatusChanged { userId status reason } }")
+            async for result in session.subscribe(query):
+                return result
+            raise AssertionError("subscription ended")
+
+        waiting = asyncio.create_task(first_event())
+        await asyncio.sleep(1.0)  # let the subscription register on process A
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{url_b}/graphql",
+                json={
+                    "query": 'mutation { subscribe(input: {planCode: "premium", paymentMethodId: "pm_card_visa"}) { errors { code } } }'
+                },
+                headers={"Authorization": f"Bearer {token}"},
+            )
+        assert response.json()["data"]["subscribe"]["errors"] == []
+        event = await asyncio.wait_for(waiting, 30)
+    assert event["subscriptionStatusChanged"] == {
+        "userId": "pia",
+        "status": "TRIALING",
+        "reason": "trial_started",
+    }
