@@ -94,3 +94,14 @@ async def test_a_change_through_one_process_reaches_a_client_of_another(two_proc
         "status": "TRIALING",
         "reason": "trial_started",
     }
+
+    # Redis gone: readiness says degraded, not down, and reads still answer.
+    redis.stop()
+    async with httpx.AsyncClient() as client:
+        health = await client.get(f"{url_a}/admin/health")
+        status = await client.get(
+            f"{url_a}/api/v1/subscriptions/me", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
+    assert health.json()["checks"]["redis"].startswith("degraded")
+    assert status.json()["entitlements"]["tier"] == "premium"
