@@ -16,6 +16,7 @@ from services.errors import DomainError, ErrorCode
 from services.events import iso
 from services.lifecycle import Status, SubscriptionState
 from services.pagination import Page, check_first, decode_cursor, encode_cursor
+from services.store.reads import latest_with_plans
 from services.store.subscriptions import Cursor, SubscriptionFilter
 from services.views import (
     EntitlementsView,
@@ -41,11 +42,9 @@ def parse_uuid(raw: str, field: str) -> uuid.UUID:
 
 async def subscription_of(deps: Deps, user_id: str) -> SubscriptionView | None:
     """The current subscription, or else the most recent ended one (None if never)."""
-    async with deps.uow() as uow:
-        row = await uow.subscriptions.latest(user_id)
-        if row is None:
-            return None
-        return SubscriptionView.of(row, await uow.plans.free_plan(), deps.clock.now())
+    async with deps.session_factory() as session:
+        row, free_plan = await latest_with_plans(session, user_id)
+    return SubscriptionView.of(row, free_plan, deps.clock.now()) if row else None
 
 
 @dataclass(frozen=True)
@@ -119,9 +118,9 @@ def _access(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView
 
 
 async def _load_snapshot(deps: Deps, user_id: str) -> dict[str, Any]:
-    async with deps.uow() as uow:
-        row = await uow.subscriptions.latest(user_id)
-        return _snapshot(row, await uow.plans.free_plan())
+    async with deps.session_factory() as session:
+        row, free_plan = await latest_with_plans(session, user_id)
+    return _snapshot(row, free_plan)
 
 
 async def status_of(deps: Deps, user_id: str) -> StatusView:
