@@ -9,6 +9,8 @@ to PyJWT always has exactly the one algorithm its key belongs to.
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -48,7 +50,13 @@ def is_valid_user_id(user_id: str) -> bool:
 
 
 class TokenVerifier:
+    """Verifies each distinct token once: a client sends the same token on every
+    request, so the signature check is remembered until the token expires."""
+
+    CACHE_SIZE = 10_000
+
     def __init__(self, settings: Settings) -> None:
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
         self._secret = settings.hs256_secret
         self._public_key = settings.jwt_public_key
         self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
@@ -73,6 +81,16 @@ class TokenVerifier:
         raise AuthError(f"token algorithm {alg!r} is not accepted")
 
     def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and known[0] > time.time():
+            return known[1]
+        principal, expires = self._verify(token)
+        self._verified[token] = (expires, principal)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         key, alg = self._key_for(token)
         try:
             claims = jwt.decode(
@@ -94,7 +112,7 @@ class TokenVerifier:
         if not isinstance(raw_roles, list):
             raise AuthError("roles claim must be a list")
         roles = frozenset(Role(r) for r in raw_roles if r in {m.value for m in Role})
-        return Principal(user_id=subject, roles=roles)
+        return Principal(user_id=subject, roles=roles), float(claims["exp"])
 
     def verify_header(self, authorization: str | None) -> Principal | None:
         """None when there is no Authorization header; AuthError when it is bad."""

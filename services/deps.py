@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.access_cache import AccessCache
 from services.clock import Clock
@@ -41,6 +41,12 @@ class Deps:
         await self.cache.invalidate(
             event.subject for event in events if event.type.startswith("subscription.")
         )
+
+    def reader(self) -> AsyncConnection:
+        """A connection for one-statement reads: autocommit, so no BEGIN / ROLLBACK
+        round trips around a single SELECT."""
+        engine: AsyncEngine = self.session_factory.kw["bind"]
+        return engine.execution_options(isolation_level="AUTOCOMMIT").connect()
 
     def applying(self, inbox: InboxEntry) -> Deps:
         """These deps, with every unit of work recording `inbox` as applied (once)."""

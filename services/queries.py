@@ -42,8 +42,8 @@ def parse_uuid(raw: str, field: str) -> uuid.UUID:
 
 async def subscription_of(deps: Deps, user_id: str) -> SubscriptionView | None:
     """The current subscription, or else the most recent ended one (None if never)."""
-    async with deps.session_factory() as session:
-        row, free_plan = await latest_with_plans(session, user_id)
+    async with deps.reader() as connection:
+        row, free_plan = await latest_with_plans(connection, user_id)
     return SubscriptionView.of(row, free_plan, deps.clock.now()) if row else None
 
 
@@ -118,8 +118,8 @@ def _access(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView
 
 
 async def _load_snapshot(deps: Deps, user_id: str) -> dict[str, Any]:
-    async with deps.session_factory() as session:
-        row, free_plan = await latest_with_plans(session, user_id)
+    async with deps.reader() as connection:
+        row, free_plan = await latest_with_plans(connection, user_id)
     return _snapshot(row, free_plan)
 
 

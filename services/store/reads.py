@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from models import Plan, Subscription
 from services.store.plans import FREE_PLAN_CODE
@@ -59,11 +59,11 @@ def _part(row: RowMapping, prefix: str) -> SimpleNamespace | None:
 
 
 async def latest_with_plans(
-    session: AsyncSession, user_id: str
+    connection: AsyncConnection, user_id: str
 ) -> tuple[Subscription | None, Plan]:
     """The user's current subscription (else the most recently changed one), with its
     plans, and the free plan: one round trip."""
-    row = (await session.execute(_LATEST, {"user_id": user_id})).mappings().first()
+    row = (await connection.execute(_LATEST, {"user_id": user_id})).mappings().first()
     if row is None:
         raise RuntimeError("the free plan is missing: run `python main.py migrate` to seed it")
     free = cast(Plan, _part(row, "f_"))

@@ -118,3 +118,21 @@ def test_production_refuses_the_development_secret():
         Settings(environment="production")
     with pytest.raises(ValueError, match="TEST_CLOCK"):
         Settings(environment="production", jwt_secret="s" * 40, test_clock=True)
+
+
+def test_a_verified_token_is_remembered_only_until_it_expires(monkeypatch):
+    import time as clock
+
+    settings = Settings()
+    verifier = TokenVerifier(settings)
+    checks = []
+    original = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda token: checks.append(token) or original(token))
+    token = mint_token(settings, "alice", [], NOW, timedelta(seconds=60))
+    assert verifier.verify(token).user_id == "alice"
+    assert verifier.verify(token).user_id == "alice"
+    assert len(checks) == 1  # the second answer came from memory
+    later = clock.time() + 120
+    monkeypatch.setattr("services.auth.time.time", lambda: later)
+    verifier.verify(token)  # past its exp: checked again (PyJWT decides, on its own clock)
+    assert len(checks) == 2
