@@ -98,7 +98,9 @@ def build_redis(settings: Settings, *, for_pubsub: bool = False) -> Redis | None
     )
 
 
-def build_cache(redis: Redis | None) -> AccessCache:
+def build_cache(settings: Settings, redis: Redis | None) -> AccessCache | None:
+    if not settings.access_cache:
+        return None
     return AccessCache(RedisStore(redis) if redis else MemoryStore())
 
 
@@ -124,7 +126,7 @@ def create_app(
         session_factory=make_session_factory(engine),
         clock=clock or build_clock(settings),
         gateway=gateway or build_gateway(settings),
-        cache=build_cache(redis),
+        cache=build_cache(settings, redis),
     )
     verifier = TokenVerifier(settings)
     hub = LiveHub()

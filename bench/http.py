@@ -2,7 +2,7 @@
 
 R1: mySubscription through /graphql vs the raw route (requests/s and p99).
 R2: entitlement lookups (myEntitlements, entitlements(userId), the REST status route),
-    cached (Redis) and uncached, vs the raw route.
+    uncached, through Redis and in-process, vs the raw route.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from services.seed import seed_plans
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32
+CACHES = (("uncached", 8182), ("Redis cache", 8183), ("in-process cache", 8184))
 MY_SUBSCRIPTION = (
     "{ mySubscription { id status currentPeriodEnd cancelAtPeriodEnd "
     "plan { code name priceCents currency } entitlements { tier features } } }"
@@ -175,8 +176,10 @@ def _serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen[
     raise RuntimeError(f"{args} did not start")
 
 
-def start_service(url: str, port: int, redis_url: str | None = None) -> subprocess.Popen[bytes]:
-    env = {"DATABASE_URL": url, "ENVIRONMENT": "development"}
+def start_service(
+    url: str, port: int, redis_url: str | None = None, *, cache: bool = True
+) -> subprocess.Popen[bytes]:
+    env = {"DATABASE_URL": url, "ENVIRONMENT": "development", "ACCESS_CACHE": str(cache).lower()}
     if redis_url:
         env["REDIS_URL"] = redis_url
     return _serve(["main.py", "serve", "--port", str(port)], env, port)
@@ -211,8 +214,9 @@ def run(report: Report, users: int = 1000, seconds: int = 8) -> None:
     try:
         asyncio.run(seed_users(url, users))
         base = start_baseline(url, 8181)
-        plain = start_service(url, 8182)
+        plain = start_service(url, 8182, cache=False)
         cached = start_service(url, 8183, redis.url)
+        local = start_service(url, 8184)
         try:
             raw_sub = wrk("http://127.0.0.1:8181/raw/subscription", rotating(tokens), seconds)
             gql_sub = wrk(
@@ -258,7 +262,7 @@ def run(report: Report, users: int = 1000, seconds: int = 8) -> None:
                 )
             )
             my_ent = graphql_body("{ myEntitlements { userId tier features } }")
-            for label, port in (("uncached", 8182), ("cached", 8183)):
+            for label, port in CACHES:
                 load = wrk(
                     f"http://127.0.0.1:{port}/graphql", rotating(tokens, "POST", my_ent), seconds
                 )
@@ -273,7 +277,7 @@ def run(report: Report, users: int = 1000, seconds: int = 8) -> None:
                     )
                 )
             paths = [f"/api/v1/subscriptions/status/{u}" for u in user_ids]
-            for label, port in (("uncached", 8182), ("cached", 8183)):
+            for label, port in CACHES:
                 load = wrk(
                     f"http://127.0.0.1:{port}/api/v1/subscriptions/status/user-1",
                     rotating([service_token], paths=paths),
@@ -297,7 +301,7 @@ def run(report: Report, users: int = 1000, seconds: int = 8) -> None:
             )
             report.add(
                 Result(
-                    "R2 GraphQL entitlements(userId), cached",
+                    "R2 GraphQL entitlements(userId), Redis cache",
                     load.rps,
                     "req/s",
                     raw_ent.rps,
@@ -306,7 +310,7 @@ def run(report: Report, users: int = 1000, seconds: int = 8) -> None:
                 )
             )
         finally:
-            for process in (base, plain, cached):
+            for process in (base, plain, cached, local):
                 stop(process)
     finally:
         redis.stop()

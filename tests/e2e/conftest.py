@@ -65,6 +65,8 @@ async def api(
     live_server: LiveServer, deps: Deps, settings: Settings, clock: FrozenClock
 ) -> AsyncIterator[Api]:
     # The database was just emptied: nothing the server cached may outlive that.
-    await live_server.app.state.deps.cache.invalidate_everyone()
+    cache = live_server.app.state.deps.cache
+    if cache is not None:
+        await cache.invalidate_everyone()
     async with httpx.AsyncClient(base_url=live_server.url, timeout=30) as client:
         yield Api(client, settings, clock)

@@ -124,7 +124,7 @@ async def test_a_slow_redis_is_treated_as_missing(deps):
     try:
         settings = deps.settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
         slow = dataclasses.replace(
-            deps, settings=settings, cache=build_cache(build_redis(settings))
+            deps, settings=settings, cache=build_cache(settings, build_redis(settings))
         )
         view = await queries.entitlements_of(slow, "gil")
         assert view.tier == "free"  # answered from PostgreSQL after the read timed out
