@@ -226,7 +226,16 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
             f"Token:     {python} main.py token --user alice      (add --admin for admin)\n"
             "           send it as 'Authorization: Bearer <token>'\n"
         )
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # Live updates are small JSON: per-message compression would cost ~64 KB of zlib
+    # state per websocket for nothing.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+        ws_per_message_deflate=False,
+    )
 
 
 def worker(settings: Settings) -> None:

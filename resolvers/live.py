@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 
 import strawberry
 
@@ -28,21 +28,18 @@ def _event(change: StatusChange) -> types.SubscriptionStatusEvent:
     )
 
 
-async def _stream(
-    hub: LiveHub | None, wanted: Callable[[StatusChange], bool]
-) -> AsyncGenerator[types.SubscriptionStatusEvent, None]:
+def _hub(info: Info) -> LiveHub:
+    hub = info.context.live
     assert hub is not None, "live updates need the hub (set by the app)"
-    async with hub.listen(wanted) as queue:
-        while True:
-            yield _event(await queue.get())
+    return hub
 
 
 async def subscription_status_changed(
     info: Info,
 ) -> AsyncGenerator[types.SubscriptionStatusEvent, None]:
-    user_id = info.context.user().user_id
-    async for event in _stream(info.context.live, lambda change: change.user_id == user_id):
-        yield event
+    async with _hub(info).listen_user(info.context.user().user_id) as queue:
+        while True:
+            yield _event(await queue.get())
 
 
 async def admin_subscription_events(
@@ -57,5 +54,6 @@ async def admin_subscription_events(
             and (wanted.user_id is None or change.user_id == wanted.user_id)
         )
 
-    async for event in _stream(info.context.live, matches):
-        yield event
+    async with _hub(info).listen(matches) as queue:
+        while True:
+            yield _event(await queue.get())

@@ -60,40 +60,62 @@ class StatusChange:
 
 
 class LiveHub:
-    """This process's websocket listeners. Each gets a bounded queue: a client too slow
-    to keep up loses its oldest pending changes rather than holding memory forever."""
+    """This process's websocket listeners. A listener for one user is found by user id
+    (no scan of every listener per change); firehose listeners see everything that
+    passes their filter. Each listener has a bounded queue: a client too slow to keep
+    up loses its oldest pending changes rather than holding memory forever."""
 
     def __init__(self, queue_size: int = 100) -> None:
         self.queue_size = queue_size
-        self._listeners: dict[
+        self._by_user: dict[str, dict[int, asyncio.Queue[StatusChange]]] = {}
+        self._firehose: dict[
             int, tuple[Callable[[StatusChange], bool], asyncio.Queue[StatusChange]]
         ] = {}
         self._next = 0
 
     @property
     def listener_count(self) -> int:
-        return len(self._listeners)
+        return len(self._firehose) + sum(len(queues) for queues in self._by_user.values())
 
     def dispatch(self, change: StatusChange) -> None:
-        for wanted, queue in list(self._listeners.values()):
-            if not wanted(change):
-                continue
-            if queue.full():
-                queue.get_nowait()  # drop the oldest for a slow client
-            queue.put_nowait(change)
+        for queue in list(self._by_user.get(change.user_id, {}).values()):
+            self._offer(queue, change)
+        for wanted, queue in list(self._firehose.values()):
+            if wanted(change):
+                self._offer(queue, change)
+
+    @staticmethod
+    def _offer(queue: asyncio.Queue[StatusChange], change: StatusChange) -> None:
+        if queue.full():
+            queue.get_nowait()  # drop the oldest for a slow client
+        queue.put_nowait(change)
+
+    @contextlib.asynccontextmanager
+    async def listen_user(self, user_id: str) -> AsyncIterator[asyncio.Queue[StatusChange]]:
+        key, queue = self._register()
+        self._by_user.setdefault(user_id, {})[key] = queue
+        try:
+            yield queue
+        finally:
+            queues = self._by_user[user_id]
+            del queues[key]
+            if not queues:
+                del self._by_user[user_id]
 
     @contextlib.asynccontextmanager
     async def listen(
         self, wanted: Callable[[StatusChange], bool]
     ) -> AsyncIterator[asyncio.Queue[StatusChange]]:
-        key = self._next
-        self._next += 1
-        queue: asyncio.Queue[StatusChange] = asyncio.Queue(self.queue_size)
-        self._listeners[key] = (wanted, queue)
+        key, queue = self._register()
+        self._firehose[key] = (wanted, queue)
         try:
             yield queue
         finally:
-            del self._listeners[key]
+            del self._firehose[key]
+
+    def _register(self) -> tuple[int, asyncio.Queue[StatusChange]]:
+        self._next += 1
+        return self._next, asyncio.Queue(self.queue_size)
 
 
 class LiveFeed(Protocol):
