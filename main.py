@@ -30,7 +30,7 @@ from services.access_cache import AccessCache, MemoryStore, RedisStore
 from services.auth import Role, TokenVerifier, mint_token
 from services.clock import Clock, OffsetClock, SystemClock
 from services.config import Settings
-from services.db import make_engine, make_session_factory
+from services.db import close_read_pools, make_engine, make_session_factory
 from services.deps import Deps
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
@@ -165,6 +165,7 @@ def create_app(
         for client in (redis, listener):
             if client is not None:
                 await client.aclose()
+        await close_read_pools()
         await engine.dispose()
 
     app = Starlette(

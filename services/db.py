@@ -3,6 +3,11 @@ at asyncpg."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import asyncpg
 import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -35,3 +40,58 @@ def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 def violates(error: IntegrityError, constraint: str) -> bool:
     """Whether an IntegrityError came from the named constraint or unique index."""
     return constraint in str(error.orig)
+
+
+_READ_POOLS: dict[tuple[str, int], ReadPool] = {}
+
+
+def read_pool(url: str) -> ReadPool:
+    """The read pool for this database in the running event loop (asyncpg pools belong
+    to the loop that opened them)."""
+    key = (url, id(asyncio.get_running_loop()))
+    pool = _READ_POOLS.get(key)
+    if pool is None:
+        pool = _READ_POOLS[key] = ReadPool(url)
+    return pool
+
+
+async def close_read_pools() -> None:
+    """Close the read pools of the running loop (at app shutdown)."""
+    loop = id(asyncio.get_running_loop())
+    for key in [key for key in _READ_POOLS if key[1] == loop]:
+        await _READ_POOLS.pop(key).close()
+
+
+class ReadPool:
+    """A small asyncpg pool beside SQLAlchemy's, for hot single-statement reads. Opened
+    on first use; closed with the app."""
+
+    def __init__(self, url: str, size: int = 10) -> None:
+        self.dsn = "postgresql://" + url.split("://", 1)[1]
+        self.size = size
+        self._pool: asyncpg.Pool | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def _ready(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._opening = self._opening or asyncio.Lock()
+            async with self._opening:
+                if self._pool is None:
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn,
+                        min_size=1,
+                        max_size=self.size,
+                        server_settings={"application_name": "subscription-service-reads"},
+                    )
+        return self._pool
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        pool = await self._ready()
+        async with pool.acquire() as connection:
+            yield connection
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

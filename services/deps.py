@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.access_cache import AccessCache
 from services.clock import Clock
 from services.config import Settings
+from services.db import read_pool
 from services.events import CATALOG_EVENTS, DomainEvent
 from services.gateway.base import PaymentGateway
 from services.uow import InboxEntry, UnitOfWork
@@ -42,11 +45,11 @@ class Deps:
             event.subject for event in events if event.type.startswith("subscription.")
         )
 
-    def reader(self) -> AsyncConnection:
-        """A connection for one-statement reads: autocommit, so no BEGIN / ROLLBACK
-        round trips around a single SELECT."""
+    def reader(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A plain asyncpg connection for the one-statement hot reads: no ORM, no
+        BEGIN / ROLLBACK around a single SELECT."""
         engine: AsyncEngine = self.session_factory.kw["bind"]
-        return engine.execution_options(isolation_level="AUTOCOMMIT").connect()
+        return read_pool(engine.url.render_as_string(hide_password=False)).acquire()
 
     def applying(self, inbox: InboxEntry) -> Deps:
         """These deps, with every unit of work recording `inbox` as applied (once)."""
