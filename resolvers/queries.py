@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from graphql import GraphQLError
-
 from resolvers import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
 from services import catalog, plan_changes, queries
 from services import test_clock as clock_control
-from services.errors import DomainError
 from services.lifecycle import Status
 from services.store.subscriptions import SubscriptionFilter
-
-
-def _fail(error: DomainError) -> GraphQLError:
-    return GraphQLError(error.message, extensions={"code": error.code.value, "field": error.field})
 
 
 async def plans(info: Info, include_archived: bool = False) -> list[types.Plan]:
@@ -44,12 +37,7 @@ async def my_entitlements(info: Info) -> types.Entitlements:
 async def invoices(
     info: Info, first: int = 20, after: str | None = None
 ) -> types.InvoiceConnection:
-    try:
-        page = await queries.invoices_of(
-            info.context.deps, info.context.user().user_id, first, after
-        )
-    except DomainError as error:
-        raise _fail(error) from error
+    page = await queries.invoices_of(info.context.deps, info.context.user().user_id, first, after)
     return mapping.invoice_connection(page)
 
 
@@ -69,10 +57,7 @@ async def me(info: Info) -> types.Me:
 
 
 async def subscription_status(info: Info, user_id: str) -> types.SubscriptionStatusInfo:
-    try:
-        view = await queries.status_of(info.context.deps, user_id)
-    except DomainError as error:
-        raise _fail(error) from error
+    view = await queries.status_of(info.context.deps, user_id)
     return types.SubscriptionStatusInfo(
         user_id=view.user_id,
         status=view.status,
@@ -84,10 +69,6 @@ async def subscription_status(info: Info, user_id: str) -> types.SubscriptionSta
 
 
 async def entitlements(info: Info, user_id: str) -> types.Entitlements:
-    try:
-        queries.check_user_id(user_id)
-    except DomainError as error:
-        raise _fail(error) from error
     return mapping.entitlements(await queries.entitlements_of(info.context.deps, user_id))
 
 
@@ -102,44 +83,29 @@ async def admin_subscriptions(
         plan_code=filter.plan_code if filter else None,
         user_id=filter.user_id if filter else None,
     )
-    try:
-        page = await queries.admin_subscriptions(info.context.deps, filters, first, after)
-    except DomainError as error:
-        raise _fail(error) from error
+    page = await queries.admin_subscriptions(info.context.deps, filters, first, after)
     return mapping.subscription_connection(page)
 
 
 async def subscription_history(
     info: Info, subscription_id: str
 ) -> list[types.SubscriptionHistoryEntry]:
-    try:
-        views = await queries.history_of(info.context.deps, info.context.user(), subscription_id)
-    except DomainError as error:
-        raise _fail(error) from error
+    views = await queries.history_of(info.context.deps, info.context.user(), subscription_id)
     return [mapping.history_entry(v) for v in views]
 
 
 async def pricing_history(info: Info, plan_code: str) -> list[types.PricingRecord]:
-    try:
-        views = await catalog.pricing_history(info.context.deps, plan_code)
-    except DomainError as error:
-        raise _fail(error) from error
+    views = await catalog.pricing_history(info.context.deps, plan_code)
     return [mapping.pricing_record(v) for v in views]
 
 
 async def test_clock(info: Info) -> types.TestClock:
-    try:
-        view = clock_control.read(info.context.deps)
-    except DomainError as error:
-        raise _fail(error) from error
+    view = clock_control.read(info.context.deps)
     return types.TestClock(now=view.now, applied=view.applied)
 
 
 async def preview_plan_change(info: Info, plan_code: str) -> types.PlanChangePreview:
-    try:
-        view = await plan_changes.preview(info.context.deps, info.context.user().user_id, plan_code)
-    except DomainError as error:
-        raise _fail(error) from error
+    view = await plan_changes.preview(info.context.deps, info.context.user().user_id, plan_code)
     return types.PlanChangePreview(
         plan_code=view.plan_code,
         is_upgrade=view.is_upgrade,

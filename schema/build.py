@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
-from graphql import GraphQLError
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -20,17 +19,11 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 
+from schema.errors import DomainErrorCodes, is_intended
 from schema.root import Live, Mutation, Query
 from services.config import Settings
 
 CACHE_SIZE = 1024
-
-
-def _is_public(error: GraphQLError) -> bool:
-    """Errors we raise on purpose (GraphQLError with a code) and errors about the client's
-    document are shown; anything else is a bug and is masked in production."""
-    original = error.original_error
-    return original is None or isinstance(original, GraphQLError)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -48,9 +41,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: ParserCache(maxsize=CACHE_SIZE),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=CACHE_SIZE),
+        DomainErrorCodes,
     ]
     if settings.is_production:
-        extensions.append(lambda: MaskErrors(should_mask_error=lambda e: not _is_public(e)))
+        extensions.append(lambda: MaskErrors(should_mask_error=lambda e: not is_intended(e)))
     config = StrawberryConfig(disable_field_suggestions=settings.is_production)
     return strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Live, extensions=extensions, config=config

@@ -128,7 +128,7 @@ def test_a_verified_token_is_remembered_only_until_it_expires(monkeypatch):
     checks = []
     original = verifier._verify
     monkeypatch.setattr(verifier, "_verify", lambda token: checks.append(token) or original(token))
-    token = mint_token(settings, "alice", [], NOW, timedelta(seconds=60))
+    token = mint_token(settings, "alice", [], datetime.now(UTC), timedelta(seconds=60))
     assert verifier.verify(token).user_id == "alice"
     assert verifier.verify(token).user_id == "alice"
     assert len(checks) == 1  # the second answer came from memory
