@@ -186,7 +186,7 @@ class SubscriptionRepository:
         query = self._with_plans().where(Subscription.is_current.is_(True), due)
         if skip:
             query = query.where(Subscription.id.not_in(skip))
-        query = query.order_by(Subscription.id).limit(limit)
+        query = query.limit(limit)  # no ORDER BY: it would sort every due row per batch
         query = query.with_for_update(of=Subscription, skip_locked=True)
         return (await self.session.scalars(query)).unique().all()
 
