@@ -193,3 +193,22 @@ async def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(api, li
         await asyncio.sleep(0.05)
     assert hub.listener_count == 0
     assert len(asyncio.all_tasks(loop)) <= baseline
+
+
+async def test_the_legacy_graphql_ws_protocol_works_too(api, deps, live_server):
+    transport = WebsocketsTransport(
+        url=ws_url(live_server),
+        init_payload={"AUTHORIZATION": f"Bearer {api.token('lee')}"},
+        subprotocols=[WebsocketsTransport.APOLLO_SUBPROTOCOL],
+    )
+    async with Client(transport=transport) as session:
+        waiting = asyncio.create_task(first(OWN, session))
+        await until_listening(live_server, 1)
+        await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user="lee",
+        )
+        await relay(deps, live_server).drain()
+        event = (await asyncio.wait_for(waiting, 10))["subscriptionStatusChanged"]
+    assert (event["userId"], event["status"]) == ("lee", "TRIALING")
