@@ -12,6 +12,8 @@ from services.errors import DomainError
 from services.fulfillment import Address, Channel, Fulfillment
 from services.pagination import Page, encode_cursor
 from services.payments import PaymentView
+from services.plan_changes import PlanChangePreview
+from services.queries import StatusView
 from services.views import (
     EntitlementsView,
     HistoryView,
@@ -215,4 +217,26 @@ def fulfillment_input(data: Any) -> Fulfillment | None:
         if address
         else None,
         store_id=data.store_id,
+    )
+
+
+def status_info(view: StatusView) -> types.SubscriptionStatusInfo:
+    return types.SubscriptionStatusInfo(
+        user_id=view.user_id,
+        status=view.status,
+        plan_code=view.plan_code,
+        tier=view.tier,
+        features=list(view.features),
+        current_period_end=view.current_period_end,
+    )
+
+
+def preview(view: PlanChangePreview) -> types.PlanChangePreview:
+    return types.PlanChangePreview(
+        plan_code=view.plan_code,
+        is_upgrade=view.is_upgrade,
+        amount_due_cents=view.amount_due_cents,
+        currency=view.currency,
+        effective_at=view.effective_at,
+        lines=[invoice_line(line) for line in view.lines],
     )

@@ -57,15 +57,7 @@ async def me(info: Info) -> types.Me:
 
 
 async def subscription_status(info: Info, user_id: str) -> types.SubscriptionStatusInfo:
-    view = await queries.status_of(info.context.deps, user_id)
-    return types.SubscriptionStatusInfo(
-        user_id=view.user_id,
-        status=view.status,
-        plan_code=view.plan_code,
-        tier=view.tier,
-        features=list(view.features),
-        current_period_end=view.current_period_end,
-    )
+    return mapping.status_info(await queries.status_of(info.context.deps, user_id))
 
 
 async def entitlements(info: Info, user_id: str) -> types.Entitlements:
@@ -105,12 +97,5 @@ async def test_clock(info: Info) -> types.TestClock:
 
 
 async def preview_plan_change(info: Info, plan_code: str) -> types.PlanChangePreview:
-    view = await plan_changes.preview(info.context.deps, info.context.user().user_id, plan_code)
-    return types.PlanChangePreview(
-        plan_code=view.plan_code,
-        is_upgrade=view.is_upgrade,
-        amount_due_cents=view.amount_due_cents,
-        currency=view.currency,
-        effective_at=view.effective_at,
-        lines=[mapping.invoice_line(line) for line in view.lines],
-    )
+    user_id = info.context.user().user_id
+    return mapping.preview(await plan_changes.preview(info.context.deps, user_id, plan_code))

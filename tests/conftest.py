@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import threading
 import time
 import uuid
@@ -26,6 +25,7 @@ from services.db import make_engine, make_session_factory
 from services.deps import Deps
 from services.gateway.local import LocalGateway
 from services.seed import seed_plans
+from tests.ports import free_port
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
@@ -128,18 +128,12 @@ async def execute(deps: Deps, sql: str, **params: object) -> None:
         await session.commit()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class LiveServer:
     """A real uvicorn serving the app on a free port, in a thread of this process, so tests
     can share the clock and gateway objects with it."""
 
     def __init__(self, settings: Settings, clock: FrozenClock, gateway: LocalGateway) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = create_app(settings, clock=clock, gateway=gateway)
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")

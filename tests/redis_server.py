@@ -4,15 +4,9 @@ so tests can stop and restart it without touching anything else."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.ports import free_port, wait_until_listening
 
 
 class RedisServer:
@@ -21,7 +15,7 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("redis-server is not installed: apt-get install redis-server")
         self.binary = binary
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -41,14 +35,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_until_listening(self.port, self.process, "redis-server")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -17,7 +17,7 @@ from gql.transport.websockets import WebsocketsTransport
 
 from services.auth import mint_token
 from services.clock import SystemClock
-from tests.conftest import _free_port
+from tests.ports import free_port
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_api(
     database_url: str, redis_url: str, *extra: str
 ) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
     process = subprocess.Popen(
         [sys.executable, "main.py", "serve", "--port", str(port), *extra],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -19,19 +18,14 @@ from services.gateway.stripe_gateway import StripeGateway
 from services.lifecycle import Status
 from tests.conftest import scalar
 from tests.integration.test_checkout import counts
+from tests.ports import free_port
 from tests.stripe_standin import StripeStandIn
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def standin():
     stand_in = StripeStandIn()
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(stand_in.app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -99,7 +93,7 @@ async def test_unknown_payment_method_is_a_typed_error(stripe_deps):
 
 
 async def test_stripe_unreachable_fails_clearly_and_changes_nothing(deps):
-    closed = f"http://127.0.0.1:{_free_port()}"
+    closed = f"http://127.0.0.1:{free_port()}"
     unreachable = dataclasses.replace(
         deps, gateway=StripeGateway("sk_test_x", api_base=closed, max_network_retries=0)
     )
