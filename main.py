@@ -23,9 +23,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from resolvers import operational, rest, webhooks
+from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import BodyLimit, Metrics
-from schema.build import build_schema
+from schema.build import build_schema, limit_rules
 from services.access_cache import AccessCache, MemoryStore, RedisStore
 from services.auth import Role, TokenVerifier, mint_token
 from services.clock import Clock, OffsetClock, SystemClock
@@ -132,8 +133,9 @@ def create_app(
     hub = LiveHub()
     # With Redis every API process hears every change; without it, only this process.
     live: LiveFeed = RedisFeed(redis) if redis else LocalFeed(hub)
+    schema = build_schema(settings)
     graphql = GraphQLView(
-        build_schema(settings),
+        schema,
         deps,
         verifier,
         hub,
@@ -143,6 +145,13 @@ def create_app(
         keep_alive_interval=settings.websocket_keepalive_seconds,
         connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_timeout_seconds),
         max_subscriptions_per_connection=settings.websocket_max_subscriptions,
+    )
+    lean = LeanGraphQL(
+        graphql,
+        schema,
+        limit_rules(settings),
+        max_tokens=settings.graphql_max_tokens,
+        mask_errors=settings.is_production,
     )
     publisher = publisher or build_publisher(settings)
 
@@ -170,7 +179,7 @@ def create_app(
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", lean, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             *rest.routes,
             *webhooks.routes,

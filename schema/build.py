@@ -26,16 +26,21 @@ from services.config import Settings
 CACHE_SIZE = 1024
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    # The limit rules are built once: the validation cache is keyed by the rule classes,
-    # and QueryDepthLimiter / MaxAliasesLimiter would make new ones for every request,
-    # so no validation would ever be served from the cache.
+def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
+    """Depth and alias limits (and no introspection in production), built once: the
+    validation cache is keyed by the rule classes, and QueryDepthLimiter /
+    MaxAliasesLimiter would make new ones per request, so nothing would ever hit."""
     rules: list[type[ASTValidationRule]] = [
         depth_rule(settings.graphql_max_depth, None),
         alias_rule(settings.graphql_max_aliases),
     ]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    rules = limit_rules(settings)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=CACHE_SIZE),

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -18,11 +18,20 @@ def is_intended(error: GraphQLError) -> bool:
     return original is None or isinstance(original, GraphQLError | DomainError)
 
 
+def with_codes(errors: Iterable[GraphQLError]) -> list[GraphQLError]:
+    """Put a business error's code and field in its extensions."""
+    coded = []
+    for error in errors:
+        original = error.original_error
+        if isinstance(original, DomainError):
+            error.extensions = {"code": original.code.value, "field": original.field}
+        coded.append(error)
+    return coded
+
+
 class DomainErrorCodes(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        for error in (result.errors if result else None) or []:
-            original = error.original_error
-            if isinstance(original, DomainError):
-                error.extensions = {"code": original.code.value, "field": original.field}
+        if result is not None and result.errors:
+            with_codes(result.errors)

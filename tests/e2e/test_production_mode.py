@@ -47,3 +47,29 @@ async def test_production_still_shows_intended_errors(settings):
     user = Context(NoDeps(), None, None, Principal("eve", frozenset()))  # type: ignore[arg-type]
     forbidden = await schema.execute("{ adminSubscriptions { nodes { id } } }", context_value=user)
     assert forbidden.errors and forbidden.errors[0].extensions == {"code": "FORBIDDEN"}
+
+
+async def test_the_http_entry_masks_unexpected_errors_and_refuses_introspection():
+    import httpx
+
+    from main import create_app
+
+    broken = PRODUCTION.model_copy(update={"database_url": "postgresql://nobody@127.0.0.1:9/none"})
+    app = create_app(broken)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t"
+    ) as client:
+        failing = await client.post("/graphql", json={"query": "{ plans { code } }"})
+        assert failing.status_code == 200
+        assert failing.json()["errors"][0]["message"] == "Unexpected error."
+        assert "nobody" not in failing.text  # nothing about the database leaks
+        introspection = await client.post(
+            "/graphql", json={"query": "{ __schema { types { name } } }"}
+        )
+        assert "introspection" in introspection.json()["errors"][0]["message"].lower()
+        typo = await client.post("/graphql", json={"query": "{ plns { code } }"})
+        assert "Did you mean" not in typo.text
+        bad_json = await client.post(
+            "/graphql", content=b"{nope", headers={"content-type": "application/json"}
+        )
+        assert bad_json.status_code == 400
