@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -48,8 +49,12 @@ class Deps:
     def reader(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A plain asyncpg connection for the one-statement hot reads: no ORM, no
         BEGIN / ROLLBACK around a single SELECT."""
+        return read_pool(self._database_url).acquire()
+
+    @cached_property
+    def _database_url(self) -> str:
         engine: AsyncEngine = self.session_factory.kw["bind"]
-        return read_pool(engine.url.render_as_string(hide_password=False)).acquire()
+        return engine.url.render_as_string(hide_password=False)
 
     def applying(self, inbox: InboxEntry) -> Deps:
         """These deps, with every unit of work recording `inbox` as applied (once)."""
