@@ -82,32 +82,26 @@ def timed() -> Iterator[list[float]]:
     holder.append(time.perf_counter() - started)
 
 
+def _on_server(admin: str, sql: str) -> None:
+    async def run() -> None:
+        connection = await asyncpg.connect(admin)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
 def fresh_database(label: str) -> tuple[str, str]:
     """Create and migrate a new database; returns (its URL, the server's admin URL)."""
     admin = os.environ.get("BENCH_DATABASE_URL", DEFAULT_SERVER)
     name = f"subsvc_bench_{label}_{uuid.uuid4().hex[:6]}"
-
-    async def create() -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
+    _on_server(admin, f'CREATE DATABASE "{name}"')
     url = f"{admin.rsplit('/', 1)[0]}/{name}"
     migrate.upgrade(url)
     return url, admin
 
 
 def drop_database(url: str, admin: str) -> None:
-    name = url.rsplit("/", 1)[1]
-
-    async def drop() -> None:
-        connection = await asyncpg.connect(admin)
-        try:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
-
-    asyncio.run(drop())
+    _on_server(admin, f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')

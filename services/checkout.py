@@ -16,9 +16,9 @@ from services.db import violates
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
 from services.fulfillment import Fulfillment, validate
-from services.gateway.base import ChargeOutcome
+from services.gateway.base import ChargeOutcome, idempotency_key
 from services.idempotency import check_key, previous_response, request_hash
-from services.payments import ChargeSpec, charge, gateway_key, method_for_charge
+from services.payments import ChargeSpec, charge, method_for_charge
 from services.periods import next_period_end
 from services.results import ChargeOutcomeResult
 from services.store.plans import terms_of
@@ -97,7 +97,7 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
                 method=method,
                 purpose=PaymentPurpose.FIRST_PAYMENT,
                 lines=(line,),
-                idempotency_key=gateway_key(cmd.user_id, key or str(row.id), OPERATION),
+                idempotency_key=idempotency_key(cmd.user_id, key or str(row.id), OPERATION),
                 off_session=False,
             )
             payment, result = await charge(uow, deps.gateway, spec, now)

@@ -7,7 +7,6 @@ drawn after the gateway answered, so the gapless counter is locked only briefly.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -89,11 +88,6 @@ class PaymentView:
             client_secret=data["client_secret"],
             failure_message=data["failure_message"],
         )
-
-
-def gateway_key(*parts: str) -> str:
-    """An idempotency key for the processor, derived from our own identifiers."""
-    return "subsvc_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
 async def ensure_customer(uow: UnitOfWork, gateway: PaymentGateway, user_id: str) -> str:

@@ -13,9 +13,10 @@ from services.catalog import require_plan
 from services.current import change_subscription, locked_current, replayed
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode, InvalidTransition
+from services.gateway.base import idempotency_key
 from services.idempotency import check_key, previous_response, request_hash
 from services.lifecycle import Status
-from services.payments import ChargeSpec, charge, gateway_key, method_for_charge
+from services.payments import ChargeSpec, charge, method_for_charge
 from services.proration import Proration, prorate
 from services.results import ChargeOutcomeResult
 from services.store.plans import terms_of
@@ -119,7 +120,7 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
                 purpose=PaymentPurpose.UPGRADE,
                 lines=tuple(lines),
                 target_plan_id=target.id,
-                idempotency_key=gateway_key(
+                idempotency_key=idempotency_key(
                     cmd.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
                 ),
                 off_session=False,

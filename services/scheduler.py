@@ -26,12 +26,11 @@ from services.billing_rules import InvoiceStatus, Line, LineKind, PaymentPurpose
 from services.deps import Deps
 from services.errors import DomainError
 from services.events import iso
-from services.gateway.base import ChargeResult, PaymentGateway
+from services.gateway.base import ChargeResult, PaymentGateway, idempotency_key
 from services.lifecycle import DueWork, Status, SubscriptionState, Transition
 from services.payments import (
     ChargeSpec,
     call_gateway,
-    gateway_key,
     mark_invoice,
     new_payment,
     settle,
@@ -174,7 +173,7 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
             purpose=purpose,
             lines=(line,),
             invoice=open_invoices.get((row.id, period_start)) if retry else None,
-            idempotency_key=gateway_key(str(row.id), period_start.isoformat(), str(attempt)),
+            idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), str(attempt)),
             off_session=True,
             period_start=period_start,
             attempt=attempt,

@@ -3,6 +3,7 @@ gateway for customers, saved methods and payment intents; card data never passes
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -55,6 +56,12 @@ class ChargeResult:
     client_secret: str | None = None
     next_action_url: str | None = None
     failure_message: str | None = None
+
+
+def idempotency_key(*parts: str) -> str:
+    """A processor idempotency key derived from our own identifiers: the same request
+    always carries the same key, so a retry never charges twice."""
+    return "subsvc_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
 class GatewayUnavailable(Exception):

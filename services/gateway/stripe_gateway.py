@@ -8,7 +8,6 @@ timeout never charges twice.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -22,6 +21,7 @@ from services.gateway.base import (
     ChargeResult,
     GatewayUnavailable,
     UnknownPaymentMethod,
+    idempotency_key,
 )
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,6 @@ _UNREACHABLE = (
     stripe.AuthenticationError,
     stripe.PermissionError,
 )
-
-
-def _key(*parts: str) -> str:
-    return "subsvc_" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
 
 
 class StripeGateway:
@@ -72,7 +68,7 @@ class StripeGateway:
         try:
             customer = await self.client.v1.customers.create_async(
                 {"metadata": {"user_id": user_id}},
-                {"idempotency_key": _key("customer", user_id)},
+                {"idempotency_key": idempotency_key("customer", user_id)},
             )
         except (*_UNREACHABLE, stripe.InvalidRequestError) as error:
             raise GatewayUnavailable(str(error)) from error
@@ -90,7 +86,7 @@ class StripeGateway:
                     "usage": "off_session",
                     "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
                 },
-                {"idempotency_key": _key("attach", customer_id, payment_method_id)},
+                {"idempotency_key": idempotency_key("attach", customer_id, payment_method_id)},
             )
             if setup.status != "succeeded" or not setup.payment_method:
                 raise UnknownPaymentMethod(f"setup intent {setup.id} is {setup.status}")

@@ -86,14 +86,6 @@ class BillingRepository:
         )
         return {(row[0], row[1], row[2]) for row in await self.session.execute(query)}
 
-    async def payments_for(self, subscription_id: uuid.UUID) -> Sequence[Payment]:
-        query = (
-            select(Payment).where(Payment.order_id == subscription_id).order_by(Payment.created_at)
-        )
-        return (await self.session.scalars(query)).all()
-
-    # --- invoices ---
-
     async def next_invoice_number(self) -> str:
         return (await self.invoice_numbers(1))[0]
 

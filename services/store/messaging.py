@@ -156,7 +156,3 @@ class OutboxRepository:
             delete(OutboxEvent).where(OutboxEvent.published_at < published_before)
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-    async def unpublished_count(self) -> int:
-        query = select(func.count()).where(OutboxEvent.published_at.is_(None))
-        return int(await self.session.scalar(query) or 0)

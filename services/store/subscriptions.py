@@ -97,20 +97,6 @@ class SubscriptionRepository:
             query = query.with_for_update(of=Subscription)
         return await self.session.scalar(query)
 
-    async def latest(self, user_id: str) -> Subscription | None:
-        """The current subscription, or else the most recently changed ended one."""
-        query = (
-            self._with_plans()
-            .where(Subscription.user_id == user_id)
-            .order_by(
-                Subscription.is_current.desc(),
-                Subscription.updated_at.desc(),
-                Subscription.created_at.desc(),
-            )
-            .limit(1)
-        )
-        return await self.session.scalar(query)
-
     async def by_id(
         self, subscription_id: uuid.UUID, *, for_update: bool = False
     ) -> Subscription | None:
@@ -215,9 +201,3 @@ class SubscriptionRepository:
         moments = [await self.session.scalar(query) for query in candidates]
         found = [moment for moment in moments if moment is not None]
         return min(found) if found else None
-
-    async def count_current(self, user_id: str) -> int:
-        query = select(func.count()).where(
-            Subscription.user_id == user_id, Subscription.is_current.is_(True)
-        )
-        return int(await self.session.scalar(query) or 0)
