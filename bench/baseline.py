@@ -52,6 +52,10 @@ def _features(row: asyncpg.Record | None, free: asyncpg.Record) -> tuple[str, li
     return free["code"], list(free["entitlements"])
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    pass
+
+
 def build(database_url: str) -> Starlette:
     settings = Settings()
     secret = settings.hs256_secret
@@ -113,7 +117,11 @@ def build(database_url: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        pool = await asyncpg.create_pool(database_url, min_size=10, max_size=10)
+        # The same pool setting as the service's read pool: no RESET ALL round trip on
+        # release (these reads set no session state).
+        pool = await asyncpg.create_pool(
+            database_url, min_size=10, max_size=10, reset=_keep_session
+        )
         yield
         await pool.close()
 

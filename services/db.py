@@ -62,6 +62,11 @@ async def close_read_pools() -> None:
         await _READ_POOLS.pop(key).close()
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Reads set no session state, so a released connection needs no RESET ALL round
+    trip (asyncpg still rolls back a transaction left open)."""
+
+
 class ReadPool:
     """A small asyncpg pool beside SQLAlchemy's, for hot single-statement reads. Opened
     on first use; closed with the app."""
@@ -82,6 +87,7 @@ class ReadPool:
                         min_size=1,
                         max_size=self.size,
                         server_settings={"application_name": "subscription-service-reads"},
+                        reset=_keep_session,
                     )
         return self._pool
 

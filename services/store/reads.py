@@ -66,10 +66,22 @@ _DECODE = {
 }
 
 
+# Each alias's (column position, attribute name) in LATEST_SQL's select list, so a row is
+# split by position instead of by scanning every key's prefix.
+def _positions() -> dict[str, list[tuple[int, str]]]:
+    found: dict[str, list[tuple[int, str]]] = {alias: [] for alias, _ in _PARTS}
+    columns = ((alias, column.name) for alias, table in _PARTS for column in table.c)
+    for index, (alias, name) in enumerate(columns):
+        found[alias].append((index, name))
+    return found
+
+
+_POSITIONS = _positions()
+
+
 def _part(row: asyncpg.Record, alias: str) -> SimpleNamespace | None:
-    prefix = f"{alias}_"
-    values = {key[len(prefix) :]: value for key, value in row.items() if key.startswith(prefix)}
-    if values.get("id") is None:
+    values = {name: row[index] for index, name in _POSITIONS[alias]}
+    if values["id"] is None:
         return None
     for name, decode in _DECODE[alias].items():
         if values[name] is not None:
