@@ -35,6 +35,7 @@ from services.db import close_read_pools, make_engine, make_session_factory
 from services.deps import Deps
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
+from services.heap import settle_heap
 from services.live import LiveFeed, LiveHub, LocalFeed, RedisFeed, listen_to_redis
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
@@ -236,6 +237,7 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
             f"Token:     {python} main.py token --user alice      (add --admin for admin)\n"
             "           send it as 'Authorization: Bearer <token>'\n"
         )
+    settle_heap()
     # Live updates are small JSON: per-message compression would cost ~64 KB of zlib
     # state per websocket for nothing.
     uvicorn.run(

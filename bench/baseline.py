@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.config import Settings
+from services.heap import settle_heap
 
 SUBSCRIPTION_SQL = """
 SELECT s.id, s.status, s.current_period_end, s.cancel_at_period_end, s.grace_expires_at,
@@ -140,7 +141,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database-url", required=True)
     args = parser.parse_args()
-    uvicorn.run(build(args.database_url), host="127.0.0.1", port=args.port, log_level="warning")
+    app = build(args.database_url)
+    settle_heap()  # the same GC settings as `main.py serve`
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":
