@@ -245,6 +245,7 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
         host=host,
         port=port,
         log_level="info",
+        access_log=settings.access_log,
         proxy_headers=True,
         ws_per_message_deflate=False,
     )
