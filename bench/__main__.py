@@ -36,7 +36,7 @@ def main() -> None:
         lifecycle.run(report, 100_000 if args.full else 20_000, 500)
     if "events" in wanted:
         print("== outbox relay and consumer vs bare aiokafka", flush=True)
-        events.run(report, 20_000, 500)
+        events.run(report, 20_000, 1000)
     if "fanout" in wanted:
         print("== websocket fan-out vs a bare Starlette broadcast", flush=True)
         fanout.run(report, (1000, 5000))

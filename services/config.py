@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     topic_subscribe_command: str = "subscription.subscribe"
     topic_cancel_command: str = "subscription.cancel"
     topic_dead_letter: str = "subscription.dead-letter"
-    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_batch_size: int = Field(default=1000, ge=1)  # events per relay transaction
     outbox_retention_hours: int = Field(default=72, ge=1)
 
     test_clock: bool = False

@@ -32,7 +32,7 @@ class OutboxRelay:
         publisher: Publisher,
         clock: Clock,
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         retention: timedelta = timedelta(hours=72),
         live: LiveFeed | None = None,
     ) -> None:

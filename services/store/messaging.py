@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, OutboxEvent, ProcessedMessage
@@ -100,6 +100,27 @@ class PendingEvent:
     value: bytes
 
 
+# A batch's ids and keys travel as one array parameter each: an IN list of 500 would be
+# 500 bound parameters to render and send per statement.
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_FOREIGN_FIRST = (
+    select(OutboxEvent.key, func.min(OutboxEvent.id))
+    .where(
+        OutboxEvent.published_at.is_(None),
+        OutboxEvent.key == any_(bindparam("keys", type_=ARRAY(Text))),
+        # NOT IN a subquery: PostgreSQL hashes it (a `<> ALL(array)` compares linearly).
+        OutboxEvent.id.not_in(select(func.unnest(bindparam("mine", type_=ARRAY(BigInteger))))),
+    )
+    .group_by(OutboxEvent.key)
+)
+_MARK_PUBLISHED = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == any_(_IDS))
+    .values(published_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+
+
 class OutboxRepository:
     """SQL for the relay."""
 
@@ -129,15 +150,9 @@ class OutboxRepository:
     async def publishable_in_order(self, claimed: Sequence[PendingEvent]) -> list[PendingEvent]:
         """The claimed rows that come before any unpublished row of the same key that
         someone else holds (or that was written after our claim)."""
-        mine = [row.id for row in claimed]
         result = await self.session.execute(
-            select(OutboxEvent.key, func.min(OutboxEvent.id))
-            .where(
-                OutboxEvent.published_at.is_(None),
-                OutboxEvent.key.in_({row.key for row in claimed}),
-                OutboxEvent.id.not_in(mine),
-            )
-            .group_by(OutboxEvent.key)
+            _FOREIGN_FIRST,
+            {"keys": list({row.key for row in claimed}), "mine": [row.id for row in claimed]},
         )
         foreign_first: dict[str, int] = {key: first for key, first in result}
         return [
@@ -147,9 +162,7 @@ class OutboxRepository:
         ]
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
-        await self.session.execute(
-            update(OutboxEvent).where(OutboxEvent.id.in_(ids)).values(published_at=now)
-        )
+        await self.session.execute(_MARK_PUBLISHED, {"ids": list(ids), "now": now})
 
     async def prune(self, published_before: datetime) -> int:
         result = await self.session.execute(
