@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,63 +60,84 @@ class StatusChange:
         )
 
 
+class Mailbox:
+    """One listener's pending changes, at most `limit` (a client too slow to keep up loses
+    its oldest ones rather than holding memory forever). Lighter than an asyncio.Queue
+    (three deques and an Event each): a process holds thousands of idle listeners, so the
+    buffer is made on first use and a waiting reader holds one future."""
+
+    __slots__ = ("_limit", "_pending", "_waiter")
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._pending: deque[StatusChange] | None = None
+        self._waiter: asyncio.Future[StatusChange] | None = None
+
+    def offer(self, change: StatusChange) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(change)
+            return
+        if self._pending is None:
+            self._pending = deque(maxlen=self._limit)
+        self._pending.append(change)  # at the limit, drops the oldest
+
+    async def get(self) -> StatusChange:
+        if self._pending:
+            return self._pending.popleft()
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            return await self._waiter
+        finally:
+            self._waiter = None
+
+
 class LiveHub:
     """This process's websocket listeners. A listener for one user is found by user id
     (no scan of every listener per change); firehose listeners see everything that
-    passes their filter. Each listener has a bounded queue: a client too slow to keep
-    up loses its oldest pending changes rather than holding memory forever."""
+    passes their filter."""
 
     def __init__(self, queue_size: int = 100) -> None:
         self.queue_size = queue_size
-        self._by_user: dict[str, dict[int, asyncio.Queue[StatusChange]]] = {}
-        self._firehose: dict[
-            int, tuple[Callable[[StatusChange], bool], asyncio.Queue[StatusChange]]
-        ] = {}
+        self._by_user: dict[str, dict[int, Mailbox]] = {}
+        self._firehose: dict[int, tuple[Callable[[StatusChange], bool], Mailbox]] = {}
         self._next = 0
 
     @property
     def listener_count(self) -> int:
-        return len(self._firehose) + sum(len(queues) for queues in self._by_user.values())
+        return len(self._firehose) + sum(len(boxes) for boxes in self._by_user.values())
 
     def dispatch(self, change: StatusChange) -> None:
-        for queue in list(self._by_user.get(change.user_id, {}).values()):
-            self._offer(queue, change)
-        for wanted, queue in list(self._firehose.values()):
+        for box in list(self._by_user.get(change.user_id, {}).values()):
+            box.offer(change)
+        for wanted, box in list(self._firehose.values()):
             if wanted(change):
-                self._offer(queue, change)
-
-    @staticmethod
-    def _offer(queue: asyncio.Queue[StatusChange], change: StatusChange) -> None:
-        if queue.full():
-            queue.get_nowait()  # drop the oldest for a slow client
-        queue.put_nowait(change)
+                box.offer(change)
 
     @contextlib.asynccontextmanager
-    async def listen_user(self, user_id: str) -> AsyncIterator[asyncio.Queue[StatusChange]]:
-        key, queue = self._register()
-        self._by_user.setdefault(user_id, {})[key] = queue
+    async def listen_user(self, user_id: str) -> AsyncIterator[Mailbox]:
+        key, box = self._register()
+        self._by_user.setdefault(user_id, {})[key] = box
         try:
-            yield queue
+            yield box
         finally:
-            queues = self._by_user[user_id]
-            del queues[key]
-            if not queues:
+            boxes = self._by_user[user_id]
+            del boxes[key]
+            if not boxes:
                 del self._by_user[user_id]
 
     @contextlib.asynccontextmanager
-    async def listen(
-        self, wanted: Callable[[StatusChange], bool]
-    ) -> AsyncIterator[asyncio.Queue[StatusChange]]:
-        key, queue = self._register()
-        self._firehose[key] = (wanted, queue)
+    async def listen(self, wanted: Callable[[StatusChange], bool]) -> AsyncIterator[Mailbox]:
+        key, box = self._register()
+        self._firehose[key] = (wanted, box)
         try:
-            yield queue
+            yield box
         finally:
             del self._firehose[key]
 
-    def _register(self) -> tuple[int, asyncio.Queue[StatusChange]]:
+    def _register(self) -> tuple[int, Mailbox]:
         self._next += 1
-        return self._next, asyncio.Queue(self.queue_size)
+        return self._next, Mailbox(self.queue_size)
 
 
 class LiveFeed(Protocol):
