@@ -6,11 +6,19 @@ other content types, websockets) goes to the Strawberry view.
 It keeps what the view's extensions do on this path: the token limit, the depth and
 alias rules (and no introspection in production), coded business errors, and masking of
 unexpected errors in production.
+
+It also speaks Apollo's automatic persisted queries: a client may send
+`extensions.persistedQuery.sha256Hash` instead of the document; an unknown hash is
+answered with PERSISTED_QUERY_NOT_FOUND, and the client sends document and hash once.
+Each process remembers the last 1,024 valid documents it was given (a process that does
+not know a hash asks for it again).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections import OrderedDict
 from inspect import isawaitable
 from typing import Any
@@ -30,6 +38,32 @@ from schema.errors import is_intended, with_codes
 log = logging.getLogger(__name__)
 DOCUMENTS = 1024
 MASKED = "Unexpected error."
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+NOT_FOUND = {
+    "message": "PersistedQueryNotFound",
+    "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
+}
+
+
+class BadRequest(Exception):
+    """The body is not a GraphQL request: 400 with this text."""
+
+
+def _persisted_hash(extensions: object) -> str | None:
+    """The APQ hash the request names, if any."""
+    if extensions is None:
+        return None
+    if not isinstance(extensions, dict):
+        raise BadRequest("The extensions must be an object")
+    persisted = extensions.get("persistedQuery")
+    if persisted is None:
+        return None
+    if not isinstance(persisted, dict) or persisted.get("version") != 1:
+        raise BadRequest("Unsupported persistedQuery (version 1 is)")
+    digest = persisted.get("sha256Hash")
+    if not isinstance(digest, str) or not SHA256_HEX.fullmatch(digest):
+        raise BadRequest("persistedQuery.sha256Hash must be 64 lowercase hex digits")
+    return digest
 
 
 class LeanGraphQL:
@@ -51,6 +85,7 @@ class LeanGraphQL:
         self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = (
             OrderedDict()
         )
+        self._persisted: OrderedDict[str, str] = OrderedDict()  # sha256 -> document
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._handles(scope):
@@ -87,6 +122,29 @@ class LeanGraphQL:
             self._documents.popitem(last=False)
         return prepared
 
+    def _document_for(self, query: object, digest: str | None) -> str | None:
+        """The document to run: sent, or remembered under its APQ hash (None: unknown)."""
+        if query is not None and (not isinstance(query, str) or not query):
+            raise BadRequest("No GraphQL query found in the request")
+        if digest is None:
+            if query is None:
+                raise BadRequest("No GraphQL query found in the request")
+            return query
+        if query is None:
+            remembered = self._persisted.get(digest)
+            if remembered is not None:
+                self._persisted.move_to_end(digest)
+            return remembered
+        if hashlib.sha256(query.encode()).hexdigest() != digest:
+            raise BadRequest("provided sha does not match query")
+        return query
+
+    def _remember(self, digest: str, query: str) -> None:
+        self._persisted[digest] = query
+        self._persisted.move_to_end(digest)
+        if len(self._persisted) > DOCUMENTS:
+            self._persisted.popitem(last=False)
+
     async def _answer(self, request: Request) -> Response:
         try:
             body = orjson.loads(await request.body())
@@ -94,20 +152,23 @@ class LeanGraphQL:
             return Response("Unable to parse request body as JSON", 400)
         if not isinstance(body, dict):
             return Response("The request body must be a JSON object", 400)
-        query, variables, operation = (
-            body.get("query"),
-            body.get("variables"),
-            body.get("operationName"),
-        )
-        if not isinstance(query, str) or not query:
-            return Response("No GraphQL query found in the request", 400)
+        variables, operation = body.get("variables"), body.get("operationName")
         if variables is not None and not isinstance(variables, dict):
             return Response("The variables must be an object", 400)
         if operation is not None and not isinstance(operation, str):
             return Response("The operation name must be a string", 400)
+        try:
+            digest = _persisted_hash(body.get("extensions"))
+            query = self._document_for(body.get("query"), digest)
+        except BadRequest as error:
+            return Response(str(error), 400)
+        if query is None:
+            return self._json({"data": None, "errors": [NOT_FOUND]})
         document, errors = self._prepare(query)
         if document is None:
             return self._json({"data": None, "errors": [e.formatted for e in errors]})
+        if digest is not None:
+            self._remember(digest, query)
         context = await self.view.get_context(request, Response())
         result: Any = execute(
             self.schema,
