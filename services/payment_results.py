@@ -16,13 +16,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from models import Payment
+from models import Payment, Subscription
 from services import lifecycle
 from services.billing_rules import PaymentPurpose, PaymentStatus
 from services.deps import Deps
 from services.errors import InvalidTransition
 from services.gateway.base import ChargeOutcome
 from services.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
+from services.store.messaging import InboxRecord
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.transitions import apply_transition
@@ -64,31 +65,74 @@ async def apply_payment_result(deps: Deps, message: PaymentResultMessage) -> Res
 async def apply_payment_results(
     deps: Deps, messages: Sequence[PaymentResultMessage]
 ) -> list[ResultOutcome]:
-    """Apply results in one transaction (a consumer's batch): one commit, not one per
-    message. A duplicate, even one inside the same batch, finds its inbox row."""
+    """Apply results in one transaction (a consumer's batch): the inbox rows, the user
+    locks and the payments, invoices and subscriptions they touch are written and read a
+    batch at a time, then the results are applied in order in memory. A duplicate, even
+    one inside the same batch, finds its inbox row."""
     now = deps.clock.now()
     outcomes = []
     async with deps.uow() as uow:
+        records = [InboxRecord(m.source, m.message_id, m.message_type, m.payload) for m in messages]
+        fresh = await uow.messaging.record_messages(records, now)
+        applying = []
         for message in messages:
-            fresh = await uow.messaging.record_message(
-                message.source, message.message_id, message.message_type, message.payload, now
-            )
-            if not fresh:
+            key = (message.source, message.message_id)
+            applying.append(key in fresh)
+            fresh.discard(key)  # a repeat later in this batch is a duplicate
+        batch = await _load(uow, [m for m, new in zip(messages, applying, strict=True) if new])
+        recorded = []
+        for message, new in zip(messages, applying, strict=True):
+            if not new:
                 outcomes.append(ResultOutcome.DUPLICATE)
                 continue
-            outcome = await _apply(uow, message, now)
-            await uow.messaging.set_outcome(message.source, message.message_id, outcome.value)
+            outcome = await _apply(uow, batch, message, now)
+            recorded.append((message.source, message.message_id, outcome.value))
             outcomes.append(outcome)
+        await uow.messaging.set_outcomes(recorded)
         await uow.commit()
     return outcomes
 
 
-async def _apply(uow: UnitOfWork, message: PaymentResultMessage, now: datetime) -> ResultOutcome:
+@dataclass(frozen=True)
+class _Batch:
+    """The payments a batch names and their subscriptions, locked and loaded up front."""
+
+    by_id: dict[uuid.UUID, Payment]
+    by_processor_id: dict[str, Payment]
+    subscriptions: dict[uuid.UUID, Subscription]
+
+    def payment(self, message: PaymentResultMessage) -> Payment | None:
+        if message.payment_id is not None:
+            return self.by_id.get(message.payment_id)
+        if message.processor_payment_id:
+            return self.by_processor_id.get(message.processor_payment_id)
+        return None
+
+
+async def _load(uow: UnitOfWork, messages: Sequence[PaymentResultMessage]) -> _Batch:
+    acting = [m for m in messages if m.status is not None]
+    ids = {m.payment_id for m in acting if m.payment_id is not None}
+    processor_ids = {
+        m.processor_payment_id for m in acting if m.payment_id is None and m.processor_payment_id
+    }
+    # The users first, then their rows: the order the API's writes take them in.
+    await uow.subscriptions.lock_users(await uow.billing.payment_owners(ids, processor_ids))
+    payments = await uow.billing.payments_for_update(ids, processor_ids)
+    await uow.billing.load_invoices({p.invoice_id for p in payments if p.invoice_id})
+    subscriptions = await uow.subscriptions.by_ids_for_update({p.order_id for p in payments})
+    return _Batch(
+        {p.id: p for p in payments},
+        {p.payment_id: p for p in payments if p.payment_id},
+        subscriptions,
+    )
+
+
+async def _apply(
+    uow: UnitOfWork, batch: _Batch, message: PaymentResultMessage, now: datetime
+) -> ResultOutcome:
     if message.status is None:
         return ResultOutcome.IGNORED
-    payment = await uow.billing.payment_for_update(
-        payment_id=message.payment_id, processor_payment_id=message.processor_payment_id
-    )
+    payment = batch.payment(message)
     if payment is None:
         return ResultOutcome.UNKNOWN_PAYMENT
     if payment.status_literal is PaymentStatus.SUCCESS:
@@ -108,16 +152,18 @@ async def _apply(uow: UnitOfWork, message: PaymentResultMessage, now: datetime) 
             mark_invoice(
                 invoice, invoice_status_after(_OUTCOME_OF[message.status], payment.purpose), now
             )
-    await _move_subscription(uow, payment, message, now)
+    await _move_subscription(uow, batch.subscriptions[payment.order_id], payment, message, now)
     return ResultOutcome.APPLIED
 
 
 async def _move_subscription(
-    uow: UnitOfWork, payment: Payment, message: PaymentResultMessage, now: datetime
+    uow: UnitOfWork,
+    row: Subscription,
+    payment: Payment,
+    message: PaymentResultMessage,
+    now: datetime,
 ) -> None:
-    await uow.subscriptions.lock_user(payment.owner_id)
-    row = await uow.subscriptions.by_id(payment.order_id, for_update=True)
-    assert row is not None and message.status is not None
+    assert message.status is not None
     state = state_of(row)
     plans = {p.code: p for p in (row.plan, row.pending_plan) if p is not None}
     try:

@@ -69,6 +69,39 @@ class BillingRepository:
             return None
         return await self.session.scalar(select(Payment).where(condition).with_for_update())
 
+    async def payments_for_update(
+        self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]
+    ) -> Sequence[Payment]:
+        """The payments named by our ids or the processor's, locked, in one statement."""
+        return await self._payments(payment_ids, processor_payment_ids, lock=True)
+
+    async def payment_owners(
+        self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]
+    ) -> set[str]:
+        """Who those payments belong to (read without locks, to lock the users first)."""
+        return {p.owner_id for p in await self._payments(payment_ids, processor_payment_ids)}
+
+    async def _payments(
+        self,
+        payment_ids: Collection[uuid.UUID],
+        processor_payment_ids: Collection[str],
+        *,
+        lock: bool = False,
+    ) -> Sequence[Payment]:
+        if not payment_ids and not processor_payment_ids:
+            return []
+        query = select(Payment).where(
+            or_(Payment.id.in_(payment_ids), Payment.payment_id.in_(processor_payment_ids))
+        )
+        if lock:
+            query = query.order_by(Payment.id).with_for_update()
+        return (await self.session.scalars(query)).all()
+
+    async def load_invoices(self, invoice_ids: Collection[uuid.UUID]) -> None:
+        """Bring these invoices into the session, so `invoice()` needs no round trip."""
+        if invoice_ids:
+            await self.session.scalars(select(Invoice).where(Invoice.id.in_(invoice_ids)))
+
     async def invoice(self, invoice_id: uuid.UUID) -> Invoice | None:
         return await self.session.get(Invoice, invoice_id)
 

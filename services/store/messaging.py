@@ -15,6 +15,14 @@ from models import IdempotencyKey, OutboxEvent, ProcessedMessage
 from services.events import DomainEvent
 
 
+@dataclass(frozen=True)
+class InboxRecord:
+    source: str
+    message_id: str
+    message_type: str | None
+    payload: dict[str, Any] | None
+
+
 class MessagingRepository:
     def __init__(self, session: AsyncSession, source: str) -> None:
         self.session = session
@@ -41,28 +49,46 @@ class MessagingRepository:
         payload: dict[str, Any] | None,
         now: datetime,
     ) -> bool:
-        """Put a message in the inbox; False if it was there already (a duplicate). A
-        concurrent twin waits on the primary key until this transaction ends."""
-        inserted = await self.session.scalar(
+        """Put a message in the inbox; False if it was there already (a duplicate)."""
+        fresh = await self.record_messages(
+            [InboxRecord(source, message_id, message_type, payload)], now
+        )
+        return bool(fresh)
+
+    async def record_messages(
+        self, records: Sequence[InboxRecord], now: datetime
+    ) -> set[tuple[str, str]]:
+        """Put messages in the inbox in one statement; returns the (source, id) pairs that
+        were new (a repeat inside the batch is not). A concurrent twin waits on the
+        primary key until this transaction ends."""
+        if not records:
+            return set()
+        rows = await self.session.execute(
             insert(ProcessedMessage)
             .values(
-                source=source,
-                message_id=message_id,
-                message_type=message_type,
-                payload=payload,
-                processed_at=now,
+                [
+                    {
+                        "source": r.source,
+                        "message_id": r.message_id,
+                        "message_type": r.message_type,
+                        "payload": r.payload,
+                        "processed_at": now,
+                    }
+                    for r in records
+                ]
             )
             .on_conflict_do_nothing(index_elements=["source", "message_id"])
-            .returning(ProcessedMessage.message_id)
+            .returning(ProcessedMessage.source, ProcessedMessage.message_id)
         )
-        return inserted is not None
+        return {(source, message_id) for source, message_id in rows}
 
-    async def set_outcome(self, source: str, message_id: str, outcome: str) -> None:
-        await self.session.execute(
-            update(ProcessedMessage)
-            .where(ProcessedMessage.source == source, ProcessedMessage.message_id == message_id)
-            .values(outcome=outcome)
-        )
+    async def set_outcomes(self, outcomes: Sequence[tuple[str, str, str]]) -> None:
+        """(source, message id, outcome) for inbox rows of this transaction."""
+        if outcomes:
+            await self.session.execute(
+                update(ProcessedMessage),
+                [{"source": s, "message_id": m, "outcome": o} for s, m, o in outcomes],
+            )
 
     async def idempotency_key(self, user_id: str, key: str) -> IdempotencyKey | None:
         return await self.session.scalar(

@@ -89,6 +89,31 @@ class SubscriptionRepository:
             {"user_id": user_id},
         )
 
+    async def lock_users(self, user_ids: Collection[str]) -> None:
+        """`lock_user` for several users in one statement, in a fixed (sorted) order so
+        two batches cannot deadlock on each other."""
+        if user_ids:
+            await self.session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(u, 0))"
+                    " FROM unnest(CAST(:user_ids AS text[])) AS u"
+                ),
+                {"user_ids": sorted(user_ids)},
+            )
+
+    async def by_ids_for_update(
+        self, subscription_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, Subscription]:
+        if not subscription_ids:
+            return {}
+        query = (
+            self._with_plans()
+            .where(Subscription.id.in_(subscription_ids))
+            .order_by(Subscription.id)
+            .with_for_update(of=Subscription)
+        )
+        return {row.id: row for row in (await self.session.scalars(query)).unique()}
+
     async def current(self, user_id: str, *, for_update: bool = False) -> Subscription | None:
         query = self._with_plans().where(
             Subscription.user_id == user_id, Subscription.is_current.is_(True)
