@@ -58,7 +58,8 @@ class Report:
             baseline = f"{r.baseline:.1f}" if r.baseline is not None else "-"
             ratio = f"{r.ratio:.3f}" if r.ratio is not None else "-"
             print(
-                f"{r.name:<48} {r.value:>12.1f} {r.unit:<8} {baseline:>10} {ratio:>7}  {r.target or ''}"
+                f"{r.name:<48} {r.value:>12.1f} {r.unit:<8} {baseline:>10} {ratio:>7}  "
+                f"{r.target or '':<22} {r.notes}".rstrip()
             )
 
     def write(self, label: str) -> Path:

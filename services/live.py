@@ -162,7 +162,8 @@ class LocalFeed:
 
 
 class RedisFeed:
-    """Redis pub/sub: every API process's listener receives every change."""
+    """Redis pub/sub: every API process's listener receives every change. A relay batch
+    goes out as one message (a JSON array of envelopes), not one per change."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -172,12 +173,23 @@ class RedisFeed:
         if not values:
             return
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for value in values:
-                    pipe.publish(CHANNEL, value)
-                await pipe.execute()
+            await self.redis.publish(CHANNEL, b"[" + b",".join(values) + b"]")
         except (RedisError, OSError) as error:  # live pushes are best effort
             log.warning("could not push %d live change(s) to Redis: %s", len(values), error)
+
+
+def _dispatch_published(hub: LiveHub, data: bytes) -> None:
+    """A channel message: an array of envelopes (or one, as older publishers sent)."""
+    try:
+        decoded = orjson.loads(data)
+        envelopes = decoded if isinstance(decoded, list) else [decoded]
+        changes = [StatusChange.from_envelope(envelope) for envelope in envelopes]
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        log.warning("ignoring a malformed live-channel message: %r", error)
+        return
+    for change in changes:
+        if change is not None:
+            hub.dispatch(change)
 
 
 async def listen_to_redis(redis: Redis, hub: LiveHub, stop: asyncio.Event) -> None:
@@ -190,9 +202,7 @@ async def listen_to_redis(redis: Redis, hub: LiveHub, stop: asyncio.Event) -> No
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
                     if message is None:
                         continue
-                    change = StatusChange.from_envelope(orjson.loads(message["data"]))
-                    if change is not None:
-                        hub.dispatch(change)
+                    _dispatch_published(hub, message["data"])
         except (RedisError, OSError) as error:
             log.warning("live channel lost (%s); reconnecting", error)
             with contextlib.suppress(TimeoutError):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from services.live import LiveHub, Mailbox, StatusChange
+import orjson
+
+from services.live import LiveHub, Mailbox, StatusChange, _dispatch_published
 
 
 def change(n: int, user: str = "user-1") -> StatusChange:
@@ -56,3 +58,37 @@ async def test_the_hub_delivers_to_the_users_listeners_only_and_forgets_closed_o
         assert not reader.done()
         reader.cancel()
     assert hub.listener_count == 0
+
+
+def envelope(user: str, n: int) -> dict[str, object]:
+    return {
+        "type": "subscription.status_changed",
+        "time": "2026-01-01T00:00:00Z",
+        "data": {
+            "userId": user,
+            "subscriptionId": f"sub-{n}",
+            "from": "TRIALING",
+            "to": "ACTIVE",
+            "planCode": "premium",
+            "tier": "premium",
+            "entitlements": ["hd"],
+            "reason": f"change-{n}",
+            "actor": "system",
+        },
+    }
+
+
+async def test_a_published_batch_reaches_each_listener_and_garbage_is_dropped() -> None:
+    hub = LiveHub()
+    async with hub.listen_user("user-1") as mine:
+        batch = [envelope("user-1", 1), envelope("user-2", 2), envelope("user-1", 3)]
+        _dispatch_published(hub, orjson.dumps(batch))
+        _dispatch_published(hub, orjson.dumps(envelope("user-1", 4)))  # a lone envelope
+        for garbage in (b"not json", b'[{"type": "subscription.status_changed"}]', b"42"):
+            _dispatch_published(hub, garbage)
+        got = [(await asyncio.wait_for(mine.get(), 1)).reason for _ in range(3)]
+        assert got == ["change-1", "change-3", "change-4"]
+        follow_up = asyncio.create_task(mine.get())
+        await asyncio.sleep(0.01)
+        assert not follow_up.done()  # the garbage delivered nothing
+        follow_up.cancel()
