@@ -16,7 +16,7 @@ from services.errors import DomainError, ErrorCode
 from services.events import iso
 from services.lifecycle import Status, SubscriptionState
 from services.pagination import Page, check_first, decode_cursor, encode_cursor
-from services.store.reads import latest_with_plans
+from services.store.reads import invoice_page, latest_with_plans
 from services.store.subscriptions import Cursor, SubscriptionFilter
 from services.views import (
     EntitlementsView,
@@ -142,9 +142,9 @@ async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:
 async def invoices_of(deps: Deps, user_id: str, first: int, after: str | None) -> Page[InvoiceView]:
     check_first(first)
     cursor = decode_cursor(after)
-    async with deps.uow() as uow:
-        rows = await uow.billing.invoice_page(user_id, first, cursor)
-        items = tuple(InvoiceView.of(r) for r in rows[:first])
+    async with deps.reader() as connection:
+        rows = await invoice_page(connection, user_id, first + 1, cursor)
+    items = tuple(InvoiceView.of(r) for r in rows[:first])
     end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
     return Page(items, len(rows) > first, end)
 

@@ -6,10 +6,9 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from models import Invoice, InvoiceCounter, Payment, PaymentCustomer, PaymentMethod
 from services.billing_rules import InvoiceStatus, PaymentPurpose, invoice_number
@@ -159,20 +158,3 @@ class BillingRepository:
             Invoice.subscription_id.in_(subscription_ids), Invoice.status == InvoiceStatus.OPEN
         )
         return {(i.subscription_id, i.period_start): i for i in await self.session.scalars(query)}
-
-    async def invoice_page(
-        self, user_id: str, first: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> Sequence[Invoice]:
-        query = (
-            select(Invoice).options(selectinload(Invoice.lines)).where(Invoice.user_id == user_id)
-        )
-        if after is not None:
-            created_at, invoice_id = after
-            query = query.where(
-                or_(
-                    Invoice.created_at < created_at,
-                    and_(Invoice.created_at == created_at, Invoice.id < invoice_id),
-                )
-            )
-        query = query.order_by(Invoice.created_at.desc(), Invoice.id.desc()).limit(first + 1)
-        return (await self.session.scalars(query)).all()

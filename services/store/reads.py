@@ -1,10 +1,12 @@
-"""Hot reads in one statement, straight on asyncpg: what `mySubscription` and the
-entitlement lookups need on every page view. The SQL is generated from the table
-metadata, and rows come back shaped like the ORM objects (attribute access, `.plan`,
-`.pending_plan`), so the views and the rules are the same ones the writes use."""
+"""Hot reads straight on asyncpg: what `mySubscription`, the entitlement lookups and the
+invoice list need on every page view. The SQL is generated from the table metadata, and
+rows come back shaped like the ORM objects (attribute access, `.plan`, `.pending_plan`,
+`.lines`), so the views and the rules are the same ones the writes use."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from enum import Enum
 from types import SimpleNamespace
 from typing import Any, cast
@@ -15,7 +17,7 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
 
-from models import Plan, Subscription
+from models import Invoice, InvoiceLine, Plan, Subscription
 from services.store.plans import FREE_PLAN_CODE
 
 _SUBSCRIPTIONS = cast(Table, Subscription.__table__)
@@ -105,3 +107,54 @@ async def latest_with_plans(
     subscription.pending_plan = _part(row, "q")
     # Shaped like the ORM row for the views and rules; never added to a session.
     return cast(Subscription, subscription), free
+
+
+_INVOICES = cast(Table, Invoice.__table__)
+_LINES = cast(Table, InvoiceLine.__table__)
+_INVOICE_COLUMNS = ", ".join(column.name for column in _INVOICES.c)
+# Newest first on the (user_id, created_at, id) index; the cursor is the last row seen.
+FIRST_INVOICES_SQL = f"""
+SELECT {_INVOICE_COLUMNS} FROM invoices WHERE user_id = $1
+ORDER BY created_at DESC, id DESC LIMIT $2
+"""
+NEXT_INVOICES_SQL = f"""
+SELECT {_INVOICE_COLUMNS} FROM invoices WHERE user_id = $1 AND (created_at, id) < ($2, $3)
+ORDER BY created_at DESC, id DESC LIMIT $4
+"""
+LINES_SQL = f"""
+SELECT {", ".join(column.name for column in _LINES.c)} FROM invoice_lines
+WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id, position
+"""
+_INVOICE_DECODE = _decoders(_INVOICES)
+_LINE_DECODE = _decoders(_LINES)
+
+
+def _shaped(row: asyncpg.Record, decoders: dict[str, Any]) -> SimpleNamespace:
+    values = dict(row.items())
+    for name, decode in decoders.items():
+        if values[name] is not None:
+            values[name] = decode(values[name])
+    return SimpleNamespace(**values)
+
+
+async def invoice_page(
+    connection: asyncpg.Connection,
+    user_id: str,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Invoice]:
+    """Up to `limit` of the user's invoices after the cursor, newest first, with their
+    lines in order: two statements."""
+    if after is None:
+        rows = await connection.fetch(FIRST_INVOICES_SQL, user_id, limit)
+    else:
+        rows = await connection.fetch(NEXT_INVOICES_SQL, user_id, after[0], after[1], limit)
+    invoices = [_shaped(row, _INVOICE_DECODE) for row in rows]
+    lines: dict[uuid.UUID, list[SimpleNamespace]] = {invoice.id: [] for invoice in invoices}
+    if invoices:
+        for row in await connection.fetch(LINES_SQL, list(lines)):
+            lines[row["invoice_id"]].append(_shaped(row, _LINE_DECODE))
+    for invoice in invoices:
+        invoice.lines = lines[invoice.id]
+    # Shaped like ORM rows for the views; never added to a session.
+    return cast(list[Invoice], invoices)
