@@ -179,6 +179,15 @@ async def seed_users(url: str, users: int, invoices_per_user: int = 0) -> None:
                 """,
                 invoices_per_user,
             )
+            await connection.execute(
+                """
+                INSERT INTO invoice_lines (id, invoice_id, position, kind, description,
+                    amount_cents, plan_code, period_start, period_end)
+                SELECT gen_random_uuid(), i.id, 0, 'SUBSCRIPTION', 'Premium', 999, 'premium',
+                    i.period_start, i.period_end
+                FROM invoices i
+                """
+            )
         await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()

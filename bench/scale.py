@@ -13,21 +13,23 @@ from bench.http import MY_SUBSCRIPTION, graphql_body, rotating, seed_users, star
 from services.auth import mint_token
 from services.clock import SystemClock
 from services.config import Settings
+from services.store.reads import FIRST_INVOICES_SQL, LATEST_SQL, LINES_SQL
 
 INVOICES = "{ invoices(first: 10) { nodes { number status totalCents } pageInfo { hasNextPage endCursor } } }"
-LATEST_SQL = """EXPLAIN SELECT s.id FROM plans f LEFT OUTER JOIN (subscriptions s JOIN plans p
-  ON p.id = s.plan_id LEFT OUTER JOIN plans q ON q.id = s.pending_plan_id) ON s.user_id = 'user-7'
-  WHERE f.code = 'free' ORDER BY s.is_current DESC NULLS LAST, s.updated_at DESC, s.created_at DESC LIMIT 1"""
-INVOICE_SQL = """EXPLAIN SELECT id FROM invoices WHERE user_id = 'user-7'
-  ORDER BY created_at DESC, id DESC LIMIT 11"""
 
 
 async def plans(url: str) -> str:
+    """EXPLAIN of the statements the service runs for these reads, for one user."""
     connection = await asyncpg.connect(url)
     try:
+        invoice_ids = [r["id"] for r in await connection.fetch(FIRST_INVOICES_SQL, "user-7", 11)]
         out = []
-        for sql in (LATEST_SQL, INVOICE_SQL):
-            out.append("\n".join(r[0] for r in await connection.fetch(sql)))
+        for sql, args in (
+            (LATEST_SQL, ("user-7",)),
+            (FIRST_INVOICES_SQL, ("user-7", 11)),
+            (LINES_SQL, (invoice_ids,)),
+        ):
+            out.append("\n".join(r[0] for r in await connection.fetch(f"EXPLAIN {sql}", *args)))
         return "\n\n".join(out)
     finally:
         await connection.close()
