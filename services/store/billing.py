@@ -56,18 +56,6 @@ class BillingRepository:
 
     # --- payments ---
 
-    async def payment_for_update(
-        self, *, payment_id: uuid.UUID | None, processor_payment_id: str | None
-    ) -> Payment | None:
-        """A payment by our id or the processor's, locked for the result being applied."""
-        if payment_id is not None:
-            condition = Payment.id == payment_id
-        elif processor_payment_id:
-            condition = Payment.payment_id == processor_payment_id
-        else:
-            return None
-        return await self.session.scalar(select(Payment).where(condition).with_for_update())
-
     async def payments_for_update(
         self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]
     ) -> Sequence[Payment]:

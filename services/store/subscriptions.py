@@ -122,13 +122,10 @@ class SubscriptionRepository:
             query = query.with_for_update(of=Subscription)
         return await self.session.scalar(query)
 
-    async def by_id(
-        self, subscription_id: uuid.UUID, *, for_update: bool = False
-    ) -> Subscription | None:
-        query = self._with_plans().where(Subscription.id == subscription_id)
-        if for_update:
-            query = query.with_for_update(of=Subscription)
-        return await self.session.scalar(query)
+    async def by_id(self, subscription_id: uuid.UUID) -> Subscription | None:
+        return await self.session.scalar(
+            self._with_plans().where(Subscription.id == subscription_id)
+        )
 
     async def had_trial(self, user_id: str) -> bool:
         query = select(
