@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,12 @@ from models import Invoice, InvoiceCounter, Payment, PaymentCustomer, PaymentMet
 from services.billing_rules import InvoiceStatus, PaymentPurpose, invoice_number
 
 INVOICE_COUNTER = "invoice"
+
+
+def _named(
+    payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]
+) -> ColumnElement[bool]:
+    return or_(Payment.id.in_(payment_ids), Payment.payment_id.in_(processor_payment_ids))
 
 
 class BillingRepository:
@@ -59,30 +65,28 @@ class BillingRepository:
     async def payments_for_update(
         self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]
     ) -> Sequence[Payment]:
-        """The payments named by our ids or the processor's, locked, in one statement."""
-        return await self._payments(payment_ids, processor_payment_ids, lock=True)
+        """The payments named by our ids or the processor's, locked, in one statement
+        (their locked state replaces anything this session read before)."""
+        if not payment_ids and not processor_payment_ids:
+            return []
+        query = (
+            select(Payment)
+            .where(_named(payment_ids, processor_payment_ids))
+            .order_by(Payment.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(query)).all()
 
     async def payment_owners(
         self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]
     ) -> set[str]:
-        """Who those payments belong to (read without locks, to lock the users first)."""
-        return {p.owner_id for p in await self._payments(payment_ids, processor_payment_ids)}
-
-    async def _payments(
-        self,
-        payment_ids: Collection[uuid.UUID],
-        processor_payment_ids: Collection[str],
-        *,
-        lock: bool = False,
-    ) -> Sequence[Payment]:
+        """Who those payments belong to: read without locks (and without loading the
+        payments), so the users can be locked before their rows."""
         if not payment_ids and not processor_payment_ids:
-            return []
-        query = select(Payment).where(
-            or_(Payment.id.in_(payment_ids), Payment.payment_id.in_(processor_payment_ids))
-        )
-        if lock:
-            query = query.order_by(Payment.id).with_for_update()
-        return (await self.session.scalars(query)).all()
+            return set()
+        query = select(Payment.owner_id).where(_named(payment_ids, processor_payment_ids))
+        return set((await self.session.scalars(query)).all())
 
     async def load_invoices(self, invoice_ids: Collection[uuid.UUID]) -> None:
         """Bring these invoices into the session, so `invoice()` needs no round trip."""

@@ -111,6 +111,7 @@ class SubscriptionRepository:
             .where(Subscription.id.in_(subscription_ids))
             .order_by(Subscription.id)
             .with_for_update(of=Subscription)
+            .execution_options(populate_existing=True)  # the locked state, not a cached one
         )
         return {row.id: row for row in (await self.session.scalars(query)).unique()}
 

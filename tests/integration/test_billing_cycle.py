@@ -278,3 +278,40 @@ async def test_the_same_payment_result_delivered_100_times_applies_once(deps):
         "SELECT count(*) FROM subscription_history WHERE user_id='kai' AND reason='payment_succeeded'",
     )
     assert activations == 1
+
+
+async def test_distinct_reports_of_one_success_racing_each_other_apply_once(deps):
+    """Different message ids (a webhook and a Kafka report, say) for the same payment, at
+    once: each transaction must judge the payment as it is once locked, not as read."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.billing_rules import PaymentStatus
+    from services.payment_results import PaymentResultMessage, ResultOutcome, apply_payment_result
+
+    await used_trial(deps, "lia")
+    pending = await checkout.subscribe(
+        deps, checkout.Subscribe("lia", "premium", "pm_card_authenticationRequired")
+    )
+    assert pending.payment
+    first = datetime.now(UTC)
+    messages = [
+        PaymentResultMessage(
+            source="stripe" if n % 2 else "kafka",
+            message_id=f"report-{n}",
+            message_type="payment.processed",
+            occurred_at=first + timedelta(seconds=n),
+            status=PaymentStatus.SUCCESS,
+            processor_payment_id=pending.payment.processor_payment_id,
+        )
+        for n in range(20)
+    ]
+    outcomes = await asyncio.gather(*(apply_payment_result(deps, m) for m in messages))
+    assert outcomes.count(ResultOutcome.APPLIED) == 1
+    assert outcomes.count(ResultOutcome.STALE) == 19
+    activations = await scalar(
+        deps,
+        "SELECT count(*) FROM subscription_history WHERE user_id='lia' AND reason='payment_succeeded'",
+    )
+    assert activations == 1
+    paid = await scalar(deps, "SELECT count(*) FROM invoices WHERE user_id='lia' AND status='PAID'")
+    assert paid == 1
