@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,10 +94,6 @@ def wrk(url: str, script: str, seconds: int = 8, connections: int = CONNECTIONS)
     return Load(rps, p50, p99, errors)
 
 
-def _median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
 def interleaved(*sides: tuple[str, str], seconds: int, rounds: int = 3) -> list[Load]:
     """Every side warmed up, then measured turn about `rounds` times; the medians. One
     run against another is too noisy on a shared 2-core machine."""
@@ -111,9 +108,9 @@ def interleaved(*sides: tuple[str, str], seconds: int, rounds: int = 3) -> list[
 
 def _medians(loads: list[Load]) -> Load:
     return Load(
-        _median([load.rps for load in loads]),
-        _median([load.p50_ms for load in loads]),
-        _median([load.p99_ms for load in loads]),
+        statistics.median(load.rps for load in loads),
+        statistics.median(load.p50_ms for load in loads),
+        statistics.median(load.p99_ms for load in loads),
         sum(load.errors for load in loads),
     )
 

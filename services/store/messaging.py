@@ -126,9 +126,8 @@ class PendingEvent:
     value: bytes
 
 
-# A batch's ids and keys travel as one array parameter each: an IN list of 500 would be
-# 500 bound parameters to render and send per statement.
-_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+# A batch's ids and keys travel as one array parameter each: an IN list would be one bound
+# parameter per event (1,000 a batch) to render and send per statement.
 _FOREIGN_FIRST = (
     select(OutboxEvent.key, func.min(OutboxEvent.id))
     .where(
@@ -141,7 +140,7 @@ _FOREIGN_FIRST = (
 )
 _MARK_PUBLISHED = (
     update(OutboxEvent)
-    .where(OutboxEvent.id == any_(_IDS))
+    .where(OutboxEvent.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
     .values(published_at=bindparam("now"))
     .execution_options(synchronize_session=False)
 )

@@ -60,12 +60,16 @@ def _decoders(table: Table) -> dict[str, Any]:
     return found
 
 
-_DECODE = {
-    "s": _decoders(_SUBSCRIPTIONS),
-    "p": _decoders(_PLANS),
-    "q": _decoders(_PLANS),
-    "f": _decoders(_PLANS),
-}
+_PLAN_DECODE = _decoders(_PLANS)
+_DECODE = {"s": _decoders(_SUBSCRIPTIONS), "p": _PLAN_DECODE, "q": _PLAN_DECODE, "f": _PLAN_DECODE}
+
+
+def _shaped(values: dict[str, Any], decoders: dict[str, Any]) -> SimpleNamespace:
+    """A row's values as an ORM-like object, enums and JSON decoded."""
+    for name, decode in decoders.items():
+        if values[name] is not None:
+            values[name] = decode(values[name])
+    return SimpleNamespace(**values)
 
 
 # Each alias's (column position, attribute name) in LATEST_SQL's select list, so a row is
@@ -83,12 +87,7 @@ _POSITIONS = _positions()
 
 def _part(row: asyncpg.Record, alias: str) -> SimpleNamespace | None:
     values = {name: row[index] for index, name in _POSITIONS[alias]}
-    if values["id"] is None:
-        return None
-    for name, decode in _DECODE[alias].items():
-        if values[name] is not None:
-            values[name] = decode(values[name])
-    return SimpleNamespace(**values)
+    return None if values["id"] is None else _shaped(values, _DECODE[alias])
 
 
 async def latest_with_plans(
@@ -129,14 +128,6 @@ _INVOICE_DECODE = _decoders(_INVOICES)
 _LINE_DECODE = _decoders(_LINES)
 
 
-def _shaped(row: asyncpg.Record, decoders: dict[str, Any]) -> SimpleNamespace:
-    values = dict(row.items())
-    for name, decode in decoders.items():
-        if values[name] is not None:
-            values[name] = decode(values[name])
-    return SimpleNamespace(**values)
-
-
 async def invoice_page(
     connection: asyncpg.Connection,
     user_id: str,
@@ -149,11 +140,11 @@ async def invoice_page(
         rows = await connection.fetch(FIRST_INVOICES_SQL, user_id, limit)
     else:
         rows = await connection.fetch(NEXT_INVOICES_SQL, user_id, after[0], after[1], limit)
-    invoices = [_shaped(row, _INVOICE_DECODE) for row in rows]
+    invoices = [_shaped(dict(row.items()), _INVOICE_DECODE) for row in rows]
     lines: dict[uuid.UUID, list[SimpleNamespace]] = {invoice.id: [] for invoice in invoices}
     if invoices:
         for row in await connection.fetch(LINES_SQL, list(lines)):
-            lines[row["invoice_id"]].append(_shaped(row, _LINE_DECODE))
+            lines[row["invoice_id"]].append(_shaped(dict(row.items()), _LINE_DECODE))
     for invoice in invoices:
         invoice.lines = lines[invoice.id]
     # Shaped like ORM rows for the views; never added to a session.

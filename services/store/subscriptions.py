@@ -84,14 +84,11 @@ class SubscriptionRepository:
 
     async def lock_user(self, user_id: str) -> None:
         """Serialize one user's mutations for the rest of the transaction."""
-        await self.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:user_id, 0))"),
-            {"user_id": user_id},
-        )
+        await self.lock_users([user_id])
 
     async def lock_users(self, user_ids: Collection[str]) -> None:
-        """`lock_user` for several users in one statement, in a fixed (sorted) order so
-        two batches cannot deadlock on each other."""
+        """Serialize these users' mutations for the rest of the transaction: one statement,
+        locks taken in a fixed (sorted) order so two batches cannot deadlock each other."""
         if user_ids:
             await self.session.execute(
                 text(
