@@ -36,7 +36,7 @@ from services.deps import Deps
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
 from services.heap import settle_heap
-from services.live import LiveFeed, LiveHub, LocalFeed, RedisFeed, listen_to_redis
+from services.live import LiveFeed, LiveHub, LocalFeed, RedisFeed, listen_to_redis, live_channel
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
 from services.worker import background_loops, run_worker
@@ -103,7 +103,7 @@ def build_redis(settings: Settings, *, for_pubsub: bool = False) -> Redis | None
 def build_cache(settings: Settings, redis: Redis | None) -> AccessCache | None:
     if not settings.access_cache:
         return None
-    return AccessCache(RedisStore(redis) if redis else MemoryStore())
+    return AccessCache(RedisStore(redis, settings.redis_prefix) if redis else MemoryStore())
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -133,7 +133,9 @@ def create_app(
     verifier = TokenVerifier(settings)
     hub = LiveHub()
     # With Redis every API process hears every change; without it, only this process.
-    live: LiveFeed = RedisFeed(redis) if redis else LocalFeed(hub)
+    live: LiveFeed = (
+        RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else LocalFeed(hub)
+    )
     schema = build_schema(settings)
     graphql = GraphQLView(
         schema,
@@ -162,7 +164,8 @@ def create_app(
         tasks = []
         listener = build_redis(settings, for_pubsub=True)
         if listener is not None:
-            tasks.append(asyncio.ensure_future(listen_to_redis(listener, hub, stop)))
+            channel = live_channel(settings.redis_prefix)
+            tasks.append(asyncio.ensure_future(listen_to_redis(listener, hub, stop, channel)))
         if with_worker:
             consumer = build_consumer(deps, publisher)
             loops = background_loops(deps, publisher, stop, consumer, live)
@@ -256,7 +259,7 @@ def worker(settings: Settings) -> None:
     app = create_app(settings)
     deps, publisher, redis = app.state.deps, app.state.publisher, app.state.redis
     # Live pushes from a separate worker reach API processes only through Redis.
-    live = RedisFeed(redis) if redis else None
+    live = RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else None
     asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher), live))
 
 

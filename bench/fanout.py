@@ -35,12 +35,13 @@ from bench.http import _serve, seed_users, stop
 from services.auth import mint_token
 from services.clock import SystemClock
 from services.config import Settings
-from services.live import RedisFeed
+from services.live import RedisFeed, live_channel
 from services.messaging.publisher import OutboundMessage
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = "subscription { subscriptionStatusChanged { userId status reason occurredAt } }"
+NAMESPACE = "bench-fanout"  # the service and the publisher below share this channel
 
 
 def envelope(user: str) -> dict[str, object]:
@@ -174,7 +175,8 @@ async def measure_service(
     redis = Redis.from_url(redis_url)
     # As the relay hands them over: one publish per relay batch.
     messages = [OutboundMessage.of("subscription.status_changed", u, envelope(u)) for u in users]
-    feed, size = RedisFeed(redis), Settings().outbox_batch_size
+    feed = RedisFeed(redis, live_channel(NAMESPACE))
+    size = Settings().outbox_batch_size
     started = time.perf_counter()
     for start in range(0, len(messages), size):
         await feed.publish(messages[start : start + size])
@@ -222,7 +224,12 @@ def run(report: Report, sizes: tuple[int, ...] = (1000, 5000), rounds: int = 3) 
             users = [f"fan-{n}" for n in range(count)]
             now = SystemClock().now()
             tokens = [mint_token(settings, u, [], now, timedelta(hours=1)) for u in users]
-            env = {"DATABASE_URL": url, "REDIS_URL": redis.url, "WEBSOCKET_MAX_SUBSCRIPTIONS": "10"}
+            env = {
+                "DATABASE_URL": url,
+                "REDIS_URL": redis.url,
+                "REDIS_NAMESPACE": NAMESPACE,
+                "WEBSOCKET_MAX_SUBSCRIPTIONS": "10",
+            }
             # Turn about, medians: one run of each side is too noisy on a shared machine.
             ours: list[tuple[float, float, float]] = []
             bare: list[tuple[float, float]] = []

@@ -3,37 +3,28 @@ over HTTP and websockets (graphql-transport-ws and the legacy graphql-ws)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UnsetType
 
+from resolvers.ws_session import BoundedTextFrames, GuardedLegacyWS, GuardedTransportWS
 from schema.context import Context
 from services.auth import AuthError, TokenVerifier
 from services.deps import Deps
 from services.live import LiveHub
 
 
-class TextFrames(ASGIWebSocketAdapter):
-    """GraphQL over websockets is text frames; orjson gives bytes, so send them as text."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as error:
-            raise WebSocketDisconnected from error
-
-
 class GraphQLView(GraphQL[Context, None]):
-    websocket_adapter_class = TextFrames
+    websocket_adapter_class = BoundedTextFrames
+    graphql_transport_ws_handler_class = GuardedTransportWS
+    graphql_ws_handler_class = GuardedLegacyWS
 
     def __init__(
         self,
@@ -47,6 +38,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.deps = deps
         self.verifier = verifier
         self.hub = hub
+        self.max_message_bytes = deps.settings.max_body_bytes
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -72,7 +64,7 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             principal = self.verifier.verify_header(header) or context.principal
         except AuthError as error:
-            raise ConnectionRejectionError({"message": f"invalid token: {error}"}) from error
+            raise ConnectionRejectionError({"message": str(error)}) from error
         if principal is None:
             raise ConnectionRejectionError({"message": "send Authorization in connection_init"})
         context.principal, context.auth_error = principal, None

@@ -33,7 +33,7 @@ def principal(request: Request, *, roles: tuple[str, ...] = ()) -> Principal:
     try:
         found = verifier.verify_header(request.headers.get("authorization"))
     except AuthError as error:
-        raise Unauthorized(401, "UNAUTHENTICATED", f"invalid token: {error}") from error
+        raise Unauthorized(401, "UNAUTHENTICATED", str(error)) from error
     if found is None:
         raise Unauthorized(401, "UNAUTHENTICATED", "sign in: send 'Authorization: Bearer <token>'")
     if roles and not any(role.value in roles for role in found.roles):

@@ -18,11 +18,7 @@ Info = strawberry.Info[Context, None]
 def signed_in_principal(info: Info) -> Principal:
     context = info.context
     if context.principal is None:
-        message = (
-            f"invalid token: {context.auth_error}"
-            if context.auth_error
-            else "sign in: send 'Authorization: Bearer <token>'"
-        )
+        message = context.auth_error or "sign in: send 'Authorization: Bearer <token>'"
         raise GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
     return context.principal
 

@@ -28,14 +28,6 @@ COOL_OFF_SECONDS = 5.0
 GLOBAL = "*"
 
 
-def _entry_key(user_id: str) -> str:
-    return f"subsvc:access:{user_id}"
-
-
-def _generation_key(user_id: str) -> str:
-    return f"subsvc:access-gen:{user_id}"
-
-
 class CacheStore(Protocol):
     async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
         """(the entry, the user's generation, the global generation)."""
@@ -69,24 +61,33 @@ class MemoryStore:
 
 
 class RedisStore:
-    def __init__(self, redis: Redis) -> None:
+    """Entries and generations under `prefix` (the deployment's Redis namespace)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
+        self.prefix = prefix
+
+    def _entry_key(self, user_id: str) -> str:
+        return f"{self.prefix}:access:{user_id}"
+
+    def _generation_key(self, user_id: str) -> str:
+        return f"{self.prefix}:access-gen:{user_id}"
 
     async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
         entry, generation, everyone = await self.redis.mget(
-            _entry_key(user_id), _generation_key(user_id), _generation_key(GLOBAL)
+            self._entry_key(user_id), self._generation_key(user_id), self._generation_key(GLOBAL)
         )
         raw = entry.encode() if isinstance(entry, str) else entry
         return raw, int(generation or 0), int(everyone or 0)
 
     async def write(self, user_id: str, value: bytes) -> None:
-        await self.redis.set(_entry_key(user_id), value, ex=TTL_SECONDS)
+        await self.redis.set(self._entry_key(user_id), value, ex=TTL_SECONDS)
 
     async def bump(self, user_ids: Iterable[str]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user_id in user_ids:
-                pipe.incr(_generation_key(user_id))
-                pipe.expire(_generation_key(user_id), TTL_SECONDS * 2)
+                pipe.incr(self._generation_key(user_id))
+                pipe.expire(self._generation_key(user_id), TTL_SECONDS * 2)
             await pipe.execute()
 
 

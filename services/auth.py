@@ -31,6 +31,7 @@ class Role(StrEnum):
 class Principal:
     user_id: str
     roles: frozenset[Role]
+    expires_at: float | None = None  # the token's `exp` (seconds since the epoch)
 
     @property
     def is_admin(self) -> bool:
@@ -39,6 +40,9 @@ class Principal:
     @property
     def is_service(self) -> bool:
         return Role.SERVICE in self.roles
+
+
+ROLE_NAMES = frozenset(role.value for role in Role)
 
 
 class AuthError(Exception):
@@ -67,7 +71,7 @@ class TokenVerifier:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
-            raise AuthError("malformed token") from exc
+            raise AuthError("invalid token: malformed") from exc
         alg = header.get("alg")
         if alg == "HS256" and self._secret is not None:
             return self._secret, alg
@@ -75,10 +79,10 @@ class TokenVerifier:
             try:
                 return self._jwks.get_signing_key_from_jwt(token).key, alg
             except jwt.PyJWTError as exc:
-                raise AuthError("unknown signing key") from exc
+                raise AuthError("invalid token: unknown signing key") from exc
         if alg == "RS256" and self._public_key is not None:
             return self._public_key, alg
-        raise AuthError(f"token algorithm {alg!r} is not accepted")
+        raise AuthError(f"invalid token: algorithm {alg!r} is not accepted")
 
     def verify(self, token: str) -> Principal:
         known = self._verified.get(token)
@@ -107,12 +111,15 @@ class TokenVerifier:
             raise AuthError(f"invalid token: {exc}") from exc
         subject = claims.get("sub")
         if not isinstance(subject, str) or not is_valid_user_id(subject):
-            raise AuthError("token subject is not a valid user id")
+            raise AuthError("invalid token: the subject is not a valid user id")
         raw_roles = claims.get("roles", [])
         if not isinstance(raw_roles, list):
-            raise AuthError("roles claim must be a list")
-        roles = frozenset(Role(r) for r in raw_roles if r in {m.value for m in Role})
-        return Principal(user_id=subject, roles=roles), float(claims["exp"])
+            raise AuthError("invalid token: the roles claim must be a list of strings")
+        if not all(isinstance(role, str) for role in raw_roles):
+            raise AuthError("invalid token: the roles claim must be a list of strings")
+        roles = frozenset(Role(r) for r in raw_roles if r in ROLE_NAMES)
+        expires = float(claims["exp"])
+        return Principal(user_id=subject, roles=roles, expires_at=expires), expires
 
     def verify_header(self, authorization: str | None) -> Principal | None:
         """None when there is no Authorization header; AuthError when it is bad."""
@@ -120,7 +127,7 @@ class TokenVerifier:
             return None
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthError("expected 'Authorization: Bearer <token>'")
+            raise AuthError("invalid token: expected 'Authorization: Bearer <token>'")
         return self.verify(token.strip())
 
 

@@ -3,8 +3,10 @@ embedded default: embedded PostgreSQL, local payment gateway, in-process deliver
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +27,9 @@ class Settings(BaseSettings):
     embedded_data_dir: Path = Path(".data/postgres")
     db_pool_size: int = Field(default=10, ge=1)
     redis_url: str | None = None
+    # Prefix of every Redis key and channel: deployments sharing one Redis stay apart
+    # (pub/sub ignores the database index). Unset: derived from the database.
+    redis_namespace: str | None = Field(default=None, min_length=1, max_length=64)
     kafka_bootstrap_servers: str | None = None
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
@@ -50,6 +55,7 @@ class Settings(BaseSettings):
     # Websockets and the cache.
     websocket_init_timeout_seconds: float = Field(default=10.0, gt=0)
     websocket_keepalive_seconds: float = Field(default=15.0, gt=0)
+    websocket_pong_timeout_seconds: float = Field(default=10.0, gt=0)
     websocket_max_subscriptions: int = Field(default=10, ge=1)
     redis_timeout_seconds: float = Field(default=0.1, gt=0)  # tight: fall back, never wait
     access_cache: bool = True  # off: every entitlement read goes to PostgreSQL
@@ -72,6 +78,18 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def redis_prefix(self) -> str:
+        """`REDIS_NAMESPACE`, or one derived from the database this deployment uses, so
+        two deployments on two databases never share a key by default."""
+        if self.redis_namespace:
+            return self.redis_namespace
+        assert self.database_url, "resolve the database URL before naming Redis keys"
+        parts = urlsplit(self.database_url)
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        name = parts.path.rsplit("/", 1)[-1][:32] or "db"
+        return f"subsvc:{name}:{hashlib.sha256(where.encode()).hexdigest()[:8]}"
 
     def topic_for(self, event_type: str) -> str:
         return self.topic_overrides.get(event_type, event_type)

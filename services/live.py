@@ -25,7 +25,12 @@ from services.events import SUBSCRIPTION_STATUS_CHANGED
 from services.messaging.publisher import OutboundMessage
 
 log = logging.getLogger(__name__)
-CHANNEL = "subscription-service:live"
+
+
+def live_channel(prefix: str) -> str:
+    """The deployment's channel: Redis pub/sub has no databases, so the name keeps
+    deployments that share a Redis apart."""
+    return f"{prefix}:live"
 
 
 @dataclass(frozen=True)
@@ -165,15 +170,16 @@ class RedisFeed:
     """Redis pub/sub: every API process's listener receives every change. A relay batch
     goes out as one message (a JSON array of envelopes), not one per change."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, channel: str) -> None:
         self.redis = redis
+        self.channel = channel
 
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
         values = _changes(messages)
         if not values:
             return
         try:
-            await self.redis.publish(CHANNEL, b"[" + b",".join(values) + b"]")
+            await self.redis.publish(self.channel, b"[" + b",".join(values) + b"]")
         except (RedisError, OSError) as error:  # live pushes are best effort
             log.warning("could not push %d live change(s) to Redis: %s", len(values), error)
 
@@ -192,12 +198,14 @@ def _dispatch_published(hub: LiveHub, data: bytes) -> None:
             hub.dispatch(change)
 
 
-async def listen_to_redis(redis: Redis, hub: LiveHub, stop: asyncio.Event) -> None:
+async def listen_to_redis(
+    redis: Redis, hub: LiveHub, stop: asyncio.Event, channel: str
+) -> None:
     """Forward the Redis channel into this process's hub, reconnecting after outages."""
     while not stop.is_set():
         try:
             async with redis.pubsub() as pubsub:
-                await pubsub.subscribe(CHANNEL)
+                await pubsub.subscribe(channel)
                 while not stop.is_set():
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
                     if message is None:

@@ -30,7 +30,7 @@ async def cached(deps: Deps, redis_server) -> Deps:
     redis = build_redis(settings)
     assert redis is not None
     await redis.flushdb()
-    cache = AccessCache(RedisStore(redis), cool_off_seconds=0.3)
+    cache = AccessCache(RedisStore(redis, settings.redis_prefix), cool_off_seconds=0.3)
     yield dataclasses.replace(deps, settings=settings, cache=cache)
     await redis.aclose()
 
