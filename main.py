@@ -39,6 +39,7 @@ from services.heap import settle_heap
 from services.live import LiveFeed, LiveHub, LocalFeed, RedisFeed, listen_to_redis, live_channel
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
+from services.rate_limits import RateLimiter
 from services.worker import background_loops, run_worker
 
 log = logging.getLogger("subscription-service")
@@ -132,6 +133,7 @@ def create_app(
     )
     verifier = TokenVerifier(settings)
     hub = LiveHub()
+    limiter = RateLimiter(settings)
     # With Redis every API process hears every change; without it, only this process.
     live: LiveFeed = (
         RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else LocalFeed(hub)
@@ -142,6 +144,7 @@ def create_app(
         deps,
         verifier,
         hub,
+        limiter,
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=False,  # GET would let a link trigger work with a cookie-less token
         keep_alive=True,
@@ -200,6 +203,7 @@ def create_app(
     app.state.publisher = publisher
     app.state.redis = redis
     app.state.hub = hub
+    app.state.limiter = limiter
     return app
 
 

@@ -9,6 +9,7 @@ import orjson
 import strawberry
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -19,6 +20,9 @@ from schema.context import Context
 from services.auth import AuthError, TokenVerifier
 from services.deps import Deps
 from services.live import LiveHub
+from services.rate_limits import Limit, RateLimiter, Refusal, client_address
+
+TRY_AGAIN_LATER = 1013
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -32,23 +36,46 @@ class GraphQLView(GraphQL[Context, None]):
         deps: Deps,
         verifier: TokenVerifier,
         hub: LiveHub,
+        limiter: RateLimiter,
         **options: Any,
     ) -> None:
         super().__init__(schema, **options)
         self.deps = deps
         self.verifier = verifier
         self.hub = hub
+        self.limiter = limiter
         self.max_message_bytes = deps.settings.max_body_bytes
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        principal, problem = None, None
+        principal, problem, refusal = None, None, None
         try:
             principal = self.verifier.verify_header(request.headers.get("authorization"))
         except AuthError as error:
             problem = str(error)
-        return Context(self.deps, request, response, principal, problem, live=self.hub)
+            refusal = await self._failed_authentication(request.scope)
+        return Context(
+            self.deps,
+            request,
+            response,
+            principal,
+            problem,
+            live=self.hub,
+            limiter=self.limiter,
+            auth_refusal=refusal,
+        )
+
+    async def _failed_authentication(self, scope: Scope) -> Refusal | None:
+        return await self.limiter.hit(Limit.AUTH_FAILURES, client_address(scope))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            refusal = await self.limiter.hit(Limit.WEBSOCKET_CONNECTS, client_address(scope))
+            if refusal is not None:
+                await _deny(WebSocket(scope, receive, send), refusal)
+                return
+        await super().__call__(scope, receive, send)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Browsers cannot set headers on a websocket: the token comes in connection_init
@@ -64,7 +91,9 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             principal = self.verifier.verify_header(header) or context.principal
         except AuthError as error:
-            raise ConnectionRejectionError({"message": str(error)}) from error
+            refusal = await self._failed_authentication(context.request.scope)
+            message = refusal.message if refusal else str(error)
+            raise ConnectionRejectionError({"message": message}) from error
         if principal is None:
             raise ConnectionRejectionError({"message": "send Authorization in connection_init"})
         context.principal, context.auth_error = principal, None
@@ -72,3 +101,15 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
+
+
+async def _deny(websocket: WebSocket, refusal: Refusal) -> None:
+    """Close with 1013 (try again later) and the wait in the reason. An HTTP 429 before
+    the handshake would be neater, but uvicorn logs an error for every such answer."""
+    await websocket.accept(subprotocol=_first_subprotocol(websocket))
+    await websocket.close(code=TRY_AGAIN_LATER, reason=refusal.message)
+
+
+def _first_subprotocol(websocket: WebSocket) -> str | None:
+    offered = websocket.scope.get("subprotocols") or []
+    return next((p for p in offered if p in ("graphql-transport-ws", "graphql-ws")), None)

@@ -50,7 +50,7 @@ async def readiness(request: Request) -> Response:
 
 @endpoint
 async def current_user(request: Request) -> Response:
-    user = principal(request)
+    user = await principal(request)
     return json_response({"userId": user.user_id, "roles": sorted(r.value for r in user.roles)})
 
 

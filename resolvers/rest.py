@@ -14,13 +14,29 @@ from services import cancellation, catalog, checkout, plan_changes, queries
 from services.auth import AuthError, Principal, TokenVerifier
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
+from services.rate_limits import Limit, RateLimiter, Refusal, client_address
 from services.results import ChargeOutcomeResult
 
 
-class Unauthorized(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+class Refused(Exception):
+    """Not allowed to run: unauthenticated, forbidden or rate limited."""
+
+    def __init__(
+        self, status: int, code: str, message: str, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.retry_after = retry_after
+
+    @classmethod
+    def rate_limited(cls, refusal: Refusal) -> Refused:
+        return cls(429, "RATE_LIMITED", refusal.message, refusal.retry_after_seconds)
+
+    def response(self) -> Response:
+        response = json_response(error_body(self.code, self.message), self.status)
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(self.retry_after)
+        return response
 
 
 def _deps(request: Request) -> Deps:
@@ -28,17 +44,31 @@ def _deps(request: Request) -> Deps:
     return deps
 
 
-def principal(request: Request, *, roles: tuple[str, ...] = ()) -> Principal:
+async def principal(request: Request, *, roles: tuple[str, ...] = ()) -> Principal:
     verifier: TokenVerifier = request.app.state.verifier
     try:
         found = verifier.verify_header(request.headers.get("authorization"))
     except AuthError as error:
-        raise Unauthorized(401, "UNAUTHENTICATED", str(error)) from error
+        limiter: RateLimiter = request.app.state.limiter
+        refusal = await limiter.hit(Limit.AUTH_FAILURES, client_address(request.scope))
+        if refusal is not None:
+            raise Refused.rate_limited(refusal) from error
+        raise Refused(401, "UNAUTHENTICATED", str(error)) from error
     if found is None:
-        raise Unauthorized(401, "UNAUTHENTICATED", "sign in: send 'Authorization: Bearer <token>'")
+        raise Refused(401, "UNAUTHENTICATED", "sign in: send 'Authorization: Bearer <token>'")
     if roles and not any(role.value in roles for role in found.roles):
-        raise Unauthorized(403, "FORBIDDEN", f"this route needs one of the roles {list(roles)}")
+        raise Refused(403, "FORBIDDEN", f"this route needs one of the roles {list(roles)}")
     return found
+
+
+async def mutating(request: Request) -> Principal:
+    """The signed-in caller of a state-changing route, within their rate limit."""
+    user = await principal(request)
+    limiter: RateLimiter = request.app.state.limiter
+    refusal = await limiter.hit(Limit.MUTATIONS, user.user_id)
+    if refusal is not None:
+        raise Refused.rate_limited(refusal)
+    return user
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -78,8 +108,8 @@ def endpoint(handler: Any) -> Any:
     async def wrapped(request: Request) -> Response:
         try:
             response: Response = await handler(request)
-        except Unauthorized as error:
-            return json_response(error_body(error.code, error.message), error.status)
+        except Refused as error:
+            return error.response()
         except DomainError as error:
             return error_response(error)
         return response
@@ -89,7 +119,7 @@ def endpoint(handler: Any) -> Any:
 
 @endpoint
 async def my_subscription(request: Request) -> Response:
-    user = principal(request)
+    user = await principal(request)
     deps = _deps(request)
     view = await queries.subscription_of(deps, user.user_id)
     granted = await queries.entitlements_of(deps, user.user_id)
@@ -99,7 +129,7 @@ async def my_subscription(request: Request) -> Response:
 @endpoint
 async def upgrade(request: Request) -> Response:
     """The seed's "upgrade to a paid plan": subscribes a free user, upgrades a paid one."""
-    user = principal(request)
+    user = await mutating(request)
     body = await _json_body(request)
     plan_code = _string(body, "planCode", required=True)
     assert plan_code is not None
@@ -117,7 +147,7 @@ async def upgrade(request: Request) -> Response:
 
 @endpoint
 async def cancel(request: Request) -> Response:
-    user = principal(request)
+    user = await mutating(request)
     body = await _json_body(request)
     at_period_end = body.get("atPeriodEnd", True)
     if not isinstance(at_period_end, bool):
@@ -134,7 +164,7 @@ async def plans(request: Request) -> Response:
 
 @endpoint
 async def invoices(request: Request) -> Response:
-    user = principal(request)
+    user = await principal(request)
     raw_first = request.query_params.get("first", "20")
     if not raw_first.isdigit():
         raise DomainError(ErrorCode.INVALID_INPUT, "first must be a positive integer", "first")
@@ -151,7 +181,7 @@ async def invoices(request: Request) -> Response:
 
 @endpoint
 async def status(request: Request) -> Response:
-    principal(request, roles=("service", "admin"))
+    await principal(request, roles=("service", "admin"))
     view = await queries.status_of(_deps(request), request.path_params["user_id"])
     return json_response(view)
 

@@ -6,10 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from resolvers.rest import Refused
 from resolvers.rest_json import error_body, json_response
 from services.deps import Deps
 from services.gateway.stripe_events import WebhookRejected, parse_webhook
 from services.payment_results import apply_payment_result
+from services.rate_limits import Limit, RateLimiter, client_address
 
 
 async def stripe_webhook(request: Request) -> Response:
@@ -17,6 +19,10 @@ async def stripe_webhook(request: Request) -> Response:
     secret = deps.settings.stripe_webhook_secret
     if not secret:
         return json_response(error_body("NOT_CONFIGURED", "STRIPE_WEBHOOK_SECRET is not set"), 503)
+    limiter: RateLimiter = request.app.state.limiter
+    refusal = await limiter.hit(Limit.WEBHOOKS, client_address(request.scope))
+    if refusal is not None:
+        return Refused.rate_limited(refusal).response()
     payload = await request.body()
     try:
         message = parse_webhook(

@@ -8,6 +8,7 @@ from typing import Any
 from services.auth import Principal
 from services.deps import Deps
 from services.live import LiveHub
+from services.rate_limits import RateLimiter, Refusal
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Context:
     auth_error: str | None = None
     live: LiveHub | None = None
     connection_params: dict[str, object] | None = None  # websocket connection_init payload
+    limiter: RateLimiter | None = None
+    auth_refusal: Refusal | None = None  # this address failed to authenticate too often
 
     def user(self) -> Principal:
         """The signed-in principal; permission classes guarantee it exists."""

@@ -11,12 +11,22 @@ from strawberry.permission import BasePermission
 
 from schema.context import Context
 from services.auth import Principal
+from services.rate_limits import Limit, Refusal
 
 Info = strawberry.Info[Context, None]
 
 
+def rate_limited(refusal: Refusal) -> GraphQLError:
+    return GraphQLError(
+        refusal.message,
+        extensions={"code": "RATE_LIMITED", "retryAfterSeconds": refusal.retry_after_seconds},
+    )
+
+
 def signed_in_principal(info: Info) -> Principal:
     context = info.context
+    if context.auth_refusal is not None:
+        raise rate_limited(context.auth_refusal)
     if context.principal is None:
         message = context.auth_error or "sign in: send 'Authorization: Bearer <token>'"
         raise GraphQLError(message, extensions={"code": "UNAUTHENTICATED"})
@@ -47,3 +57,19 @@ class IsServiceOrAdmin(BasePermission):
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = signed_in_principal(info)
         return principal.is_admin or principal.is_service
+
+
+class WithinMutationRate(BasePermission):
+    """Counts a mutation against its caller's limit (RATE_LIMITED past it). Listed after
+    the role check, so only signed-in callers are counted."""
+
+    message = "rate limited"
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        limiter = info.context.limiter
+        if limiter is None:
+            return True
+        refusal = await limiter.hit(Limit.MUTATIONS, signed_in_principal(info).user_id)
+        if refusal is not None:
+            raise rate_limited(refusal)
+        return True

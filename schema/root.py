@@ -7,10 +7,13 @@ import strawberry
 from strawberry.permission import BasePermission
 
 from resolvers import live, mutations, queries
-from schema.permissions import IsAdmin, IsAuthenticated, IsServiceOrAdmin
+from schema.permissions import IsAdmin, IsAuthenticated, IsServiceOrAdmin, WithinMutationRate
 
 signed_in: list[type[BasePermission]] = [IsAuthenticated]
 admin_only: list[type[BasePermission]] = [IsAdmin]
+# Mutations also count against the caller's rate limit.
+signed_in_writes: list[type[BasePermission]] = [IsAuthenticated, WithinMutationRate]
+admin_writes: list[type[BasePermission]] = [IsAdmin, WithinMutationRate]
 services_or_admin: list[type[BasePermission]] = [IsServiceOrAdmin]
 
 
@@ -64,46 +67,54 @@ class Query:
 
 @strawberry.type
 class Mutation:
-    subscribe = strawberry.mutation(resolver=mutations.subscribe, permission_classes=signed_in)
-    upgrade = strawberry.mutation(resolver=mutations.upgrade, permission_classes=signed_in)
-    downgrade = strawberry.mutation(resolver=mutations.downgrade, permission_classes=signed_in)
+    subscribe = strawberry.mutation(
+        resolver=mutations.subscribe, permission_classes=signed_in_writes
+    )
+    upgrade = strawberry.mutation(resolver=mutations.upgrade, permission_classes=signed_in_writes)
+    downgrade = strawberry.mutation(
+        resolver=mutations.downgrade, permission_classes=signed_in_writes
+    )
     cancel_subscription = strawberry.mutation(
-        resolver=mutations.cancel_subscription, permission_classes=signed_in
+        resolver=mutations.cancel_subscription, permission_classes=signed_in_writes
     )
     resume_subscription = strawberry.mutation(
-        resolver=mutations.resume_subscription, permission_classes=signed_in
+        resolver=mutations.resume_subscription, permission_classes=signed_in_writes
     )
     update_fulfillment = strawberry.mutation(
         resolver=mutations.update_fulfillment,
-        permission_classes=signed_in,
+        permission_classes=signed_in_writes,
         description="Change how each paid period is delivered: digital, shipping or pickup.",
     )
     add_payment_method = strawberry.mutation(
-        resolver=mutations.add_payment_method, permission_classes=signed_in
+        resolver=mutations.add_payment_method, permission_classes=signed_in_writes
     )
     set_default_payment_method = strawberry.mutation(
-        resolver=mutations.set_default_payment_method, permission_classes=signed_in
+        resolver=mutations.set_default_payment_method, permission_classes=signed_in_writes
     )
     detach_payment_method = strawberry.mutation(
-        resolver=mutations.detach_payment_method, permission_classes=signed_in
+        resolver=mutations.detach_payment_method, permission_classes=signed_in_writes
     )
-    create_plan = strawberry.mutation(resolver=mutations.create_plan, permission_classes=admin_only)
-    update_plan = strawberry.mutation(resolver=mutations.update_plan, permission_classes=admin_only)
+    create_plan = strawberry.mutation(
+        resolver=mutations.create_plan, permission_classes=admin_writes
+    )
+    update_plan = strawberry.mutation(
+        resolver=mutations.update_plan, permission_classes=admin_writes
+    )
     archive_plan = strawberry.mutation(
-        resolver=mutations.archive_plan, permission_classes=admin_only
+        resolver=mutations.archive_plan, permission_classes=admin_writes
     )
     set_plan_price = strawberry.mutation(
-        resolver=mutations.set_plan_price, permission_classes=admin_only
+        resolver=mutations.set_plan_price, permission_classes=admin_writes
     )
     suspend_subscription = strawberry.mutation(
-        resolver=mutations.suspend_subscription, permission_classes=admin_only
+        resolver=mutations.suspend_subscription, permission_classes=admin_writes
     )
     reinstate_subscription = strawberry.mutation(
-        resolver=mutations.reinstate_subscription, permission_classes=admin_only
+        resolver=mutations.reinstate_subscription, permission_classes=admin_writes
     )
     advance_test_clock = strawberry.mutation(
         resolver=mutations.advance_test_clock,
-        permission_classes=admin_only,
+        permission_classes=admin_writes,
         description="Move the test clock forward and run the lifecycle work that falls due.",
     )
 

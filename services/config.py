@@ -8,7 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-only-secret-do-not-use-in-production-0123456789"
@@ -72,6 +72,14 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(default=1000, ge=1)  # events per relay transaction
     outbox_retention_hours: int = Field(default=72, ge=1)
 
+    # Rate limits (the `limits` library's notation): mutations per user; failed
+    # authentication, websocket connects and webhook posts per client address.
+    rate_limits: bool = True
+    rate_limit_mutations: str = "30/10 seconds"
+    rate_limit_auth_failures: str = "30/minute"
+    rate_limit_websocket_connects: str = "120/minute"
+    rate_limit_webhooks: str = "1200/minute"
+
     test_clock: bool = False
     event_source: str = "urn:subscription-service"
 
@@ -100,6 +108,22 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret
         return None if self.is_production else DEV_JWT_SECRET
+
+    @field_validator(
+        "rate_limit_mutations",
+        "rate_limit_auth_failures",
+        "rate_limit_websocket_connects",
+        "rate_limit_webhooks",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as error:
+            raise ValueError(f"not a rate limit like '30/10 seconds': {value!r}") from error
+        return value
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -198,9 +198,7 @@ def _dispatch_published(hub: LiveHub, data: bytes) -> None:
             hub.dispatch(change)
 
 
-async def listen_to_redis(
-    redis: Redis, hub: LiveHub, stop: asyncio.Event, channel: str
-) -> None:
+async def listen_to_redis(redis: Redis, hub: LiveHub, stop: asyncio.Event, channel: str) -> None:
     """Forward the Redis channel into this process's hub, reconnecting after outages."""
     while not stop.is_set():
         try:
