@@ -3,6 +3,7 @@
 python main.py serve [--host H] [--port P]   run the API (embedded defaults if unset)
 python main.py worker                        run the background lifecycle worker
 python main.py migrate                       apply migrations and seed the default plans
+python main.py stop                          stop the embedded PostgreSQL of EMBEDDED_DATA_DIR
 python main.py token --user ID [--admin] [--service]   print a development JWT
 """
 
@@ -237,12 +238,24 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     settings = _migrate(settings)
     # On the embedded default one process does everything; otherwise run `worker` apart.
     app = create_app(settings, with_worker=with_worker or embedded)
+    python = os.path.relpath(sys.executable)
     if not settings.is_production:
-        python = os.path.relpath(sys.executable)
         print(
             f"\nGraphiQL:  http://{host}:{port}/graphql\n"
             f"Token:     {python} main.py token --user alice      (add --admin for admin)\n"
-            "           send it as 'Authorization: Bearer <token>'\n"
+            "           send it as 'Authorization: Bearer <token>'"
+        )
+        if embedded:
+            print(
+                f"Stop:      Ctrl-C stops the API; the embedded PostgreSQL keeps running for a\n"
+                f"           fast restart: {python} main.py stop   stops it too"
+            )
+        print()
+    if not (with_worker or embedded):
+        log.warning(
+            "no background worker in this process: run `%s main.py worker` beside it (or "
+            "serve --with-worker), or renewals, Kafka events and live updates stop",
+            python,
         )
     settle_heap()
     # Live updates are small JSON: per-message compression would cost ~64 KB of zlib
@@ -255,6 +268,9 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
         access_log=settings.access_log,
         proxy_headers=True,
         ws_per_message_deflate=False,
+        # Frames past this are refused by the protocol (1009); smaller messages over
+        # MAX_BODY_BYTES are refused by the view (4413) before they are parsed.
+        ws_max_size=settings.max_body_bytes * 2,
     )
 
 
@@ -265,6 +281,15 @@ def worker(settings: Settings) -> None:
     # Live pushes from a separate worker reach API processes only through Redis.
     live = RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else None
     asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher), live))
+
+
+def stop(settings: Settings) -> None:
+    from services.embedded_db import stop_embedded
+
+    if stop_embedded(settings.embedded_data_dir):
+        print(f"stopped the embedded PostgreSQL in {settings.embedded_data_dir}")
+    else:
+        print(f"no embedded PostgreSQL runs in {settings.embedded_data_dir}")
 
 
 def token(settings: Settings, user: str, admin: bool, service: bool) -> None:
@@ -285,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands.add_parser("worker", help="run the lifecycle worker")
     commands.add_parser("migrate", help="apply migrations and seed default plans")
+    commands.add_parser("stop", help="stop the embedded PostgreSQL of EMBEDDED_DATA_DIR")
     token_cmd = commands.add_parser("token", help="print a development JWT")
     token_cmd.add_argument("--user", required=True)
     token_cmd.add_argument("--admin", action="store_true")
@@ -300,6 +326,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         _migrate(settings)
         print("database is at the newest migration")
+    elif args.command == "stop":
+        stop(settings)
     elif args.command == "token":
         token(settings, args.user, args.admin, args.service)
 

@@ -11,11 +11,13 @@ from models.billing import (
 )
 from models.catalog import Plan, PricingRecord
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
+from models.operations import ClockOffset, WorkerHeartbeat
 from models.subscription import Subscription, SubscriptionHistory
 
 __all__ = [
     "Base",
     "Broadcast",
+    "ClockOffset",
     "IdempotencyKey",
     "Invoice",
     "InvoiceCounter",
@@ -29,4 +31,5 @@ __all__ = [
     "ProcessedMessage",
     "Subscription",
     "SubscriptionHistory",
+    "WorkerHeartbeat",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+import hmac
+import logging
+
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from starlette.requests import Request
@@ -10,11 +13,34 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers.rest import endpoint, principal
-from resolvers.rest_json import json_response
+from resolvers.rest_json import error_body, json_response
 from services.deps import Deps
 from services.migrate import current_revision, head_revision
+from services.worker_health import Backlog, read_backlog
 
 HEAD = head_revision()
+log = logging.getLogger(__name__)
+UNPUBLISHED = Gauge("outbox_unpublished_events", "Outbox events the relay has not published")
+UNPUBLISHED_AGE = Gauge(
+    "outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox event"
+)
+OVERDUE = Gauge(
+    "lifecycle_oldest_overdue_seconds",
+    "How late the most overdue renewal, retry, expiry or trial conversion is",
+)
+HEARTBEAT = Gauge(
+    "worker_loop_last_heartbeat_timestamp_seconds",
+    "When each worker loop last finished a round (Unix time)",
+    ["loop"],
+)
+
+
+def observe_backlog(backlog: Backlog) -> None:
+    UNPUBLISHED.set(backlog.unpublished_events)
+    UNPUBLISHED_AGE.set(backlog.oldest_unpublished_seconds)
+    OVERDUE.set(backlog.oldest_overdue_seconds)
+    for loop, at in backlog.heartbeats.items():
+        HEARTBEAT.labels(loop).set(at.timestamp())
 
 
 async def health(request: Request) -> Response:
@@ -43,8 +69,24 @@ async def readiness(request: Request) -> Response:
             checks["redis"] = "ok"
         except (RedisError, OSError) as error:
             checks["redis"] = f"degraded: {type(error).__name__}"
+    body: dict[str, object] = {"checks": checks}
+    reasons: list[str] = []
+    if ready:
+        backlog = await read_backlog(deps)
+        reasons = backlog.stalls
+        body["backlog"] = {
+            "unpublishedEvents": backlog.unpublished_events,
+            "oldestUnpublishedSeconds": round(backlog.oldest_unpublished_seconds, 1),
+            "oldestOverdueSeconds": round(backlog.oldest_overdue_seconds, 1),
+            "workerHeartbeats": {
+                loop: at.isoformat() for loop, at in sorted(backlog.heartbeats.items())
+            },
+        }
+        checks["worker"] = "ok" if not reasons else "degraded: stalled"
     status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
-    body = {"status": status if ready else "unavailable", "checks": checks}
+    body = {"status": status if ready else "unavailable", **body}
+    if reasons:
+        body["reasons"] = reasons
     return json_response(body, 200 if ready else 503)
 
 
@@ -55,6 +97,16 @@ async def current_user(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    deps: Deps = request.app.state.deps
+    token = deps.settings.metrics_token
+    if token is not None:
+        sent = request.headers.get("authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return json_response(error_body("UNAUTHENTICATED", "send the METRICS_TOKEN"), 401)
+    try:
+        observe_backlog(await read_backlog(deps))
+    except Exception as error:
+        log.warning("backlog gauges not refreshed: %r", error)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

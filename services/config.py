@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "subscription.dead-letter"
     outbox_batch_size: int = Field(default=1000, ge=1)  # events per relay transaction
     outbox_retention_hours: int = Field(default=72, ge=1)
+    # /admin/health says "degraded" when events or lifecycle work wait longer than this.
+    stall_alert_seconds: float = Field(default=120.0, gt=0)
+    metrics_token: str | None = Field(default=None, min_length=16)  # bearer for /metrics
 
     # Rate limits (the `limits` library's notation): mutations per user; failed
     # authentication, websocket connects and webhook posts per client address.

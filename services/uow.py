@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.events import DomainEvent
 from services.store.billing import BillingRepository
 from services.store.messaging import MessagingRepository
+from services.store.operations import OperationsRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
 
@@ -42,6 +43,7 @@ class UnitOfWork:
     subscriptions: SubscriptionRepository
     billing: BillingRepository
     messaging: MessagingRepository
+    operations: OperationsRepository
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class UnitOfWork:
         self.subscriptions = SubscriptionRepository(self.session)
         self.billing = BillingRepository(self.session)
         self.messaging = MessagingRepository(self.session, self._event_source)
+        self.operations = OperationsRepository(self.session)
         self._events = []
         if self._inbox is not None:
             # The message is recorded in the transaction that applies its effect: a

@@ -17,19 +17,26 @@ from services.messaging.kafka import KafkaConsumerLoop
 from services.messaging.publisher import Publisher
 from services.messaging.relay import OutboxRelay
 from services.scheduler import run_due_work
+from services.worker_health import Heartbeats
 
 log = logging.getLogger(__name__)
 SCHEDULER_POLL_SECONDS = 5.0
 BROADCAST_POLL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 3600.0
+HEARTBEAT_SECONDS = 5.0
 
 
 async def _every(
-    stop: asyncio.Event, seconds: float, name: str, work: Callable[[], Awaitable[int]]
+    stop: asyncio.Event,
+    seconds: float,
+    name: str,
+    work: Callable[[], Awaitable[int]],
+    on_round: Callable[[], None] = lambda: None,
 ) -> None:
     while not stop.is_set():
         try:
             done = await work()
+            on_round()
             if done:
                 log.info("%s: %d", name, done)
         except Exception:  # keep the loop alive; the next round retries
@@ -53,19 +60,32 @@ def background_loops(
         retention=timedelta(hours=deps.settings.outbox_retention_hours),
         live=live,
     )
+    heartbeats = Heartbeats()
+
+    def beat(loop: str) -> Callable[[], None]:
+        return lambda: heartbeats.beat(loop)
+
     loops: list[Awaitable[None]] = [
-        _every(stop, SCHEDULER_POLL_SECONDS, "lifecycle work applied", lambda: run_due_work(deps)),
-        relay.run(stop),
+        _every(
+            stop,
+            SCHEDULER_POLL_SECONDS,
+            "lifecycle work applied",
+            lambda: run_due_work(deps),
+            beat("scheduler"),
+        ),
+        relay.run(stop, on_round=beat("relay")),
         _every(
             stop,
             BROADCAST_POLL_SECONDS,
             "broadcast notifications",
             lambda: broadcasts.run_pending(deps),
+            beat("broadcasts"),
         ),
         _every(stop, PRUNE_EVERY_SECONDS, "published outbox rows pruned", relay.prune),
+        _every(stop, HEARTBEAT_SECONDS, "heartbeats", lambda: heartbeats.flush(deps)),
     ]
     if consumer is not None:
-        loops.append(consumer.run(stop))
+        loops.append(consumer.run(stop, on_round=beat("consumer")))
     return loops
 
 

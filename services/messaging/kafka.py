@@ -89,7 +89,8 @@ class KafkaConsumerLoop:
         self.topics = list(topics)
         self.handler = handler
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, on_round: Callable[[], None] = lambda: None) -> None:
+        """Consume until stopped; `on_round` is called after each poll (a heartbeat)."""
         consumer = AIOKafkaConsumer(
             *self.topics,
             bootstrap_servers=self.bootstrap,
@@ -106,6 +107,7 @@ class KafkaConsumerLoop:
                     if not await self._handle_until_done(stop, partition.topic, items):
                         return
                     await consumer.commit({partition: records[-1].offset + 1})
+                on_round()
         finally:
             await consumer.stop()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -71,13 +72,20 @@ class OutboxRelay:
         async with self.session_factory() as session, session.begin():
             return await OutboxRepository(session).prune(self.clock.now() - self.retention)
 
-    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
-        """Relay until stopped, backing off (up to 30 s) while the broker is away."""
+    async def run(
+        self,
+        stop: asyncio.Event,
+        idle_seconds: float = 0.2,
+        on_round: Callable[[], None] = lambda: None,
+    ) -> None:
+        """Relay until stopped, backing off (up to 30 s) while the broker is away.
+        `on_round` is called after each round that reached the broker (a heartbeat)."""
         backoff = 0.5
         while not stop.is_set():
             try:
                 sent = await self.drain()
                 backoff = 0.5
+                on_round()
             except PublishError as error:
                 log.warning("broker unavailable, retrying in %.1fs: %s", backoff, error)
                 sent = 0

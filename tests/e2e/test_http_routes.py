@@ -99,7 +99,7 @@ async def test_health_readiness_currentuser_and_metrics(api):
     assert (await api.client.get("/health")).json() == {"status": "ok"}
     ready = await api.client.get("/admin/health")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "worker": "ok"}
     me = await api.client.get("/currentuser", headers=auth(api, "una", Role.ADMIN))
     assert me.json() == {"userId": "una", "roles": ["admin"]}
     assert (await api.client.get("/currentuser")).status_code == 401

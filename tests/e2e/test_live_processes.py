@@ -205,3 +205,28 @@ def test_deployments_sharing_one_redis_never_see_each_others_changes(two_deploym
     assert any(k.startswith(f"{prefix_a}:access:pia") for k in keys)
     assert any(k.startswith(f"{prefix_b}:access:pia") for k in keys)
     assert all(k.startswith((f"{prefix_a}:", f"{prefix_b}:")) for k in keys), keys
+
+
+def test_serve_without_a_worker_warns_with_the_command_to_run(deps, settings, tmp_path):
+    assert settings.database_url
+    log = tmp_path / "serve.log"
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url}
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "main.py", "serve", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Uvicorn running" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    text = log.read_text()
+    assert "no background worker in this process" in text
+    assert "main.py worker" in text
