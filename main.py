@@ -27,7 +27,8 @@ from resolvers import operational, rest, webhooks
 from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import BodyLimit, Metrics
-from schema.build import build_schema, limit_rules
+from schema.build import build_schema, document_cache
+from services import test_clock
 from services.access_cache import AccessCache, MemoryStore, RedisStore
 from services.auth import Role, TokenVerifier, mint_token
 from services.clock import Clock, OffsetClock, SystemClock
@@ -139,7 +140,8 @@ def create_app(
     live: LiveFeed = (
         RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else LocalFeed(hub)
     )
-    schema = build_schema(settings)
+    documents = document_cache(settings)
+    schema = build_schema(settings, documents)
     graphql = GraphQLView(
         schema,
         deps,
@@ -154,11 +156,7 @@ def create_app(
         max_subscriptions_per_connection=settings.websocket_max_subscriptions,
     )
     lean = LeanGraphQL(
-        graphql,
-        schema,
-        limit_rules(settings),
-        max_tokens=settings.graphql_max_tokens,
-        mask_errors=settings.is_production,
+        graphql, schema, documents, persisted_bytes=settings.graphql_document_cache_bytes // 4
     )
     publisher = publisher or build_publisher(settings)
 
@@ -166,6 +164,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks = []
+        await test_clock.restore_offset(deps)
         listener = build_redis(settings, for_pubsub=True)
         if listener is not None:
             channel = live_channel(settings.redis_prefix)

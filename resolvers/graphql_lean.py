@@ -1,23 +1,23 @@
-"""A lean entry for the common case, POST /graphql with a JSON body: parse and validate
-each distinct document once, then execute it with graphql-core on the Strawberry schema
-(the same resolvers, permission classes and context). Everything else (GraphiQL on GET,
-other content types, websockets) goes to the Strawberry view.
+"""A lean entry for the common cases, POST /graphql with a JSON body and GET /graphql
+with a persisted-query hash: documents come from the shared, byte-bounded cache, and
+graphql-core executes them on the Strawberry schema (the same resolvers, permission
+classes and context). Everything else (GraphiQL, other content types, websockets) goes
+to the Strawberry view.
 
-It keeps what the view's extensions do on this path: the token limit, the depth and
-alias rules (and no introspection in production), coded business errors, and masking of
-unexpected errors in production.
+It keeps what the view's extensions do on this path: the token limit, the depth, alias
+and text rules (and no introspection in production), unstorable variables refused,
+coded business errors, and unexpected errors masked with a request id.
 
 It also speaks Apollo's automatic persisted queries: a client may send
 `extensions.persistedQuery.sha256Hash` instead of the document; an unknown hash is
 answered with PERSISTED_QUERY_NOT_FOUND, and the client sends document and hash once.
-Each process remembers the last 1,024 valid documents it was given (a process that does
-not know a hash asks for it again).
+A hash alone may come by GET (Apollo's `useGETForHashedQueries`) for queries, never for
+mutations.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from collections import OrderedDict
 from inspect import isawaitable
@@ -25,20 +25,19 @@ from typing import Any
 
 import orjson
 import strawberry
-from graphql import DocumentNode, GraphQLError, execute, parse, validate
-from graphql.validation import ASTValidationRule, specified_rules
+from graphql import DocumentNode, GraphQLError, OperationType, execute, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.graphql_view import GraphQLView
-from schema.errors import is_intended, with_codes
+from schema.documents import DocumentCache
+from schema.errors import public, with_codes
+from schema.input_guard import variables_error
 
-log = logging.getLogger(__name__)
-DOCUMENTS = 1024
-MASKED = "Unexpected error."
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+NO_STORE = {"Cache-Control": "no-store"}
 NOT_FOUND = {
     "message": "PersistedQueryNotFound",
     "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"},
@@ -46,7 +45,12 @@ NOT_FOUND = {
 
 
 class BadRequest(Exception):
-    """The body is not a GraphQL request: 400 with this text."""
+    """Not a GraphQL request we run: a JSON error body with this status."""
+
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = headers or {}
 
 
 def _persisted_hash(extensions: object) -> str | None:
@@ -66,109 +70,94 @@ def _persisted_hash(extensions: object) -> str | None:
     return digest
 
 
+class PersistedQueries:
+    """sha256 -> document text, the most recently used kept within `max_bytes`."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._texts: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, digest: str) -> str | None:
+        text = self._texts.get(digest)
+        if text is not None:
+            self._texts.move_to_end(digest)
+        return text
+
+    def remember(self, digest: str, text: str) -> None:
+        if digest in self._texts or len(text) > self.max_bytes // 4:
+            return
+        self._texts[digest] = text
+        self.bytes += len(text) + len(digest)
+        while self.bytes > self.max_bytes:
+            old_digest, old_text = self._texts.popitem(last=False)
+            self.bytes -= len(old_text) + len(old_digest)
+
+
 class LeanGraphQL:
     def __init__(
         self,
         view: GraphQLView,
         schema: strawberry.Schema,
-        rules: list[type[ASTValidationRule]],
+        documents: DocumentCache,
         *,
-        max_tokens: int,
-        mask_errors: bool,
+        persisted_bytes: int,
     ) -> None:
-        """`mask_errors` (production): unexpected errors and field suggestions are hidden."""
         self.view = view
         self.schema = schema._schema
-        self.rules = [*specified_rules, *rules]
-        self.max_tokens = max_tokens
-        self.mask_errors = mask_errors
-        self._documents: OrderedDict[str, tuple[DocumentNode | None, list[GraphQLError]]] = (
-            OrderedDict()
-        )
-        self._persisted: OrderedDict[str, str] = OrderedDict()  # sha256 -> document
+        self.documents = documents
+        self.persisted = PersistedQueries(persisted_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._handles(scope):
             await self.view(scope, receive, send)
             return
         request = Request(scope, receive)
-        response = await self._answer(request)
+        try:
+            response = await self._answer(request)
+        except BadRequest as error:
+            body = {"data": None, "errors": [_coded(str(error), "BAD_REQUEST")]}
+            response = _json(body, error.status, error.headers)
         await response(scope, receive, send)
 
     @staticmethod
     def _handles(scope: Scope) -> bool:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["type"] != "http":
+            return False
+        if scope["method"] == "GET":  # the GraphiQL page (no parameters) stays with the view
+            query_string: bytes = scope.get("query_string", b"")
+            return b"extensions=" in query_string or b"query=" in query_string
+        if scope["method"] != "POST":
             return False
         for name, value in scope["headers"]:
             if name == b"content-type":
                 return bool(value.split(b";")[0].strip() == b"application/json")
         return False
 
-    def _prepare(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
-        """Parse and validate once per distinct document (an LRU of the last 1,024)."""
-        found = self._documents.get(query)
-        if found is not None:
-            self._documents.move_to_end(query)
-            return found
-        try:
-            document = parse(query, max_tokens=self.max_tokens)
-        except GraphQLError as error:
-            prepared: tuple[DocumentNode | None, list[GraphQLError]] = (None, [error])
-        else:
-            errors = validate(self.schema, document, self.rules, hide_suggestions=self.mask_errors)
-            prepared = (None if errors else document, list(errors))
-        self._documents[query] = prepared
-        if len(self._documents) > DOCUMENTS:
-            self._documents.popitem(last=False)
-        return prepared
-
-    def _document_for(self, query: object, digest: str | None) -> str | None:
-        """The document to run: sent, or remembered under its APQ hash (None: unknown)."""
-        if query is not None and (not isinstance(query, str) or not query):
-            raise BadRequest("No GraphQL query found in the request")
-        if digest is None:
-            if query is None:
-                raise BadRequest("No GraphQL query found in the request")
-            return query
-        if query is None:
-            remembered = self._persisted.get(digest)
-            if remembered is not None:
-                self._persisted.move_to_end(digest)
-            return remembered
-        if hashlib.sha256(query.encode()).hexdigest() != digest:
-            raise BadRequest("provided sha does not match query")
-        return query
-
-    def _remember(self, digest: str, query: str) -> None:
-        self._persisted[digest] = query
-        self._persisted.move_to_end(digest)
-        if len(self._persisted) > DOCUMENTS:
-            self._persisted.popitem(last=False)
-
     async def _answer(self, request: Request) -> Response:
-        try:
-            body = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            return Response("Unable to parse request body as JSON", 400)
-        if not isinstance(body, dict):
-            return Response("The request body must be a JSON object", 400)
+        is_get = request.method == "GET"
+        body = _query_params(request) if is_get else await _json_body(request)
         variables, operation = body.get("variables"), body.get("operationName")
         if variables is not None and not isinstance(variables, dict):
-            return Response("The variables must be an object", 400)
+            raise BadRequest("The variables must be an object")
         if operation is not None and not isinstance(operation, str):
-            return Response("The operation name must be a string", 400)
-        try:
-            digest = _persisted_hash(body.get("extensions"))
-            query = self._document_for(body.get("query"), digest)
-        except BadRequest as error:
-            return Response(str(error), 400)
+            raise BadRequest("The operation name must be a string")
+        digest = _persisted_hash(body.get("extensions"))
+        if is_get and digest is None:
+            raise BadRequest("GET /graphql takes a persisted-query hash; send documents by POST")
+        query = self._document_for(body.get("query"), digest)
+        cache_control = _cache_control(request, is_get)
         if query is None:
-            return self._json({"data": None, "errors": [NOT_FOUND]})
-        document, errors = self._prepare(query)
+            return _json({"data": None, "errors": [NOT_FOUND]}, headers=NO_STORE)
+        document, errors = self.documents.prepare(query)
         if document is None:
-            return self._json({"data": None, "errors": [e.formatted for e in errors]})
+            return _json({"data": None, "errors": [e.formatted for e in errors]})
+        _check_operation(document, operation, is_get)
         if digest is not None:
-            self._remember(digest, query)
+            self.persisted.remember(digest, self.documents.canonical_text(query))
+        refused = variables_error(variables)
+        if refused is not None:
+            return _json({"data": None, "errors": [refused.formatted]})
         context = await self.view.get_context(request, Response())
         result: Any = execute(
             self.schema,
@@ -182,19 +171,80 @@ class LeanGraphQL:
             result = await result
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
-            payload["errors"] = [
-                self._public(error).formatted for error in with_codes(result.errors)
-            ]
-        return self._json(payload)
+            payload["errors"] = [public(error).formatted for error in with_codes(result.errors)]
+            cache_control = NO_STORE if cache_control else cache_control
+        return _json(payload, headers=cache_control)
 
-    def _public(self, error: GraphQLError) -> GraphQLError:
-        if is_intended(error):
-            return error
-        log.error("unexpected error in %s", error.path, exc_info=error.original_error)
-        if not self.mask_errors:
-            return error
-        return GraphQLError(MASKED, nodes=error.nodes, path=error.path)
+    def _document_for(self, query: object, digest: str | None) -> str | None:
+        """The document to run: sent, or remembered under its APQ hash (None: unknown)."""
+        if query is not None and (not isinstance(query, str) or not query):
+            raise BadRequest("No GraphQL query found in the request")
+        if digest is None:
+            if query is None:
+                raise BadRequest("No GraphQL query found in the request")
+            return query
+        if query is None:
+            return self.persisted.get(digest)
+        if hashlib.sha256(query.encode()).hexdigest() != digest:
+            raise BadRequest("provided sha does not match query")
+        return query
 
-    @staticmethod
-    def _json(payload: dict[str, Any]) -> Response:
-        return Response(orjson.dumps(payload), media_type="application/json")
+
+def _check_operation(document: DocumentNode, name: str | None, is_get: bool) -> None:
+    """Subscriptions need a websocket; mutations never run from a GET (a link or an
+    image tag must not change anything)."""
+    operation = get_operation_ast(document, name)
+    if operation is None:
+        return  # graphql-core reports the missing or ambiguous operation itself
+    if operation.operation is OperationType.SUBSCRIPTION:
+        raise BadRequest(
+            "subscriptions need a websocket: connect to /graphql with graphql-transport-ws"
+        )
+    if is_get and operation.operation is OperationType.MUTATION:
+        raise BadRequest("mutations need POST", 405, {"Allow": "POST"})
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise BadRequest("Unable to parse request body as JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object")
+    return body
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    """A GET request's fields; `variables` and `extensions` are JSON in the URL."""
+    params = request.query_params
+    body: dict[str, Any] = {
+        "query": params.get("query"),
+        "operationName": params.get("operationName"),
+    }
+    for name in ("variables", "extensions"):
+        raw = params.get(name)
+        if raw:
+            try:
+                body[name] = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise BadRequest(f"The {name} parameter is not JSON") from None
+    return body
+
+
+def _cache_control(request: Request, is_get: bool) -> dict[str, str]:
+    """A GET answer may sit in a cache: never one that depends on the caller's token."""
+    if not is_get:
+        return {}
+    if "authorization" in request.headers:
+        return {"Cache-Control": "private, no-store"}
+    return {"Cache-Control": "public, max-age=60"}
+
+
+def _coded(message: str, code: str) -> dict[str, Any]:
+    return GraphQLError(message, extensions={"code": code}).formatted  # type: ignore[return-value]
+
+
+def _json(
+    payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(payload), status, headers, media_type="application/json")

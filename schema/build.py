@@ -7,50 +7,56 @@ from collections.abc import Callable
 
 import strawberry
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 
-from schema.errors import DomainErrorCodes, is_intended
+from schema.documents import CachedDocuments, DocumentCache
+from schema.errors import DomainErrorCodes, MaskUnexpected
+from schema.input_guard import NoUnstorableText, RefuseUnstorableVariables
 from schema.root import Live, Mutation, Query
 from services.config import Settings
 
-CACHE_SIZE = 1024
-
 
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:
-    """Depth and alias limits (and no introspection in production), built once: the
-    validation cache is keyed by the rule classes, and QueryDepthLimiter /
-    MaxAliasesLimiter would make new ones per request, so nothing would ever hit."""
+    """Depth and alias limits, no unstorable text in literals (and no introspection in
+    production), built once: QueryDepthLimiter / MaxAliasesLimiter would make new rule
+    classes per request."""
     rules: list[type[ASTValidationRule]] = [
         depth_rule(settings.graphql_max_depth, None),
         alias_rule(settings.graphql_max_aliases),
+        NoUnstorableText,
     ]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)
     return rules
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def document_cache(settings: Settings) -> DocumentCache:
+    return DocumentCache(
+        limit_rules(settings),
+        max_tokens=settings.graphql_max_tokens,
+        hide_suggestions=settings.is_production,
+        max_bytes=settings.graphql_document_cache_bytes,
+    )
+
+
+def build_schema(settings: Settings, documents: DocumentCache | None = None) -> strawberry.Schema:
+    """The schema; `documents` (shared with the lean entry) is bound to it."""
+    documents = document_cache(settings) if documents is None else documents
     rules = limit_rules(settings)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
+        lambda: CachedDocuments(documents),
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        RefuseUnstorableVariables,
         DomainErrorCodes,
+        MaskUnexpected,  # in development too: an internal error never reaches a client
     ]
-    if settings.is_production:
-        extensions.append(lambda: MaskErrors(should_mask_error=lambda e: not is_intended(e)))
     config = StrawberryConfig(disable_field_suggestions=settings.is_production)
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query, mutation=Mutation, subscription=Live, extensions=extensions, config=config
     )
+    documents.schema = schema._schema
+    return schema

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterable, Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 
 from services.errors import DomainError
+
+log = logging.getLogger(__name__)
+MASKED = "Unexpected error."
 
 
 def is_intended(error: GraphQLError) -> bool:
@@ -35,3 +40,35 @@ class DomainErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is not None and result.errors:
             with_codes(result.errors)
+
+
+def masked(error: GraphQLError) -> GraphQLError:
+    """What a client sees of an unexpected error: no SQL, no parameters, no traceback,
+    but a request id that finds the full error in the log."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error(
+        "unexpected error (requestId %s) at %s",
+        request_id,
+        error.path,
+        exc_info=error.original_error or error,
+    )
+    return GraphQLError(
+        MASKED,
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL_ERROR", "requestId": request_id},
+    )
+
+
+def public(error: GraphQLError) -> GraphQLError:
+    return error if is_intended(error) else masked(error)
+
+
+class MaskUnexpected(MaskErrors):
+    """Strawberry's masking with our request id and log line (websocket operations)."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=lambda error: not is_intended(error))
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        return masked(error)

@@ -50,13 +50,16 @@ class IsAdmin(BasePermission):
         return signed_in_principal(info).is_admin
 
 
-class IsServiceOrAdmin(BasePermission):
-    message = "this lookup needs the service or admin role"
+class IsSelfServiceOrAdmin(BasePermission):
+    """A lookup by `userId`: anyone may read their own; other users' need a role."""
+
+    message = "reading another user's status needs the service or admin role"
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = signed_in_principal(info)
-        return principal.is_admin or principal.is_service
+        own = kwargs.get("user_id") == principal.user_id
+        return own or principal.is_admin or principal.is_service
 
 
 class WithinMutationRate(BasePermission):

@@ -7,14 +7,14 @@ import strawberry
 from strawberry.permission import BasePermission
 
 from resolvers import live, mutations, queries
-from schema.permissions import IsAdmin, IsAuthenticated, IsServiceOrAdmin, WithinMutationRate
+from schema.permissions import IsAdmin, IsAuthenticated, IsSelfServiceOrAdmin, WithinMutationRate
 
 signed_in: list[type[BasePermission]] = [IsAuthenticated]
 admin_only: list[type[BasePermission]] = [IsAdmin]
 # Mutations also count against the caller's rate limit.
 signed_in_writes: list[type[BasePermission]] = [IsAuthenticated, WithinMutationRate]
 admin_writes: list[type[BasePermission]] = [IsAdmin, WithinMutationRate]
-services_or_admin: list[type[BasePermission]] = [IsServiceOrAdmin]
+self_service_or_admin: list[type[BasePermission]] = [IsSelfServiceOrAdmin]
 
 
 @strawberry.type
@@ -42,10 +42,14 @@ class Query:
         description="What an upgrade or downgrade to this plan would charge, before committing.",
     )
     subscription_status = strawberry.field(
-        resolver=queries.subscription_status, permission_classes=services_or_admin
+        resolver=queries.subscription_status,
+        permission_classes=self_service_or_admin,
+        description="A user's status: your own, or anyone's with the service or admin role.",
     )
     entitlements = strawberry.field(
-        resolver=queries.entitlements, permission_classes=services_or_admin
+        resolver=queries.entitlements,
+        permission_classes=self_service_or_admin,
+        description="A user's entitlements: your own, or anyone's with the service or admin role.",
     )
     admin_subscriptions = strawberry.field(
         resolver=queries.admin_subscriptions, permission_classes=admin_only

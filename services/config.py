@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=10)
     graphql_max_aliases: int = Field(default=15, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Parsed documents and persisted-query texts kept per process, by estimated memory.
+    graphql_document_cache_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
     # One log line per request costs ~6% of a hot read's CPU; /metrics counts requests.
     access_log: bool = False
 

@@ -1,7 +1,10 @@
 """The test clock (TEST_CLOCK=1, never in production): admins move the service's time
 forward and watch trials convert, renewals fail, grace run out, as with Stripe's test
 clocks. Advancing stops at every moment something falls due, so history and invoices
-carry the times they would have had."""
+carry the times they would have had.
+
+The offset is kept in the database: a restarted process (or a separate worker) picks
+up the time the rows were written at instead of going back to today."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from services.clock import OffsetClock
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
 from services.scheduler import run_due_work
@@ -58,4 +62,24 @@ async def advance(deps: Deps, seconds: int) -> TestClockView:
             clock.advance(step_to - now)
         applied += await run_due_work(deps)
         if step_to >= target:
+            await _save_offset(deps)
             return TestClockView(clock.now(), applied)
+
+
+async def restore_offset(deps: Deps) -> None:
+    """Take up the saved offset (at start, and before each worker round); the clock
+    only ever moves forward."""
+    clock = deps.clock
+    if not deps.settings.test_clock or not isinstance(clock, OffsetClock):
+        return
+    async with deps.uow() as uow:
+        saved = await uow.operations.clock_offset()
+    if saved is not None and saved > clock.offset:
+        clock.offset = saved
+
+
+async def _save_offset(deps: Deps) -> None:
+    if isinstance(deps.clock, OffsetClock):
+        async with deps.uow() as uow:
+            await uow.operations.save_clock_offset(deps.clock.offset)
+            await uow.commit()

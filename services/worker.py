@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from services import broadcasts
+from services import broadcasts, test_clock
 from services.deps import Deps
 from services.live import LiveFeed
 from services.messaging.kafka import KafkaConsumerLoop
@@ -45,6 +45,11 @@ async def _every(
             await asyncio.wait_for(stop.wait(), seconds)
 
 
+async def _due_work(deps: Deps) -> int:
+    await test_clock.restore_offset(deps)  # an API process may have moved the test clock
+    return await run_due_work(deps)
+
+
 def background_loops(
     deps: Deps,
     publisher: Publisher,
@@ -70,7 +75,7 @@ def background_loops(
             stop,
             SCHEDULER_POLL_SECONDS,
             "lifecycle work applied",
-            lambda: run_due_work(deps),
+            lambda: _due_work(deps),
             beat("scheduler"),
         ),
         relay.run(stop, on_round=beat("relay")),

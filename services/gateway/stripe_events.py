@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ import stripe
 
 from services.billing_rules import PaymentStatus
 from services.payment_results import PaymentResultMessage
+from services.text import unstorable_message, unstorable_path
 
 SOURCE = "stripe"
 PAYMENT_EVENTS = {
@@ -21,6 +23,11 @@ PAYMENT_EVENTS = {
     "payment_intent.processing": PaymentStatus.STARTED,
     "payment_intent.requires_action": PaymentStatus.STARTED,
 }
+
+
+MAX_ID_LENGTH = 255  # the inbox's message id column
+MAX_TYPE_LENGTH = 128
+EARLIEST_CREATED = 1_262_304_000  # 2010: before Stripe sent any event
 
 
 class WebhookRejected(Exception):
@@ -36,6 +43,15 @@ def _our_payment_id(intent: dict[str, Any]) -> uuid.UUID | None:
         return None
 
 
+def _signed_at(signature: str | None) -> int | None:
+    """The `t=` timestamp of a Stripe-Signature header."""
+    for part in (signature or "").split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == "t" and value.strip().isascii() and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
 def parse_webhook(
     payload: bytes, signature: str | None, secret: str, tolerance_seconds: int
 ) -> PaymentResultMessage:
@@ -43,6 +59,10 @@ def parse_webhook(
         stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance_seconds)
     except stripe.SignatureVerificationError as error:
         raise WebhookRejected(str(error).split(".")[0]) from error
+    signed_at = _signed_at(signature)
+    # The library refuses old signatures only; one from the future is as suspect.
+    if signed_at is None or signed_at > time.time() + tolerance_seconds:
+        raise WebhookRejected("Timestamp outside the tolerance zone")
     try:
         event = orjson.loads(payload)
         event_id, event_type, created = event["id"], event["type"], event["created"]
@@ -52,6 +72,13 @@ def parse_webhook(
     valid = isinstance(event_id, str) and isinstance(event_type, str) and isinstance(obj, dict)
     if not valid or not isinstance(created, int):
         raise WebhookRejected("not a Stripe event")
+    if not 0 < len(event_id) <= MAX_ID_LENGTH or len(event_type) > MAX_TYPE_LENGTH:
+        raise WebhookRejected("event id or type too long")
+    if not EARLIEST_CREATED <= created <= time.time() + 86_400:
+        raise WebhookRejected("event created at an impossible time")
+    unstorable = unstorable_path(event)
+    if unstorable is not None:
+        raise WebhookRejected(unstorable_message(unstorable))
     is_intent = obj.get("object") == "payment_intent"
     last_error = obj.get("last_payment_error")
     return PaymentResultMessage(

@@ -26,6 +26,7 @@ from services.errors import DomainError, ErrorCode
 from services.events import DomainEvent
 from services.fulfillment import Address, Channel, Fulfillment
 from services.payment_results import PaymentResultMessage, apply_payment_results
+from services.text import unstorable_message, unstorable_path
 from services.uow import DuplicateMessage, InboxEntry
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,14 @@ def parse(value: bytes | None) -> Envelope:
     if not value:
         raise PoisonMessage("empty message")
     try:
-        return Envelope.model_validate(orjson.loads(value))
+        decoded = orjson.loads(value)
     except orjson.JSONDecodeError as error:
         raise PoisonMessage(f"not JSON: {error}") from error
+    unstorable = unstorable_path(decoded)
+    if unstorable is not None:
+        raise PoisonMessage(unstorable_message(unstorable))
+    try:
+        return Envelope.model_validate(decoded)
     except ValidationError as error:
         raise PoisonMessage(f"not a CloudEvent: {_first(error)}") from error
 

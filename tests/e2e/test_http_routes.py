@@ -87,8 +87,10 @@ async def test_status_route_is_for_services_and_admins(api):
     )
     assert as_service.status_code == 200
     assert as_service.json()["status"] == "TRIALING" and as_service.json()["tier"] == "premium"
-    as_user = await api.client.get("/api/v1/subscriptions/status/tom", headers=auth(api, "tom"))
-    assert as_user.status_code == 403
+    as_self = await api.client.get("/api/v1/subscriptions/status/tom", headers=auth(api, "tom"))
+    assert as_self.status_code == 200 and as_self.json()["status"] == "TRIALING"
+    as_other = await api.client.get("/api/v1/subscriptions/status/tom", headers=auth(api, "ned"))
+    assert as_other.status_code == 403
     malformed = await api.client.get(
         "/api/v1/subscriptions/status/bad%20id", headers=auth(api, "root", Role.ADMIN)
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 QUERY = "{ plans { code priceCents } }"
@@ -76,3 +77,63 @@ async def test_an_invalid_document_is_not_remembered_under_its_hash(api):
     assert invalid.json()["errors"][0]["message"].startswith("Cannot query field 'nope'")
     again = await api.client.post("/graphql", json=apq(None, digest))
     assert again.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+
+
+def apq_params(digest: str, variables: dict[str, Any] | None = None) -> dict[str, str]:
+    params = {"extensions": json.dumps({"persistedQuery": {"version": 1, "sha256Hash": digest}})}
+    if variables is not None:
+        params["variables"] = json.dumps(variables)
+    return params
+
+
+async def test_refusals_are_json_graphql_errors(api):
+    wrong = hashlib.sha256(b"another document").hexdigest()
+    refused = await api.client.post("/graphql", json=apq(QUERY, wrong))
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    error = refused.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert error["message"] == "provided sha does not match query"
+    garbage = await api.client.post(
+        "/graphql", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert garbage.status_code == 400 and garbage.json()["errors"][0]["extensions"]["code"]
+
+
+async def test_a_hashed_query_may_come_by_get_and_is_cached_only_without_a_token(api):
+    query = "query Mine($first: Int!) { invoices(first: $first) { pageInfo { hasNextPage } } }"
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    headers = {"Authorization": f"Bearer {api.token('gil')}"}
+    unknown = await api.client.get("/graphql", params=apq_params(digest, {"first": 1}))
+    assert unknown.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    assert unknown.headers["cache-control"] == "no-store"
+    await api.client.post(
+        "/graphql", json=apq(query, digest, variables={"first": 1}), headers=headers
+    )
+
+    by_get = await api.client.get(
+        "/graphql", params=apq_params(digest, {"first": 1}), headers=headers
+    )
+    assert by_get.json() == {"data": {"invoices": {"pageInfo": {"hasNextPage": False}}}}
+    assert by_get.headers["cache-control"] == "private, no-store"
+
+    public_digest = hashlib.sha256(QUERY.encode()).hexdigest()
+    await api.client.post("/graphql", json=apq(QUERY, public_digest))
+    plans = await api.client.get("/graphql", params=apq_params(public_digest))
+    assert [p["code"] for p in plans.json()["data"]["plans"]] == ["free", "ad-free", "premium"]
+    assert plans.headers["cache-control"].startswith("public")
+
+
+async def test_a_mutation_never_runs_from_a_get(api, deps):
+    mutation = 'mutation { cancelSubscription(input: {reason: "via GET"}) { errors { code } } }'
+    digest = hashlib.sha256(mutation.encode()).hexdigest()
+    headers = {"Authorization": f"Bearer {api.token('max')}"}
+    registered = await api.client.post("/graphql", json=apq(mutation, digest), headers=headers)
+    assert registered.json()["data"]["cancelSubscription"]["errors"][0]["code"] == "NO_SUBSCRIPTION"
+    refused = await api.client.get("/graphql", params=apq_params(digest), headers=headers)
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+    assert refused.json()["errors"][0]["message"] == "mutations need POST"
+    no_hash = await api.client.get(
+        "/graphql", params={"query": "{ plans { code } }", "extensions": "{}"}
+    )
+    assert no_hash.status_code == 400

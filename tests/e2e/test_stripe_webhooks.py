@@ -140,3 +140,27 @@ async def pending_intent(api, deps, user: str) -> str:
     )
     assert body["data"]["subscribe"]["subscription"]["status"] == "PENDING"
     return str(body["data"]["subscribe"]["payment"]["processorPaymentId"])
+
+
+async def test_signed_but_impossible_events_are_refused_with_400(api, deps):
+    now = int(time.time())
+    impossible = [
+        intent_event("payment_intent.succeeded", "pi_x", -(10**15)),
+        intent_event("payment_intent.succeeded", "pi_x", now, event_id="evt_" + "x" * 5000),
+        intent_event("payment_intent.succeeded", "pi_x", now, event_id="evt_" + "y" * 252),
+        intent_event("payment_intent.succeeded", "pi_\x00x", now),
+    ]
+    for event in impossible:
+        status, body = await post(api, event)
+        assert status == 400, event["id"][:20]
+        assert body["errors"][0]["code"] == "INVALID_WEBHOOK"
+    assert await scalar(deps, "SELECT count(*) FROM processed_messages") == 0
+
+
+async def test_a_signature_from_the_future_is_refused(api, deps):
+    event = intent_event("payment_intent.succeeded", "pi_y", int(time.time()))
+    status, body = await post(api, event, at=int(time.time()) + 86_400)
+    assert status == 400
+    assert "tolerance" in body["errors"][0]["message"]
+    within = intent_event("payment_intent.succeeded", "pi_y", int(time.time()))
+    assert (await post(api, within, at=int(time.time()) + 60))[0] == 200

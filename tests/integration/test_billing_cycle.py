@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from services import checkout, payment_methods, plan_changes, queries, scheduler, test_clock
+from services.clock import OffsetClock
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
 from services.gateway.base import ChargeRequest, ChargeResult
@@ -315,3 +316,20 @@ async def test_distinct_reports_of_one_success_racing_each_other_apply_once(deps
     assert activations == 1
     paid = await scalar(deps, "SELECT count(*) FROM invoices WHERE user_id='lia' AND status='PAID'")
     assert paid == 1
+
+
+async def test_the_test_clock_keeps_its_time_across_a_restart(clocked):
+    """A process with a system-based test clock advances it; a new process (a restart,
+    or a separate worker) takes up the same time from the database."""
+    first = dataclasses.replace(clocked, clock=OffsetClock())
+    await trialing(first, "tess")
+    view = await test_clock.advance(first, 20 * DAY)
+    restarted = dataclasses.replace(clocked, clock=OffsetClock())
+    assert abs(restarted.clock.now() - view.now) > timedelta(days=19)
+    await test_clock.restore_offset(restarted)
+    assert abs(restarted.clock.now() - view.now) < timedelta(seconds=5)
+    assert test_clock.read(restarted).now >= view.now
+    # Restoring never moves a clock back.
+    restarted.clock.advance(timedelta(days=3))
+    await test_clock.restore_offset(restarted)
+    assert restarted.clock.now() - view.now > timedelta(days=2)

@@ -326,19 +326,29 @@ async def test_poison_messages_go_to_the_dead_letter_topic(deps, broker):
                 "data": {"userId": "has spaces", "planCode": "premium"},
             }
         ),
+        orjson.dumps(
+            {
+                "id": "x3",
+                "source": "s",
+                "type": "subscription.subscribe",
+                "specversion": "1.0",
+                "data": {"userId": "nel", "planCode": "prem\u0000ium"},
+            }
+        ),
     ]
     await produce(broker, deps.settings.topic_subscribe_command, poison, b"poison")
     dead: list[dict] = []
 
-    async def three_dead() -> bool:
-        return len(dead) >= 3
+    async def four_dead() -> bool:
+        return len(dead) >= 4
 
-    await run_consumer(deps, broker, three_dead, dead)
+    await run_consumer(deps, broker, four_dead, dead)
     reasons = [d["reason"] for d in dead]
     assert reasons[0].startswith("not JSON")
     assert reasons[1].startswith("not a CloudEvent")
     assert reasons[2].startswith("invalid subscription.subscribe")
-    records = await consume(broker, [deps.settings.topic_dead_letter], 3)
+    assert reasons[3] == "data.planCode contains a NUL character, which cannot be stored"
+    records = await consume(broker, [deps.settings.topic_dead_letter], 4)
     assert [orjson.loads(r.value)["reason"] for r in records] == reasons
     assert await scalar(deps, "SELECT count(*) FROM subscriptions") == 0
 
