@@ -9,24 +9,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("http_requests_total", "HTTP requests", ["route", "method", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "HTTP request latency", ["route"])
-KNOWN_ROUTES = (
-    "/graphql",
-    "/health",
-    "/admin/health",
-    "/currentuser",
-    "/metrics",
-    "/api/v1/subscriptions/status/",
-    "/api/v1/subscriptions/",
-)
+UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_label(path: str) -> str:
-    """A bounded label: unknown paths must not grow the metric's cardinality."""
-    if path.startswith("/api/v1/subscriptions/status/"):
-        return "/api/v1/subscriptions/status/{userId}"
-    if path in KNOWN_ROUTES or path.startswith("/api/v1/subscriptions/"):
-        return path if len(path) < 64 else "other"
-    return "other"
+def route_label(scope: Scope) -> str:
+    """The matched route's template (`/api/v1/subscriptions/status/{user_id}`), set by
+    the router on the scope; every unknown path shares one label, so requests cannot
+    grow the metric's cardinality."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else UNMATCHED
 
 
 class BodyLimit:
@@ -106,6 +99,7 @@ class Metrics:
         try:
             await self.app(scope, receive, observe)
         finally:
-            route = route_label(scope["path"])
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            route = route_label(scope)
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            REQUESTS.labels(route, method, str(status)).inc()
             LATENCY.labels(route).observe(time.perf_counter() - started)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers.rest_json import error_body, error_response, json_response
-from services import cancellation, catalog, checkout, plan_changes, queries
+from services import cancellation, catalog, plan_changes, queries
 from services.auth import AuthError, Principal, TokenVerifier
 from services.deps import Deps
 from services.errors import DomainError, ErrorCode
@@ -147,14 +147,9 @@ async def upgrade(request: Request) -> Response:
     plan_code = _string(body, "planCode", required=True)
     assert plan_code is not None
     key = request.headers.get("idempotency-key") or _string(body, "idempotencyKey")
-    deps = _deps(request)
-    current = await queries.subscription_of(deps, user.user_id)
-    if current is None or not current.is_current:
-        command = checkout.Subscribe(
-            user.user_id, plan_code, _string(body, "paymentMethodId"), idempotency_key=key
-        )
-        return _charged(await checkout.subscribe(deps, command))
-    result = await plan_changes.upgrade(deps, plan_changes.Upgrade(user.user_id, plan_code, key))
+    result = await plan_changes.subscribe_or_upgrade(
+        _deps(request), user.user_id, plan_code, _string(body, "paymentMethodId"), key
+    )
     return _charged(result)
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
 import orjson
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.http.exceptions import (
@@ -163,6 +164,15 @@ class GuardedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     async def shutdown(self) -> None:
         await _stop(self.guard_task)
         await super().shutdown()
+
+    @staticmethod
+    def _get_pre_execution_close_reason(error: GraphQLError) -> str | None:
+        """A document that does not parse (or is over the token limit) gets an `error`
+        message for its operation, as a validation error does; closing the whole
+        connection would end the client's other subscriptions too."""
+        if isinstance(error, GraphQLSyntaxError):
+            return None
+        return BaseGraphQLTransportWSHandler._get_pre_execution_close_reason(error)
 
 
 class GuardedLegacyWS(BaseGraphQLWSHandler[Context, None]):

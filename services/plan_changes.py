@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models import Plan, Subscription
-from services import lifecycle
+from services import checkout, lifecycle, queries
 from services.billing_rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.catalog import require_plan
 from services.current import change_subscription, locked_current, replayed
@@ -186,3 +186,34 @@ async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview
         return PlanChangePreview(
             target.code, upgrade, amount, row.currency, effective, tuple(lines)
         )
+
+
+async def subscribe_or_upgrade(
+    deps: Deps,
+    user_id: str,
+    plan_code: str,
+    payment_method_id: str | None,
+    idempotency_key: str | None,
+) -> ChargeOutcomeResult:
+    """The seed's "upgrade to a paid plan": subscribes a user with no current
+    subscription, upgrades one who has it. A retry with the same idempotency key runs
+    the operation the key was first used for, so it replays that first result instead
+    of upgrading the subscription the first call created."""
+    first = await _operation_of(deps, user_id, check_key(idempotency_key))
+    if first is None:
+        current = await queries.subscription_of(deps, user_id)
+        first = OPERATION if current is not None and current.is_current else checkout.OPERATION
+    if first == checkout.OPERATION:
+        command = checkout.Subscribe(
+            user_id, plan_code, payment_method_id, idempotency_key=idempotency_key
+        )
+        return await checkout.subscribe(deps, command)
+    return await upgrade(deps, Upgrade(user_id, plan_code, idempotency_key))
+
+
+async def _operation_of(deps: Deps, user_id: str, key: str | None) -> str | None:
+    if key is None:
+        return None
+    async with deps.uow() as uow:
+        stored = await uow.messaging.idempotency_key(user_id, key)
+    return stored.operation if stored is not None else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.auth import Role
+from tests.conftest import scalar
 
 
 def auth(api, user: str, *roles: Role) -> dict[str, str]:
@@ -107,3 +108,39 @@ async def test_health_readiness_currentuser_and_metrics(api):
     assert (await api.client.get("/currentuser")).status_code == 401
     metrics = await api.client.get("/metrics")
     assert 'http_requests_total{method="GET",route="/health",status="200"}' in metrics.text
+
+
+async def test_unknown_paths_and_methods_cannot_grow_the_metrics(api):
+    def series(text: str) -> int:
+        return sum(1 for line in text.splitlines() if line.startswith("http_requests_total{"))
+
+    await api.client.get("/api/v1/subscriptions/warm-up")
+    before = (await api.client.get("/metrics")).text
+    for n in range(300):
+        await api.client.get(f"/api/v1/subscriptions/probe-{n}")
+        await api.client.request(f"M{n}", "/graphql")
+    after = (await api.client.get("/metrics")).text
+    assert series(after) - series(before) <= 3  # at most new status / method buckets
+    assert 'route="unmatched"' in after and "probe-1" not in after
+    status_route = await api.client.get(
+        "/api/v1/subscriptions/status/someone", headers=auth(api, "root", Role.ADMIN)
+    )
+    assert status_route.status_code == 200
+    metrics = (await api.client.get("/metrics")).text
+    assert 'route="/api/v1/subscriptions/status/{user_id}"' in metrics
+    assert "status/someone" not in metrics
+
+
+async def test_a_rest_upgrade_retried_with_its_idempotency_key_replays_the_first_result(api, deps):
+    headers = {**auth(api, "ida"), "Idempotency-Key": "upgrade-ida-1"}
+    body = {"planCode": "premium", "paymentMethodId": "pm_card_visa"}
+    first = await api.client.post("/api/v1/subscriptions/upgrade", json=body, headers=headers)
+    again = await api.client.post("/api/v1/subscriptions/upgrade", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    assert first.json()["subscription"]["status"] == "TRIALING"
+    assert await scalar(deps, "SELECT count(*) FROM subscriptions WHERE user_id = 'ida'") == 1
+    other = {**body, "planCode": "ad-free"}
+    reused = await api.client.post("/api/v1/subscriptions/upgrade", json=other, headers=headers)
+    assert reused.status_code == 409
+    assert reused.json()["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"

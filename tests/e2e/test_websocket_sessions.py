@@ -124,3 +124,29 @@ async def test_a_message_larger_than_a_body_closes_the_connection_unprocessed(
     code, seen = await close_code(ws, within=5)
     assert code == 4413
     assert not {"next", "data", "error"} & set(seen)
+
+
+@pytest.mark.parametrize("protocol", [MODERN, LEGACY])
+async def test_a_document_over_the_token_limit_gets_an_error_and_the_connection_stays(
+    api, settings, brisk, protocol
+):
+    ws = await open_session(brisk, protocol, token(settings, "tok", 3600))
+    fields = " ".join(f"a{n}: subscriptionStatusChanged {{ status }}" for n in range(500))
+    await ws.send(subscribe(protocol, f"subscription {{ {fields} }}"))
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if message["type"] == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+        if message["type"] == "error":
+            break
+    payload = message["payload"]
+    errors = payload if isinstance(payload, list) else [payload]
+    assert "more than" in errors[0]["message"] and "tokens" in errors[0]["message"]
+    # still open: keep-alives go on arriving
+    kinds = []
+    for _ in range(3):
+        kinds.append(json.loads(await asyncio.wait_for(ws.recv(), 2))["type"])
+        if kinds[-1] == "ping":
+            await ws.send(json.dumps({"type": "pong"}))
+    assert set(kinds) <= {"ping", "ka"} and kinds
+    await ws.close()
