@@ -26,7 +26,7 @@ from starlette.routing import Route, WebSocketRoute
 from resolvers import operational, rest, webhooks
 from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
-from resolvers.middleware import BodyLimit, Metrics
+from resolvers.middleware import Metrics, RequestLimits
 from schema.build import build_schema, document_cache
 from services import test_clock
 from services.access_cache import AccessCache, MemoryStore, RedisStore
@@ -194,7 +194,13 @@ def create_app(
         ],
         middleware=[
             Middleware(Metrics),
-            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(
+                RequestLimits,
+                max_body_bytes=settings.max_body_bytes,
+                max_header_bytes=settings.max_header_bytes,
+                max_headers=settings.max_headers,
+                body_timeout_seconds=settings.body_timeout_seconds,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -1,9 +1,11 @@
-"""Pure ASGI middleware: request body limit and request metrics."""
+"""Pure ASGI middleware: request limits and request metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import orjson
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,40 +24,56 @@ def route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-class BodyLimit:
-    """Refuse request bodies over `max_bytes` with 413, before any handler reads them."""
+class RequestLimits:
+    """Limits the HTTP server itself does not set: the size and count of request headers
+    (431), the body's size (413, before any handler reads it) and the time a client may
+    take to send it (408), so a slow or bloated request cannot hold a worker."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        max_header_bytes: int,
+        max_headers: int,
+        body_timeout_seconds: float,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
+        headers = scope["headers"]
+        too_many = len(headers) > self.max_headers
+        if too_many or sum(len(k) + len(v) for k, v in headers) > self.max_header_bytes:
+            await _refuse(
+                scope, send, 431, "REQUEST_HEADERS_TOO_LARGE", "request headers too large"
+            )
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        for name, value in headers:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+                await _refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        # Read the body now (bounded), then replay it to the app.
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.body_timeout_seconds):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            await _refuse(scope, send, 408, "REQUEST_TIMEOUT", "request body not received in time")
+            return
+        if body is None:
+            await _refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
+            return
         sent = False
 
         async def replay() -> Message:
@@ -67,16 +85,37 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = b'{"errors":[{"code":"PAYLOAD_TOO_LARGE","field":null,"message":"request body too large"}]}'
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or None past the size limit (or on a disconnect: empty)."""
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    if scope["type"] == "websocket":  # before the handshake: the server answers 403
+        await send({"type": "websocket.close", "code": 1008, "reason": message})
+        return
+    body = orjson.dumps({"errors": [{"code": code, "field": None, "message": message}]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 class Metrics:

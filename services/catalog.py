@@ -16,6 +16,7 @@ from services.catalog_rules import (
     check_grace_subset,
     check_plan_code,
     check_price,
+    check_tier_rank,
     default_trial_days,
     normalize_currency,
 )
@@ -125,6 +126,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
     entitlements = check_features(list(cmd.entitlements), "entitlements")
     grace = check_features(list(cmd.grace_entitlements), "graceEntitlements")
     check_grace_subset(entitlements, grace)
+    check_tier_rank(cmd.tier_rank, is_free=cmd.price_cents == 0)
     now = deps.clock.now()
     plan = Plan(
         id=uuid.uuid4(),
@@ -146,6 +148,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
     async with deps.uow() as uow:
         if await uow.plans.by_code(cmd.code) is not None:
             raise DomainError(ErrorCode.PLAN_CODE_TAKEN, f"plan {cmd.code!r} exists", "code")
+        await _rank_free(uow, plan)
         uow.plans.add(plan)
         uow.plans.add_pricing_record(
             PricingRecord(
@@ -180,7 +183,9 @@ async def update_plan(deps: Deps, cmd: UpdatePlan) -> PlanView:
         if cmd.trial_days is not None:
             plan.trial_days = default_trial_days(plan.price_cents, cmd.trial_days)
         if cmd.tier_rank is not None:
+            check_tier_rank(cmd.tier_rank, is_free=plan.price_cents == 0)
             plan.tier_rank = cmd.tier_rank
+            await _rank_free(uow, plan)
         entitlements = tuple(plan.entitlements)
         if cmd.entitlements is not None:
             entitlements = check_features(list(cmd.entitlements), "entitlements")
@@ -193,6 +198,16 @@ async def update_plan(deps: Deps, cmd: UpdatePlan) -> PlanView:
         uow.record(_plan_updated(plan, "updated", plan.updated_at))
         await uow.commit()
         return PlanView.of(plan)
+
+
+async def _rank_free(uow: UnitOfWork, plan: Plan) -> None:
+    """Two plans on sale of one kind may not share a rank: an upgrade between them would
+    be neither up nor down."""
+    holder = await uow.plans.rank_holder(plan.tier_rank, plan.kind, besides=plan.code)
+    if holder is not None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"plan {holder!r} already ranks {plan.tier_rank}", "tierRank"
+        )
 
 
 async def archive_plan(deps: Deps, code: str) -> PlanView:

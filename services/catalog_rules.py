@@ -87,6 +87,22 @@ def check_grace_subset(entitlements: tuple[str, ...], grace: tuple[str, ...]) ->
         )
 
 
+MAX_TIER_RANK = 1_000_000
+
+
+def check_tier_rank(rank: int, *, is_free: bool) -> None:
+    """Ranks order plans for upgrades: the free plan is the floor (0), every paid plan
+    ranks above it."""
+    if is_free and rank != 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "the free plan always ranks 0", "tierRank")
+    if not is_free and not 1 <= rank <= MAX_TIER_RANK:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"a paid plan ranks above the free plan: 1 to {MAX_TIER_RANK}",
+            "tierRank",
+        )
+
+
 def default_trial_days(price_cents: int, trial_days: int | None) -> int:
     """Paid plans get a 14-day trial unless told otherwise; free plans none."""
     if trial_days is not None:

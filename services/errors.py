@@ -28,10 +28,15 @@ class ErrorCode(StrEnum):
     TEST_CLOCK_DISABLED = "TEST_CLOCK_DISABLED"
 
 
+MAX_MESSAGE = 200
+
+
 class DomainError(Exception):
     """A rule said no. Carries a stable code, the offending input field and a message."""
 
     def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        if len(message) > MAX_MESSAGE:  # messages echo input; a client may send 10 KB of it
+            message = message[: MAX_MESSAGE - 1] + "…"
         super().__init__(message)
         self.code = code
         self.message = message

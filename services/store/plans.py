@@ -47,6 +47,15 @@ class PlanRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
+    async def rank_holder(self, rank: int, kind: str, besides: str | None = None) -> str | None:
+        """The code of an on-sale plan of `kind` that holds `rank`, other than `besides`."""
+        query = select(Plan.code).where(
+            Plan.tier_rank == rank, Plan.kind == kind, Plan.archived.is_(False)
+        )
+        if besides is not None:
+            query = query.where(Plan.code != besides)
+        return await self.session.scalar(query.limit(1))
+
     async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Plan]:
         wanted = set(ids)
         if not wanted:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from services import catalog, checkout
@@ -106,3 +108,38 @@ async def test_update_plan_changes_only_what_is_given(deps):
     )
     assert view.name == "Premium+" and view.grace_entitlements == ("ad_free",)
     assert view.price_cents == 999 and view.tier_rank == 20
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (dataclasses.replace(GOLD, tier_rank=-1), "ranks above the free plan"),
+        (dataclasses.replace(GOLD, tier_rank=0), "ranks above the free plan"),
+        (dataclasses.replace(GOLD, tier_rank=20), "'premium' already ranks 20"),
+        (dataclasses.replace(GOLD, price_cents=0, tier_rank=5), "free plan always ranks 0"),
+    ],
+)
+async def test_tier_ranks_must_order_plans(deps, plan, message):
+    with pytest.raises(DomainError) as refused:
+        await catalog.create_plan(deps, "admin-1", plan)
+    assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, "tierRank")
+    assert message in refused.value.message
+    assert await scalar(deps, "SELECT count(*) FROM plans WHERE code = 'gold'") == 0
+
+
+async def test_a_rank_can_move_but_not_onto_another_plan_or_below_free(deps):
+    await catalog.create_plan(deps, "admin-1", GOLD)
+    moved = await catalog.update_plan(deps, catalog.UpdatePlan("gold", tier_rank=40))
+    assert moved.tier_rank == 40
+    for code, rank in (("gold", 10), ("premium", 0), ("free", 3)):
+        with pytest.raises(DomainError) as refused:
+            await catalog.update_plan(deps, catalog.UpdatePlan(code, tier_rank=rank))
+        assert refused.value.field == "tierRank"
+    assert await scalar(deps, "SELECT tier_rank FROM plans WHERE code = 'premium'") == 20
+
+
+async def test_an_echoed_value_is_truncated(deps):
+    with pytest.raises(DomainError) as refused:
+        await checkout.subscribe(deps, checkout.Subscribe("tom", "p" * 10_000, "pm_card_visa"))
+    assert refused.value.code is ErrorCode.PLAN_NOT_FOUND
+    assert len(refused.value.message) <= 200
