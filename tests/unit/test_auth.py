@@ -56,13 +56,19 @@ def test_a_minted_development_token_verifies_with_its_roles():
         (_claims(aud="another-service"), "audience"),
         (_claims(sub="bad user id with spaces"), "subject"),
         (_claims(roles="admin"), "roles"),
+        (_claims(roles=[["admin"]]), "roles"),
+        (_claims(roles=[{"name": "admin"}]), "roles"),
+        (_claims(roles={"admin": True}), "roles"),
     ],
 )
 def test_bad_claims_are_refused(claims, reason):
     settings = Settings()
     token = jwt.encode(claims, settings.hs256_secret, algorithm="HS256")
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as refused:
         TokenVerifier(settings).verify(token)
+    message = str(refused.value)
+    assert reason in message.lower()
+    assert message.count("invalid token") <= 1  # said once, never "invalid token: invalid token"
 
 
 def test_a_forged_signature_is_refused():
