@@ -28,21 +28,28 @@ from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import Metrics, RequestLimits
 from schema.build import build_schema, document_cache
-from services import test_clock
-from services.access_cache import AccessCache, MemoryStore, RedisStore
-from services.auth import Role, TokenVerifier, mint_token
-from services.clock import Clock, OffsetClock, SystemClock
-from services.config import Settings
-from services.db import close_read_pools, make_engine, make_session_factory
-from services.deps import Deps
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
-from services.heap import settle_heap
-from services.live import LiveFeed, LiveHub, LocalFeed, RedisFeed, listen_to_redis, live_channel
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
+from services.messaging.live import (
+    LiveFeed,
+    LiveHub,
+    LocalFeed,
+    RedisFeed,
+    listen_to_redis,
+    live_channel,
+)
 from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
-from services.rate_limits import RateLimiter
-from services.worker import background_loops, run_worker
+from services.platform.auth import Role, TokenVerifier, mint_token
+from services.platform.clock import Clock, OffsetClock, SystemClock
+from services.platform.config import Settings
+from services.platform.db import close_read_pools, make_engine, make_session_factory
+from services.platform.deps import Deps
+from services.platform.heap import settle_heap
+from services.platform.rate_limits import RateLimiter
+from services.platform.worker import background_loops, run_worker
+from services.reads.access_cache import AccessCache, MemoryStore, RedisStore
+from services.subscriptions import test_clock
 
 log = logging.getLogger("subscription-service")
 
@@ -217,7 +224,7 @@ def resolve_database(settings: Settings) -> Settings:
     """With no DATABASE_URL, start the embedded PostgreSQL and point at it."""
     if settings.database_url:
         return settings
-    from services.embedded_db import ensure_database, start_embedded
+    from services.platform.embedded_db import ensure_database, start_embedded
 
     print(f"DATABASE_URL is unset: starting embedded PostgreSQL in {settings.embedded_data_dir}")
     admin_url = start_embedded(settings.embedded_data_dir)
@@ -226,7 +233,7 @@ def resolve_database(settings: Settings) -> Settings:
 
 
 def _migrate(settings: Settings) -> Settings:
-    from services.migrate import migrate_and_seed
+    from services.platform.migrate import migrate_and_seed
 
     settings = resolve_database(settings)
     assert settings.database_url is not None
@@ -289,7 +296,7 @@ def worker(settings: Settings) -> None:
 
 
 def stop(settings: Settings) -> None:
-    from services.embedded_db import stop_embedded
+    from services.platform.embedded_db import stop_embedded
 
     if stop_embedded(settings.embedded_data_dir):
         print(f"stopped the embedded PostgreSQL in {settings.embedded_data_dir}")

@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.config import Settings
-from services.heap import settle_heap
+from services.platform.config import Settings
+from services.platform.heap import settle_heap
 
 SUBSCRIPTION_SQL = """
 SELECT s.id, s.status, s.current_period_end, s.cancel_at_period_end, s.grace_expires_at,

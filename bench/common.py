@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from services import migrate
+from services.platform import migrate
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -21,15 +21,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.common import Report, Result, drop_database, fresh_database
 from bench.lifecycle import NOW
-from services.clock import FrozenClock
-from services.config import Settings
-from services.db import make_engine, make_session_factory
-from services.deps import Deps
 from services.gateway.local import LocalGateway
 from services.messaging.inbound import make_handler
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.relay import OutboxRelay
-from services.seed import seed_plans
+from services.platform.clock import FrozenClock
+from services.platform.config import Settings
+from services.platform.db import make_engine, make_session_factory
+from services.platform.deps import Deps
+from services.pricing.seed import seed_plans
 from tests.kafka_broker import TansuBroker
 
 

@@ -32,11 +32,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bench.common import Report, Result, drop_database, fresh_database
 from bench.http import _serve, seed_users, stop
-from services.auth import mint_token
-from services.clock import SystemClock
-from services.config import Settings
-from services.live import RedisFeed, live_channel
+from services.messaging.live import RedisFeed, live_channel
 from services.messaging.publisher import OutboundMessage
+from services.platform.auth import mint_token
+from services.platform.clock import SystemClock
+from services.platform.config import Settings
 from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,7 +2,7 @@
 on a fresh database and runs schemathesis (GraphQL mode) against /graphql for the given
 time with an admin token, then with a user token, failing on any internal error (see
 bench/fuzz_checks.py; coded business errors are not failures). The test suite runs a
-short seeded round of the same (tests/e2e/test_fuzz.py)."""
+short seeded round of the same (tests/e2e/graphql/test_fuzz.py)."""
 
 from __future__ import annotations
 
@@ -73,9 +73,9 @@ def main() -> None:
 
     from bench.common import drop_database, fresh_database
     from bench.http import _serve, stop
-    from services.auth import Role, mint_token
-    from services.clock import SystemClock
-    from services.config import Settings
+    from services.platform.auth import Role, mint_token
+    from services.platform.clock import SystemClock
+    from services.platform.config import Settings
 
     url, admin = fresh_database("fuzz")
     env = {

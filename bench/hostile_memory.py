@@ -19,9 +19,9 @@ import websockets
 
 from bench.common import drop_database, fresh_database
 from bench.http import _serve, stop
-from services.auth import mint_token
-from services.clock import SystemClock
-from services.config import Settings
+from services.platform.auth import mint_token
+from services.platform.clock import SystemClock
+from services.platform.config import Settings
 
 PORT = 8195
 

@@ -26,11 +26,11 @@ import asyncpg
 import httpx
 
 from bench.common import Report, Result, drop_database, fresh_database
-from services.auth import Role, mint_token
-from services.clock import SystemClock
-from services.config import Settings
-from services.db import make_engine, make_session_factory
-from services.seed import seed_plans
+from services.platform.auth import Role, mint_token
+from services.platform.clock import SystemClock
+from services.platform.config import Settings
+from services.platform.db import make_engine, make_session_factory
+from services.pricing.seed import seed_plans
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32

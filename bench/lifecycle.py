@@ -17,13 +17,13 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bench.common import Report, Result, drop_database, fresh_database
-from services.clock import FrozenClock
-from services.config import Settings
-from services.db import make_engine, make_session_factory
-from services.deps import Deps
+from services.billing.scheduler import run_due_work
 from services.gateway.local import LocalGateway
-from services.scheduler import run_due_work
-from services.seed import seed_plans
+from services.platform.clock import FrozenClock
+from services.platform.config import Settings
+from services.platform.db import make_engine, make_session_factory
+from services.platform.deps import Deps
+from services.pricing.seed import seed_plans
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ import asyncpg
 
 from bench.common import Report, Result, drop_database, fresh_database
 from bench.http import MY_SUBSCRIPTION, graphql_body, rotating, seed_users, start_service, stop, wrk
-from services.auth import mint_token
-from services.clock import SystemClock
-from services.config import Settings
+from services.platform.auth import mint_token
+from services.platform.clock import SystemClock
+from services.platform.config import Settings
 from services.store.reads import FIRST_INVOICES_SQL, LATEST_SQL, LINES_SQL
 
 INVOICES = "{ invoices(first: 10) { nodes { number status totalCents } pageInfo { hasNextPage endCursor } } }"

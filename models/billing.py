@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
 from models.subscription import Subscription
-from services.billing_rules import InvoiceStatus, LineKind, PaymentPurpose, PaymentStatus
+from services.billing.rules import InvoiceStatus, LineKind, PaymentPurpose, PaymentStatus
 
 
 class InvoiceCounter(Base):

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
 from models.catalog import Plan
-from services.lifecycle import PaymentConfirmation, Status
+from services.subscriptions.state import PaymentConfirmation, Status
 
 
 class Subscription(Base):

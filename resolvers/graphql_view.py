@@ -17,10 +17,10 @@ from strawberry.types.unset import UnsetType
 
 from resolvers.ws_session import BoundedTextFrames, GuardedLegacyWS, GuardedTransportWS
 from schema.context import Context
-from services.auth import AuthError, TokenVerifier
-from services.deps import Deps
-from services.live import LiveHub
-from services.rate_limits import Limit, RateLimiter, Refusal, client_address
+from services.messaging.live import LiveHub
+from services.platform.auth import AuthError, TokenVerifier
+from services.platform.deps import Deps
+from services.platform.rate_limits import Limit, RateLimiter, Refusal, client_address
 
 TRY_AGAIN_LATER = 1013
 

@@ -9,8 +9,8 @@ import strawberry
 from schema import types
 from schema.inputs import AdminEventFilter
 from schema.permissions import Info
-from services.lifecycle import Status
-from services.live import LiveHub, StatusChange
+from services.messaging.live import LiveHub, StatusChange
+from services.subscriptions.lifecycle import Status
 
 
 def _event(change: StatusChange) -> types.SubscriptionStatusEvent:

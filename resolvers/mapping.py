@@ -7,14 +7,12 @@ from typing import Any
 import strawberry
 
 from schema import types
-from services.billing_rules import Line
-from services.errors import DomainError
-from services.fulfillment import Address, Channel, Fulfillment
-from services.pagination import Page, encode_cursor
-from services.payments import PaymentView
-from services.plan_changes import PlanChangePreview
-from services.queries import StatusView
-from services.views import (
+from services.billing.payments import PaymentView
+from services.billing.rules import Line
+from services.common.errors import DomainError
+from services.common.pagination import Page, encode_cursor
+from services.reads.queries import StatusView
+from services.reads.views import (
     EntitlementsView,
     HistoryView,
     InvoiceLineView,
@@ -24,6 +22,8 @@ from services.views import (
     PricingRecordView,
     SubscriptionView,
 )
+from services.subscriptions.fulfillment import Address, Channel, Fulfillment
+from services.subscriptions.plan_changes import PlanChangePreview
 
 
 def user_error(error: DomainError) -> types.UserError:

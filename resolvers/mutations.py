@@ -24,21 +24,21 @@ from schema.inputs import (
     UpgradeInput,
 )
 from schema.permissions import Info
-from services import (
+from services.billing import payment_methods
+from services.billing.periods import Interval
+from services.common.errors import DomainError
+from services.common.results import ChargeOutcomeResult
+from services.pricing import catalog
+from services.pricing.rules import PlanKind
+from services.reads.views import PaymentMethodView, PlanView, SubscriptionView
+from services.subscriptions import (
     admin_actions,
     cancellation,
-    catalog,
     checkout,
     fulfillment_updates,
-    payment_methods,
     plan_changes,
 )
-from services import test_clock as clock_control
-from services.catalog_rules import PlanKind
-from services.errors import DomainError
-from services.periods import Interval
-from services.results import ChargeOutcomeResult
-from services.views import PaymentMethodView, PlanView, SubscriptionView
+from services.subscriptions import test_clock as clock_control
 
 
 async def _charged(call: Awaitable[ChargeOutcomeResult]) -> types.SubscriptionPayload:

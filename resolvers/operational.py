@@ -7,18 +7,15 @@ import logging
 
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from redis.exceptions import RedisError
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers.rest import endpoint, principal
 from resolvers.rest_json import error_body, json_response
-from services.deps import Deps
-from services.migrate import current_revision, head_revision
-from services.worker_health import Backlog, read_backlog
+from services.platform.deps import Deps
+from services.platform.health import Backlog, database_checks, read_backlog
 
-HEAD = head_revision()
 log = logging.getLogger(__name__)
 UNPUBLISHED = Gauge("outbox_unpublished_events", "Outbox events the relay has not published")
 UNPUBLISHED_AGE = Gauge(
@@ -50,16 +47,7 @@ async def health(request: Request) -> Response:
 async def readiness(request: Request) -> Response:
     """Ready when the database answers and its schema is at the newest migration."""
     deps: Deps = request.app.state.deps
-    checks: dict[str, str] = {}
-    try:
-        async with deps.session_factory() as session:
-            await session.execute(text("SELECT 1"))
-            connection = await session.connection()
-            revision = await connection.run_sync(current_revision)
-        checks["database"] = "ok"
-        checks["migrations"] = "ok" if revision == HEAD else f"at {revision}, head is {HEAD}"
-    except Exception as error:  # any failure means not ready; say which
-        checks["database"] = f"down: {type(error).__name__}"
+    checks = await database_checks(deps)
     ready = all(value == "ok" for value in checks.values())
     redis = request.app.state.redis
     if redis is not None:

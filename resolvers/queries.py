@@ -6,10 +6,12 @@ from resolvers import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
-from services import catalog, plan_changes, queries
-from services import test_clock as clock_control
-from services.lifecycle import Status
-from services.store.subscriptions import SubscriptionFilter
+from services.pricing import catalog
+from services.reads import queries
+from services.subscriptions import plan_changes
+from services.subscriptions import test_clock as clock_control
+from services.subscriptions.lifecycle import Status
+from services.subscriptions.state import SubscriptionFilter
 
 
 async def plans(info: Info, include_archived: bool = False) -> list[types.Plan]:

@@ -10,13 +10,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers.rest_json import error_body, error_response, json_response
-from services import cancellation, catalog, plan_changes, queries
-from services.auth import AuthError, Principal, TokenVerifier
-from services.deps import Deps
-from services.errors import DomainError, ErrorCode
-from services.rate_limits import Limit, RateLimiter, Refusal, client_address
-from services.results import ChargeOutcomeResult
-from services.text import unstorable_message, unstorable_path
+from services.common.errors import DomainError, ErrorCode
+from services.common.results import ChargeOutcomeResult
+from services.common.text import unstorable_message, unstorable_path
+from services.platform.auth import AuthError, Principal, TokenVerifier
+from services.platform.deps import Deps
+from services.platform.rate_limits import Limit, RateLimiter, Refusal, client_address
+from services.pricing import catalog
+from services.reads import queries
+from services.subscriptions import cancellation, plan_changes
 
 
 class Refused(Exception):

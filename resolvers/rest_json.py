@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from services.errors import DomainError, ErrorCode
+from services.common.errors import DomainError, ErrorCode
 
 HTTP_STATUS = {
     ErrorCode.INVALID_INPUT: 400,

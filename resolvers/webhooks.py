@@ -8,10 +8,10 @@ from starlette.routing import Route
 
 from resolvers.rest import Refused
 from resolvers.rest_json import error_body, json_response
-from services.deps import Deps
+from services.billing.payment_results import apply_payment_result
 from services.gateway.stripe_events import WebhookRejected, parse_webhook
-from services.payment_results import apply_payment_result
-from services.rate_limits import Limit, RateLimiter, client_address
+from services.platform.deps import Deps
+from services.platform.rate_limits import Limit, RateLimiter, client_address
 
 
 async def stripe_webhook(request: Request) -> Response:

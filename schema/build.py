@@ -16,7 +16,7 @@ from schema.documents import CachedDocuments, DocumentCache
 from schema.errors import DomainErrorCodes, MaskUnexpected
 from schema.input_guard import NoUnstorableText, RefuseUnstorableVariables
 from schema.root import Live, Mutation, Query
-from services.config import Settings
+from services.platform.config import Settings
 
 
 def limit_rules(settings: Settings) -> list[type[ASTValidationRule]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from services.auth import Principal
-from services.deps import Deps
-from services.live import LiveHub
-from services.rate_limits import RateLimiter, Refusal
+from services.messaging.live import LiveHub
+from services.platform.auth import Principal
+from services.platform.deps import Deps
+from services.platform.rate_limits import RateLimiter, Refusal
 
 
 @dataclass

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import strawberry
 
-from services.billing_rules import InvoiceStatus
-from services.billing_rules import LineKind as InvoiceLineKind
-from services.billing_rules import PaymentStatus as PaymentResult
-from services.catalog_rules import PlanKind
-from services.errors import ErrorCode as UserErrorCode
-from services.fulfillment import Channel as FulfillmentChannel
+from services.billing.periods import Interval as BillingInterval
+from services.billing.rules import InvoiceStatus
+from services.billing.rules import LineKind as InvoiceLineKind
+from services.billing.rules import PaymentStatus as PaymentResult
+from services.common.errors import ErrorCode as UserErrorCode
 from services.gateway.base import ChargeOutcome as PaymentOutcome
-from services.lifecycle import PaymentConfirmation
-from services.lifecycle import Status as SubscriptionStatus
-from services.periods import Interval as BillingInterval
+from services.pricing.rules import PlanKind
+from services.subscriptions.fulfillment import Channel as FulfillmentChannel
+from services.subscriptions.lifecycle import PaymentConfirmation
+from services.subscriptions.lifecycle import Status as SubscriptionStatus
 
 for _enum, _name in (
     (SubscriptionStatus, "SubscriptionStatus"),

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
-from services.errors import DomainError
+from services.common.errors import DomainError
 
 log = logging.getLogger(__name__)
 MASKED = "Unexpected error."

@@ -11,7 +11,7 @@ from typing import Any
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from strawberry.extensions import SchemaExtension
 
-from services.text import unstorable_message, unstorable_path
+from services.common.text import unstorable_message, unstorable_path
 
 
 def invalid_input(message: str, field: str) -> GraphQLError:

@@ -10,8 +10,8 @@ from graphql import GraphQLError
 from strawberry.permission import BasePermission
 
 from schema.context import Context
-from services.auth import Principal
-from services.rate_limits import Limit, Refusal
+from services.platform.auth import Principal
+from services.platform.rate_limits import Limit, Refusal
 
 Info = strawberry.Info[Context, None]
 

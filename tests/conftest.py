@@ -18,13 +18,13 @@ import uvicorn
 from sqlalchemy import text
 
 from main import create_app
-from services import migrate
-from services.clock import FrozenClock
-from services.config import Settings
-from services.db import make_engine, make_session_factory
-from services.deps import Deps
 from services.gateway.local import LocalGateway
-from services.seed import seed_plans
+from services.platform import migrate
+from services.platform.clock import FrozenClock
+from services.platform.config import Settings
+from services.platform.db import make_engine, make_session_factory
+from services.platform.deps import Deps
+from services.pricing.seed import seed_plans
 from tests.ports import free_port
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -51,7 +51,7 @@ def _admin_url(tmp_root: Path) -> str:
 
     if asyncio.run(reachable()):
         return url
-    from services.embedded_db import start_embedded
+    from services.platform.embedded_db import start_embedded
 
     return start_embedded(tmp_root / "embedded-postgres")
 

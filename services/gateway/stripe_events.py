@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import stripe
 
-from services.billing_rules import PaymentStatus
-from services.payment_results import PaymentResultMessage
-from services.text import unstorable_message, unstorable_path
+from services.billing.payment_results import PaymentResultMessage
+from services.billing.rules import PaymentStatus
+from services.common.text import unstorable_message, unstorable_path
 
 SOURCE = "stripe"
 PAYMENT_EVENTS = {

@@ -18,16 +18,17 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from services import cancellation, checkout, events
-from services.auth import USER_ID_PATTERN
-from services.billing_rules import PaymentStatus
-from services.deps import Deps
-from services.errors import DomainError, ErrorCode
-from services.events import DomainEvent
-from services.fulfillment import Address, Channel, Fulfillment
-from services.payment_results import PaymentResultMessage, apply_payment_results
-from services.text import unstorable_message, unstorable_path
-from services.uow import DuplicateMessage, InboxEntry
+from services.billing.payment_results import PaymentResultMessage, apply_payment_results
+from services.billing.rules import PaymentStatus
+from services.common.errors import DomainError, ErrorCode
+from services.common.text import unstorable_message, unstorable_path
+from services.messaging import events
+from services.messaging.events import DomainEvent
+from services.platform.auth import USER_ID_PATTERN
+from services.platform.deps import Deps
+from services.platform.uow import DuplicateMessage, InboxEntry
+from services.subscriptions import cancellation, checkout
+from services.subscriptions.fulfillment import Address, Channel, Fulfillment
 
 log = logging.getLogger(__name__)
 SOURCE = "kafka"

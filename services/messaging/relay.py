@@ -18,9 +18,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.clock import Clock
-from services.live import LiveFeed
+from services.messaging.live import LiveFeed
 from services.messaging.publisher import OutboundMessage, Publisher, PublishError
+from services.platform.clock import Clock
 from services.store.messaging import OutboxRepository
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Invoice, InvoiceCounter, Payment, PaymentCustomer, PaymentMethod
-from services.billing_rules import InvoiceStatus, PaymentPurpose, invoice_number
+from services.billing.rules import InvoiceStatus, PaymentPurpose, invoice_number
 
 INVOICE_COUNTER = "invoice"
 

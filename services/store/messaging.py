@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, OutboxEvent, ProcessedMessage
-from services.events import DomainEvent
+from services.messaging.events import DomainEvent
 
 
 @dataclass(frozen=True)

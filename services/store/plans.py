@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Plan, PricingRecord
-from services.entitlements import PlanFeatures
-from services.lifecycle import PlanTerms
+from services.subscriptions.entitlements import PlanFeatures
+from services.subscriptions.lifecycle import PlanTerms
 
 FREE_PLAN_CODE = "free"
 

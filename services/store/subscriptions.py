@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import Plan, Subscription, SubscriptionHistory
-from services.lifecycle import (
+from services.subscriptions.lifecycle import (
     CHECKOUT_TIMEOUT,
     TRIAL_REMINDER_BEFORE,
     Status,
     SubscriptionState,
 )
+from services.subscriptions.state import SubscriptionFilter
 
 _STATE_FIELDS = (
     "status",
@@ -58,13 +59,6 @@ def write_state(row: Subscription, state: SubscriptionState, plans: dict[str, Pl
     pending = plans[state.pending_plan_code] if state.pending_plan_code else None
     row.pending_plan = pending
     row.pending_plan_id = pending.id if pending else None
-
-
-@dataclass(frozen=True)
-class SubscriptionFilter:
-    status: Status | None = None
-    plan_code: str | None = None
-    user_id: str | None = None
 
 
 @dataclass(frozen=True)

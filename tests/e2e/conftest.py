@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from services.auth import Role, mint_token
-from services.clock import FrozenClock, SystemClock
-from services.config import Settings
-from services.deps import Deps
 from services.gateway.local import LocalGateway
+from services.platform.auth import Role, mint_token
+from services.platform.clock import FrozenClock, SystemClock
+from services.platform.config import Settings
+from services.platform.deps import Deps
 from tests.conftest import START, LiveServer
 
 

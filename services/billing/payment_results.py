@@ -1,0 +1,199 @@
+"""One idempotent handler for payment results, whoever reports them: Stripe webhooks and
+`payment.processed` messages from Kafka.
+
+Each message is put in the inbox (keyed by source and id) in the transaction that
+applies it, so a duplicate is a no-op. Results are applied in the order they happened,
+not the order they arrive: a payment that succeeded stays succeeded, and an event
+older than the newest one applied to the payment changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from models import Payment, Subscription
+from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
+from services.billing.rules import PaymentPurpose, PaymentStatus
+from services.common.errors import InvalidTransition
+from services.gateway.base import ChargeOutcome
+from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
+from services.store.messaging import InboxRecord
+from services.store.plans import terms_of
+from services.store.subscriptions import state_of
+from services.subscriptions import lifecycle
+from services.subscriptions.transitions import apply_transition
+
+_OUTCOME_OF = {
+    PaymentStatus.SUCCESS: ChargeOutcome.SUCCEEDED,
+    PaymentStatus.FAILED: ChargeOutcome.DECLINED,
+    PaymentStatus.CANCELED: ChargeOutcome.CANCELED,
+}
+
+
+class ResultOutcome(StrEnum):
+    APPLIED = "applied"  # the payment (and the subscription, if it could move) updated
+    DUPLICATE = "duplicate"  # this message was handled before
+    STALE = "stale"  # older than what we hold, or the subscription has moved on
+    UNKNOWN_PAYMENT = "unknown_payment"  # no payment of ours matches
+    IGNORED = "ignored"  # not a payment result
+
+
+@dataclass(frozen=True)
+class PaymentResultMessage:
+    source: str  # "stripe", "kafka"
+    message_id: str
+    message_type: str
+    occurred_at: datetime
+    status: PaymentStatus | None  # None: a message we record but do not act on
+    processor_payment_id: str | None = None
+    payment_id: uuid.UUID | None = None  # ours, when the sender echoes our metadata
+    failure_message: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+async def apply_payment_result(deps: Deps, message: PaymentResultMessage) -> ResultOutcome:
+    [outcome] = await apply_payment_results(deps, [message])
+    return outcome
+
+
+async def apply_payment_results(
+    deps: Deps, messages: Sequence[PaymentResultMessage]
+) -> list[ResultOutcome]:
+    """Apply results in one transaction (a consumer's batch): the inbox rows, the user
+    locks and the payments, invoices and subscriptions they touch are written and read a
+    batch at a time, then the results are applied in order in memory. A duplicate, even
+    one inside the same batch, finds its inbox row."""
+    now = deps.clock.now()
+    outcomes = []
+    async with deps.uow() as uow:
+        records = [InboxRecord(m.source, m.message_id, m.message_type, m.payload) for m in messages]
+        fresh = await uow.messaging.record_messages(records, now)
+        applying = []
+        for message in messages:
+            key = (message.source, message.message_id)
+            applying.append(key in fresh)
+            fresh.discard(key)  # a repeat later in this batch is a duplicate
+        batch = await _load(uow, [m for m, new in zip(messages, applying, strict=True) if new])
+        recorded = []
+        for message, new in zip(messages, applying, strict=True):
+            if not new:
+                outcomes.append(ResultOutcome.DUPLICATE)
+                continue
+            outcome = await _apply(uow, batch, message, now)
+            recorded.append((message.source, message.message_id, outcome.value))
+            outcomes.append(outcome)
+        await uow.messaging.set_outcomes(recorded)
+        await uow.commit()
+    return outcomes
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The payments a batch names and their subscriptions, locked and loaded up front."""
+
+    by_id: dict[uuid.UUID, Payment]
+    by_processor_id: dict[str, Payment]
+    subscriptions: dict[uuid.UUID, Subscription]
+
+    def payment(self, message: PaymentResultMessage) -> Payment | None:
+        if message.payment_id is not None:
+            return self.by_id.get(message.payment_id)
+        if message.processor_payment_id:
+            return self.by_processor_id.get(message.processor_payment_id)
+        return None
+
+
+async def _load(uow: UnitOfWork, messages: Sequence[PaymentResultMessage]) -> _Batch:
+    acting = [m for m in messages if m.status is not None]
+    ids = {m.payment_id for m in acting if m.payment_id is not None}
+    processor_ids = {
+        m.processor_payment_id for m in acting if m.payment_id is None and m.processor_payment_id
+    }
+    # The users first, then their rows: the order the API's writes take them in.
+    await uow.subscriptions.lock_users(await uow.billing.payment_owners(ids, processor_ids))
+    payments = await uow.billing.payments_for_update(ids, processor_ids)
+    await uow.billing.load_invoices({p.invoice_id for p in payments if p.invoice_id})
+    subscriptions = await uow.subscriptions.by_ids_for_update({p.order_id for p in payments})
+    return _Batch(
+        {p.id: p for p in payments},
+        {p.payment_id: p for p in payments if p.payment_id},
+        subscriptions,
+    )
+
+
+async def _apply(
+    uow: UnitOfWork, batch: _Batch, message: PaymentResultMessage, now: datetime
+) -> ResultOutcome:
+    if message.status is None:
+        return ResultOutcome.IGNORED
+    payment = batch.payment(message)
+    if payment is None:
+        return ResultOutcome.UNKNOWN_PAYMENT
+    if payment.status_literal is PaymentStatus.SUCCESS:
+        return ResultOutcome.STALE  # a succeeded payment never changes again
+    seen = payment.processor_event_at
+    if seen is not None and message.occurred_at <= seen:
+        return ResultOutcome.STALE
+    payment.processor_event_at = message.occurred_at
+    payment.updated_at = now
+    if message.status is PaymentStatus.STARTED or message.status is payment.status_literal:
+        return ResultOutcome.APPLIED
+    payment.status_literal = message.status
+    payment.failure_message = message.failure_message
+    if payment.invoice_id is not None:
+        invoice = await uow.billing.invoice(payment.invoice_id)
+        if invoice is not None:
+            mark_invoice(
+                invoice, invoice_status_after(_OUTCOME_OF[message.status], payment.purpose), now
+            )
+    await _move_subscription(uow, batch.subscriptions[payment.order_id], payment, message, now)
+    return ResultOutcome.APPLIED
+
+
+async def _move_subscription(
+    uow: UnitOfWork,
+    row: Subscription,
+    payment: Payment,
+    message: PaymentResultMessage,
+    now: datetime,
+) -> None:
+    assert message.status is not None
+    state = state_of(row)
+    plans = {p.code: p for p in (row.plan, row.pending_plan) if p is not None}
+    try:
+        if payment.purpose is PaymentPurpose.UPGRADE:
+            if message.status is not PaymentStatus.SUCCESS or payment.target_plan_id is None:
+                return
+            target = (await uow.plans.by_ids([payment.target_plan_id]))[payment.target_plan_id]
+            plans[target.code] = target
+            transition = lifecycle.change_plan(state, terms_of(target), now)
+        else:
+            charged = (
+                row.pending_plan
+                if payment.purpose in RENEWAL_PURPOSES and row.pending_plan
+                else row.plan
+            )
+            found = lifecycle.payment_result(
+                state, terms_of(charged), payment.amount_cents, message.status, now
+            )
+            if found is None:
+                return
+            transition = found
+    except InvalidTransition:
+        return  # the subscription has moved on; the payment record still tells the truth
+    apply_transition(
+        uow,
+        row,
+        transition,
+        plans,
+        free_plan=await uow.plans.free_plan(),
+        actor=f"system:{message.source}",
+        now=now,
+        details={"messageId": message.message_id, "paymentId": str(payment.id)},
+    )

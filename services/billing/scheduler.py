@@ -1,0 +1,268 @@
+"""The lifecycle scheduler: trial conversions, renewals, retries during grace, expiry,
+abandoned checkouts and trial reminders, applied in batches.
+
+A batch is one transaction in three steps: claim the due rows with FOR UPDATE SKIP
+LOCKED (several workers share the due set without taking the same row); ask the
+gateway for every charge in the batch, concurrently; then write payments, invoices,
+transitions, history and events, flushed together at commit. A row whose gateway call
+fails is left for the next run and nothing of it is written. A crash before commit
+writes nothing; the rerun charges with the same processor idempotency keys (derived
+from subscription, period and attempt), and a unique index allows one paid charge per
+period, so nothing is ever renewed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from models import Invoice, Plan, Subscription
+from services.billing.payments import (
+    ChargeSpec,
+    call_gateway,
+    mark_invoice,
+    new_payment,
+    settle,
+)
+from services.billing.periods import next_period_end
+from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
+from services.common.errors import DomainError
+from services.gateway.base import ChargeResult, PaymentGateway, idempotency_key
+from services.messaging import events
+from services.messaging.events import iso
+from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
+from services.store.plans import terms_of
+from services.store.subscriptions import state_of
+from services.subscriptions import lifecycle
+from services.subscriptions.lifecycle import DueWork, Status, SubscriptionState, Transition
+from services.subscriptions.transitions import apply_transition, subscription_data
+
+log = logging.getLogger(__name__)
+SCHEDULER_ACTOR = "system:scheduler"
+BATCH_SIZE = 500
+GATEWAY_CONCURRENCY = 16  # charges in flight at once per worker
+
+
+@dataclass
+class RunReport:
+    changed: int = 0
+    skipped: set[uuid.UUID] = field(default_factory=set)
+
+
+@dataclass
+class Collection:
+    """A charge the batch will make for one subscription."""
+
+    row: Subscription
+    state: SubscriptionState
+    plan: Plan
+    spec: ChargeSpec
+    result: ChargeResult | None = None
+
+
+async def run_due_work(deps: Deps, batch_size: int = BATCH_SIZE) -> int:
+    """Apply everything due at the clock's `now`, batch after batch, until nothing is
+    left; returns how many subscriptions were acted on. Rows that could not be handled
+    now (gateway unreachable, a charge still processing) wait for the next run."""
+    report = RunReport()
+    while await run_batch(deps, batch_size, report):
+        pass
+    return report.changed
+
+
+async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
+    """One batch; returns how many rows it claimed (0 when nothing is due)."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        rows = await uow.subscriptions.claim_due(now, batch_size, report.skipped)
+        if not rows:
+            return 0
+        free_plan = await uow.plans.free_plan()
+        batch = await _plan_batch(uow, rows, now)
+        await _charge_all(deps.gateway, batch.collections)
+        charged = [c for c in batch.collections.values() if c.result is not None]
+        numbers = iter(
+            await uow.billing.invoice_numbers(sum(1 for c in charged if c.spec.invoice is None))
+        )
+        for row in rows:
+            collection = batch.collections.get(row.id)
+            unreachable = collection is not None and collection.result is None
+            if unreachable or row.id in batch.awaiting:
+                report.skipped.add(row.id)
+                continue
+            acted = _apply_due(
+                uow,
+                row,
+                collection,
+                batch.closing.get(row.id, []),
+                numbers,
+                free_plan,
+                now,
+                deps.gateway.platform,
+            )
+            if acted:
+                report.changed += 1
+            else:
+                report.skipped.add(row.id)
+        await uow.commit()
+        return len(rows)
+
+
+def _plans(row: Subscription) -> dict[str, Plan]:
+    return {p.code: p for p in (row.plan, row.pending_plan) if p is not None}
+
+
+@dataclass
+class BatchPlan:
+    collections: dict[uuid.UUID, Collection] = field(default_factory=dict)
+    closing: dict[uuid.UUID, list[Invoice]] = field(default_factory=dict)  # open invoices
+    awaiting: set[uuid.UUID] = field(default_factory=set)  # a charge is still processing
+
+
+async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetime) -> BatchPlan:
+    """The charges this batch must make (trial conversions and renewals at the price in
+    force now, on the plan a scheduled downgrade chose; retries of open invoices), and the
+    open invoices of subscriptions about to end, which are closed with them."""
+    due = {row.id: lifecycle.due_work(state_of(row), now) for row in rows}
+    charging = [row for row in rows if due[row.id] in (DueWork.CHARGE, DueWork.RETRY)]
+    needs_invoices = [
+        row.id for row in rows if due[row.id] in (DueWork.RETRY, DueWork.EXPIRE, DueWork.ABANDON)
+    ]
+    open_invoices = await uow.billing.open_invoices_by_subscription(needs_invoices)
+    plan = BatchPlan()
+    for (subscription_id, _), invoice in open_invoices.items():
+        plan.closing.setdefault(subscription_id, []).append(invoice)
+    if not charging:
+        return plan
+    methods = await uow.billing.default_methods({row.user_id for row in charging})
+    attempted = await uow.billing.attempts_made([row.id for row in charging])
+    for row in charging:
+        method = methods.get(row.user_id)
+        if method is None:
+            continue  # no way to pay: _apply_due records the failure
+        state = state_of(row)
+        charged_plan = row.pending_plan or row.plan
+        period_start, anchor = row.current_period_end, row.billing_cycle_anchor
+        assert period_start is not None and anchor is not None
+        period_end = next_period_end(anchor, period_start, charged_plan.interval)
+        retry = due[row.id] is DueWork.RETRY
+        if retry:
+            purpose, attempt = PaymentPurpose.RETRY, row.retry_count + 1
+        elif state.status is Status.TRIALING:
+            purpose, attempt = PaymentPurpose.TRIAL_CONVERSION, 0
+        else:
+            purpose, attempt = PaymentPurpose.RENEWAL, 0
+        if (row.id, period_start, attempt) in attempted:
+            plan.awaiting.add(row.id)  # charged already, still processing: a webhook settles it
+            continue
+        line = Line(
+            LineKind.SUBSCRIPTION,
+            charged_plan.name,
+            charged_plan.price_cents,
+            charged_plan.code,
+            period_start,
+            period_end,
+        )
+        spec = ChargeSpec(
+            subscription=row,
+            method=method,
+            purpose=purpose,
+            lines=(line,),
+            invoice=open_invoices.get((row.id, period_start)) if retry else None,
+            idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), str(attempt)),
+            off_session=True,
+            period_start=period_start,
+            attempt=attempt,
+        )
+        plan.collections[row.id] = Collection(row, state, charged_plan, spec)
+    return plan
+
+
+async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Collection]) -> None:
+    limit = asyncio.Semaphore(GATEWAY_CONCURRENCY)
+
+    async def one(collection: Collection) -> None:
+        async with limit:
+            try:
+                collection.result = await call_gateway(gateway, collection.spec)
+            except DomainError as error:
+                log.warning("charge for %s deferred: %s", collection.row.id, error.message)
+
+    await asyncio.gather(*(one(c) for c in collections.values()))
+
+
+def _apply_due(
+    uow: UnitOfWork,
+    row: Subscription,
+    collection: Collection | None,
+    open_invoices: list[Invoice],
+    numbers: Iterator[str],
+    free_plan: Plan,
+    now: datetime,
+    platform: str,
+) -> bool:
+    """Write what is due for one row; False when nothing could be done now."""
+    state = state_of(row)
+    acted = False
+    if lifecycle.trial_reminder_due(state, now) and row.trial_reminder_sent_at is None:
+        row.trial_reminder_sent_at = now
+        data = {**subscription_data(row), "trialEnd": iso(row.trial_end)}
+        uow.record(events.notification(row.user_id, "trial_ending_soon", now, **data))
+        acted = True
+    work = lifecycle.due_work(state, now)
+    if work is None:
+        return acted
+    transition: Transition | None
+    details: dict[str, object] = {}
+    if work is DueWork.EXPIRE:
+        transition = lifecycle.expire(state, now)
+    elif work is DueWork.ABANDON:
+        transition = lifecycle.abandon_checkout(state, now)
+    elif collection is None:  # a charge was due but there is no method to charge
+        transition = lifecycle.payment_failed(state, now)
+        details = {"failure": "no payment method on file"}
+    else:
+        transition, details = _record_charge(uow, collection, numbers, now, platform)
+    if transition is None:
+        return acted
+    if transition.after.status in (Status.EXPIRED, Status.FAILED):
+        # What grace could not collect is uncollectible; an abandoned checkout owes nothing.
+        closing = (
+            InvoiceStatus.UNCOLLECTIBLE if state.status is Status.PAST_DUE else InvoiceStatus.VOID
+        )
+        for invoice in open_invoices:
+            mark_invoice(invoice, closing, now)
+    apply_transition(
+        uow,
+        row,
+        transition,
+        _plans(row),
+        free_plan=free_plan,
+        actor=SCHEDULER_ACTOR,
+        now=now,
+        details=details,
+    )
+    return True
+
+
+def _record_charge(
+    uow: UnitOfWork, collection: Collection, numbers: Iterator[str], now: datetime, platform: str
+) -> tuple[Transition | None, dict[str, object]]:
+    assert collection.result is not None
+    spec = collection.spec
+    payment = new_payment(spec, platform, now)
+    uow.billing.add(payment)
+    number = next(numbers) if spec.invoice is None else None
+    view = settle(uow, payment, spec, collection.result, now, number)
+    transition = lifecycle.payment_result(
+        collection.state, terms_of(collection.plan), view.amount_cents, view.status, now
+    )
+    details: dict[str, object] = {"invoice": view.invoice_number, "amountCents": view.amount_cents}
+    if view.failure_message:
+        details["failure"] = view.failure_message
+    return transition, details

@@ -1,0 +1,1 @@
+"""Shared value types: business errors, pagination cursors, charge results, storable text."""

@@ -1,0 +1,61 @@
+"""What every use case needs, handed over by the composition root (main.py)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.gateway.base import PaymentGateway
+from services.messaging.events import CATALOG_EVENTS, DomainEvent
+from services.platform.clock import Clock
+from services.platform.config import Settings
+from services.platform.db import read_pool
+from services.platform.uow import InboxEntry, UnitOfWork
+from services.reads.access_cache import AccessCache
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    session_factory: async_sessionmaker[AsyncSession]
+    clock: Clock
+    gateway: PaymentGateway
+
+    cache: AccessCache | None = None
+    inbox: InboxEntry | None = None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(
+            self.session_factory,
+            self.settings.event_source,
+            topic_for=self.settings.topic_for,
+            inbox=self.inbox,
+            after_commit=self._invalidate if self.cache else None,
+        )
+
+    async def _invalidate(self, events: list[DomainEvent]) -> None:
+        """Cached access of the users a commit changed is dropped right after it."""
+        assert self.cache is not None
+        if any(event.type in CATALOG_EVENTS for event in events):
+            await self.cache.invalidate_everyone()
+        await self.cache.invalidate(
+            event.subject for event in events if event.type.startswith("subscription.")
+        )
+
+    def reader(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A plain asyncpg connection for the one-statement hot reads: no ORM, no
+        BEGIN / ROLLBACK around a single SELECT."""
+        return read_pool(self._database_url).acquire()
+
+    @cached_property
+    def _database_url(self) -> str:
+        engine: AsyncEngine = self.session_factory.kw["bind"]
+        return engine.url.render_as_string(hide_password=False)
+
+    def applying(self, inbox: InboxEntry) -> Deps:
+        """These deps, with every unit of work recording `inbox` as applied (once)."""
+        return replace(self, inbox=inbox)

@@ -1,0 +1,55 @@
+"""Schema migrations (Alembic) and the default catalog, for `migrate` and `serve`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from services.platform.clock import Clock
+from services.platform.db import async_url, make_engine, make_session_factory
+from services.pricing.seed import seed_plans
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(toml_file=ROOT / "pyproject.toml")
+    config.set_main_option("sqlalchemy.url", async_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Apply every migration. Runs its own event loop: call it outside one."""
+    command.upgrade(alembic_config(url), "head")
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("postgresql://x/y")).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def seed(url: str, clock: Clock) -> int:
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with make_session_factory(engine)() as session:
+            return await seed_plans(session, clock.now())
+    finally:
+        await engine.dispose()
+
+
+def migrate_and_seed(url: str, clock: Clock) -> int:
+    upgrade(url)
+    return asyncio.run(seed(url, clock))

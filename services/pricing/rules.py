@@ -1,0 +1,112 @@
+"""Plan catalog rules: what a valid plan and a valid price look like."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from services.common.errors import DomainError, ErrorCode
+
+
+class PlanKind(StrEnum):
+    SUBSCRIPTION = "SUBSCRIPTION"
+    QUOTA = "QUOTA"
+
+
+# ISO 4217 codes we bill in; zero-decimal currencies need no special case because
+# every amount is already in the currency's minor unit.
+SUPPORTED_CURRENCIES = frozenset(
+    [
+        "USD",
+        "EUR",
+        "GBP",
+        "NGN",
+        "CAD",
+        "AUD",
+        "JPY",
+        "CHF",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "INR",
+        "BRL",
+        "MXN",
+        "ZAR",
+        "KES",
+        "GHS",
+        "NZD",
+        "SGD",
+    ]
+)
+DEFAULT_TRIAL_DAYS = 14
+MAX_PRICE_CENTS = 100_000_000  # one million in major units; anything above is a typo
+PLAN_CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,62}$")
+FEATURE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+def check_price(price_cents: int, field: str = "priceCents") -> None:
+    if isinstance(price_cents, bool) or not isinstance(price_cents, int):
+        raise DomainError(ErrorCode.INVALID_INPUT, "price must be an integer in minor units", field)
+    if price_cents < 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "price cannot be negative", field)
+    if price_cents > MAX_PRICE_CENTS:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"price above {MAX_PRICE_CENTS}", field)
+
+
+def normalize_currency(currency: str, field: str = "currency") -> str:
+    code = currency.strip().upper()
+    if code not in SUPPORTED_CURRENCIES:
+        raise DomainError(ErrorCode.UNSUPPORTED_CURRENCY, f"unknown currency {currency!r}", field)
+    return code
+
+
+def check_plan_code(code: str) -> None:
+    if not PLAN_CODE.match(code):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "plan code must be 2-63 lowercase letters, digits, '-' or '_'",
+            "code",
+        )
+
+
+def check_features(features: list[str], field: str) -> tuple[str, ...]:
+    for key in features:
+        if not FEATURE_KEY.match(key):
+            raise DomainError(ErrorCode.INVALID_INPUT, f"invalid feature key {key!r}", field)
+    return tuple(dict.fromkeys(features))
+
+
+def check_grace_subset(entitlements: tuple[str, ...], grace: tuple[str, ...]) -> None:
+    extra = set(grace) - set(entitlements)
+    if extra:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"grace entitlements must be a subset of the plan's: {sorted(extra)}",
+            "graceEntitlements",
+        )
+
+
+MAX_TIER_RANK = 1_000_000
+
+
+def check_tier_rank(rank: int, *, is_free: bool) -> None:
+    """Ranks order plans for upgrades: the free plan is the floor (0), every paid plan
+    ranks above it."""
+    if is_free and rank != 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "the free plan always ranks 0", "tierRank")
+    if not is_free and not 1 <= rank <= MAX_TIER_RANK:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"a paid plan ranks above the free plan: 1 to {MAX_TIER_RANK}",
+            "tierRank",
+        )
+
+
+def default_trial_days(price_cents: int, trial_days: int | None) -> int:
+    """Paid plans get a 14-day trial unless told otherwise; free plans none."""
+    if trial_days is not None:
+        if trial_days < 0 or trial_days > 365:
+            raise DomainError(ErrorCode.INVALID_INPUT, "trial days must be 0-365", "trialDays")
+        return trial_days
+    return DEFAULT_TRIAL_DAYS if price_cents > 0 else 0

@@ -1,0 +1,1 @@
+"""Read models and queries: views, the hot reads, the entitlement cache."""

@@ -1,0 +1,182 @@
+"""Read-side use cases: what the API shows. Authorization by ownership happens here
+for objects addressed by id (a user never sees another user's history)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models import Plan, Subscription
+from services.common.errors import DomainError, ErrorCode
+from services.common.pagination import Page, check_first, decode_cursor, encode_cursor
+from services.messaging.events import iso
+from services.platform.auth import Principal, is_valid_user_id
+from services.platform.deps import Deps
+from services.reads.views import (
+    EntitlementsView,
+    HistoryView,
+    InvoiceView,
+    PaymentMethodView,
+    SubscriptionView,
+)
+from services.store.reads import invoice_page, latest_with_plans
+from services.store.subscriptions import Cursor
+from services.subscriptions.entitlements import PlanFeatures, entitlements_for
+from services.subscriptions.lifecycle import Status, SubscriptionState
+from services.subscriptions.state import SubscriptionFilter
+
+
+def check_user_id(user_id: str) -> str:
+    if not is_valid_user_id(user_id):
+        raise DomainError(ErrorCode.INVALID_INPUT, "malformed user id", "userId")
+    return user_id
+
+
+def parse_uuid(raw: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"malformed id {raw!r}", field) from exc
+
+
+async def subscription_of(deps: Deps, user_id: str) -> SubscriptionView | None:
+    """The current subscription, or else the most recent ended one (None if never)."""
+    async with deps.reader() as connection:
+        row, free_plan = await latest_with_plans(connection, user_id)
+    return SubscriptionView.of(row, free_plan, deps.clock.now()) if row else None
+
+
+@dataclass(frozen=True)
+class StatusView:
+    """The seed's "get subscription status" answer, for other services."""
+
+    user_id: str
+    status: Status | None  # of the latest subscription, current or ended
+    is_current: bool
+    plan_code: str
+    tier: str
+    features: tuple[str, ...]
+    current_period_end: datetime | None
+
+
+def _snapshot(row: Subscription | None, free_plan: Plan) -> dict[str, Any]:
+    """What access is computed from, as plain JSON (the cached form)."""
+    free = [free_plan.code, list(free_plan.entitlements)]
+    if row is None:
+        return {"free": free, "sub": None}
+    return {
+        "free": free,
+        "sub": {
+            "status": row.status.value,
+            "plan": [row.plan.code, list(row.plan.entitlements), list(row.plan.grace_entitlements)],
+            "periodEnd": iso(row.current_period_end),
+            "cancelledAt": iso(row.cancelled_at),
+            "graceExpiresAt": iso(row.grace_expires_at),
+            "statusUpdatedAt": iso(row.status_updated_at),
+        },
+    }
+
+
+def _at(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw) if raw else None
+
+
+def _access(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView:
+    """Entitlements at `now` from a snapshot, by the same rules as everywhere else."""
+    free_code, free_features = snapshot["free"]
+    free = PlanFeatures(free_code, tuple(free_features), ())
+    sub = snapshot["sub"]
+    if sub is None:
+        granted = entitlements_for(None, None, free, now)
+        return StatusView(user_id, None, False, free_code, granted.tier, granted.features, None)
+    code, features, grace = sub["plan"]
+    state = SubscriptionState(
+        status=Status(sub["status"]),
+        plan_code=code,
+        status_updated_at=_at(sub["statusUpdatedAt"]) or now,
+        current_period_end=_at(sub["periodEnd"]),
+        cancelled_at=_at(sub["cancelledAt"]),
+        grace_expires_at=_at(sub["graceExpiresAt"]),
+    )
+    current = state.is_current
+    granted = entitlements_for(
+        state if current else None,
+        PlanFeatures(code, tuple(features), tuple(grace)) if current else None,
+        free,
+        now,
+    )
+    return StatusView(
+        user_id=user_id,
+        status=state.status,
+        is_current=current,
+        plan_code=code if current else free_code,
+        tier=granted.tier,
+        features=granted.features,
+        current_period_end=state.current_period_end,
+    )
+
+
+async def _load_snapshot(deps: Deps, user_id: str) -> dict[str, Any]:
+    async with deps.reader() as connection:
+        row, free_plan = await latest_with_plans(connection, user_id)
+    return _snapshot(row, free_plan)
+
+
+async def status_of(deps: Deps, user_id: str) -> StatusView:
+    """Read through the access cache when there is one."""
+    check_user_id(user_id)
+    if deps.cache is None:
+        snapshot = await _load_snapshot(deps, user_id)
+    else:
+        snapshot = await deps.cache.get(user_id, lambda: _load_snapshot(deps, user_id))
+    return _access(user_id, snapshot, deps.clock.now())
+
+
+async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:
+    view = await status_of(deps, user_id)
+    status = view.status if view.is_current else None
+    return EntitlementsView(user_id, view.tier, view.features, status)
+
+
+async def invoices_of(deps: Deps, user_id: str, first: int, after: str | None) -> Page[InvoiceView]:
+    check_first(first)
+    cursor = decode_cursor(after)
+    async with deps.reader() as connection:
+        rows = await invoice_page(connection, user_id, first + 1, cursor)
+    items = tuple(InvoiceView.of(r) for r in rows[:first])
+    end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
+    return Page(items, len(rows) > first, end)
+
+
+async def payment_methods_of(deps: Deps, user_id: str) -> list[PaymentMethodView]:
+    async with deps.uow() as uow:
+        return [PaymentMethodView.of(m) for m in await uow.billing.payment_methods(user_id)]
+
+
+async def history_of(deps: Deps, viewer: Principal, subscription_id: str) -> list[HistoryView]:
+    wanted = parse_uuid(subscription_id, "subscriptionId")
+    async with deps.uow() as uow:
+        row = await uow.subscriptions.by_id(wanted)
+        # Someone else's subscription looks exactly like a missing one.
+        if row is None or (row.user_id != viewer.user_id and not viewer.is_admin):
+            raise DomainError(ErrorCode.NOT_FOUND, "no such subscription", "subscriptionId")
+        return [HistoryView.of(h) for h in await uow.subscriptions.history(row.id)]
+
+
+async def admin_subscriptions(
+    deps: Deps, filters: SubscriptionFilter, first: int, after: str | None
+) -> Page[SubscriptionView]:
+    check_first(first)
+    if filters.user_id is not None:
+        check_user_id(filters.user_id)
+    decoded = decode_cursor(after)
+    cursor = Cursor(*decoded) if decoded else None
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        rows = await uow.subscriptions.page(filters, first, cursor)
+        free_plan = await uow.plans.free_plan()
+        items = tuple(SubscriptionView.of(r, free_plan, now) for r in rows[:first])
+    end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
+    return Page(items, len(rows) > first, end)

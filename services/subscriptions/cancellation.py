@@ -1,0 +1,49 @@
+"""Cancel (at period end by default, or now) and resume before the period ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from models import Plan, Subscription
+from services.common.errors import DomainError, ErrorCode
+from services.platform.deps import Deps
+from services.reads.views import SubscriptionView
+from services.store.subscriptions import state_of
+from services.subscriptions import lifecycle
+from services.subscriptions.current import change_subscription
+
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class CancelSubscription:
+    user_id: str
+    at_period_end: bool = True
+    reason: str | None = None
+
+
+async def cancel(
+    deps: Deps, cmd: CancelSubscription, *, actor: str | None = None
+) -> SubscriptionView:
+    reason = cmd.reason.strip() if cmd.reason else None
+    if reason is not None and len(reason) > MAX_REASON:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"reason is longer than {MAX_REASON}", "reason")
+
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        transition = lifecycle.cancel(state_of(row), now, at_period_end=cmd.at_period_end)
+        row.cancel_reason = reason
+        return transition
+
+    return await change_subscription(
+        deps, cmd.user_id, rule, actor=actor or cmd.user_id, note=reason
+    )
+
+
+async def resume(deps: Deps, user_id: str) -> SubscriptionView:
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        transition = lifecycle.resume(state_of(row), now)
+        row.cancel_reason = None
+        return transition
+
+    return await change_subscription(deps, user_id, rule, actor=user_id)

@@ -1,0 +1,123 @@
+"""Subscribe: a trial when the user never had one, else a first payment."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+
+from models import Subscription
+from services.billing.idempotency import check_key, previous_response, request_hash
+from services.billing.payments import ChargeSpec, charge, method_for_charge
+from services.billing.periods import next_period_end
+from services.billing.rules import Line, LineKind, PaymentPurpose
+from services.common.errors import DomainError, ErrorCode
+from services.common.results import ChargeOutcomeResult
+from services.gateway.base import ChargeOutcome, idempotency_key
+from services.platform.db import violates
+from services.platform.deps import Deps
+from services.pricing.catalog import require_plan
+from services.reads.views import SubscriptionView
+from services.store.plans import terms_of
+from services.store.subscriptions import state_of
+from services.subscriptions import lifecycle
+from services.subscriptions.current import replayed
+from services.subscriptions.fulfillment import Fulfillment, validate
+from services.subscriptions.transitions import apply_transition
+
+OPERATION = "subscribe"
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    user_id: str
+    plan_code: str
+    payment_method_id: str | None = None
+    fulfillment: Fulfillment | None = None
+    idempotency_key: str | None = None
+
+
+def _already_subscribed() -> DomainError:
+    return DomainError(
+        ErrorCode.ALREADY_SUBSCRIBED,
+        "you already have a current subscription; upgrade, downgrade or resume it instead",
+        "planCode",
+    )
+
+
+async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
+    key = check_key(cmd.idempotency_key)
+    fulfillment = validate(cmd.fulfillment) if cmd.fulfillment else None
+    fingerprint = request_hash(
+        OPERATION,
+        {
+            "plan": cmd.plan_code,
+            "pm": cmd.payment_method_id,
+            "fulfillment": fulfillment.to_json() if fulfillment else None,
+        },
+    )
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        await uow.subscriptions.lock_user(cmd.user_id)
+        stored = await previous_response(uow, cmd.user_id, key, fingerprint)
+        if stored is not None:
+            return await replayed(uow, stored, now)
+        plan = await require_plan(uow, cmd.plan_code, purchasable=True)
+        if await uow.subscriptions.current(cmd.user_id) is not None:
+            raise _already_subscribed()
+        terms = terms_of(plan)
+        started = lifecycle.start(
+            terms, now, trial_eligible=not await uow.subscriptions.had_trial(cmd.user_id)
+        )
+        # Trials need a method too, so the conversion on day 14 can charge it.
+        method = await method_for_charge(uow, deps.gateway, cmd.user_id, cmd.payment_method_id)
+        free_plan = await uow.plans.free_plan()
+        plans = {plan.code: plan}
+        row = Subscription(
+            id=uuid.uuid4(),
+            user_id=cmd.user_id,
+            currency=plan.currency,
+            payment_processor=deps.gateway.platform,
+            fulfillment=fulfillment.to_json() if fulfillment else None,
+            created_at=now,
+        )
+        uow.subscriptions.add(row)
+        apply_transition(uow, row, started, plans, free_plan=free_plan, actor=cmd.user_id, now=now)
+        payment = None
+        errors: tuple[DomainError, ...] = ()
+        if started.after.status is lifecycle.Status.PENDING:
+            period_end = next_period_end(now, now, terms.interval)
+            line = Line(
+                LineKind.SUBSCRIPTION, plan.name, plan.price_cents, plan.code, now, period_end
+            )
+            await uow.session.flush()
+            spec = ChargeSpec(
+                subscription=row,
+                method=method,
+                purpose=PaymentPurpose.FIRST_PAYMENT,
+                lines=(line,),
+                idempotency_key=idempotency_key(cmd.user_id, key or str(row.id), OPERATION),
+                off_session=False,
+            )
+            payment, result = await charge(uow, deps.gateway, spec, now)
+            settled = lifecycle.payment_result(
+                state_of(row), terms, payment.amount_cents, payment.status, now
+            )
+            if settled is not None:
+                apply_transition(
+                    uow, row, settled, plans, free_plan=free_plan, actor=cmd.user_id, now=now
+                )
+            if result.outcome is ChargeOutcome.DECLINED:
+                message = result.failure_message or "the card was declined"
+                errors = (DomainError(ErrorCode.PAYMENT_DECLINED, message, "paymentMethodId"),)
+        outcome = ChargeOutcomeResult(SubscriptionView.of(row, free_plan, now), payment, errors)
+        if key is not None:
+            uow.messaging.remember(cmd.user_id, key, OPERATION, fingerprint, outcome.to_json(), now)
+        try:
+            await uow.commit()
+        except IntegrityError as exc:
+            if violates(exc, "uq_subscriptions_current_user"):  # the index has the last word
+                raise _already_subscribed() from exc
+            raise
+        return outcome

@@ -1,0 +1,411 @@
+"""The subscription state machine as plain functions of (state, event, now).
+
+Nothing here touches a database, a network or the clock: callers pass `now`.
+Each function returns a `Transition` (the state before, the state after and a
+machine-readable reason) or raises `InvalidTransition`. The service layer
+persists the result, its history row and its events in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from services.billing.periods import next_period_end
+from services.billing.rules import PaymentStatus
+from services.common.errors import DomainError, ErrorCode, InvalidTransition
+
+# The state types are the rules' vocabulary, so callers may say lifecycle.Status.
+from services.subscriptions.state import PaymentConfirmation as PaymentConfirmation
+from services.subscriptions.state import PlanTerms as PlanTerms
+from services.subscriptions.state import Status as Status
+from services.subscriptions.state import SubscriptionState as SubscriptionState
+from services.subscriptions.state import Transition as Transition
+
+GRACE_PERIOD = timedelta(days=7)
+# Payment retries during grace, counted from the failure that started it (days 1, 3, 5).
+RETRY_AFTER = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
+TRIAL_REMINDER_BEFORE = timedelta(days=3)
+# A checkout waiting for customer action is abandoned after this long (as at Stripe).
+CHECKOUT_TIMEOUT = timedelta(hours=23)
+
+
+def _move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
+    after = replace(state, **changes)  # type: ignore[arg-type]
+    if after.status is not state.status:
+        after = replace(after, status_updated_at=now)
+    return Transition(before=state, after=after, reason=reason)
+
+
+def _refuse(state: SubscriptionState, action: str) -> InvalidTransition:
+    return InvalidTransition(state.status.value, action)
+
+
+# --- starting -------------------------------------------------------------------
+
+
+def start(plan: PlanTerms, now: datetime, *, trial_eligible: bool) -> Transition:
+    """A new checkout: a trial when the user never had one, else waiting for payment."""
+    if plan.is_free:
+        raise DomainError(
+            ErrorCode.PLAN_NOT_PURCHASABLE,
+            "the free plan needs no subscription; every user without one is on it",
+            field="planCode",
+        )
+    if trial_eligible and plan.trial_days > 0:
+        trial_end = now + timedelta(days=plan.trial_days)
+        state = SubscriptionState(
+            status=Status.TRIALING,
+            plan_code=plan.code,
+            status_updated_at=now,
+            payment_confirmation=PaymentConfirmation.NOT_REQUIRED,
+            billing_cycle_anchor=trial_end,
+            current_period_start=now,
+            current_period_end=trial_end,
+            trial_start=now,
+            trial_end=trial_end,
+        )
+        return Transition(before=None, after=state, reason="trial_started")
+    state = SubscriptionState(status=Status.PENDING, plan_code=plan.code, status_updated_at=now)
+    return Transition(before=None, after=state, reason="checkout_started")
+
+
+# --- payment results ------------------------------------------------------------
+
+
+def payment_succeeded(
+    state: SubscriptionState, plan: PlanTerms, amount_cents: int, now: datetime
+) -> Transition:
+    """A charge for `plan` went through: the next paid period starts.
+
+    The first payment starts the period now; conversions, renewals and recoveries
+    continue from the end of the period we held, so a late payment does not shift
+    the billing cycle. The plan is the one charged for (a scheduled downgrade
+    takes effect here).
+    """
+    paid = {
+        "plan_code": plan.code,
+        "pending_plan_code": None,
+        "payment_confirmation": PaymentConfirmation.PAID,
+        "price_paid_cents": amount_cents,
+        "grace_expires_at": None,
+        "next_retry_at": None,
+        "retry_count": 0,
+    }
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "payment_succeeded",
+            status=Status.ACTIVE,
+            activated_at=now,
+            billing_cycle_anchor=now,
+            current_period_start=now,
+            current_period_end=next_period_end(now, now, plan.interval),
+            **paid,
+        )
+    if state.status in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE):
+        assert state.current_period_end is not None and state.billing_cycle_anchor is not None
+        start_at = state.current_period_end
+        anchor = state.billing_cycle_anchor
+        trial_end = state.trial_end
+        if state.status is Status.ACTIVE and now < start_at:
+            # One renewal per period: a second success for the same period is refused.
+            raise _refuse(state, "renew before its period ends")
+        if state.status is Status.TRIALING and now < start_at:
+            # Paid before the trial ran out: the trial ends now and billing starts now.
+            start_at = anchor = trial_end = now
+        reason = {
+            Status.TRIALING: "trial_converted",
+            Status.ACTIVE: "renewed",
+            Status.PAST_DUE: "payment_recovered",
+        }[state.status]
+        return _move(
+            state,
+            now,
+            reason,
+            status=Status.ACTIVE,
+            activated_at=state.activated_at or now,
+            billing_cycle_anchor=anchor,
+            trial_end=trial_end,
+            current_period_start=start_at,
+            current_period_end=next_period_end(anchor, start_at, plan.interval),
+            **paid,
+        )
+    raise _refuse(state, "apply a successful payment to")
+
+
+def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
+    """A charge was declined: the first payment fails the checkout; later ones start grace."""
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "payment_failed",
+            status=Status.FAILED,
+            payment_confirmation=PaymentConfirmation.FAILED,
+        )
+    if state.status in (Status.TRIALING, Status.ACTIVE):
+        end = state.current_period_end
+        if end is None or now < end:
+            # Only the charge for the next period can fail a paid-up subscription; a
+            # stray failure mid-period (a late event, a declined upgrade) changes nothing.
+            raise _refuse(state, "fail the renewal of a paid-up period of")
+        return _move(
+            state,
+            now,
+            "payment_failed",
+            status=Status.PAST_DUE,
+            payment_confirmation=PaymentConfirmation.FAILED,
+            grace_expires_at=now + GRACE_PERIOD,
+            retry_count=0,
+            next_retry_at=now + RETRY_AFTER[0],
+        )
+    if state.status is Status.PAST_DUE:
+        # A retry during grace failed: grace keeps its original deadline; the next retry
+        # follows the schedule, counted from the failure that started grace.
+        assert state.grace_expires_at is not None
+        grace_started = state.grace_expires_at - GRACE_PERIOD
+        retries = state.retry_count + 1
+        upcoming = grace_started + RETRY_AFTER[retries] if retries < len(RETRY_AFTER) else None
+        return _move(
+            state, now, "payment_retry_failed", retry_count=retries, next_retry_at=upcoming
+        )
+    raise _refuse(state, "apply a failed payment to")
+
+
+def payment_canceled(state: SubscriptionState, now: datetime) -> Transition:
+    """The processor cancelled the payment. At checkout that cancels the order (seed
+    mapping canceled → cancelled); later it counts as a failed charge."""
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "payment_canceled",
+            status=Status.CANCELED,
+            cancelled_at=now,
+            payment_confirmation=PaymentConfirmation.CANCELED,
+        )
+    return payment_failed(state, now)
+
+
+def payment_result(
+    state: SubscriptionState,
+    plan: PlanTerms,
+    amount_cents: int,
+    result: PaymentStatus,
+    now: datetime,
+) -> Transition | None:
+    """The seed's mapping of a payment result onto the subscription: started leaves it
+    waiting, success activates, failed fails (or starts grace), canceled cancels."""
+    if result is PaymentStatus.SUCCESS:
+        return payment_succeeded(state, plan, amount_cents, now)
+    if result is PaymentStatus.FAILED:
+        return payment_failed(state, now)
+    if result is PaymentStatus.CANCELED:
+        return payment_canceled(state, now)
+    return None
+
+
+# --- time -----------------------------------------------------------------------
+
+
+def expire(state: SubscriptionState, now: datetime) -> Transition:
+    """The paid period of a cancelled subscription ended, or grace ran out."""
+    end, grace = state.current_period_end, state.grace_expires_at
+    if state.status is Status.CANCELED and state.is_current and end is not None and now >= end:
+        return _move(state, now, "period_ended", status=Status.EXPIRED)
+    if state.status is Status.PAST_DUE and grace is not None and now >= grace:
+        return _move(state, now, "grace_period_ended", status=Status.EXPIRED)
+    raise _refuse(state, "expire")
+
+
+def abandon_checkout(state: SubscriptionState, now: datetime) -> Transition:
+    """A checkout nobody finished fails; a retry is a new checkout."""
+    if state.status is not Status.PENDING or now < state.status_updated_at + CHECKOUT_TIMEOUT:
+        raise _refuse(state, "abandon the checkout of")
+    return _move(
+        state,
+        now,
+        "checkout_expired",
+        status=Status.FAILED,
+        payment_confirmation=PaymentConfirmation.FAILED,
+    )
+
+
+# --- customer actions -----------------------------------------------------------
+
+
+def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> Transition:
+    """Cancel now or at the end of the paid period.
+
+    PAST_DUE (or a period already over) has no paid time left, so it ends now; a
+    PENDING checkout is abandoned. A scheduled cancellation can be made immediate.
+    """
+    if state.status is Status.PENDING:
+        return _move(
+            state,
+            now,
+            "checkout_abandoned",
+            status=Status.CANCELED,
+            cancelled_at=now,
+            payment_confirmation=PaymentConfirmation.CANCELED,
+        )
+    scheduled = state.status is Status.CANCELED and state.is_current
+    if state.status not in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE) and not scheduled:
+        raise _refuse(state, "cancel")
+    if scheduled and at_period_end:
+        raise _refuse(state, "schedule the cancellation of")
+    end = state.current_period_end
+    paid_time_left = end is not None and now < end
+    if at_period_end and paid_time_left and state.status is not Status.PAST_DUE:
+        return _move(
+            state,
+            now,
+            "cancelled_at_period_end",
+            status=Status.CANCELED,
+            cancel_at_period_end=True,
+            cancelled_at=now,
+            pending_plan_code=None,
+        )
+    trial_end = state.trial_end
+    if trial_end is not None and trial_end > now:
+        trial_end = now
+    return _move(
+        state,
+        now,
+        "cancelled_immediately",
+        status=Status.CANCELED,
+        cancel_at_period_end=False,
+        cancelled_at=now,
+        current_period_end=now,
+        trial_end=trial_end,
+        grace_expires_at=None,
+        next_retry_at=None,
+        pending_plan_code=None,
+    )
+
+
+def resume(state: SubscriptionState, now: datetime) -> Transition:
+    """Undo a cancellation at period end, before the period ends."""
+    end = state.current_period_end
+    if not (state.status is Status.CANCELED and state.cancel_at_period_end and end and now < end):
+        raise _refuse(state, "resume")
+    in_trial = state.trial_end is not None and now < state.trial_end
+    return _move(
+        state,
+        now,
+        "resumed",
+        status=Status.TRIALING if in_trial else Status.ACTIVE,
+        cancel_at_period_end=False,
+        cancelled_at=None,
+    )
+
+
+def check_plan_change(current: PlanTerms, target: PlanTerms, *, upgrade: bool) -> None:
+    """An upgrade goes up in tier, a downgrade down, and both keep the currency."""
+    if target.code == current.code:
+        raise DomainError(ErrorCode.INVALID_INPUT, "already on this plan", field="planCode")
+    if target.is_free:
+        raise DomainError(
+            ErrorCode.PLAN_NOT_PURCHASABLE,
+            "to move to the free plan, cancel the subscription",
+            field="planCode",
+        )
+    if target.currency != current.currency:
+        raise DomainError(
+            ErrorCode.CURRENCY_MISMATCH,
+            f"plan {target.code} is billed in {target.currency}, not {current.currency}",
+            field="planCode",
+        )
+    if upgrade and target.tier_rank <= current.tier_rank:
+        raise DomainError(
+            ErrorCode.NOT_AN_UPGRADE, f"{target.code} is not above {current.code}", "planCode"
+        )
+    if not upgrade and target.tier_rank >= current.tier_rank:
+        raise DomainError(
+            ErrorCode.NOT_A_DOWNGRADE, f"{target.code} is not below {current.code}", "planCode"
+        )
+
+
+def change_plan(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
+    """Switch plan now (an upgrade, after its prorated payment succeeded)."""
+    if state.status not in (Status.TRIALING, Status.ACTIVE):
+        raise _refuse(state, "change the plan of")
+    return _move(state, now, "upgraded", plan_code=target.code, pending_plan_code=None)
+
+
+def schedule_downgrade(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
+    """Downgrades wait for the end of the period the user already paid for."""
+    if state.status not in (Status.TRIALING, Status.ACTIVE):
+        raise _refuse(state, "downgrade")
+    return _move(state, now, "downgrade_scheduled", pending_plan_code=target.code)
+
+
+def change_fulfillment(state: SubscriptionState, now: datetime) -> Transition:
+    """How paid periods are delivered can change while the subscription runs."""
+    if not state.is_current or state.status in (Status.SUSPENDED, Status.PENDING):
+        raise _refuse(state, "change the fulfillment of")
+    return Transition(before=state, after=state, reason="fulfillment_updated")
+
+
+# --- admin actions --------------------------------------------------------------
+
+
+def suspend(state: SubscriptionState, now: datetime) -> Transition:
+    if state.status is Status.SUSPENDED or not state.is_current:
+        raise _refuse(state, "suspend")
+    return _move(
+        state, now, "suspended", status=Status.SUSPENDED, status_before_suspension=state.status
+    )
+
+
+def reinstate(state: SubscriptionState, now: datetime) -> Transition:
+    if state.status is not Status.SUSPENDED or state.status_before_suspension is None:
+        raise _refuse(state, "reinstate")
+    return _move(
+        state,
+        now,
+        "reinstated",
+        status=state.status_before_suspension,
+        status_before_suspension=None,
+    )
+
+
+# --- what is due ----------------------------------------------------------------
+
+
+class DueWork(StrEnum):
+    ABANDON = "ABANDON"  # a checkout left waiting too long
+    CHARGE = "CHARGE"  # trial conversion or renewal
+    RETRY = "RETRY"  # a payment retry during grace
+    EXPIRE = "EXPIRE"  # cancelled period over, or grace over
+
+
+def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
+    """What the scheduler must do for this subscription at `now`, if anything."""
+    end = state.current_period_end
+    if state.status is Status.PENDING and now >= state.status_updated_at + CHECKOUT_TIMEOUT:
+        return DueWork.ABANDON
+    if state.status in (Status.TRIALING, Status.ACTIVE) and end is not None and now >= end:
+        return DueWork.CHARGE
+    if state.status is Status.CANCELED and end is not None and now >= end and state.is_current:
+        return DueWork.EXPIRE
+    if state.status is Status.PAST_DUE:
+        grace = state.grace_expires_at
+        if grace is not None and now >= grace:
+            return DueWork.EXPIRE
+        if state.next_retry_at is not None and now >= state.next_retry_at:
+            return DueWork.RETRY
+    return None
+
+
+def trial_reminder_due(state: SubscriptionState, now: datetime) -> bool:
+    """Whether a trial ends within the reminder window (the caller sends it once)."""
+    end = state.trial_end
+    return (
+        state.status is Status.TRIALING
+        and end is not None
+        and end - TRIAL_REMINDER_BEFORE <= now < end
+    )

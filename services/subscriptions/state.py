@@ -1,0 +1,102 @@
+"""The subscription's states and the values the lifecycle rules work on. Models import
+the enums from here, so this module imports nothing from models or the use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from services.billing.periods import Interval
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    TRIALING = "TRIALING"
+    ACTIVE = "ACTIVE"
+    PAST_DUE = "PAST_DUE"
+    CANCELED = "CANCELED"
+    EXPIRED = "EXPIRED"
+    FAILED = "FAILED"
+    SUSPENDED = "SUSPENDED"
+
+
+class PaymentConfirmation(StrEnum):
+    """Outcome of the latest payment, as the seed's `paymentConfirmation`."""
+
+    PENDING = "PENDING"
+    PAID = "PAID"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    NOT_REQUIRED = "NOT_REQUIRED"
+
+
+@dataclass(frozen=True)
+class PlanTerms:
+    """What the rules need to know about a plan."""
+
+    code: str
+    price_cents: int
+    currency: str
+    interval: Interval
+    trial_days: int
+    tier_rank: int
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_cents == 0
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    status: Status
+    plan_code: str
+    status_updated_at: datetime
+    payment_confirmation: PaymentConfirmation = PaymentConfirmation.PENDING
+    billing_cycle_anchor: datetime | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    trial_start: datetime | None = None
+    trial_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    cancelled_at: datetime | None = None
+    activated_at: datetime | None = None
+    grace_expires_at: datetime | None = None
+    next_retry_at: datetime | None = None
+    retry_count: int = 0
+    pending_plan_code: str | None = None
+    status_before_suspension: Status | None = None
+    price_paid_cents: int = 0
+
+    @property
+    def is_current(self) -> bool:
+        """Whether this is the user's one current subscription (the DB enforces one).
+
+        Ended subscriptions free the slot, so the user can check out again.
+        """
+        if self.status in (Status.EXPIRED, Status.FAILED):
+            return False
+        if self.status is Status.CANCELED:
+            end = self.current_period_end
+            return end is not None and self.cancelled_at is not None and end > self.cancelled_at
+        return True
+
+
+@dataclass(frozen=True)
+class Transition:
+    before: SubscriptionState | None
+    after: SubscriptionState
+    reason: str
+
+    @property
+    def status_changed(self) -> bool:
+        return self.before is None or self.before.status is not self.after.status
+
+
+@dataclass(frozen=True)
+class SubscriptionFilter:
+    """What an admin listing narrows subscriptions by."""
+
+    status: Status | None = None
+    plan_code: str | None = None
+    user_id: str | None = None

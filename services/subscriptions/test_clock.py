@@ -1,0 +1,85 @@
+"""The test clock (TEST_CLOCK=1, never in production): admins move the service's time
+forward and watch trials convert, renewals fail, grace run out, as with Stripe's test
+clocks. Advancing stops at every moment something falls due, so history and invoices
+carry the times they would have had.
+
+The offset is kept in the database: a restarted process (or a separate worker) picks
+up the time the rows were written at instead of going back to today."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from services.billing.scheduler import run_due_work
+from services.common.errors import DomainError, ErrorCode
+from services.platform.clock import OffsetClock
+from services.platform.deps import Deps
+
+MAX_ADVANCE = timedelta(days=3 * 366)
+
+
+class AdjustableClock(Protocol):
+    def now(self) -> datetime: ...
+
+    def advance(self, delta: timedelta) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class TestClockView:
+    now: datetime
+    applied: int  # subscriptions acted on while advancing
+
+
+def _clock(deps: Deps) -> AdjustableClock:
+    clock = deps.clock
+    if not deps.settings.test_clock or not hasattr(clock, "advance"):
+        raise DomainError(
+            ErrorCode.TEST_CLOCK_DISABLED, "the test clock is off: start with TEST_CLOCK=1"
+        )
+    return clock  # type: ignore[return-value]
+
+
+def read(deps: Deps) -> TestClockView:
+    return TestClockView(_clock(deps).now(), 0)
+
+
+async def advance(deps: Deps, seconds: int) -> TestClockView:
+    clock = _clock(deps)
+    if seconds <= 0 or timedelta(seconds=seconds) > MAX_ADVANCE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "seconds must be positive and at most 3 years", "seconds"
+        )
+    target = clock.now() + timedelta(seconds=seconds)
+    applied = 0
+    while True:
+        async with deps.uow() as uow:
+            due = await uow.subscriptions.next_due_at()
+        now = clock.now()
+        step_to = due if due is not None and now < due < target else target
+        if step_to > now:
+            clock.advance(step_to - now)
+        applied += await run_due_work(deps)
+        if step_to >= target:
+            await _save_offset(deps)
+            return TestClockView(clock.now(), applied)
+
+
+async def restore_offset(deps: Deps) -> None:
+    """Take up the saved offset (at start, and before each worker round); the clock
+    only ever moves forward."""
+    clock = deps.clock
+    if not deps.settings.test_clock or not isinstance(clock, OffsetClock):
+        return
+    async with deps.uow() as uow:
+        saved = await uow.operations.clock_offset()
+    if saved is not None and saved > clock.offset:
+        clock.offset = saved
+
+
+async def _save_offset(deps: Deps) -> None:
+    if isinstance(deps.clock, OffsetClock):
+        async with deps.uow() as uow:
+            await uow.operations.save_clock_offset(deps.clock.offset)
+            await uow.commit()

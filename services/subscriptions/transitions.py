@@ -1,0 +1,145 @@
+"""Persisting a transition: the row, its history entry and its events, together.
+
+Every use case that changes a subscription ends here, so no change can skip its
+history row or its outbox events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from models import Plan, Subscription, SubscriptionHistory
+from services.messaging import events
+from services.messaging.events import DomainEvent, iso
+from services.platform.uow import UnitOfWork
+from services.store.plans import features_of
+from services.store.subscriptions import write_state
+from services.subscriptions.entitlements import entitlements_for
+from services.subscriptions.lifecycle import Status, Transition
+
+# Which notification the user gets for each kind of transition.
+NOTIFICATIONS: dict[str, tuple[str, ...]] = {
+    "trial_started": ("subscription_started",),
+    "payment_succeeded": ("subscription_started",),
+    "payment_failed": ("payment_failed",),
+    "payment_retry_failed": ("payment_failed",),
+    "cancelled_at_period_end": ("subscription_cancelled",),
+    "cancelled_immediately": ("subscription_cancelled",),
+    "period_ended": ("subscription_expired",),
+    "grace_period_ended": ("subscription_expired",),
+    "upgraded": ("plan_changed",),
+    "downgrade_scheduled": ("plan_change_scheduled",),
+    "suspended": ("subscription_suspended",),
+    "reinstated": ("subscription_reinstated",),
+}
+STARTED_REASONS = frozenset({"trial_started", "payment_succeeded"})
+CANCELLED_REASONS = frozenset({"cancelled_at_period_end", "cancelled_immediately"})
+PAID_PERIOD_REASONS = frozenset(
+    {"payment_succeeded", "trial_converted", "renewed", "payment_recovered"}
+)
+
+
+def subscription_data(row: Subscription) -> dict[str, Any]:
+    return {
+        "subscriptionId": str(row.id),
+        "userId": row.user_id,
+        "planCode": row.plan.code,
+        "status": row.status.value,
+        "currentPeriodStart": iso(row.current_period_start),
+        "currentPeriodEnd": iso(row.current_period_end),
+        "cancelAtPeriodEnd": row.cancel_at_period_end,
+    }
+
+
+def apply_transition(
+    uow: UnitOfWork,
+    row: Subscription,
+    transition: Transition,
+    plans: dict[str, Plan],
+    *,
+    free_plan: Plan,
+    actor: str,
+    now: datetime,
+    note: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    before = transition.before
+    after = transition.after
+    write_state(row, after, plans)
+    row.updated_at = now
+    uow.subscriptions.add_history(
+        SubscriptionHistory(
+            subscription_id=row.id,
+            user_id=row.user_id,
+            from_status=before.status if before else None,
+            to_status=after.status,
+            reason=transition.reason,
+            note=note,
+            actor=actor,
+            occurred_at=now,
+            details=details or {},
+        )
+    )
+    for event in _events_for(row, transition, free_plan, actor, now, note):
+        uow.record(event)
+
+
+def _events_for(
+    row: Subscription,
+    transition: Transition,
+    free_plan: Plan,
+    actor: str,
+    now: datetime,
+    note: str | None,
+) -> list[DomainEvent]:
+    user = row.user_id
+    data = subscription_data(row)
+    reason = transition.reason
+    found: list[DomainEvent] = []
+    if transition.status_changed:
+        granted = entitlements_for(
+            transition.after, features_of(row.plan), features_of(free_plan), now
+        )
+        found.append(
+            DomainEvent(
+                events.SUBSCRIPTION_STATUS_CHANGED,
+                user,
+                {
+                    **data,
+                    "from": transition.before.status.value if transition.before else None,
+                    "to": transition.after.status.value,
+                    "reason": reason,
+                    "actor": actor,
+                    "tier": granted.tier,
+                    "entitlements": list(granted.features),
+                },
+                now,
+            )
+        )
+    if reason in STARTED_REASONS:
+        found.append(DomainEvent(events.SUBSCRIPTION_STARTED, user, data, now))
+    if reason in CANCELLED_REASONS:
+        found.append(
+            DomainEvent(events.SUBSCRIPTION_CANCELLED, user, {**data, "reason": note}, now)
+        )
+    if reason == "upgraded":
+        previous = transition.before.plan_code if transition.before else None
+        found.append(
+            DomainEvent(events.SUBSCRIPTION_UPGRADED, user, {**data, "fromPlanCode": previous}, now)
+        )
+    if reason in PAID_PERIOD_REASONS and row.fulfillment:
+        found.append(
+            DomainEvent(
+                events.FULFILLMENT_REQUESTED,
+                user,
+                {**data, "fulfillment": row.fulfillment},
+                now,
+            )
+        )
+    templates = NOTIFICATIONS.get(reason, ())
+    if reason == "payment_failed" and transition.after.status is Status.PAST_DUE:
+        templates = (*templates, "subscription_past_due")
+    for template in templates:
+        found.append(events.notification(user, template, now, **data))
+    return found

@@ -1,0 +1,129 @@
+"""Invariants of the state machine over random event sequences (hypothesis)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.billing.periods import Interval
+from services.common.errors import InvalidTransition
+from services.subscriptions import lifecycle
+from services.subscriptions.entitlements import PlanFeatures, entitlements_for
+from services.subscriptions.lifecycle import PlanTerms, Status, SubscriptionState
+
+START = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
+PREMIUM = PlanTerms("premium", 999, "USD", Interval.MONTH, 14, 20)
+AD_FREE = PlanTerms("ad-free", 499, "USD", Interval.MONTH, 14, 10)
+PLANS = {"premium": PREMIUM, "ad-free": AD_FREE}
+FEATURES = {
+    "premium": PlanFeatures("premium", ("ad_free", "premium_content"), ("ad_free",)),
+    "ad-free": PlanFeatures("ad-free", ("ad_free",), ("ad_free",)),
+}
+FREE = PlanFeatures("free", ("basic",), ())
+
+EVENTS = st.sampled_from(
+    [
+        "pay_ok",
+        "pay_fail",
+        "pay_cancel",
+        "expire",
+        "cancel_end",
+        "cancel_now",
+        "resume",
+        "upgrade",
+        "downgrade",
+        "suspend",
+        "reinstate",
+    ]
+)
+STEPS = st.lists(st.tuples(EVENTS, st.integers(0, 40 * 86400)), max_size=30)
+
+
+def apply(state: SubscriptionState, event: str, now: datetime) -> SubscriptionState:
+    plan = PLANS[state.pending_plan_code or state.plan_code]
+    if event == "pay_ok":
+        return lifecycle.payment_succeeded(state, plan, plan.price_cents, now).after
+    if event == "pay_fail":
+        return lifecycle.payment_failed(state, now).after
+    if event == "pay_cancel":
+        return lifecycle.payment_canceled(state, now).after
+    if event == "expire":
+        return lifecycle.expire(state, now).after
+    if event == "cancel_end":
+        return lifecycle.cancel(state, now, at_period_end=True).after
+    if event == "cancel_now":
+        return lifecycle.cancel(state, now, at_period_end=False).after
+    if event == "resume":
+        return lifecycle.resume(state, now).after
+    if event == "upgrade":
+        return lifecycle.change_plan(state, PREMIUM, now).after
+    if event == "downgrade":
+        return lifecycle.schedule_downgrade(state, AD_FREE, now).after
+    if event == "suspend":
+        return lifecycle.suspend(state, now).after
+    return lifecycle.reinstate(state, now).after
+
+
+def check_invariants(state: SubscriptionState, now: datetime) -> None:
+    start, end = state.current_period_start, state.current_period_end
+    if start is not None and end is not None:
+        assert start <= end
+    if state.status is Status.ACTIVE:
+        assert state.activated_at is not None and end is not None
+    if state.status is Status.PAST_DUE:
+        assert state.grace_expires_at is not None
+    assert (state.status is Status.SUSPENDED) == (state.status_before_suspension is not None)
+    assert state.status_before_suspension is not Status.SUSPENDED
+    if state.trial_end is not None:
+        assert state.trial_start is not None and state.trial_start <= state.trial_end
+    granted = entitlements_for(state, FEATURES[state.plan_code], FREE, now)
+    plan_features = set(FEATURES[state.plan_code].entitlements)
+    if state.status is Status.SUSPENDED:
+        assert granted.features == ()
+    elif state.status in (Status.EXPIRED, Status.FAILED, Status.PENDING):
+        assert granted.features == FREE.entitlements
+    elif state.status is Status.PAST_DUE:
+        assert set(granted.features) <= set(FEATURES[state.plan_code].grace_entitlements) | {
+            "basic"
+        }
+    else:
+        assert set(granted.features) <= plan_features | set(FREE.entitlements)
+
+
+@settings(max_examples=400, deadline=None)
+@given(trial=st.booleans(), steps=STEPS)
+def test_random_event_sequences_keep_every_invariant(trial, steps):
+    now = START
+    state = lifecycle.start(PREMIUM, now, trial_eligible=trial).after
+    check_invariants(state, now)
+    for event, seconds in steps:
+        now += timedelta(seconds=seconds)
+        was_current = state.is_current
+        try:
+            after = apply(state, event, now)
+        except InvalidTransition:
+            continue  # refused: the state is untouched
+        # Nothing brings an ended subscription back: a retry is a new checkout.
+        assert was_current, f"{event} changed an ended subscription"
+        if after.status is not state.status:
+            assert after.status_updated_at == now
+        state = after
+        check_invariants(state, now)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=STEPS)
+def test_ended_states_refuse_everything(steps):
+    now = START
+    state = lifecycle.start(PREMIUM, now, trial_eligible=False).after
+    state = lifecycle.payment_failed(state, now).after
+    assert state.status is Status.FAILED
+    for event, seconds in steps:
+        now += timedelta(seconds=seconds)
+        try:
+            apply(state, event, now)
+        except InvalidTransition:
+            continue
+        raise AssertionError(f"{event} was accepted on a FAILED subscription")
