@@ -78,6 +78,9 @@ class PersistedQueries:
         self.bytes = 0
         self._texts: OrderedDict[str, str] = OrderedDict()
 
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._texts
+
     def get(self, digest: str) -> str | None:
         text = self._texts.get(digest)
         if text is not None:
@@ -153,7 +156,7 @@ class LeanGraphQL:
         if document is None:
             return _json({"data": None, "errors": [e.formatted for e in errors]})
         _check_operation(document, operation, is_get)
-        if digest is not None:
+        if digest is not None and digest not in self.persisted:
             self.persisted.remember(digest, self.documents.canonical_text(query))
         refused = variables_error(variables)
         if refused is not None:
