@@ -5,6 +5,7 @@ python main.py worker                        run the background lifecycle worker
 python main.py migrate                       apply migrations and seed the default plans
 python main.py stop                          stop the embedded PostgreSQL of EMBEDDED_DATA_DIR
 python main.py token --user ID [--admin] [--service]   print a development JWT
+python main.py billing-engine [--port 50051] [--kafka H:P]   a stand-in Billing Engine
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from services.messaging.live import (
 from services.messaging.publisher import InProcessBus, OutboundMessage, Publisher
 from services.platform.auth import Role, TokenVerifier, mint_token
 from services.platform.clock import Clock, OffsetClock, SystemClock
-from services.platform.config import Settings
+from services.platform.config import GatewayKind, Settings
 from services.platform.db import close_read_pools, make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.platform.heap import settle_heap
@@ -55,14 +56,27 @@ log = logging.getLogger("subscription-service")
 
 
 def build_gateway(settings: Settings) -> PaymentGateway:
-    if settings.stripe_api_key:
+    if settings.gateway is GatewayKind.STRIPE:
         from services.gateway.stripe_gateway import StripeGateway
 
+        assert settings.stripe_api_key
         return StripeGateway(
             settings.stripe_api_key,
             api_base=settings.stripe_api_base,
             timeout_seconds=settings.stripe_timeout_seconds,
         )
+    if settings.gateway is GatewayKind.BILLING_ENGINE:
+        from services.gateway.billing_engine import BillingEngineGateway, channel_for
+
+        assert settings.billing_engine_url
+        channel = channel_for(
+            settings.billing_engine_url,
+            tls=settings.billing_engine_tls,
+            ca_file=settings.billing_engine_ca_file,
+            cert_file=settings.billing_engine_cert_file,
+            key_file=settings.billing_engine_key_file,
+        )
+        return BillingEngineGateway(channel, settings.billing_engine_timeout_seconds)
     return LocalGateway()
 
 
@@ -185,6 +199,9 @@ def create_app(
         await asyncio.gather(*tasks, return_exceptions=True)
         if isinstance(publisher, KafkaPublisher):
             await publisher.close()
+        close_gateway = getattr(deps.gateway, "close", None)  # the engine's gRPC channel
+        if close_gateway is not None:
+            await close_gateway()
         for client in (redis, listener):
             if client is not None:
                 await client.aclose()
@@ -323,6 +340,11 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("worker", help="run the lifecycle worker")
     commands.add_parser("migrate", help="apply migrations and seed default plans")
     commands.add_parser("stop", help="stop the embedded PostgreSQL of EMBEDDED_DATA_DIR")
+    engine_cmd = commands.add_parser(
+        "billing-engine", help="serve a stand-in Billing Engine (gRPC) with test cards"
+    )
+    engine_cmd.add_argument("--port", type=int, default=50051)
+    engine_cmd.add_argument("--kafka", help="bootstrap servers for payment.processed events")
     token_cmd = commands.add_parser("token", help="print a development JWT")
     token_cmd.add_argument("--user", required=True)
     token_cmd.add_argument("--admin", action="store_true")
@@ -340,6 +362,10 @@ def main(argv: list[str] | None = None) -> None:
         print("database is at the newest migration")
     elif args.command == "stop":
         stop(settings)
+    elif args.command == "billing-engine":
+        from services.gateway.engine_standin import run_forever
+
+        asyncio.run(run_forever(args.port, args.kafka, settings.topic_payment_processed))
     elif args.command == "token":
         token(settings, args.user, args.admin, args.service)
 

@@ -233,7 +233,12 @@ async def call_gateway(gateway: PaymentGateway, spec: ChargeSpec) -> ChargeResul
         description=f"{spec.purpose.value.lower()} {subscription.plan.name}",
         idempotency_key=spec.idempotency_key,
         off_session=spec.off_session,
-        metadata={"payment_id": str(spec.payment_id), "subscription_id": str(subscription.id)},
+        metadata={
+            "payment_id": str(spec.payment_id),
+            "subscription_id": str(subscription.id),
+            "user_id": subscription.user_id,
+            "purpose": spec.purpose.value,
+        },
     )
     try:
         return await gateway.charge(request)

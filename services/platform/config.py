@@ -19,6 +19,13 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class GatewayKind(StrEnum):
+    AUTO = "auto"  # Stripe when STRIPE_API_KEY is set, else the local gateway
+    LOCAL = "local"
+    STRIPE = "stripe"
+    BILLING_ENGINE = "billing_engine"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -31,6 +38,13 @@ class Settings(BaseSettings):
     # (pub/sub ignores the database index). Unset: derived from the database.
     redis_namespace: str | None = Field(default=None, min_length=1, max_length=64)
     kafka_bootstrap_servers: str | None = None
+    payment_gateway: GatewayKind = GatewayKind.AUTO
+    billing_engine_url: str | None = None  # host:port of the engine's gRPC server
+    billing_engine_timeout_seconds: float = Field(default=5.0, gt=0)  # per call
+    billing_engine_tls: bool = False
+    billing_engine_ca_file: Path | None = None
+    billing_engine_cert_file: Path | None = None  # client certificate (mutual TLS)
+    billing_engine_key_file: Path | None = None
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # a Stripe-compatible stand-in (tests, stripe-mock)
@@ -96,6 +110,13 @@ class Settings(BaseSettings):
         return self.environment is Environment.PRODUCTION
 
     @property
+    def gateway(self) -> GatewayKind:
+        """The payment gateway in use (`auto` resolved)."""
+        if self.payment_gateway is not GatewayKind.AUTO:
+            return self.payment_gateway
+        return GatewayKind.STRIPE if self.stripe_api_key else GatewayKind.LOCAL
+
+    @property
     def redis_prefix(self) -> str:
         """`REDIS_NAMESPACE`, or one derived from the database this deployment uses, so
         two deployments on two databases never share a key by default."""
@@ -142,6 +163,10 @@ class Settings(BaseSettings):
                 raise ValueError("production needs JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL")
             if self.test_clock:
                 raise ValueError("TEST_CLOCK is refused in production")
+        if self.gateway is GatewayKind.BILLING_ENGINE and not self.billing_engine_url:
+            raise ValueError("PAYMENT_GATEWAY=billing_engine needs BILLING_ENGINE_URL")
+        if self.gateway is GatewayKind.STRIPE and not self.stripe_api_key:
+            raise ValueError("PAYMENT_GATEWAY=stripe needs STRIPE_API_KEY")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ValueError("JWT_SECRET must be at least 32 characters")
         return self
