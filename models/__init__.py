@@ -2,6 +2,7 @@
 
 from models.base import Base
 from models.billing import (
+    ChargeDeferral,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -17,6 +18,7 @@ from models.subscription import Subscription, SubscriptionHistory
 __all__ = [
     "Base",
     "Broadcast",
+    "ChargeDeferral",
     "ClockOffset",
     "IdempotencyKey",
     "Invoice",

@@ -168,3 +168,20 @@ class PaymentMethod(Base):
     is_default: Mapped[bool] = mapped_column(default=False)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = server_now()
+
+
+class ChargeDeferral(Base):
+    """A due charge the gateway could not take (unreachable, past its deadline): the
+    renewal waits in this queue with backoff instead of being treated as a decline."""
+
+    __tablename__ = "charge_deferrals"
+    __table_args__ = (Index("ix_charge_deferrals_next_attempt_at", "next_attempt_at"),)
+
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    attempts: Mapped[int]
+    first_deferred_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str] = mapped_column(String(255))

@@ -25,6 +25,12 @@ OVERDUE = Gauge(
     "lifecycle_oldest_overdue_seconds",
     "How late the most overdue renewal, retry, expiry or trial conversion is",
 )
+WAITING_CHARGES = Gauge(
+    "charges_waiting_for_gateway", "Due charges the payment gateway could not take, queued"
+)
+WAITING_CHARGE_AGE = Gauge(
+    "charges_waiting_for_gateway_oldest_seconds", "How long the oldest queued charge has waited"
+)
 HEARTBEAT = Gauge(
     "worker_loop_last_heartbeat_timestamp_seconds",
     "When each worker loop last finished a round (Unix time)",
@@ -36,6 +42,8 @@ def observe_backlog(backlog: Backlog) -> None:
     UNPUBLISHED.set(backlog.unpublished_events)
     UNPUBLISHED_AGE.set(backlog.oldest_unpublished_seconds)
     OVERDUE.set(backlog.oldest_overdue_seconds)
+    WAITING_CHARGES.set(backlog.charges_waiting)
+    WAITING_CHARGE_AGE.set(backlog.oldest_charge_wait_seconds)
     for loop, at in backlog.heartbeats.items():
         HEARTBEAT.labels(loop).set(at.timestamp())
 
@@ -66,6 +74,8 @@ async def readiness(request: Request) -> Response:
             "unpublishedEvents": backlog.unpublished_events,
             "oldestUnpublishedSeconds": round(backlog.oldest_unpublished_seconds, 1),
             "oldestOverdueSeconds": round(backlog.oldest_overdue_seconds, 1),
+            "chargesWaitingForGateway": backlog.charges_waiting,
+            "oldestChargeWaitSeconds": round(backlog.oldest_charge_wait_seconds, 1),
             "workerHeartbeats": {
                 loop: at.isoformat() for loop, at in sorted(backlog.heartbeats.items())
             },

@@ -33,7 +33,7 @@ START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TABLES = (
     "subscription_history, invoice_lines, payments, invoices, subscriptions, pricing_records, "
     "plans, payment_methods, payment_customers, outbox, processed_messages, idempotency_keys, "
-    "invoice_counters, broadcasts, worker_heartbeats, test_clock"
+    "invoice_counters, broadcasts, worker_heartbeats, test_clock, charge_deferrals"
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -50,3 +50,16 @@ class Line:
 
 def invoice_number(sequence: int) -> str:
     return f"INV-{sequence:08d}"
+
+
+GATEWAY_RETRY_FIRST = timedelta(seconds=30)
+GATEWAY_RETRY_MAX = timedelta(hours=1)
+
+
+def gateway_retry_delay(attempts: int) -> timedelta:
+    """How long a due charge the gateway could not take waits before its next try:
+    30 s after the first failure, doubling, at most an hour. An outage is not a decline:
+    nobody's card was refused, so the subscription's own dunning does not start."""
+    doublings = min(max(attempts - 1, 0), 16)  # 30 s x 2^7 is past the cap already
+    delay: timedelta = GATEWAY_RETRY_FIRST * (2**doublings)
+    return min(delay, GATEWAY_RETRY_MAX)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -63,6 +63,7 @@ class Collection:
     plan: Plan
     spec: ChargeSpec
     result: ChargeResult | None = None
+    error: str | None = None  # why the gateway took no charge
 
 
 async def run_due_work(deps: Deps, batch_size: int = BATCH_SIZE) -> int:
@@ -86,6 +87,7 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
         batch = await _plan_batch(uow, rows, now)
         await _charge_all(deps.gateway, batch.collections)
         charged = [c for c in batch.collections.values() if c.result is not None]
+        await _queue_unreachable(uow, batch.collections.values(), now)
         numbers = iter(
             await uow.billing.invoice_numbers(sum(1 for c in charged if c.spec.invoice is None))
         )
@@ -191,9 +193,26 @@ async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Coll
             try:
                 collection.result = await call_gateway(gateway, collection.spec)
             except DomainError as error:
+                collection.error = error.message
                 log.warning("charge for %s deferred: %s", collection.row.id, error.message)
 
     await asyncio.gather(*(one(c) for c in collections.values()))
+
+
+async def _queue_unreachable(
+    uow: UnitOfWork, collections: Iterable[Collection], now: datetime
+) -> None:
+    """Charges the gateway could not take wait in their own queue with backoff (not a
+    decline); charges it answered leave it."""
+    deferred, answered = [], []
+    for collection in collections:
+        if collection.result is None:
+            deferred.append((collection.row.id, collection.row.user_id, collection.error or ""))
+        else:
+            answered.append(collection.row.id)
+    if deferred:
+        await uow.billing.defer_charges(deferred, now)
+    await uow.billing.clear_deferrals(answered)
 
 
 def _apply_due(

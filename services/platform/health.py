@@ -47,6 +47,8 @@ class Backlog:
     unpublished_events: int
     oldest_unpublished_seconds: float  # 0 when nothing waits
     oldest_overdue_seconds: float  # how late the most overdue lifecycle work is
+    charges_waiting: int  # due charges the gateway could not take, waiting to retry
+    oldest_charge_wait_seconds: float
     heartbeat_ages: dict[str, float]  # loop -> seconds since its last round
     heartbeats: dict[str, datetime]
     stall_after_seconds: float
@@ -66,6 +68,11 @@ class Backlog:
                 f"lifecycle work overdue by {self.oldest_overdue_seconds:.0f} s: "
                 "is `main.py worker` running?"
             )
+        if self.oldest_charge_wait_seconds > limit:
+            reasons.append(
+                f"{self.charges_waiting} due charge(s) wait for the payment gateway, the "
+                f"oldest for {self.oldest_charge_wait_seconds:.0f} s: is it reachable?"
+            )
         return reasons
 
 
@@ -74,12 +81,15 @@ async def read_backlog(deps: Deps) -> Backlog:
     async with deps.uow() as uow:
         count, oldest = await uow.operations.unpublished_events()
         due = await uow.subscriptions.next_due_at()
+        waiting, waiting_since = await uow.billing.deferred_charges()
         heartbeats = await uow.operations.latest_heartbeats()
     real_now = datetime.now(UTC)
     return Backlog(
         unpublished_events=count,
         oldest_unpublished_seconds=_seconds_since(oldest, now),
         oldest_overdue_seconds=_seconds_since(due, now),
+        charges_waiting=waiting,
+        oldest_charge_wait_seconds=_seconds_since(waiting_since, now),
         heartbeat_ages={loop: _seconds_since(at, real_now) for loop, at in heartbeats.items()},
         heartbeats=heartbeats,
         stall_after_seconds=deps.settings.stall_alert_seconds,

@@ -6,12 +6,24 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Invoice, InvoiceCounter, Payment, PaymentCustomer, PaymentMethod
-from services.billing.rules import InvoiceStatus, PaymentPurpose, invoice_number
+from models import (
+    ChargeDeferral,
+    Invoice,
+    InvoiceCounter,
+    Payment,
+    PaymentCustomer,
+    PaymentMethod,
+)
+from services.billing.rules import (
+    InvoiceStatus,
+    PaymentPurpose,
+    gateway_retry_delay,
+    invoice_number,
+)
 
 INVOICE_COUNTER = "invoice"
 
@@ -150,3 +162,48 @@ class BillingRepository:
             Invoice.subscription_id.in_(subscription_ids), Invoice.status == InvoiceStatus.OPEN
         )
         return {(i.subscription_id, i.period_start): i for i in await self.session.scalars(query)}
+
+    async def defer_charges(
+        self, deferred: Sequence[tuple[uuid.UUID, str, str]], now: datetime
+    ) -> None:
+        """Queue (subscription id, user id, error) charges the gateway could not take,
+        each retried after its backoff."""
+        ids = [subscription_id for subscription_id, _, _ in deferred]
+        rows = await self.session.execute(
+            select(ChargeDeferral.subscription_id, ChargeDeferral.attempts).where(
+                ChargeDeferral.subscription_id.in_(ids)
+            )
+        )
+        attempts = {subscription_id: count for subscription_id, count in rows}
+        for subscription_id, user_id, error in deferred:
+            tries = attempts.get(subscription_id, 0) + 1
+            values = {
+                "subscription_id": subscription_id,
+                "user_id": user_id,
+                "attempts": tries,
+                "first_deferred_at": now,
+                "next_attempt_at": now + gateway_retry_delay(tries),
+                "last_error": error[:255],
+            }
+            statement = insert(ChargeDeferral).values(values)
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["subscription_id"],
+                    set_={k: v for k, v in values.items() if k != "first_deferred_at"},
+                )
+            )
+
+    async def clear_deferrals(self, subscription_ids: Collection[uuid.UUID]) -> None:
+        if subscription_ids:
+            await self.session.execute(
+                delete(ChargeDeferral).where(ChargeDeferral.subscription_id.in_(subscription_ids))
+            )
+
+    async def deferred_charges(self) -> tuple[int, datetime | None]:
+        """How many due charges wait for the gateway, and since when the oldest."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(ChargeDeferral.first_deferred_at))
+            )
+        ).one()
+        return int(row[0]), row[1]

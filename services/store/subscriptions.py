@@ -12,7 +12,7 @@ from sqlalchemy import Select, and_, exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from models import Plan, Subscription, SubscriptionHistory
+from models import ChargeDeferral, Plan, Subscription, SubscriptionHistory
 from services.subscriptions.lifecycle import (
     CHECKOUT_TIMEOUT,
     TRIAL_REMINDER_BEFORE,
@@ -183,7 +183,11 @@ class SubscriptionRepository:
                 Subscription.trial_end <= now + TRIAL_REMINDER_BEFORE,
             ),
         )
-        query = self._with_plans().where(Subscription.is_current.is_(True), due)
+        # Charges the gateway could not take wait out their backoff (charge_deferrals).
+        waiting = exists().where(
+            ChargeDeferral.subscription_id == Subscription.id, ChargeDeferral.next_attempt_at > now
+        )
+        query = self._with_plans().where(Subscription.is_current.is_(True), due, ~waiting)
         if skip:
             query = query.where(Subscription.id.not_in(skip))
         query = query.limit(limit)  # no ORDER BY: it would sort every due row per batch

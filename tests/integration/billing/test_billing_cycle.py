@@ -243,6 +243,8 @@ async def test_an_unreachable_gateway_defers_renewals_without_changing_anything(
     statuses = await scalar(deps, "SELECT array_agg(DISTINCT status) FROM subscriptions")
     assert statuses == ["TRIALING"]
     gateway.available = True
+    assert await scheduler.run_due_work(deps) == 0  # each waits out its backoff first
+    clock.advance(timedelta(seconds=30))
     assert await scheduler.run_due_work(deps) == 3
 
 

@@ -14,6 +14,7 @@ from services.common.errors import DomainError, ErrorCode
 from services.gateway.billing_engine import BillingEngineGateway, channel_for
 from services.gateway.engine_standin import StandInEngine, serve
 from services.platform.deps import Deps
+from services.platform.health import read_backlog
 from services.reads import queries
 from services.subscriptions import checkout, plan_changes
 from services.subscriptions.lifecycle import Status
@@ -95,19 +96,49 @@ async def test_an_engine_that_cannot_answer_changes_nothing(via_engine, stand_in
 
 
 async def test_renewals_wait_for_an_unreachable_engine_instead_of_declining(via_engine, stand_in):
+    engine = stand_in[0]
     await used_trial(via_engine, "ren")
     await checkout.subscribe(via_engine, checkout.Subscribe("ren", "ad-free", "pm_card_visa"))
     payments_before = await scalar(via_engine, "SELECT count(*) FROM payments")
-    stand_in[0].available = False
+    engine.available = False
     via_engine.clock.advance(timedelta(days=31))
     assert await scheduler.run_due_work(via_engine) == 0
     waiting = await queries.status_of(via_engine, "ren")
     assert waiting.status is Status.ACTIVE  # not PAST_DUE: nothing was declined
     assert await scalar(via_engine, "SELECT count(*) FROM payments") == payments_before
+    assert await deferral(via_engine) == (1, timedelta(seconds=30))
 
-    stand_in[0].available = True
+    backlog = await read_backlog(via_engine)
+    assert backlog.charges_waiting == 1 and await gateway_stalls(via_engine) == []
+
+    # Within the backoff nothing is tried; after it, the next failure doubles the wait.
+    assert await scheduler.run_due_work(via_engine) == 0
+    via_engine.clock.advance(timedelta(seconds=30))
+    assert await scheduler.run_due_work(via_engine) == 0
+    assert await deferral(via_engine) == (2, timedelta(seconds=60))
+
+    via_engine.clock.advance(timedelta(seconds=59))
+    # 89 s waiting, past a 60 s STALL_ALERT_SECONDS: /admin/health says why
+    assert len(await gateway_stalls(via_engine)) == 1
+    engine.available = True
+    assert engine.created == 1  # only the first checkout reached the engine
+    via_engine.clock.advance(timedelta(seconds=1))
     assert await scheduler.run_due_work(via_engine) == 1
     renewed = await queries.status_of(via_engine, "ren")
     assert renewed.status is Status.ACTIVE
     assert renewed.current_period_end is not None
     assert renewed.current_period_end > via_engine.clock.now()
+    assert await scalar(via_engine, "SELECT count(*) FROM charge_deferrals") == 0
+
+
+async def gateway_stalls(deps: Deps) -> list[str]:
+    alerting = deps.settings.model_copy(update={"stall_alert_seconds": 60})
+    backlog = await read_backlog(dataclasses.replace(deps, settings=alerting))
+    return [reason for reason in backlog.stalls if "wait for the payment gateway" in reason]
+
+
+async def deferral(deps: Deps) -> tuple[int, timedelta]:
+    attempts = await scalar(deps, "SELECT attempts FROM charge_deferrals")
+    next_at = await scalar(deps, "SELECT next_attempt_at FROM charge_deferrals")
+    assert isinstance(attempts, int) and next_at is not None
+    return attempts, next_at - deps.clock.now()  # type: ignore[operator]
