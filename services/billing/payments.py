@@ -35,6 +35,13 @@ _STATUS_OF = {
     ChargeOutcome.REQUIRES_ACTION: PaymentStatus.STARTED,
     ChargeOutcome.PROCESSING: PaymentStatus.STARTED,
 }
+
+
+def status_of_outcome(outcome: ChargeOutcome) -> PaymentStatus:
+    """Our view of a payment from the processor's answer (seed 003's mapping)."""
+    return _STATUS_OF[outcome]
+
+
 RENEWAL_PURPOSES = frozenset(
     {PaymentPurpose.TRIAL_CONVERSION, PaymentPurpose.RENEWAL, PaymentPurpose.RETRY}
 )
@@ -261,7 +268,7 @@ def settle(
     """Record the processor's answer on the payment and its invoice (new or open)."""
     payment.payment_id = result.processor_payment_id or None
     payment.payment_status = result.processor_status
-    payment.status_literal = _STATUS_OF[result.outcome]
+    payment.status_literal = status_of_outcome(result.outcome)
     payment.client_secret = result.client_secret
     payment.redirect_url = result.next_action_url
     payment.failure_message = result.failure_message

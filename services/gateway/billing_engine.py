@@ -152,5 +152,18 @@ class BillingEngineGateway:
             failure_message=intent.failure_message or intent.decline_code or None,
         )
 
+    async def intent_status(self, intent_id: str) -> ChargeResult:
+        """Where an intent stands now (reconciling PROCESSING ones whose event is late)."""
+        intent = await self._call(
+            self.stub.GetPaymentIntent, pb.GetPaymentIntentRequest(intent_id=intent_id)
+        )
+        outcome = OUTCOMES.get(intent.status, ChargeOutcome.PROCESSING)
+        return ChargeResult(
+            outcome=outcome,
+            processor_payment_id=intent.intent_id,
+            processor_status=PROCESSOR_STATUS[outcome],
+            failure_message=intent.failure_message or intent.decline_code or None,
+        )
+
     async def close(self) -> None:
         await self.channel.close()

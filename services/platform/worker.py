@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from services.billing.reconcile import reconcile_unsettled
 from services.billing.scheduler import run_due_work
 from services.messaging.kafka import KafkaConsumerLoop
 from services.messaging.live import LiveFeed
@@ -25,6 +26,7 @@ SCHEDULER_POLL_SECONDS = 5.0
 BROADCAST_POLL_SECONDS = 2.0
 PRUNE_EVERY_SECONDS = 3600.0
 HEARTBEAT_SECONDS = 5.0
+RECONCILE_SECONDS = 60.0
 
 
 async def _every(
@@ -89,6 +91,13 @@ def background_loops(
         ),
         _every(stop, PRUNE_EVERY_SECONDS, "published outbox rows pruned", relay.prune),
         _every(stop, HEARTBEAT_SECONDS, "heartbeats", lambda: heartbeats.flush(deps)),
+        _every(
+            stop,
+            RECONCILE_SECONDS,
+            "unsettled charges settled by asking the gateway",
+            lambda: reconcile_unsettled(deps),
+            beat("reconcile"),
+        ),
     ]
     if consumer is not None:
         loops.append(consumer.run(stop, on_round=beat("consumer")))

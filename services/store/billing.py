@@ -21,6 +21,7 @@ from models import (
 from services.billing.rules import (
     InvoiceStatus,
     PaymentPurpose,
+    PaymentStatus,
     gateway_retry_delay,
     invoice_number,
 )
@@ -207,3 +208,21 @@ class BillingRepository:
             )
         ).one()
         return int(row[0]), row[1]
+
+    async def unsettled_payments(
+        self, platform: str, started_before: datetime, limit: int
+    ) -> Sequence[tuple[uuid.UUID, str]]:
+        """(our id, the processor's id) of charges still `started` at the processor since
+        before `started_before`: the ones whose outcome event may never come."""
+        query = (
+            select(Payment.id, Payment.payment_id)
+            .where(
+                Payment.platform == platform,
+                Payment.status_literal == PaymentStatus.STARTED,
+                Payment.payment_id.is_not(None),
+                Payment.created_at < started_before,
+            )
+            .order_by(Payment.created_at)
+            .limit(limit)
+        )
+        return [(row[0], str(row[1])) for row in await self.session.execute(query)]
