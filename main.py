@@ -68,15 +68,18 @@ def build_gateway(settings: Settings) -> PaymentGateway:
     if settings.gateway is GatewayKind.BILLING_ENGINE:
         from services.gateway.billing_engine import BillingEngineGateway, channel_for
 
-        assert settings.billing_engine_url
-        channel = channel_for(
-            settings.billing_engine_url,
-            tls=settings.billing_engine_tls,
-            ca_file=settings.billing_engine_ca_file,
-            cert_file=settings.billing_engine_cert_file,
-            key_file=settings.billing_engine_key_file,
+        url = settings.billing_engine_url
+        assert url
+        return BillingEngineGateway(
+            lambda: channel_for(
+                url,
+                tls=settings.billing_engine_tls,
+                ca_file=settings.billing_engine_ca_file,
+                cert_file=settings.billing_engine_cert_file,
+                key_file=settings.billing_engine_key_file,
+            ),
+            settings.billing_engine_timeout_seconds,
         )
-        return BillingEngineGateway(channel, settings.billing_engine_timeout_seconds)
     return LocalGateway()
 
 

@@ -81,12 +81,25 @@ def channel_for(
 
 
 class BillingEngineGateway:
+    """`connect` makes the channel on first use: grpc.aio channels belong to the event
+    loop they are made in, and the app is built before its server's loop runs."""
+
     platform = "billing_engine"
 
-    def __init__(self, channel: grpc.aio.Channel, timeout_seconds: float = 5.0) -> None:
-        self.channel = channel
-        self.stub = rpc.BillingEngineStub(channel)  # type: ignore[no-untyped-call]
+    def __init__(
+        self, connect: Callable[[], grpc.aio.Channel], timeout_seconds: float = 5.0
+    ) -> None:
+        self.connect = connect
         self.timeout_seconds = timeout_seconds
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: Any = None
+
+    @property
+    def stub(self) -> Any:
+        if self._stub is None:
+            self._channel = self.connect()
+            self._stub = rpc.BillingEngineStub(self._channel)  # type: ignore[no-untyped-call]
+        return self._stub
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
         try:
@@ -166,4 +179,6 @@ class BillingEngineGateway:
         )
 
     async def close(self) -> None:
-        await self.channel.close()
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel, self._stub = None, None

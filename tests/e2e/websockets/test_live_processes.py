@@ -26,14 +26,16 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def start_api(
-    database_url: str, redis_url: str, *extra: str
+    database_url: str, redis_url: str | None, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    variables = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
+    if redis_url:
+        variables["REDIS_URL"] = redis_url
     process = subprocess.Popen(
         [sys.executable, "main.py", "serve", "--port", str(port), *extra],
         cwd=ROOT,
-        env=env,
+        env=variables,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -32,7 +32,7 @@ async def stand_in() -> AsyncIterator[tuple[StandInEngine, int]]:
 
 @pytest.fixture
 async def via_engine(deps: Deps, stand_in) -> AsyncIterator[Deps]:  # type: ignore[no-untyped-def]
-    gateway = BillingEngineGateway(channel_for(f"127.0.0.1:{stand_in[1]}"), timeout_seconds=0.5)
+    gateway = BillingEngineGateway(lambda: channel_for(f"127.0.0.1:{stand_in[1]}"), 0.5)
     yield dataclasses.replace(deps, gateway=gateway)
     await gateway.close()
 

@@ -38,7 +38,7 @@ async def engine_and_deps(deps: Deps, broker) -> AsyncIterator[tuple[StandInEngi
     publisher = KafkaPublisher(broker.bootstrap, "billing-engine-test")
     engine = StandInEngine(publisher=publisher, topic=deps.settings.topic_payment_processed)
     server, port = await serve(engine, 0)
-    gateway = BillingEngineGateway(channel_for(f"127.0.0.1:{port}"), timeout_seconds=2.0)
+    gateway = BillingEngineGateway(lambda: channel_for(f"127.0.0.1:{port}"), 2.0)
     yield engine, dataclasses.replace(deps, gateway=gateway)
     await gateway.close()
     await server.stop(0)
