@@ -15,7 +15,12 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
-from resolvers.ws_session import BoundedTextFrames, GuardedLegacyWS, GuardedTransportWS
+from resolvers.ws_session import (
+    BoundedTextFrames,
+    GuardedLegacyWS,
+    GuardedTransportWS,
+    SessionGuards,
+)
 from schema.context import Context
 from services.messaging.live import LiveHub
 from services.platform.auth import AuthError, TokenVerifier
@@ -45,6 +50,9 @@ class GraphQLView(GraphQL[Context, None]):
         self.hub = hub
         self.limiter = limiter
         self.max_message_bytes = deps.settings.max_body_bytes
+        self.guards = SessionGuards(
+            deps.settings.websocket_keepalive_seconds, deps.settings.websocket_pong_timeout_seconds
+        )
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

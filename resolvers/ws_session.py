@@ -1,8 +1,9 @@
 """Websocket sessions that end when they should: with their token, when the peer stops
 answering, or when a message is larger than an HTTP body may be.
 
-Strawberry's handlers run the two protocols; these subclasses add a guard task per
-acknowledged connection. On `graphql-transport-ws` the guard sends protocol `ping`s
+Strawberry's handlers run the two protocols; these subclasses register each
+acknowledged connection with the process's `SessionGuards` (one loop for all of them).
+On `graphql-transport-ws` the guard sends protocol `ping`s
 every `keepalive` seconds and closes a connection that sends no `pong` within
 `pong_timeout`; the legacy `graphql-ws` protocol has no pong (the server sends `ka`).
 On both, the connection is closed with 4403 when the token's `exp` passes, so a revoked
@@ -12,7 +13,6 @@ admin stops reading the firehose when their token runs out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 
@@ -45,66 +45,85 @@ MESSAGE_TOO_LARGE = 4413
 
 
 class SessionGuard:
-    """Closes the connection when the token expires or pings go unanswered."""
+    """One connection's deadlines: its token's expiry and, on graphql-transport-ws, the
+    next ping and the pong it waits for. Small on purpose: a process holds thousands."""
+
+    __slots__ = ("awaiting_pong_since", "close", "expires_at", "next_ping", "ping")
 
     def __init__(
         self,
         close: Callable[[int, str], Awaitable[None]],
         expires_at: float | None,
         ping: Callable[[], Awaitable[None]] | None,
-        keepalive: float,
-        pong_timeout: float,
+        next_ping: float,
     ) -> None:
-        self._close = close
-        self._expires_at = expires_at
-        self._ping = ping
-        self._keepalive = keepalive
-        self._pong_timeout = pong_timeout
-        self._awaiting_pong_since: float | None = None
+        self.close = close
+        self.expires_at = expires_at
+        self.ping = ping
+        self.next_ping = next_ping
+        self.awaiting_pong_since: float | None = None
 
     def pong(self) -> None:
-        self._awaiting_pong_since = None
-
-    async def run(self) -> None:
-        next_ping = time.monotonic() + self._keepalive
-        while True:
-            now = time.monotonic()
-            if self._expires_at is not None and time.time() >= self._expires_at:
-                await self._end(TOKEN_EXPIRED, "token expired")
-                return
-            waiting = self._awaiting_pong_since
-            if waiting is not None and now >= waiting + self._pong_timeout:
-                await self._end(PEER_SILENT, f"no pong within {self._pong_timeout:g}s")
-                return
-            if self._ping is not None and waiting is None and now >= next_ping:
-                self._awaiting_pong_since = now
-                next_ping = now + self._keepalive
-                await self._ping()
-            await asyncio.sleep(self._until_next(next_ping))
-
-    def _until_next(self, next_ping: float) -> float:
-        now = time.monotonic()
-        deadlines = [next_ping - now] if self._ping is not None else [self._keepalive]
-        if self._awaiting_pong_since is not None:
-            deadlines.append(self._awaiting_pong_since + self._pong_timeout - now)
-        if self._expires_at is not None:
-            deadlines.append(self._expires_at - time.time())
-        return max(0.01, min(deadlines))
-
-    async def _end(self, code: int, reason: str) -> None:
-        with contextlib.suppress(RuntimeError, WebSocketDisconnect, WebSocketDisconnected):
-            await self._close(code, reason)
+        self.awaiting_pong_since = None
 
 
-def _start(guard: SessionGuard) -> asyncio.Task[None]:
-    return asyncio.create_task(guard.run())
+class SessionGuards:
+    """Every guarded connection of this process, checked by one loop (a task per
+    connection would cost kilobytes each): expired tokens close with 4403, unanswered
+    pings with 4408, pings go out every `keepalive` seconds."""
+
+    def __init__(self, keepalive: float, pong_timeout: float, tick: float = 1.0) -> None:
+        self.keepalive = keepalive
+        self.pong_timeout = pong_timeout
+        self.tick = min(tick, keepalive, pong_timeout)
+        self._guards: set[SessionGuard] = set()
+        self._loop: asyncio.Task[None] | None = None
+
+    def watch(
+        self,
+        close: Callable[[int, str], Awaitable[None]],
+        expires_at: float | None,
+        ping: Callable[[], Awaitable[None]] | None,
+    ) -> SessionGuard:
+        guard = SessionGuard(close, expires_at, ping, time.monotonic() + self.keepalive)
+        self._guards.add(guard)
+        if self._loop is None or self._loop.done():
+            self._loop = asyncio.get_running_loop().create_task(self._run())
+        return guard
+
+    def forget(self, guard: SessionGuard | None) -> None:
+        if guard is not None:
+            self._guards.discard(guard)
+
+    async def _run(self) -> None:
+        while self._guards:
+            await asyncio.sleep(self.tick)
+            now, wall = time.monotonic(), time.time()
+            for guard in list(self._guards):
+                await self._check(guard, now, wall)
+
+    async def _check(self, guard: SessionGuard, now: float, wall: float) -> None:
+        ended = None
+        if guard.expires_at is not None and wall >= guard.expires_at:
+            ended = (TOKEN_EXPIRED, "token expired")
+        elif (
+            guard.awaiting_pong_since is not None
+            and now >= guard.awaiting_pong_since + self.pong_timeout
+        ):
+            ended = (PEER_SILENT, f"no pong within {self.pong_timeout:g}s")
+        try:
+            if ended is not None:
+                self._guards.discard(guard)
+                await guard.close(*ended)
+            elif guard.ping is not None and _ping_due(guard, now):
+                guard.awaiting_pong_since, guard.next_ping = now, now + self.keepalive
+                await guard.ping()
+        except (RuntimeError, WebSocketDisconnect, WebSocketDisconnected):
+            self._guards.discard(guard)  # the connection is already gone
 
 
-async def _stop(task: asyncio.Task[None] | None) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+def _ping_due(guard: SessionGuard, now: float) -> bool:
+    return guard.awaiting_pong_since is None and now >= guard.next_ping
 
 
 class BoundedTextFrames(ASGIWebSocketAdapter):
@@ -142,27 +161,22 @@ class BoundedTextFrames(ASGIWebSocketAdapter):
 
 class GuardedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
     guard: SessionGuard | None = None
-    guard_task: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.guard_task is None:
-            settings = self.context.deps.settings
-            self.guard = SessionGuard(
+        if self.connection_acknowledged and self.guard is None:
+            self.guard = _guards(self).watch(
                 self.websocket.close,
                 _expiry(self.context),
                 lambda: self.send_message({"type": "ping"}),
-                settings.websocket_keepalive_seconds,
-                settings.websocket_pong_timeout_seconds,
             )
-            self.guard_task = _start(self.guard)
 
     async def handle_pong(self, message: PongMessage) -> None:
         if self.guard is not None:
             self.guard.pong()
 
     async def shutdown(self) -> None:
-        await _stop(self.guard_task)
+        _guards(self).forget(self.guard)
         await super().shutdown()
 
     @staticmethod
@@ -176,24 +190,23 @@ class GuardedTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
 
 
 class GuardedLegacyWS(BaseGraphQLWSHandler[Context, None]):
-    guard_task: asyncio.Task[None] | None = None
+    guard: SessionGuard | None = None
 
     async def handle_connection_init(self, message: LegacyInitMessage) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.guard_task is None:
-            settings = self.context.deps.settings
-            guard = SessionGuard(
-                self.websocket.close,
-                _expiry(self.context),
-                None,  # the server's `ka` messages keep this protocol alive
-                settings.websocket_keepalive_seconds,
-                settings.websocket_pong_timeout_seconds,
-            )
-            self.guard_task = _start(guard)
+        expires_at = _expiry(self.context)
+        if self.connection_acknowledged and self.guard is None and expires_at is not None:
+            # no ping: the server's `ka` messages keep this protocol alive
+            self.guard = _guards(self).watch(self.websocket.close, expires_at, None)
 
     async def cleanup(self) -> None:
-        await _stop(self.guard_task)
+        _guards(self).forget(self.guard)
         await super().cleanup()
+
+
+def _guards(handler: GuardedTransportWS | GuardedLegacyWS) -> SessionGuards:
+    guards: SessionGuards = getattr(handler.view, "guards")  # noqa: B009  (set by our view)
+    return guards
 
 
 def _expiry(context: Context) -> float | None:
