@@ -14,6 +14,7 @@ from models.catalog import Plan, PricingRecord
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
 from models.operations import ClockOffset, WorkerHeartbeat
 from models.subscription import Subscription, SubscriptionHistory
+from models.usage import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
 
 __all__ = [
     "Base",
@@ -24,14 +25,19 @@ __all__ = [
     "Invoice",
     "InvoiceCounter",
     "InvoiceLine",
+    "Meter",
     "OutboxEvent",
     "Payment",
     "PaymentCustomer",
     "PaymentMethod",
     "Plan",
+    "PlanQuota",
     "PricingRecord",
     "ProcessedMessage",
     "Subscription",
     "SubscriptionHistory",
+    "UsageCounter",
+    "UsageEvent",
+    "UsageUniqueValue",
     "WorkerHeartbeat",
 ]

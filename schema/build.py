@@ -7,14 +7,14 @@ from collections.abc import Callable
 
 import strawberry
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, SchemaExtension
+from strawberry.extensions import MaxTokensLimiter, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 
 from schema.documents import CachedDocuments, DocumentCache
-from schema.errors import DomainErrorCodes, MaskUnexpected
-from schema.input_guard import NoUnstorableText, RefuseUnstorableVariables
+from schema.errors import GuardedOperation
+from schema.input_guard import NoUnstorableText
 from schema.root import Live, Mutation, Query
 from services.platform.config import Settings
 
@@ -45,14 +45,12 @@ def document_cache(settings: Settings) -> DocumentCache:
 def build_schema(settings: Settings, documents: DocumentCache | None = None) -> strawberry.Schema:
     """The schema; `documents` (shared with the lean entry) is bound to it."""
     documents = document_cache(settings) if documents is None else documents
-    rules = limit_rules(settings)
+    # The document cache validates with limit_rules, so no AddValidationRules here; the
+    # token limit stays for Strawberry's own parse, which reports syntax errors.
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: CachedDocuments(documents),
-        lambda: AddValidationRules(rules),
-        RefuseUnstorableVariables,
-        DomainErrorCodes,
-        MaskUnexpected,  # in development too: an internal error never reaches a client
+        GuardedOperation,  # in development too: an internal error never reaches a client
     ]
     config = StrawberryConfig(disable_field_suggestions=settings.is_production)
     schema = strawberry.Schema(

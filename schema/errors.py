@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, SchemaExtension
+from strawberry.extensions import MaskErrors
 
+from schema.input_guard import variables_error
 from services.common.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -34,14 +35,6 @@ def with_codes(errors: Iterable[GraphQLError]) -> list[GraphQLError]:
     return coded
 
 
-class DomainErrorCodes(SchemaExtension):
-    def on_execute(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            with_codes(result.errors)
-
-
 def masked(error: GraphQLError) -> GraphQLError:
     """What a client sees of an unexpected error: no SQL, no parameters, no traceback,
     but a request id that finds the full error in the log."""
@@ -64,11 +57,23 @@ def public(error: GraphQLError) -> GraphQLError:
     return error if is_intended(error) else masked(error)
 
 
-class MaskUnexpected(MaskErrors):
-    """Strawberry's masking with our request id and log line (websocket operations)."""
+class GuardedOperation(MaskErrors):
+    """What the lean entry does around execution, for operations Strawberry's view runs
+    (websockets): variables PostgreSQL cannot store are refused before anything runs,
+    business errors carry their code, unexpected ones are masked with a request id. One
+    extension, not three: a live subscription keeps its extensions for its lifetime."""
 
     def __init__(self) -> None:
         super().__init__(should_mask_error=lambda error: not is_intended(error))
+
+    def on_execute(self) -> Iterator[None]:
+        refused = variables_error(self.execution_context.variables)
+        if refused is not None:
+            raise refused
+        yield
+        errors = getattr(self.execution_context.result, "errors", None)
+        if errors:
+            with_codes(errors)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         return masked(error)

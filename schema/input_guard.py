@@ -1,15 +1,14 @@
 """Refuses text PostgreSQL cannot store at the GraphQL edge, once for every operation:
 string literals in the document (a validation rule, so the verdict is cached with the
-document) and variables (checked before execution, on HTTP and websockets alike). The
+document) and variables (checked before execution: by the lean entry on HTTP, by
+schema.errors.GuardedOperation on websockets). The
 error is a coded INVALID_INPUT naming the argument or variable; nothing runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError, StringValueNode, ValidationRule
-from strawberry.extensions import SchemaExtension
 
 from services.common.text import unstorable_message, unstorable_path
 
@@ -44,13 +43,3 @@ def variables_error(variables: dict[str, Any] | None) -> GraphQLError | None:
         return None
     path = unstorable_path(variables)
     return None if path is None else invalid_input(unstorable_message(path), path)
-
-
-class RefuseUnstorableVariables(SchemaExtension):
-    """The same check for operations Strawberry's view runs (websockets)."""
-
-    def on_execute(self) -> Iterator[None]:
-        error = variables_error(self.execution_context.variables)
-        if error is not None:
-            raise error
-        yield

@@ -21,6 +21,7 @@ from services.store.messaging import MessagingRepository
 from services.store.operations import OperationsRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
+from services.store.usage import UsageRepository
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class UnitOfWork:
     billing: BillingRepository
     messaging: MessagingRepository
     operations: OperationsRepository
+    usage: UsageRepository
 
     def __init__(
         self,
@@ -68,6 +70,7 @@ class UnitOfWork:
         self.billing = BillingRepository(self.session)
         self.messaging = MessagingRepository(self.session, self._event_source)
         self.operations = OperationsRepository(self.session)
+        self.usage = UsageRepository(self.session)
         self._events = []
         if self._inbox is not None:
             # The message is recorded in the transaction that applies its effect: a

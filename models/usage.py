@@ -1,0 +1,83 @@
+"""Meters, the units plans include of them, and usage: counters per user, meter and
+period (updated by one guarded statement, never over a hard limit), and every event
+that reached a counter, kept by its id so a replay answers as the first time did."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import USER_ID, Base, enum_column, uuid_pk
+from services.usage.rules import Aggregation
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(64))
+    aggregation: Mapped[Aggregation] = mapped_column(enum_column(Aggregation, "aggregation"))
+    feature: Mapped[str] = mapped_column(String(64))  # the entitlement that unlocks it
+    archived: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class PlanQuota(Base):
+    __tablename__ = "plan_quotas"
+    __table_args__ = (
+        CheckConstraint("included_units IS NULL OR included_units >= 0", name="included"),
+        CheckConstraint("overage_unit_price_cents >= 0", name="overage_price"),
+    )
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    included_units: Mapped[int | None] = mapped_column(BigInteger)
+    overage_unit_price_cents: Mapped[int]
+    hard_limit: Mapped[bool]
+    updated_at: Mapped[datetime]
+
+
+class UsageCounter(Base):
+    __tablename__ = "usage_counters"
+    __table_args__ = (CheckConstraint("used >= 0", name="used_not_negative"),)
+
+    user_id: Mapped[str] = mapped_column(USER_ID, primary_key=True)
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    period_end: Mapped[datetime]
+    used: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageEvent(Base):
+    """An event by its id: what it asked and what it was answered."""
+
+    __tablename__ = "usage_events"
+
+    user_id: Mapped[str] = mapped_column(USER_ID, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    counted: Mapped[bool]
+    answer: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    period_start: Mapped[datetime]
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime]
+
+
+class UsageUniqueValue(Base):
+    """Values a UNIQUE_COUNT meter has seen in a period (each counts once)."""
+
+    __tablename__ = "usage_unique_values"
+
+    user_id: Mapped[str] = mapped_column(USER_ID, primary_key=True)
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)

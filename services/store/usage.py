@@ -1,0 +1,130 @@
+"""SQL for meters, plan quotas and usage. Counting is one guarded upsert per event: the
+counter row's lock serializes concurrent events, and the guard refuses an increment
+that would pass a hard limit, so usage is never over-granted across processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
+from services.usage.rules import Aggregation
+
+
+class UsageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: Meter) -> None:
+        self.session.add(row)
+
+    async def meter(self, key: str) -> Meter | None:
+        return await self.session.scalar(select(Meter).where(Meter.key == key))
+
+    async def meters(self, *, include_archived: bool = False) -> Sequence[Meter]:
+        query = select(Meter).order_by(Meter.key)
+        if not include_archived:
+            query = query.where(Meter.archived.is_(False))
+        return (await self.session.scalars(query)).all()
+
+    async def quota(self, plan_id: uuid.UUID, meter_id: uuid.UUID) -> PlanQuota | None:
+        return await self.session.get(PlanQuota, (plan_id, meter_id))
+
+    async def quotas_of_plans(
+        self, plan_ids: Sequence[uuid.UUID]
+    ) -> Sequence[tuple[PlanQuota, Meter]]:
+        rows = await self.session.execute(
+            select(PlanQuota, Meter)
+            .join(Meter, Meter.id == PlanQuota.meter_id)
+            .where(PlanQuota.plan_id.in_(plan_ids), Meter.archived.is_(False))
+            .order_by(Meter.key)
+        )
+        return [(quota, meter) for quota, meter in rows.tuples()]
+
+    async def set_quota(self, values: dict[str, Any]) -> None:
+        statement = insert(PlanQuota).values(values)
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["plan_id", "meter_id"],
+                set_={k: v for k, v in values.items() if k not in ("plan_id", "meter_id")},
+            )
+        )
+
+    async def claim_event(self, values: dict[str, Any]) -> bool:
+        """Record an event by its id; False when the id is known (a concurrent twin
+        is waited for: its answer is then readable)."""
+        statement = insert(UsageEvent).values(values).on_conflict_do_nothing()
+        inserted = await self.session.execute(statement.returning(UsageEvent.event_id))
+        return inserted.scalar() is not None
+
+    async def event(self, user_id: str, event_id: str) -> UsageEvent | None:
+        return await self.session.get(UsageEvent, (user_id, event_id), populate_existing=True)
+
+    async def answer_event(
+        self, user_id: str, event_id: str, counted: bool, answer: dict[str, Any]
+    ) -> None:
+        await self.session.execute(
+            update(UsageEvent)
+            .where(UsageEvent.user_id == user_id, UsageEvent.event_id == event_id)
+            .values(counted=counted, answer=answer)
+        )
+
+    async def count(
+        self,
+        user_id: str,
+        meter: Meter,
+        period: tuple[datetime, datetime],
+        quantity: int,
+        limit: int | None,
+    ) -> int | None:
+        """Add `quantity` to the counter (the larger of the two for MAX); the new value,
+        or None when that would pass `limit`. One statement: exact under concurrency."""
+        table = UsageCounter.__table__
+        statement = insert(UsageCounter).values(
+            user_id=user_id,
+            meter_id=meter.id,
+            period_start=period[0],
+            period_end=period[1],
+            used=quantity,
+        )
+        new_value: ColumnElement[int] = (
+            func.greatest(table.c.used, statement.excluded.used)
+            if meter.aggregation is Aggregation.MAX
+            else table.c.used + statement.excluded.used
+        )
+        guard = None if limit is None else new_value <= limit
+        statement = statement.on_conflict_do_update(
+            index_elements=["user_id", "meter_id", "period_start"],
+            set_={"used": new_value},
+            where=guard,
+        )
+        result = await self.session.execute(statement.returning(UsageCounter.used))
+        return result.scalar()
+
+    async def used(self, user_id: str, meter_id: uuid.UUID, period_start: datetime) -> int:
+        found = await self.session.scalar(
+            select(UsageCounter.used).where(
+                UsageCounter.user_id == user_id,
+                UsageCounter.meter_id == meter_id,
+                UsageCounter.period_start == period_start,
+            )
+        )
+        return int(found or 0)
+
+    async def first_sighting(
+        self, user_id: str, meter_id: uuid.UUID, period_start: datetime, value: str
+    ) -> bool:
+        """Whether a UNIQUE_COUNT value is new in the period (and now remembered)."""
+        statement = (
+            insert(UsageUniqueValue)
+            .values(user_id=user_id, meter_id=meter_id, period_start=period_start, value=value)
+            .on_conflict_do_nothing()
+            .returning(UsageUniqueValue.value)
+        )
+        return (await self.session.execute(statement)).scalar() is not None

@@ -1,0 +1,1 @@
+"""Usage and quotas: meters, the units plans include, counting and enforcing usage."""

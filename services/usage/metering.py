@@ -1,0 +1,287 @@
+"""Counting and enforcing usage. `consume_quota` checks and counts in one step (the
+service's AI features ask before they run); `record_usage` counts what already
+happened. Both are idempotent by `eventId`: a replay answers as the first call did, and
+the same id with a different body is IDEMPOTENCY_KEY_REUSED."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from models import Meter, Subscription
+from services.billing.idempotency import check_key, request_hash
+from services.common.errors import DomainError, ErrorCode
+from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
+from services.store.plans import features_of
+from services.store.subscriptions import state_of
+from services.subscriptions.entitlements import entitlements_for
+from services.subscriptions.lifecycle import Status
+from services.usage.meters import require_meter
+from services.usage.rules import (
+    Aggregation,
+    QuotaTerms,
+    Refusal,
+    access_refusal,
+    check_quantity,
+    overage_units,
+    remaining,
+    usage_period,
+)
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew of the services reporting usage
+
+
+@dataclass(frozen=True)
+class ConsumeQuota:
+    user_id: str
+    meter_key: str
+    quantity: int
+    event_id: str
+
+
+@dataclass(frozen=True)
+class RecordUsage:
+    user_id: str
+    meter_key: str
+    quantity: int
+    event_id: str
+    occurred_at: datetime | None = None
+    value: str | None = None  # what a UNIQUE_COUNT meter counts distinct
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    allowed: bool
+    remaining: int | None  # None: unlimited
+    resets_at: datetime
+    reason: Refusal | None
+    used: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "remaining": self.remaining,
+            "resetsAt": self.resets_at.isoformat(),
+            "reason": self.reason.value if self.reason else None,
+            "used": self.used,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QuotaDecision:
+        reason = data.get("reason")
+        return cls(
+            allowed=bool(data["allowed"]),
+            remaining=data.get("remaining"),
+            resets_at=datetime.fromisoformat(data["resetsAt"]),
+            reason=Refusal(reason) if reason else None,
+            used=int(data.get("used", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class MeterUsage:
+    meter_key: str
+    used: int
+    included_units: int | None
+    remaining: int | None
+    overage_units: int
+    overage_amount_cents: int
+    period_start: datetime
+    period_end: datetime
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What applies to a user's use of one meter right now."""
+
+    terms: QuotaTerms | None
+    refusal: Refusal | None
+    period: tuple[datetime, datetime]
+
+
+async def _allowance(uow: UnitOfWork, user_id: str, meter: Meter, at: datetime) -> Allowance:
+    row: Subscription | None = await uow.subscriptions.current(user_id)
+    free_plan = await uow.plans.free_plan()
+    state = state_of(row) if row is not None else None
+    plan = row.plan if row is not None else None
+    granted = entitlements_for(
+        state, features_of(plan) if plan else None, features_of(free_plan), at
+    )
+    quota_plan = plan if plan is not None and granted.tier == plan.code else free_plan
+    quota = await uow.usage.quota(quota_plan.id, meter.id)
+    terms = (
+        QuotaTerms(quota.included_units, quota.overage_unit_price_cents, quota.hard_limit)
+        if quota
+        else None
+    )
+    suspended = state is not None and state.status is Status.SUSPENDED
+    refusal = access_refusal(frozenset(granted.features), suspended, meter.feature, terms)
+    in_period = row is not None and quota_plan is plan
+    period = usage_period(
+        row.current_period_start if in_period and row else None,
+        row.current_period_end if in_period and row else None,
+        at,
+    )
+    return Allowance(terms, refusal, period)
+
+
+async def _count(
+    uow: UnitOfWork,
+    user_id: str,
+    meter: Meter,
+    quantity: int,
+    allowance: Allowance,
+    value: str | None,
+) -> QuotaDecision:
+    resets_at = allowance.period[1]
+    if allowance.refusal is not None or allowance.terms is None:
+        used = await uow.usage.used(user_id, meter.id, allowance.period[0])
+        return QuotaDecision(False, 0, resets_at, allowance.refusal, used)
+    terms = allowance.terms
+    if meter.aggregation is Aggregation.UNIQUE_COUNT:
+        assert value is not None
+        if not await uow.usage.first_sighting(user_id, meter.id, allowance.period[0], value):
+            used = await uow.usage.used(user_id, meter.id, allowance.period[0])
+            return QuotaDecision(True, remaining(terms, used), resets_at, None, used)
+    limit = terms.limit()
+    counted = None
+    if limit is None or quantity <= limit:
+        counted = await uow.usage.count(user_id, meter, allowance.period, quantity, limit)
+    if counted is None:
+        used = await uow.usage.used(user_id, meter.id, allowance.period[0])
+        return QuotaDecision(
+            False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used
+        )
+    return QuotaDecision(True, remaining(terms, counted), resets_at, None, counted)
+
+
+async def _idempotent(
+    deps: Deps,
+    user_id: str,
+    meter_key: str,
+    event_id: str,
+    quantity: int,
+    fingerprint: dict[str, Any],
+    occurred_at: datetime | None,
+    value: str | None,
+) -> QuotaDecision:
+    key = check_key(event_id)
+    assert key is not None
+    digest = request_hash("usage", fingerprint)
+    now = deps.clock.now()
+    at = occurred_at or now
+    if at > now + FUTURE_TOLERANCE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "occurredAt is in the future", "occurredAt")
+    async with deps.uow() as uow:
+        meter = await require_meter(uow, meter_key)
+        check_quantity(quantity, meter.aggregation)
+        if meter.aggregation is Aggregation.UNIQUE_COUNT and not value:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "a UNIQUE_COUNT event needs its value", "value"
+            )
+        allowance = await _allowance(uow, user_id, meter, at)
+        if occurred_at is not None and not allowance.period[0] <= at < allowance.period[1]:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "occurredAt is outside the current usage period",
+                "occurredAt",
+            )
+        claimed = await uow.usage.claim_event(
+            {
+                "user_id": user_id,
+                "event_id": key,
+                "meter_id": meter.id,
+                "quantity": quantity,
+                "request_hash": digest,
+                "counted": False,
+                "answer": {},
+                "period_start": allowance.period[0],
+                "occurred_at": at,
+                "recorded_at": now,
+            }
+        )
+        if not claimed:
+            return await _replay(uow, user_id, key, digest)
+        decision = await _count(uow, user_id, meter, quantity, allowance, value)
+        await uow.usage.answer_event(user_id, key, decision.allowed, decision.to_json())
+        await uow.commit()
+        return decision
+
+
+async def _replay(uow: UnitOfWork, user_id: str, event_id: str, digest: str) -> QuotaDecision:
+    first = await uow.usage.event(user_id, event_id)
+    assert first is not None
+    if first.request_hash != digest:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this eventId was used for a different usage event",
+            "eventId",
+        )
+    return QuotaDecision.from_json(first.answer)
+
+
+async def consume_quota(deps: Deps, cmd: ConsumeQuota) -> QuotaDecision:
+    """Check and count in one step: allowed (counted) or refused (nothing counted)."""
+    fingerprint = {"op": "consume", "meter": cmd.meter_key, "quantity": cmd.quantity}
+    return await _idempotent(
+        deps, cmd.user_id, cmd.meter_key, cmd.event_id, cmd.quantity, fingerprint, None, None
+    )
+
+
+async def record_usage(deps: Deps, cmd: RecordUsage) -> QuotaDecision:
+    """Count usage that happened. Refusals (no quota, not entitled, past a hard limit)
+    are business errors: nothing is counted."""
+    fingerprint = {
+        "op": "record",
+        "meter": cmd.meter_key,
+        "quantity": cmd.quantity,
+        "at": cmd.occurred_at.isoformat() if cmd.occurred_at else None,
+        "value": cmd.value,
+    }
+    decision = await _idempotent(
+        deps,
+        cmd.user_id,
+        cmd.meter_key,
+        cmd.event_id,
+        cmd.quantity,
+        fingerprint,
+        cmd.occurred_at,
+        cmd.value,
+    )
+    if not decision.allowed:
+        code = (
+            ErrorCode.QUOTA_EXHAUSTED
+            if decision.reason is Refusal.QUOTA_EXHAUSTED
+            else ErrorCode.FEATURE_NOT_ENTITLED
+        )
+        raise DomainError(code, f"usage refused: {decision.reason}", "meterKey")
+    return decision
+
+
+async def usage_of(deps: Deps, user_id: str) -> list[MeterUsage]:
+    """Every meter the user's plan includes: used, remaining and overage this period."""
+    now = deps.clock.now()
+    found = []
+    async with deps.uow() as uow:
+        for meter in await uow.usage.meters():
+            allowance = await _allowance(uow, user_id, meter, now)
+            if allowance.terms is None:
+                continue
+            terms = allowance.terms
+            used = await uow.usage.used(user_id, meter.id, allowance.period[0])
+            over = overage_units(terms, used)
+            found.append(
+                MeterUsage(
+                    meter_key=meter.key,
+                    used=used,
+                    included_units=terms.included_units,
+                    remaining=remaining(terms, used),
+                    overage_units=over,
+                    overage_amount_cents=over * terms.overage_unit_price_cents,
+                    period_start=allowance.period[0],
+                    period_end=allowance.period[1],
+                )
+            )
+    return found

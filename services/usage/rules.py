@@ -1,0 +1,132 @@
+"""Usage rules: what a valid meter and usage event look like, which period usage counts
+in, whether a meter may be used, and the decision for a quota. Plain functions: the
+atomic counting itself is one guarded SQL statement (services/store/usage.py)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from services.common.errors import DomainError, ErrorCode
+
+METER_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+MAX_QUANTITY = 1_000_000  # per event: anything larger is a client bug
+
+
+class Aggregation(StrEnum):
+    COUNT = "COUNT"  # each event counts one
+    SUM = "SUM"  # the events' quantities add up
+    MAX = "MAX"  # the largest quantity seen in the period
+    UNIQUE_COUNT = "UNIQUE_COUNT"  # distinct values seen in the period
+
+
+class Refusal(StrEnum):
+    QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
+    FEATURE_NOT_ENTITLED = "FEATURE_NOT_ENTITLED"
+    SUBSCRIPTION_SUSPENDED = "SUBSCRIPTION_SUSPENDED"
+
+
+@dataclass(frozen=True)
+class QuotaTerms:
+    """What a plan includes of one meter."""
+
+    included_units: int | None  # None: unlimited
+    overage_unit_price_cents: int
+    hard_limit: bool
+
+    def limit(self) -> int | None:
+        """The most the counter may reach: only a hard limit caps it."""
+        return self.included_units if self.hard_limit else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    used: int
+    remaining: int | None  # None: unlimited
+    reason: Refusal | None = None
+
+
+def check_meter_key(key: str, field: str = "key") -> None:
+    if not METER_KEY.match(key):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "a meter key is lower case letters, digits, '_', '.', '-', starting with a letter",
+            field,
+        )
+
+
+def check_quantity(quantity: int, aggregation: Aggregation) -> int:
+    """The amount an event adds to its counter."""
+    if not 0 < quantity <= MAX_QUANTITY:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"quantity must be 1 to {MAX_QUANTITY}", "quantity"
+        )
+    if aggregation is Aggregation.COUNT and quantity != 1:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "a COUNT meter counts events: quantity 1", "quantity"
+        )
+    return quantity
+
+
+def check_terms(terms: QuotaTerms) -> None:
+    if terms.included_units is not None and terms.included_units < 0:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "includedUnits may not be negative", "includedUnits"
+        )
+    if terms.overage_unit_price_cents < 0:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "overageUnitPriceCents may not be negative",
+            "overageUnitPriceCents",
+        )
+    if terms.hard_limit and terms.included_units is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "a hard limit needs includedUnits", "hardLimit")
+
+
+def calendar_month(moment: datetime) -> tuple[datetime, datetime]:
+    """A free user's usage period: the calendar month (UTC) holding `moment`."""
+    start = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def usage_period(
+    period_start: datetime | None, period_end: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """Usage resets every billing period of the subscription it is counted against; with
+    no current period (the free plan), every calendar month."""
+    if period_start is not None and period_end is not None and period_start <= now < period_end:
+        return period_start, period_end
+    return calendar_month(now)
+
+
+def access_refusal(
+    features: frozenset[str], suspended: bool, meter_feature: str, terms: QuotaTerms | None
+) -> Refusal | None:
+    """Why the meter may not be used now, if it may not: suspension blocks everything,
+    a plan without a quota for the meter or a feature not granted now (a grace period
+    keeps only the grace entitlements) blocks the meter."""
+    if suspended:
+        return Refusal.SUBSCRIPTION_SUSPENDED
+    if terms is None or meter_feature not in features:
+        return Refusal.FEATURE_NOT_ENTITLED
+    return None
+
+
+def remaining(terms: QuotaTerms, used: int) -> int | None:
+    if terms.included_units is None:
+        return None
+    return max(terms.included_units - used, 0)
+
+
+def overage_units(terms: QuotaTerms, used: int) -> int:
+    if terms.included_units is None or terms.hard_limit:
+        return 0
+    return max(used - terms.included_units, 0)

@@ -1,0 +1,124 @@
+"""Meters, plan quotas and counting on real PostgreSQL: exact under concurrency,
+idempotent by event id, grace and suspension rules, soft limits' overage."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from services.common.errors import DomainError, ErrorCode
+from services.subscriptions import admin_actions, checkout
+from services.usage import metering, meters
+from services.usage.rules import Aggregation, Refusal
+from tests.conftest import scalar
+
+
+@pytest.fixture
+async def ai_calls(deps):  # type: ignore[no-untyped-def]
+    await meters.create_meter(
+        deps,
+        meters.CreateMeter("ai.calls", "AI coach calls", "call", Aggregation.COUNT, "ai_coach"),
+    )
+    await meters.set_plan_quota(deps, meters.SetPlanQuota("premium", "ai.calls", 10, 0, True))
+    return deps
+
+
+def consume(user: str, event: str, quantity: int = 1) -> metering.ConsumeQuota:
+    return metering.ConsumeQuota(user, "ai.calls", quantity, event)
+
+
+async def test_two_hundred_parallel_calls_for_the_last_ten_units_allow_exactly_ten(ai_calls):
+    await checkout.subscribe(ai_calls, checkout.Subscribe("amy", "premium", "pm_card_visa"))
+    decisions = await asyncio.gather(
+        *(metering.consume_quota(ai_calls, consume("amy", f"e{n}")) for n in range(200))
+    )
+    allowed = [d for d in decisions if d.allowed]
+    assert len(allowed) == 10
+    assert {d.reason for d in decisions if not d.allowed} == {Refusal.QUOTA_EXHAUSTED}
+    assert await scalar(ai_calls, "SELECT used FROM usage_counters WHERE user_id = 'amy'") == 10
+    assert sorted(d.remaining for d in allowed) == list(range(10))
+
+
+async def test_a_replayed_event_answers_as_the_first_time_and_counts_once(ai_calls):
+    await checkout.subscribe(ai_calls, checkout.Subscribe("bo", "premium", "pm_card_visa"))
+    first = await metering.consume_quota(ai_calls, consume("bo", "same"))
+    replays = await asyncio.gather(
+        *(metering.consume_quota(ai_calls, consume("bo", "same")) for _ in range(100))
+    )
+    assert all(r == first for r in replays)
+    assert await scalar(ai_calls, "SELECT used FROM usage_counters WHERE user_id = 'bo'") == 1
+    assert await scalar(ai_calls, "SELECT count(*) FROM usage_events WHERE user_id = 'bo'") == 1
+
+
+async def test_the_same_event_id_with_another_body_is_refused(ai_calls):
+    await meters.create_meter(
+        ai_calls, meters.CreateMeter("tokens", "Tokens", "token", Aggregation.SUM, "ai_coach")
+    )
+    await meters.set_plan_quota(ai_calls, meters.SetPlanQuota("premium", "tokens", 1000, 0, True))
+    await checkout.subscribe(ai_calls, checkout.Subscribe("cy", "premium", "pm_card_visa"))
+    await metering.consume_quota(ai_calls, metering.ConsumeQuota("cy", "tokens", 5, "t1"))
+    with pytest.raises(DomainError) as reused:
+        await metering.consume_quota(ai_calls, metering.ConsumeQuota("cy", "tokens", 6, "t1"))
+    assert reused.value.code is ErrorCode.IDEMPOTENCY_KEY_REUSED
+    assert await scalar(ai_calls, "SELECT used FROM usage_counters WHERE user_id = 'cy'") == 5
+
+
+async def test_no_quota_no_feature_or_suspension_refuse_and_count_nothing(ai_calls, clock):
+    free_user = await metering.consume_quota(ai_calls, consume("dee", "f1"))
+    assert (free_user.allowed, free_user.reason) == (False, Refusal.FEATURE_NOT_ENTITLED)
+    await checkout.subscribe(ai_calls, checkout.Subscribe("eve", "premium", "pm_card_visa"))
+    await admin_actions.suspend(
+        ai_calls, "root", admin_actions.SuspendSubscription("eve", "chargeback")
+    )
+    suspended = await metering.consume_quota(ai_calls, consume("eve", "s1"))
+    assert (suspended.allowed, suspended.reason) == (False, Refusal.SUBSCRIPTION_SUSPENDED)
+    assert await scalar(ai_calls, "SELECT count(*) FROM usage_counters") == 0
+    with pytest.raises(DomainError) as refused:
+        await metering.record_usage(ai_calls, metering.RecordUsage("dee", "ai.calls", 1, "r1"))
+    assert refused.value.code is ErrorCode.FEATURE_NOT_ENTITLED
+
+
+async def test_a_soft_limit_counts_past_the_included_units_as_overage(ai_calls):
+    await meters.set_plan_quota(ai_calls, meters.SetPlanQuota("premium", "ai.calls", 2, 25, False))
+    await checkout.subscribe(ai_calls, checkout.Subscribe("fay", "premium", "pm_card_visa"))
+    for n in range(5):
+        decision = await metering.consume_quota(ai_calls, consume("fay", f"o{n}"))
+        assert decision.allowed
+    [usage] = await metering.usage_of(ai_calls, "fay")
+    assert (usage.used, usage.remaining, usage.overage_units, usage.overage_amount_cents) == (
+        5,
+        0,
+        3,
+        75,
+    )
+
+
+async def test_usage_resets_with_the_next_billing_period(ai_calls, clock):
+    await checkout.subscribe(ai_calls, checkout.Subscribe("gus", "premium", "pm_card_visa"))
+    for n in range(10):
+        await metering.consume_quota(ai_calls, consume("gus", f"p{n}"))
+    assert not (await metering.consume_quota(ai_calls, consume("gus", "p10"))).allowed
+    # The trial ends and converts: a new period, a fresh counter.
+    from services.billing import scheduler
+
+    clock.advance(timedelta(days=14))
+    await scheduler.run_due_work(ai_calls)
+    fresh = await metering.consume_quota(ai_calls, consume("gus", "p11"))
+    assert fresh.allowed and fresh.remaining == 9
+
+
+async def test_bad_usage_input_changes_nothing(ai_calls):
+    await checkout.subscribe(ai_calls, checkout.Subscribe("hal", "premium", "pm_card_visa"))
+    bad = [
+        (metering.ConsumeQuota("hal", "nope", 1, "b1"), ErrorCode.METER_NOT_FOUND),
+        (metering.ConsumeQuota("hal", "ai.calls", 0, "b2"), ErrorCode.INVALID_INPUT),
+        (metering.ConsumeQuota("hal", "ai.calls", 3, "b3"), ErrorCode.INVALID_INPUT),  # COUNT
+        (metering.ConsumeQuota("hal", "ai.calls", 1, ""), ErrorCode.INVALID_INPUT),
+    ]
+    for command, code in bad:
+        with pytest.raises(DomainError) as refused:
+            await metering.consume_quota(ai_calls, command)
+        assert refused.value.code is code, command
+    assert await scalar(ai_calls, "SELECT count(*) FROM usage_events") == 0
