@@ -44,6 +44,7 @@ def plan(view: PlanView) -> types.Plan:
         grace_entitlements=list(view.grace_entitlements),
         tier_rank=view.tier_rank,
         archived=view.archived,
+        plan_id=str(view.id),
     )
 
 

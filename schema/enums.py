@@ -18,6 +18,8 @@ from services.pricing.rules import PlanKind
 from services.subscriptions.fulfillment import Channel as FulfillmentChannel
 from services.subscriptions.lifecycle import PaymentConfirmation
 from services.subscriptions.lifecycle import Status as SubscriptionStatus
+from services.usage.rules import Aggregation as MeterAggregation
+from services.usage.rules import Refusal as QuotaRefusal
 
 for _enum, _name in (
     (SubscriptionStatus, "SubscriptionStatus"),
@@ -30,6 +32,8 @@ for _enum, _name in (
     (PaymentOutcome, "PaymentOutcome"),
     (FulfillmentChannel, "FulfillmentChannel"),
     (UserErrorCode, "UserErrorCode"),
+    (MeterAggregation, "MeterAggregation"),
+    (QuotaRefusal, "QuotaRefusal"),
 ):
     strawberry.enum(_enum, name=_name)
 
@@ -38,10 +42,12 @@ __all__ = [
     "FulfillmentChannel",
     "InvoiceLineKind",
     "InvoiceStatus",
+    "MeterAggregation",
     "PaymentConfirmation",
     "PaymentOutcome",
     "PaymentResult",
     "PlanKind",
+    "QuotaRefusal",
     "SubscriptionStatus",
     "UserErrorCode",
 ]

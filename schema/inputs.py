@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
-from schema.enums import BillingInterval, FulfillmentChannel, PlanKind, SubscriptionStatus
+from schema.enums import (
+    BillingInterval,
+    FulfillmentChannel,
+    MeterAggregation,
+    PlanKind,
+    SubscriptionStatus,
+)
 
 
 @strawberry.input
@@ -134,3 +142,48 @@ class AdminEventFilter:
     status: SubscriptionStatus | None = None
     plan_code: str | None = None
     user_id: str | None = None
+
+
+@strawberry.input
+class CreateMeterInput:
+    key: str
+    name: str
+    unit: str
+    aggregation: MeterAggregation
+    feature: str | None = strawberry.field(
+        default=None, description="The entitlement that unlocks the meter (the key by default)."
+    )
+
+
+@strawberry.input
+class ArchiveMeterInput:
+    key: str
+
+
+@strawberry.input
+class SetPlanQuotaInput:
+    plan_code: str
+    meter_key: str
+    included_units: int | None = strawberry.field(description="null: unlimited")
+    overage_unit_price_cents: int = 0
+    hard_limit: bool = True
+
+
+@strawberry.input
+class RecordUsageInput:
+    user_id: str
+    meter_key: str
+    quantity: int
+    event_id: str
+    occurred_at: datetime | None = None
+    value: str | None = strawberry.field(
+        default=None, description="What a UNIQUE_COUNT meter counts distinct."
+    )
+
+
+@strawberry.input
+class ConsumeQuotaInput:
+    user_id: str
+    meter_key: str
+    event_id: str
+    quantity: int = 1

@@ -62,6 +62,17 @@ class IsSelfServiceOrAdmin(BasePermission):
         return own or principal.is_admin or principal.is_service
 
 
+class IsServiceOrAdmin(BasePermission):
+    """Calls other services make (counting usage for any user)."""
+
+    message = "this operation needs the service or admin role"
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = signed_in_principal(info)
+        return principal.is_admin or principal.is_service
+
+
 class WithinMutationRate(BasePermission):
     """Counts a mutation against its caller's limit (RATE_LIMITED past it). Listed after
     the role check, so only signed-in callers are counted."""

@@ -7,7 +7,14 @@ import strawberry
 from strawberry.permission import BasePermission
 
 from resolvers import live, mutations, queries
-from schema.permissions import IsAdmin, IsAuthenticated, IsSelfServiceOrAdmin, WithinMutationRate
+from resolvers import usage as metered
+from schema.permissions import (
+    IsAdmin,
+    IsAuthenticated,
+    IsSelfServiceOrAdmin,
+    IsServiceOrAdmin,
+    WithinMutationRate,
+)
 
 signed_in: list[type[BasePermission]] = [IsAuthenticated]
 admin_only: list[type[BasePermission]] = [IsAdmin]
@@ -15,6 +22,8 @@ admin_only: list[type[BasePermission]] = [IsAdmin]
 signed_in_writes: list[type[BasePermission]] = [IsAuthenticated, WithinMutationRate]
 admin_writes: list[type[BasePermission]] = [IsAdmin, WithinMutationRate]
 self_service_or_admin: list[type[BasePermission]] = [IsSelfServiceOrAdmin]
+# Services count usage for every user: no per-caller mutation limit on that hot path.
+services_or_admin: list[type[BasePermission]] = [IsServiceOrAdmin]
 
 
 @strawberry.type
@@ -61,6 +70,17 @@ class Query:
     )
     pricing_history = strawberry.field(
         resolver=queries.pricing_history, permission_classes=admin_only
+    )
+    meters = strawberry.field(resolver=metered.meters_list, permission_classes=admin_only)
+    my_usage = strawberry.field(
+        resolver=metered.my_usage,
+        permission_classes=signed_in,
+        description="Your usage of each meter your plan includes, this period.",
+    )
+    usage = strawberry.field(
+        resolver=metered.usage,
+        permission_classes=self_service_or_admin,
+        description="A user's usage: your own, or anyone's with the service or admin role.",
     )
     test_clock = strawberry.field(
         resolver=queries.test_clock,
@@ -115,6 +135,28 @@ class Mutation:
     )
     reinstate_subscription = strawberry.mutation(
         resolver=mutations.reinstate_subscription, permission_classes=admin_writes
+    )
+    create_meter = strawberry.mutation(
+        resolver=metered.create_meter, permission_classes=admin_writes
+    )
+    archive_meter = strawberry.mutation(
+        resolver=metered.archive_meter, permission_classes=admin_writes
+    )
+    set_plan_quota = strawberry.mutation(
+        resolver=metered.set_plan_quota,
+        permission_classes=admin_writes,
+        description="What a plan includes of a meter: includedUnits (null: unlimited), "
+        "a hard limit or overage at overageUnitPriceCents per unit.",
+    )
+    record_usage = strawberry.mutation(
+        resolver=metered.record_usage,
+        permission_classes=services_or_admin,
+        description="Count usage that happened (idempotent by eventId).",
+    )
+    consume_quota = strawberry.mutation(
+        resolver=metered.consume_quota,
+        permission_classes=services_or_admin,
+        description="Check and count in one step: never over-grants, idempotent by eventId.",
     )
     advance_test_clock = strawberry.mutation(
         resolver=mutations.advance_test_clock,

@@ -11,10 +11,12 @@ from schema.enums import (
     FulfillmentChannel,
     InvoiceLineKind,
     InvoiceStatus,
+    MeterAggregation,
     PaymentConfirmation,
     PaymentOutcome,
     PaymentResult,
     PlanKind,
+    QuotaRefusal,
     SubscriptionStatus,
     UserErrorCode,
 )
@@ -41,6 +43,69 @@ class Plan:
     grace_entitlements: list[str]
     tier_rank: int
     archived: bool
+    plan_id: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="What the plan includes of each meter.")  # type: ignore[untyped-decorator]
+    async def quotas(self, info: strawberry.Info) -> list[PlanQuota]:
+        from resolvers.usage import plan_quotas  # resolvers build these types
+
+        return await plan_quotas(info, self.plan_id, self.code)
+
+
+@strawberry.type
+class Meter:
+    key: str
+    name: str
+    unit: str
+    aggregation: MeterAggregation
+    feature: str
+    archived: bool
+
+
+@strawberry.type
+class PlanQuota:
+    meter_key: str
+    included_units: int | None
+    overage_unit_price_cents: int
+    hard_limit: bool
+
+
+@strawberry.type(description="The answer to consumeQuota: counted when allowed.")
+class QuotaDecision:
+    allowed: bool
+    remaining: int | None = strawberry.field(description="null: unlimited")
+    resets_at: datetime
+    reason: QuotaRefusal | None
+
+
+@strawberry.type(description="A meter's usage in the current period.")
+class MeterUsage:
+    meter_key: str
+    used: int
+    included_units: int | None
+    remaining: int | None
+    overage_units: int
+    overage_amount_cents: int
+    period_start: datetime
+    period_end: datetime
+
+
+@strawberry.type
+class MeterPayload:
+    meter: Meter | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class PlanQuotaPayload:
+    quota: PlanQuota | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class RecordUsagePayload:
+    decision: QuotaDecision | None
+    errors: list[UserError]
 
 
 @strawberry.type(description="What a user may use right now.")

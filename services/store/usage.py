@@ -45,7 +45,7 @@ class UsageRepository:
             .where(PlanQuota.plan_id.in_(plan_ids), Meter.archived.is_(False))
             .order_by(Meter.key)
         )
-        return [(quota, meter) for quota, meter in rows.tuples()]
+        return [(quota, meter) for quota, meter in rows]
 
     async def set_quota(self, values: dict[str, Any]) -> None:
         statement = insert(PlanQuota).values(values)

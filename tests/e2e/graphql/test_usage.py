@@ -1,0 +1,87 @@
+"""Usage and quotas over GraphQL on the live server: admins define meters and quotas,
+a service consumes and records usage, users read their own."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.platform.auth import Role
+from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+
+ADMIN, SERVICE = (Role.ADMIN,), (Role.SERVICE,)
+CONSUME = """mutation($e: String!) {
+  consumeQuota(input: {userId: "una", meterKey: "ai.calls", eventId: $e}) {
+    allowed remaining resetsAt reason } }"""
+
+
+async def define_ai_calls(api) -> None:  # type: ignore[no-untyped-def]
+    created = await api.gql(
+        'mutation { createMeter(input: {key: "ai.calls", name: "AI calls", unit: "call", '
+        'aggregation: COUNT, feature: "ai_coach"}) { meter { key feature aggregation } errors { code } } }',
+        user="root",
+        roles=ADMIN,
+    )
+    assert created["data"]["createMeter"] == {
+        "meter": {"key": "ai.calls", "feature": "ai_coach", "aggregation": "COUNT"},
+        "errors": [],
+    }
+    quota = await api.gql(
+        'mutation { setPlanQuota(input: {planCode: "premium", meterKey: "ai.calls", '
+        "includedUnits: 3, hardLimit: true}) { quota { meterKey includedUnits hardLimit } errors { code } } }",
+        user="root",
+        roles=ADMIN,
+    )
+    assert quota["data"]["setPlanQuota"]["quota"] == {
+        "meterKey": "ai.calls",
+        "includedUnits": 3,
+        "hardLimit": True,
+    }
+
+
+async def test_a_service_consumes_a_users_quota_and_the_user_sees_it(api):
+    await define_ai_calls(api)
+    plans = await api.gql('{ plan(code: "premium") { quotas { meterKey includedUnits } } }')
+    assert plans["data"]["plan"]["quotas"] == [{"meterKey": "ai.calls", "includedUnits": 3}]
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="una"
+    )
+    answers = await asyncio.gather(
+        *(api.gql(CONSUME, {"e": f"e{n}"}, user="coach-service", roles=SERVICE) for n in range(8))
+    )
+    decisions = [a["data"]["consumeQuota"] for a in answers]
+    assert sum(d["allowed"] for d in decisions) == 3
+    assert {d["reason"] for d in decisions if not d["allowed"]} == {"QUOTA_EXHAUSTED"}
+    mine = await api.gql("{ myUsage { meterKey used remaining includedUnits } }", user="una")
+    assert mine["data"]["myUsage"] == [
+        {"meterKey": "ai.calls", "used": 3, "remaining": 0, "includedUnits": 3}
+    ]
+    as_service = await api.gql(
+        '{ usage(userId: "una") { used } }', user="coach-service", roles=SERVICE
+    )
+    assert as_service["data"]["usage"] == [{"used": 3}]
+
+
+async def test_usage_operations_check_roles_and_input(api):
+    await define_ai_calls(api)
+    as_user = await api.gql(CONSUME, {"e": "x"}, user="una")
+    assert as_user["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    unknown = await api.gql(
+        'mutation { consumeQuota(input: {userId: "una", meterKey: "nope", eventId: "u1"}) { allowed } }',
+        user="coach-service",
+        roles=SERVICE,
+    )
+    assert unknown["errors"][0]["extensions"]["code"] == "METER_NOT_FOUND"
+    negative = await api.gql(
+        'mutation { recordUsage(input: {userId: "una", meterKey: "ai.calls", quantity: -1, eventId: "n1"}) '
+        "{ decision { allowed } errors { code field } } }",
+        user="coach-service",
+        roles=SERVICE,
+    )
+    assert negative["data"]["recordUsage"]["errors"] == [
+        {"code": "INVALID_INPUT", "field": "quantity"}
+    ]
+    not_admin = await api.gql(
+        'mutation { createMeter(input: {key: "x", name: "X", unit: "u", aggregation: SUM}) { errors { code } } }',
+        user="una",
+    )
+    assert not_admin["errors"][0]["extensions"]["code"] == "FORBIDDEN"
