@@ -29,6 +29,7 @@ from services.platform.deps import Deps
 from services.platform.uow import DuplicateMessage, InboxEntry
 from services.subscriptions import cancellation, checkout
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
+from services.usage import metering
 
 log = logging.getLogger(__name__)
 SOURCE = "kafka"
@@ -224,11 +225,41 @@ async def _reject(deps: Deps, envelope: Envelope, user_id: str, error: DomainErr
         pass
 
 
+class UsageRecorded(Strict):
+    """Usage another service reports; `eventId` defaults to the message id."""
+
+    userId: UserId
+    meterKey: Short
+    quantity: int
+    eventId: Short | None = None
+    occurredAt: datetime | None = None
+    value: Short | None = None
+
+
+async def on_usage_recorded(deps: Deps, envelope: Envelope) -> None:
+    """Counted once per event id; a refusal (unknown meter, not entitled, past a hard
+    limit, a closed period) goes to the dead-letter topic with its reason."""
+    data: UsageRecorded = _data(UsageRecorded, envelope)
+    command = metering.RecordUsage(
+        data.userId,
+        data.meterKey,
+        data.quantity,
+        data.eventId or envelope.id,
+        data.occurredAt,
+        data.value,
+    )
+    try:
+        await metering.record_usage(deps, command)
+    except DomainError as error:
+        raise PoisonMessage(f"refused: {error.code.value}: {error.message}") from error
+
+
 def command_handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitable[None]]]:
     settings = deps.settings
     return {
         settings.topic_subscribe_command: on_subscribe,
         settings.topic_cancel_command: on_cancel,
+        settings.topic_usage_recorded: on_usage_recorded,
     }
 
 

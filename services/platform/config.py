@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     topic_payment_processed: str = "payment.processed"
     topic_subscribe_command: str = "subscription.subscribe"
     topic_cancel_command: str = "subscription.cancel"
+    topic_usage_recorded: str = "usage.recorded"
     topic_dead_letter: str = "subscription.dead-letter"
     outbox_batch_size: int = Field(default=1000, ge=1)  # events per relay transaction
     outbox_retention_hours: int = Field(default=72, ge=1)

@@ -43,7 +43,12 @@ PRODUCED = [
     "subscription.command_rejected",
     "plan.updated",
 ]
-CONSUMED = ["payment.processed", "subscription.subscribe", "subscription.cancel"]
+CONSUMED = [
+    "payment.processed",
+    "subscription.subscribe",
+    "subscription.cancel",
+    "usage.recorded",
+]
 DEAD_LETTER = "subscription.dead-letter"
 
 
@@ -213,6 +218,7 @@ async def with_own_topics(deps: Deps, broker: TansuBroker) -> Deps:
             "topic_payment_processed": f"payment.processed.{suffix}",
             "topic_subscribe_command": f"subscription.subscribe.{suffix}",
             "topic_cancel_command": f"subscription.cancel.{suffix}",
+            "topic_usage_recorded": f"usage.recorded.{suffix}",
             "topic_dead_letter": f"subscription.dead-letter.{suffix}",
         }
     )
@@ -221,6 +227,7 @@ async def with_own_topics(deps: Deps, broker: TansuBroker) -> Deps:
             settings.topic_payment_processed,
             settings.topic_subscribe_command,
             settings.topic_cancel_command,
+            settings.topic_usage_recorded,
             settings.topic_dead_letter,
         ]
     )
@@ -241,6 +248,7 @@ async def run_consumer(deps: Deps, broker: TansuBroker, done, dead: list | None 
         settings.topic_payment_processed,
         settings.topic_subscribe_command,
         settings.topic_cancel_command,
+        settings.topic_usage_recorded,
     ]
     loop = KafkaConsumerLoop(
         broker.bootstrap, f"svc-{uuid.uuid4().hex[:6]}", topics, make_handler(deps, dead_letter)
@@ -419,22 +427,26 @@ def test_consumed_schemas_agree_with_the_validators():
         CancelSubscriptionCommand,
         PaymentProcessed,
         SubscribeUser,
+        UsageRecorded,
     )
 
     good = {
         "subscription.subscribe": {"userId": "u1", "planCode": "premium"},
         "subscription.cancel": {"userId": "u1", "atPeriodEnd": False},
         "payment.processed": {"status": "failed", "processorPaymentId": "pi_1"},
+        "usage.recorded": {"userId": "u1", "meterKey": "ai.calls", "quantity": 2},
     }
     bad = {
         "subscription.subscribe": {"userId": "u 1", "planCode": "premium"},
         "subscription.cancel": {"atPeriodEnd": False},
         "payment.processed": {"status": "maybe"},
+        "usage.recorded": {"userId": "u 1", "meterKey": "ai.calls", "quantity": 2},
     }
     models = {
         "subscription.subscribe": SubscribeUser,
         "subscription.cancel": CancelSubscriptionCommand,
         "payment.processed": PaymentProcessed,
+        "usage.recorded": UsageRecorded,
     }
     for name, model in models.items():
         envelope = {"id": "1", "source": "s", "type": name, "specversion": "1.0"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import orjson
 import pytest
 
 from services.common.errors import DomainError, ErrorCode
@@ -13,6 +14,12 @@ from services.subscriptions import admin_actions, checkout
 from services.usage import metering, meters
 from services.usage.rules import Aggregation, Refusal
 from tests.conftest import scalar
+from tests.integration.messaging.test_events import (  # noqa: F401  (the broker fixture)
+    broker,
+    produce,
+    run_consumer,
+    with_own_topics,
+)
 
 
 @pytest.fixture
@@ -122,3 +129,27 @@ async def test_bad_usage_input_changes_nothing(ai_calls):
             await metering.consume_quota(ai_calls, command)
         assert refused.value.code is code, command
     assert await scalar(ai_calls, "SELECT count(*) FROM usage_events") == 0
+
+
+async def test_usage_from_kafka_counts_once_and_refusals_go_to_the_dead_letter_topic(
+    ai_calls,
+    broker,  # noqa: F811
+):
+    deps = await with_own_topics(ai_calls, broker)
+    await checkout.subscribe(deps, checkout.Subscribe("kay", "premium", "pm_card_visa"))
+
+    def usage(event_id: str, meter: str = "ai.calls") -> bytes:
+        data = {"userId": "kay", "meterKey": meter, "quantity": 1, "eventId": event_id}
+        envelope = {"id": f"m-{event_id}-{meter}", "source": "coach", "type": "usage.recorded"}
+        return orjson.dumps({**envelope, "specversion": "1.0", "data": data})
+
+    messages = [usage("k1"), usage("k1"), usage("k2"), usage("k3", meter="unknown")]
+    await produce(broker, deps.settings.topic_usage_recorded, messages, b"kay")
+    dead: list[dict] = []
+
+    async def one_dead() -> bool:
+        return len(dead) >= 1
+
+    await run_consumer(deps, broker, one_dead, dead)
+    assert dead[0]["reason"].startswith("refused: METER_NOT_FOUND")
+    assert await scalar(deps, "SELECT used FROM usage_counters WHERE user_id = 'kay'") == 2
