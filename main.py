@@ -224,6 +224,7 @@ def create_app(
             Middleware(
                 RequestLimits,
                 max_body_bytes=settings.max_body_bytes,
+                body_limits={"/api/v1/usage": settings.usage_batch_max_bytes},
                 max_header_bytes=settings.max_header_bytes,
                 max_headers=settings.max_headers,
                 body_timeout_seconds=settings.body_timeout_seconds,

@@ -34,12 +34,14 @@ class RequestLimits:
         app: ASGIApp,
         *,
         max_body_bytes: int,
+        body_limits: dict[str, int] | None = None,
         max_header_bytes: int,
         max_headers: int,
         body_timeout_seconds: float,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_limits = body_limits or {}  # path -> a larger limit (batch routes)
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
         self.body_timeout_seconds = body_timeout_seconds
@@ -58,8 +60,9 @@ class RequestLimits:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
         for name, value in headers:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_body_bytes:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await _refuse(scope, send, 413, "PAYLOAD_TOO_LARGE", "request body too large")
                 return
         if scope["method"] not in ("POST", "PUT", "PATCH"):
@@ -67,7 +70,7 @@ class RequestLimits:
             return
         try:
             async with asyncio.timeout(self.body_timeout_seconds):
-                body = await self._read_body(receive)
+                body = await self._read_body(receive, limit)
         except TimeoutError:
             await _refuse(scope, send, 408, "REQUEST_TIMEOUT", "request body not received in time")
             return
@@ -85,7 +88,7 @@ class RequestLimits:
 
         await self.app(scope, replay, send)
 
-    async def _read_body(self, receive: Receive) -> bytes | None:
+    async def _read_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole body, or None past the size limit (or on a disconnect: empty)."""
         chunks: list[bytes] = []
         size = 0
@@ -96,7 +99,7 @@ class RequestLimits:
                 return b""
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from services.platform.rate_limits import Limit, RateLimiter, Refusal, client_ad
 from services.pricing import catalog
 from services.reads import queries
 from services.subscriptions import cancellation, plan_changes
+from services.usage import metering
 
 
 class Refused(Exception):
@@ -200,6 +202,69 @@ async def status(request: Request) -> Response:
     return json_response(view)
 
 
+MAX_USAGE_BATCH = 1000
+
+
+def _usage_event(raw: object, index: int) -> metering.RecordUsage:
+    where = f"events.{index}"
+    if not isinstance(raw, dict):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{where} must be an object", where)
+    quantity = raw.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{where}.quantity must be an integer", where)
+    occurred = _string(raw, "occurredAt")
+    try:
+        occurred_at = datetime.fromisoformat(occurred) if occurred else None
+    except ValueError as error:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{where}.occurredAt is not an ISO time", where
+        ) from error
+    if occurred_at is not None and occurred_at.tzinfo is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{where}.occurredAt needs a time zone", where)
+    return metering.RecordUsage(
+        user_id=_string(raw, "userId", required=True) or "",
+        meter_key=_string(raw, "meterKey", required=True) or "",
+        quantity=quantity,
+        event_id=_string(raw, "eventId", required=True) or "",
+        occurred_at=occurred_at,
+        value=_string(raw, "value"),
+    )
+
+
+@endpoint
+async def usage(request: Request) -> Response:
+    """A batch of up to 1,000 usage events (service role). Each is counted once per
+    eventId and answered on its own: one refused event does not refuse the others."""
+    caller = await principal(request)
+    if not (caller.is_service or caller.is_admin):
+        raise Refused(403, "FORBIDDEN", "recording usage needs the service or admin role")
+    events = (await _json_body(request)).get("events")
+    if not isinstance(events, list) or not 0 < len(events) <= MAX_USAGE_BATCH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"events must be a list of 1 to {MAX_USAGE_BATCH}", "events"
+        )
+    commands = [_usage_event(raw, index) for index, raw in enumerate(events)]
+    results: list[dict[str, Any]] = []
+    for command in commands:
+        try:
+            decision = await metering.record_usage(_deps(request), command)
+        except DomainError as error:
+            results.append(
+                {"eventId": command.event_id, "counted": False}
+                | error_body(error.code.value, error.message, error.field)
+            )
+            continue
+        results.append(
+            {
+                "eventId": command.event_id,
+                "counted": True,
+                "remaining": decision.remaining,
+                "resetsAt": decision.resets_at,
+            }
+        )
+    return json_response({"results": results})
+
+
 routes = [
     Route("/api/v1/subscriptions/me", my_subscription, methods=["GET"]),
     Route("/api/v1/subscriptions/upgrade", upgrade, methods=["POST"]),
@@ -207,4 +272,5 @@ routes = [
     Route("/api/v1/subscriptions/plans", plans, methods=["GET"]),
     Route("/api/v1/subscriptions/invoices", invoices, methods=["GET"]),
     Route("/api/v1/subscriptions/status/{user_id}", status, methods=["GET"]),
+    Route("/api/v1/usage", usage, methods=["POST"]),
 ]

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=10)
     graphql_max_aliases: int = Field(default=15, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    usage_batch_max_bytes: int = Field(default=1024 * 1024, ge=1024)  # POST /api/v1/usage
     max_header_bytes: int = Field(default=16 * 1024, ge=1024)  # all names and values
     max_headers: int = Field(default=100, ge=10)
     body_timeout_seconds: float = Field(default=10.0, gt=0)  # to receive a whole body
