@@ -19,6 +19,7 @@ class LineKind(StrEnum):
     SUBSCRIPTION = "SUBSCRIPTION"
     PRORATION_CREDIT = "PRORATION_CREDIT"
     PRORATION_CHARGE = "PRORATION_CHARGE"
+    USAGE = "USAGE"  # overage past a plan's included units, billed with the renewal
 
 
 class PaymentPurpose(StrEnum):

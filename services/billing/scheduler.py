@@ -38,9 +38,11 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
+from services.store.usage import Overage
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import DueWork, Status, SubscriptionState, Transition
 from services.subscriptions.transitions import apply_transition, subscription_data
+from services.usage.rules import overage_line
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = "system:scheduler"
@@ -143,6 +145,14 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         return plan
     methods = await uow.billing.default_methods({row.user_id for row in charging})
     attempted = await uow.billing.attempts_made([row.id for row in charging])
+    # Usage past the included units of the period that ends is billed with the renewal.
+    overages = await uow.usage.overages(
+        [
+            (row.user_id, row.plan_id, row.current_period_start)
+            for row in charging
+            if row.current_period_start is not None
+        ]
+    )
     for row in charging:
         method = methods.get(row.user_id)
         if method is None:
@@ -170,11 +180,12 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
             period_start,
             period_end,
         )
+        usage_lines = _usage_lines(row, period_start, overages)
         spec = ChargeSpec(
             subscription=row,
             method=method,
             purpose=purpose,
-            lines=(line,),
+            lines=(line, *usage_lines),
             invoice=open_invoices.get((row.id, period_start)) if retry else None,
             idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), str(attempt)),
             off_session=True,
@@ -183,6 +194,26 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         )
         plan.collections[row.id] = Collection(row, state, charged_plan, spec)
     return plan
+
+
+def _usage_lines(
+    row: Subscription, ended_at: datetime, overages: dict[tuple[str, datetime], list[Overage]]
+) -> list[Line]:
+    started = row.current_period_start
+    if started is None:
+        return []
+    return [
+        overage_line(
+            o.meter_name,
+            o.unit,
+            o.included_units,
+            o.used,
+            o.unit_price_cents,
+            row.plan.code,
+            (started, ended_at),
+        )
+        for o in overages.get((row.user_id, started), [])
+    ]
 
 
 async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Collection]) -> None:

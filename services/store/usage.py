@@ -6,15 +6,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
 from services.usage.rules import Aggregation
+
+
+@dataclass(frozen=True)
+class Overage:
+    meter_key: str
+    meter_name: str
+    unit: str
+    included_units: int
+    used: int
+    unit_price_cents: int
 
 
 class UsageRepository:
@@ -128,3 +139,40 @@ class UsageRepository:
             .returning(UsageUniqueValue.value)
         )
         return (await self.session.execute(statement)).scalar() is not None
+
+    async def overages(
+        self, periods: Sequence[tuple[str, uuid.UUID, datetime]]
+    ) -> dict[tuple[str, datetime], list[Overage]]:
+        """Usage past the included units of soft-limited quotas, for (user id, plan id,
+        period start) triples, in one statement: what a renewal bills."""
+        if not periods:
+            return {}
+        keys = tuple_(UsageCounter.user_id, PlanQuota.plan_id, UsageCounter.period_start)
+        rows = await self.session.execute(
+            select(
+                UsageCounter.user_id,
+                UsageCounter.period_start,
+                Meter.key,
+                Meter.name,
+                Meter.unit,
+                PlanQuota.included_units,
+                UsageCounter.used,
+                PlanQuota.overage_unit_price_cents,
+            )
+            .join(Meter, Meter.id == UsageCounter.meter_id)
+            .join(PlanQuota, PlanQuota.meter_id == UsageCounter.meter_id)
+            .where(
+                keys.in_(periods),
+                PlanQuota.hard_limit.is_(False),
+                PlanQuota.included_units.is_not(None),
+                UsageCounter.used > PlanQuota.included_units,
+                PlanQuota.overage_unit_price_cents > 0,
+            )
+            .order_by(Meter.key)
+        )
+        found: dict[tuple[str, datetime], list[Overage]] = {}
+        for user_id, start, key, name, unit, included, used, price in rows:
+            found.setdefault((user_id, start), []).append(
+                Overage(key, name, unit, int(included or 0), int(used), int(price))
+            )
+        return found

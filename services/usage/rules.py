@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from services.billing.rules import Line, LineKind
 from services.common.errors import DomainError, ErrorCode
 
 METER_KEY = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -130,3 +131,21 @@ def overage_units(terms: QuotaTerms, used: int) -> int:
     if terms.included_units is None or terms.hard_limit:
         return 0
     return max(used - terms.included_units, 0)
+
+
+def overage_line(
+    meter_name: str,
+    unit: str,
+    included_units: int,
+    used: int,
+    unit_price_cents: int,
+    plan_code: str,
+    period: tuple[datetime, datetime],
+) -> Line:
+    """The renewal invoice's line for a period's usage past the included units."""
+    over = max(used - included_units, 0)
+    description = (
+        f"{meter_name}: {over} {unit} over the {included_units} included "
+        f"at {unit_price_cents} per {unit}"
+    )
+    return Line(LineKind.USAGE, description, over * unit_price_cents, plan_code, *period)

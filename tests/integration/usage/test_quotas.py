@@ -153,3 +153,30 @@ async def test_usage_from_kafka_counts_once_and_refusals_go_to_the_dead_letter_t
     await run_consumer(deps, broker, one_dead, dead)
     assert dead[0]["reason"].startswith("refused: METER_NOT_FOUND")
     assert await scalar(deps, "SELECT used FROM usage_counters WHERE user_id = 'kay'") == 2
+
+
+async def test_overage_is_billed_as_a_usage_line_with_the_renewal(ai_calls, clock):
+    from services.billing import scheduler
+
+    await meters.set_plan_quota(ai_calls, meters.SetPlanQuota("premium", "ai.calls", 2, 25, False))
+    await checkout.subscribe(ai_calls, checkout.Subscribe("ole", "premium", "pm_card_visa"))
+    for n in range(5):
+        assert (await metering.consume_quota(ai_calls, consume("ole", f"u{n}"))).allowed
+    clock.advance(timedelta(days=14))  # the trial converts: its period's usage is billed
+    await scheduler.run_due_work(ai_calls)
+    lines = await scalar(
+        ai_calls,
+        "SELECT json_agg(json_build_array(l.kind, l.amount_cents, l.description) ORDER BY l.position)"
+        " FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE i.user_id = 'ole'",
+    )
+    assert [(kind, amount) for kind, amount, _ in lines] == [("SUBSCRIPTION", 999), ("USAGE", 75)]
+    assert "3 call over the 2 included" in lines[1][2]
+    total = await scalar(ai_calls, "SELECT total_cents FROM invoices WHERE user_id = 'ole'")
+    paid = await scalar(
+        ai_calls,
+        "SELECT amount_cents FROM payments WHERE owner_id = 'ole' AND status_literal = 'success'",
+    )
+    assert total == paid == 1074
+    # The new period starts from zero; a hard-limited meter never bills overage.
+    [fresh] = await metering.usage_of(ai_calls, "ole")
+    assert fresh.used == 0
