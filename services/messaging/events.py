@@ -26,6 +26,7 @@ NOTIFICATION_REQUESTED = "notification.requested"
 FULFILLMENT_REQUESTED = "fulfillment.requested"
 COMMAND_REJECTED = "subscription.command_rejected"
 PLAN_UPDATED = "plan.updated"
+USAGE_THRESHOLD_REACHED = "usage.threshold_reached"
 # Changes to the catalog change what every subscriber of a plan may use.
 CATALOG_EVENTS = frozenset({PRICING_CHANGED, PLAN_UPDATED})
 

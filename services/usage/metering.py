@@ -12,6 +12,8 @@ from typing import Any
 from models import Meter, Subscription
 from services.billing.idempotency import check_key, request_hash
 from services.common.errors import DomainError, ErrorCode
+from services.messaging import events
+from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.plans import features_of
@@ -27,6 +29,7 @@ from services.usage.rules import (
     check_quantity,
     overage_units,
     remaining,
+    thresholds_crossed,
     usage_period,
 )
 
@@ -134,6 +137,7 @@ async def _count(
     quantity: int,
     allowance: Allowance,
     value: str | None,
+    now: datetime,
 ) -> QuotaDecision:
     resets_at = allowance.period[1]
     if allowance.refusal is not None or allowance.terms is None:
@@ -154,7 +158,38 @@ async def _count(
         return QuotaDecision(
             False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used
         )
+    before = counted - quantity if meter.aggregation is not Aggregation.MAX else 0
+    for percent in thresholds_crossed(terms, before, counted):
+        uow.record(_threshold_reached(user_id, meter, terms, percent, counted, allowance, now))
     return QuotaDecision(True, remaining(terms, counted), resets_at, None, counted)
+
+
+def _threshold_reached(
+    user_id: str,
+    meter: Meter,
+    terms: QuotaTerms,
+    percent: int,
+    used: int,
+    allowance: Allowance,
+    now: datetime,
+) -> DomainEvent:
+    """For the notification service: "you have used 80% of your AI coach calls"."""
+    start, end = allowance.period
+    return DomainEvent(
+        events.USAGE_THRESHOLD_REACHED,
+        user_id,
+        {
+            "userId": user_id,
+            "meterKey": meter.key,
+            "thresholdPercent": percent,
+            "used": used,
+            "includedUnits": terms.included_units,
+            "hardLimit": terms.hard_limit,
+            "periodStart": events.iso(start),
+            "periodEnd": events.iso(end),
+        },
+        now,
+    )
 
 
 async def _idempotent(
@@ -204,7 +239,7 @@ async def _idempotent(
         )
         if not claimed:
             return await _replay(uow, user_id, key, digest)
-        decision = await _count(uow, user_id, meter, quantity, allowance, value)
+        decision = await _count(uow, user_id, meter, quantity, allowance, value, now)
         await uow.usage.answer_event(user_id, key, decision.allowed, decision.to_json())
         await uow.commit()
         return decision

@@ -149,3 +149,19 @@ def overage_line(
         f"at {unit_price_cents} per {unit}"
     )
     return Line(LineKind.USAGE, description, over * unit_price_cents, plan_code, *period)
+
+
+THRESHOLDS = (80, 100)  # percent of the included units, announced once per period each
+
+
+def thresholds_crossed(terms: QuotaTerms, before: int, after: int) -> list[int]:
+    """The thresholds a counter passed going from `before` to `after` (counters only
+    grow, and one transaction moves them at a time, so each is crossed once)."""
+    included = terms.included_units
+    if not included:
+        return []
+    return [
+        percent
+        for percent in THRESHOLDS
+        if before < -(-included * percent // 100) <= after  # ceil: the unit that reaches it
+    ]

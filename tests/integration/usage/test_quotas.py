@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import jsonschema
 import orjson
 import pytest
 
@@ -18,6 +19,7 @@ from tests.integration.messaging.test_events import (  # noqa: F401  (the broker
     broker,
     produce,
     run_consumer,
+    schema,
     with_own_topics,
 )
 
@@ -180,3 +182,20 @@ async def test_overage_is_billed_as_a_usage_line_with_the_renewal(ai_calls, cloc
     # The new period starts from zero; a hard-limited meter never bills overage.
     [fresh] = await metering.usage_of(ai_calls, "ole")
     assert fresh.used == 0
+
+
+async def test_thresholds_are_announced_once_per_period_through_the_outbox(ai_calls):
+    await checkout.subscribe(ai_calls, checkout.Subscribe("tia", "premium", "pm_card_visa"))
+    await asyncio.gather(
+        *(metering.consume_quota(ai_calls, consume("tia", f"h{n}")) for n in range(15))
+    )
+    envelopes = await scalar(
+        ai_calls,
+        "SELECT json_agg(envelope ORDER BY id) FROM outbox"
+        " WHERE event_type = 'usage.threshold_reached'",
+    )
+    assert [e["data"]["thresholdPercent"] for e in envelopes] == [80, 100]
+    assert [e["data"]["used"] for e in envelopes] == [8, 10]
+    for envelope in envelopes:
+        assert envelope["subject"] == "tia"
+        jsonschema.validate(envelope, schema("usage.threshold_reached"))

@@ -18,6 +18,7 @@ from services.usage.rules import (
     check_terms,
     overage_units,
     remaining,
+    thresholds_crossed,
     usage_period,
 )
 
@@ -69,3 +70,13 @@ def test_remaining_and_overage():
 def test_bad_input_is_refused(call):
     with pytest.raises(DomainError):
         call()
+
+
+def test_thresholds_are_crossed_once_each():
+    terms = QuotaTerms(10, 0, True)
+    assert thresholds_crossed(terms, 0, 7) == []
+    assert thresholds_crossed(terms, 7, 8) == [80]
+    assert thresholds_crossed(terms, 8, 9) == []
+    assert thresholds_crossed(terms, 5, 10) == [80, 100]
+    assert thresholds_crossed(QuotaTerms(3, 0, True), 2, 3) == [80, 100]  # ceil(2.4) = 3
+    assert thresholds_crossed(QuotaTerms(None, 0, False), 0, 10**6) == []
