@@ -124,13 +124,16 @@ def _usage(view: metering.MeterUsage) -> types.MeterUsage:
     )
 
 
+async def usage_of_user(info: strawberry.Info, user_id: str) -> list[types.MeterUsage]:
+    return [_usage(view) for view in await metering.usage_of(info.context.deps, user_id)]
+
+
 async def my_usage(info: Info) -> list[types.MeterUsage]:
-    views = await metering.usage_of(info.context.deps, info.context.user().user_id)
-    return [_usage(view) for view in views]
+    return await usage_of_user(info, info.context.user().user_id)
 
 
 async def usage(info: Info, user_id: str) -> list[types.MeterUsage]:
-    return [_usage(view) for view in await metering.usage_of(info.context.deps, user_id)]
+    return await usage_of_user(info, user_id)
 
 
 async def plan_quotas(

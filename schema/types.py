@@ -115,6 +115,12 @@ class Entitlements:
     features: list[str]
     status: SubscriptionStatus | None
 
+    @strawberry.field(description="Usage of each meter the plan includes, this period.")  # type: ignore[untyped-decorator]
+    async def quotas(self, info: strawberry.Info) -> list[MeterUsage]:
+        from resolvers.usage import usage_of_user  # resolvers build these types
+
+        return await usage_of_user(info, self.user_id)
+
 
 @strawberry.type
 class Address:

@@ -55,6 +55,13 @@ async def test_a_service_consumes_a_users_quota_and_the_user_sees_it(api):
     assert mine["data"]["myUsage"] == [
         {"meterKey": "ai.calls", "used": 3, "remaining": 0, "includedUnits": 3}
     ]
+    entitled = await api.gql(
+        "{ myEntitlements { tier quotas { meterKey remaining } } }", user="una"
+    )
+    assert entitled["data"]["myEntitlements"] == {
+        "tier": "premium",
+        "quotas": [{"meterKey": "ai.calls", "remaining": 0}],
+    }
     as_service = await api.gql(
         '{ usage(userId: "una") { used } }', user="coach-service", roles=SERVICE
     )
