@@ -4,6 +4,7 @@ idempotent by event id, grace and suspension rules, soft limits' overage."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 import jsonschema
@@ -199,3 +200,24 @@ async def test_thresholds_are_announced_once_per_period_through_the_outbox(ai_ca
     for envelope in envelopes:
         assert envelope["subject"] == "tia"
         jsonschema.validate(envelope, schema("usage.threshold_reached"))
+
+
+async def test_the_test_clock_resets_counters_and_bills_overage_at_period_end(ai_calls):
+    from services.subscriptions import test_clock
+
+    clocked = dataclasses.replace(
+        ai_calls, settings=ai_calls.settings.model_copy(update={"test_clock": True})
+    )
+    await meters.set_plan_quota(clocked, meters.SetPlanQuota("premium", "ai.calls", 1, 40, False))
+    await checkout.subscribe(clocked, checkout.Subscribe("tom", "premium", "pm_card_visa"))
+    for n in range(3):
+        await metering.consume_quota(clocked, consume("tom", f"c{n}"))
+    await test_clock.advance(clocked, 15 * 86_400)  # past the trial's end: it converts
+    [usage] = await metering.usage_of(clocked, "tom")
+    assert usage.used == 0 and usage.period_start > clocked.clock.now() - timedelta(days=2)
+    billed = await scalar(
+        clocked,
+        "SELECT sum(amount_cents) FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
+        " WHERE i.user_id = 'tom' AND l.kind = 'USAGE'",
+    )
+    assert billed == 80  # 2 calls over the 1 included, at 40
