@@ -12,16 +12,20 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import coldstart, events, fanout, http, lifecycle, scale
+from bench import coldstart, events, fanout, http, lifecycle, scale, usage
 from bench.common import Report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="the issues' full sizes (slower)")
-    parser.add_argument("--only", nargs="*", help="http scale lifecycle events fanout coldstart")
+    parser.add_argument(
+        "--only", nargs="*", help="http scale lifecycle events fanout coldstart usage"
+    )
     args = parser.parse_args()
-    wanted = set(args.only or ["http", "scale", "lifecycle", "events", "fanout", "coldstart"])
+    wanted = set(
+        args.only or ["http", "scale", "lifecycle", "events", "fanout", "coldstart", "usage"]
+    )
     http.require_wrk()
     report = Report()
     started = time.perf_counter()
@@ -37,6 +41,9 @@ def main() -> None:
     if "events" in wanted:
         print("== outbox relay and consumer vs bare aiokafka", flush=True)
         events.run(report, 20_000, 1000)
+    if "usage" in wanted:
+        print("== usage: consumeQuota vs a raw Redis INCRBY route", flush=True)
+        usage.run(report)
     if "fanout" in wanted:
         print("== websocket fan-out vs a bare Starlette broadcast", flush=True)
         fanout.run(report, (1000, 5000))
