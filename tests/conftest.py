@@ -85,9 +85,11 @@ def settings(database_url: str) -> Settings:
         stripe_webhook_secret=WEBHOOK_SECRET,
         websocket_init_timeout_seconds=1.0,
         websocket_max_subscriptions=5,
-        # One test opens a thousand websockets from one address; the rate-limit tests
-        # run a server of their own with the defaults.
+        # Every test client shares one address: one test opens a thousand websockets,
+        # several send bad tokens on purpose. tests/e2e/http/test_rate_limits.py runs a
+        # server of its own with the defaults.
         rate_limit_websocket_connects="5000/minute",
+        rate_limit_auth_failures="1000/minute",
     )
 
 
