@@ -6,6 +6,7 @@ from resolvers import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
+from services.billing import upcoming
 from services.pricing import catalog
 from services.reads import queries
 from services.subscriptions import plan_changes
@@ -101,3 +102,15 @@ async def test_clock(info: Info) -> types.TestClock:
 async def preview_plan_change(info: Info, plan_code: str) -> types.PlanChangePreview:
     user_id = info.context.user().user_id
     return mapping.preview(await plan_changes.preview(info.context.deps, user_id, plan_code))
+
+
+async def upcoming_invoice(info: Info) -> types.UpcomingInvoice | None:
+    view = await upcoming.upcoming_invoice(info.context.deps, info.context.user().user_id)
+    if view is None:
+        return None
+    return types.UpcomingInvoice(
+        currency=view.currency,
+        total_cents=view.total_cents,
+        due_at=view.due_at,
+        lines=[mapping.invoice_line(line) for line in view.lines],
+    )

@@ -41,6 +41,11 @@ class Query:
         resolver=queries.my_entitlements, permission_classes=signed_in
     )
     invoices = strawberry.field(resolver=queries.invoices, permission_classes=signed_in)
+    upcoming_invoice = strawberry.field(
+        resolver=queries.upcoming_invoice,
+        permission_classes=signed_in,
+        description="Your next renewal's invoice, with the usage so far (null: nothing renews).",
+    )
     payment_methods = strawberry.field(
         resolver=queries.payment_methods, permission_classes=signed_in
     )

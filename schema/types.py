@@ -318,6 +318,17 @@ class TestClockPayload:
     errors: list[UserError]
 
 
+@strawberry.type(
+    description="The next renewal's invoice before it exists: the price in force and the "
+    "usage so far past the included units."
+)
+class UpcomingInvoice:
+    currency: str
+    total_cents: int
+    due_at: datetime
+    lines: list[InvoiceLine]
+
+
 @strawberry.type(description="What changing to a plan would charge, and when it applies.")
 class PlanChangePreview:
     plan_code: str

@@ -38,11 +38,10 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
-from services.store.usage import Overage
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import DueWork, Status, SubscriptionState, Transition
 from services.subscriptions.transitions import apply_transition, subscription_data
-from services.usage.rules import overage_line
+from services.usage.metering import renewal_usage_lines
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = "system:scheduler"
@@ -180,7 +179,7 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
             period_start,
             period_end,
         )
-        usage_lines = _usage_lines(row, period_start, overages)
+        usage_lines = renewal_usage_lines(row, period_start, overages)
         spec = ChargeSpec(
             subscription=row,
             method=method,
@@ -194,26 +193,6 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         )
         plan.collections[row.id] = Collection(row, state, charged_plan, spec)
     return plan
-
-
-def _usage_lines(
-    row: Subscription, ended_at: datetime, overages: dict[tuple[str, datetime], list[Overage]]
-) -> list[Line]:
-    started = row.current_period_start
-    if started is None:
-        return []
-    return [
-        overage_line(
-            o.meter_name,
-            o.unit,
-            o.included_units,
-            o.used,
-            o.unit_price_cents,
-            row.plan.code,
-            (started, ended_at),
-        )
-        for o in overages.get((row.user_id, started), [])
-    ]
 
 
 async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Collection]) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from models import Meter, Subscription
 from services.billing.idempotency import check_key, request_hash
+from services.billing.rules import Line
 from services.common.errors import DomainError, ErrorCode
 from services.messaging import events
 from services.messaging.events import DomainEvent
@@ -18,6 +19,7 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.plans import features_of
 from services.store.subscriptions import state_of
+from services.store.usage import Overage
 from services.subscriptions.entitlements import entitlements_for
 from services.subscriptions.lifecycle import Status
 from services.usage.meters import require_meter
@@ -27,6 +29,7 @@ from services.usage.rules import (
     Refusal,
     access_refusal,
     check_quantity,
+    overage_line,
     overage_units,
     remaining,
     thresholds_crossed,
@@ -320,3 +323,24 @@ async def usage_of(deps: Deps, user_id: str) -> list[MeterUsage]:
                 )
             )
     return found
+
+
+def renewal_usage_lines(
+    row: Subscription, ended_at: datetime, overages: dict[tuple[str, datetime], list[Overage]]
+) -> list[Line]:
+    """The USAGE lines a renewal ending the period [current start, `ended_at`) carries."""
+    started = row.current_period_start
+    if started is None:
+        return []
+    return [
+        overage_line(
+            o.meter_name,
+            o.unit,
+            o.included_units,
+            o.used,
+            o.unit_price_cents,
+            row.plan.code,
+            (started, ended_at),
+        )
+        for o in overages.get((row.user_id, started), [])
+    ]

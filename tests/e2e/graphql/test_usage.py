@@ -92,3 +92,32 @@ async def test_usage_operations_check_roles_and_input(api):
         user="una",
     )
     assert not_admin["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_the_upcoming_invoice_shows_the_renewal_and_the_overage_so_far(api):
+    await define_ai_calls(api)
+    soft = await api.gql(
+        'mutation { setPlanQuota(input: {planCode: "premium", meterKey: "ai.calls", '
+        "includedUnits: 1, overageUnitPriceCents: 30, hardLimit: false}) { errors { code } } }",
+        user="root",
+        roles=ADMIN,
+    )
+    assert soft["data"]["setPlanQuota"]["errors"] == []
+    nothing = await api.gql("{ upcomingInvoice { totalCents } }", user="una")
+    assert nothing["data"]["upcomingInvoice"] is None  # no subscription: nothing renews
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="una"
+    )
+    for n in range(4):
+        await api.gql(CONSUME, {"e": f"up{n}"}, user="coach-service", roles=SERVICE)
+    preview = await api.gql(
+        "{ upcomingInvoice { currency totalCents lines { kind amountCents } } }", user="una"
+    )
+    assert preview["data"]["upcomingInvoice"] == {
+        "currency": "USD",
+        "totalCents": 999 + 90,
+        "lines": [
+            {"kind": "SUBSCRIPTION", "amountCents": 999},
+            {"kind": "USAGE", "amountCents": 90},
+        ],
+    }

@@ -1,0 +1,53 @@
+"""The next renewal's invoice, before it exists: what the subscription will be charged
+at its period end (the price in force now, on the plan a scheduled downgrade chose) and
+the usage so far past the included units. Nothing is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.billing.periods import next_period_end
+from services.billing.rules import Line, LineKind
+from services.platform.deps import Deps
+from services.subscriptions.lifecycle import Status
+from services.usage.metering import renewal_usage_lines
+
+RENEWING = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE)
+
+
+@dataclass(frozen=True)
+class UpcomingInvoice:
+    currency: str
+    total_cents: int
+    due_at: datetime
+    lines: tuple[Line, ...]
+
+
+async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
+    """None when nothing will renew (no subscription, free, cancelled at period end)."""
+    async with deps.uow() as uow:
+        row = await uow.subscriptions.current(user_id)
+        if row is None or row.status not in RENEWING or row.cancel_at_period_end:
+            return None
+        period_start, anchor = row.current_period_end, row.billing_cycle_anchor
+        if period_start is None or anchor is None or row.current_period_start is None:
+            return None
+        plan = row.pending_plan or row.plan
+        if plan.price_cents == 0:
+            return None
+        period_end = next_period_end(anchor, period_start, plan.interval)
+        lines = [
+            Line(
+                LineKind.SUBSCRIPTION,
+                plan.name,
+                plan.price_cents,
+                plan.code,
+                period_start,
+                period_end,
+            )
+        ]
+        overages = await uow.usage.overages([(user_id, row.plan_id, row.current_period_start)])
+        lines += renewal_usage_lines(row, period_start, overages)
+    total = sum(line.amount_cents for line in lines)
+    return UpcomingInvoice(plan.currency, total, period_start, tuple(lines))
