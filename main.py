@@ -165,6 +165,7 @@ def create_app(
         RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else LocalFeed(hub)
     )
     documents = document_cache(settings)
+    deps.live = live
     schema = build_schema(settings, documents)
     graphql = GraphQLView(
         schema,

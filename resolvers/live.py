@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 
 import strawberry
@@ -9,7 +10,7 @@ import strawberry
 from schema import types
 from schema.inputs import AdminEventFilter
 from schema.permissions import Info
-from services.messaging.live import LiveHub, StatusChange
+from services.messaging.live import LiveHub, QuotaChange, StatusChange
 from services.subscriptions.lifecycle import Status
 
 
@@ -57,3 +58,32 @@ async def admin_subscription_events(
     async with _hub(info).listen(matches) as queue:
         while True:
             yield _event(await queue.get())
+
+
+COALESCE_SECONDS = 0.25  # at most four pushes a second per subscription
+
+
+async def quota_changed(
+    info: Info, meter_key: str | None = None
+) -> AsyncGenerator[types.QuotaUpdate, None]:
+    """Your remaining units after usage is counted; a burst is coalesced into its latest
+    state per push."""
+
+    def wanted(change: QuotaChange) -> bool:
+        return meter_key is None or change.meter_key == meter_key
+
+    async with _hub(info).listen_quota(info.context.user().user_id) as box:
+        while True:
+            change: QuotaChange = await box.get()
+            if not wanted(change):
+                continue
+            await asyncio.sleep(COALESCE_SECONDS)
+            while (newer := box.poll()) is not None:
+                if wanted(newer):
+                    change = newer
+            yield types.QuotaUpdate(
+                meter_key=change.meter_key,
+                used=change.used,
+                remaining=change.remaining,
+                resets_at=change.resets_at,
+            )

@@ -179,6 +179,12 @@ class Live:
         permission_classes=signed_in,
         description="Your own subscription's status changes, as they are committed.",
     )
+    quota_changed = strawberry.subscription(
+        resolver=live.quota_changed,
+        permission_classes=signed_in,
+        description="Your remaining units of a meter (or all) after usage is counted; "
+        "bursts are coalesced (at most four pushes a second).",
+    )
     admin_subscription_events = strawberry.subscription(
         resolver=live.admin_subscription_events,
         permission_classes=admin_only,

@@ -78,6 +78,14 @@ class QuotaDecision:
     reason: QuotaRefusal | None
 
 
+@strawberry.type(description="A meter after usage was counted, pushed live.")
+class QuotaUpdate:
+    meter_key: str
+    used: int
+    remaining: int | None
+    resets_at: datetime
+
+
 @strawberry.type(description="A meter's usage in the current period.")
 class MeterUsage:
     meter_key: str

@@ -65,6 +65,52 @@ class StatusChange:
         )
 
 
+QUOTA_CHANGED = "usage.quota_changed"  # pushed live only, never written to the outbox
+
+
+@dataclass(frozen=True)
+class QuotaChange:
+    """A user's meter after usage was counted: what the client shows as remaining."""
+
+    user_id: str
+    meter_key: str
+    used: int
+    remaining: int | None
+    resets_at: datetime
+
+    def message(self) -> OutboundMessage:
+        data = {
+            "userId": self.user_id,
+            "meterKey": self.meter_key,
+            "used": self.used,
+            "remaining": self.remaining,
+            "resetsAt": self.resets_at.isoformat(),
+        }
+        return OutboundMessage.of(
+            QUOTA_CHANGED, self.user_id, {"type": QUOTA_CHANGED, "data": data}
+        )
+
+    @classmethod
+    def from_envelope(cls, envelope: dict[str, Any]) -> QuotaChange | None:
+        if envelope.get("type") != QUOTA_CHANGED:
+            return None
+        data = envelope["data"]
+        return cls(
+            user_id=data["userId"],
+            meter_key=data["meterKey"],
+            used=int(data["used"]),
+            remaining=data["remaining"],
+            resets_at=datetime.fromisoformat(data["resetsAt"]),
+        )
+
+
+Change = StatusChange | QuotaChange
+
+
+def parse_change(envelope: dict[str, Any]) -> Change | None:
+    return StatusChange.from_envelope(envelope) or QuotaChange.from_envelope(envelope)
+
+
 class Mailbox:
     """One listener's pending changes, at most `limit` (a client too slow to keep up loses
     its oldest ones rather than holding memory forever). Lighter than an asyncio.Queue
@@ -75,10 +121,10 @@ class Mailbox:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._pending: deque[StatusChange] | None = None
-        self._waiter: asyncio.Future[StatusChange] | None = None
+        self._pending: deque[Any] | None = None
+        self._waiter: asyncio.Future[Any] | None = None
 
-    def offer(self, change: StatusChange) -> None:
+    def offer(self, change: Change) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(change)
@@ -87,7 +133,11 @@ class Mailbox:
             self._pending = deque(maxlen=self._limit)
         self._pending.append(change)  # at the limit, drops the oldest
 
-    async def get(self) -> StatusChange:
+    def poll(self) -> Any | None:
+        """The next pending change without waiting (None when there is none)."""
+        return self._pending.popleft() if self._pending else None
+
+    async def get(self) -> Any:
         if self._pending:
             return self._pending.popleft()
         self._waiter = asyncio.get_running_loop().create_future()
@@ -106,13 +156,20 @@ class LiveHub:
         self.queue_size = queue_size
         self._by_user: dict[str, dict[int, Mailbox]] = {}
         self._firehose: dict[int, tuple[Callable[[StatusChange], bool], Mailbox]] = {}
+        self._quotas_by_user: dict[str, dict[int, Mailbox]] = {}
         self._next = 0
 
     @property
     def listener_count(self) -> int:
-        return len(self._firehose) + sum(len(boxes) for boxes in self._by_user.values())
+        users = sum(len(boxes) for boxes in self._by_user.values())
+        quotas = sum(len(boxes) for boxes in self._quotas_by_user.values())
+        return len(self._firehose) + users + quotas
 
-    def dispatch(self, change: StatusChange) -> None:
+    def dispatch(self, change: Change) -> None:
+        if isinstance(change, QuotaChange):
+            for box in list(self._quotas_by_user.get(change.user_id, {}).values()):
+                box.offer(change)
+            return
         for box in list(self._by_user.get(change.user_id, {}).values()):
             box.offer(change)
         for wanted, box in list(self._firehose.values()):
@@ -121,15 +178,13 @@ class LiveHub:
 
     @contextlib.asynccontextmanager
     async def listen_user(self, user_id: str) -> AsyncIterator[Mailbox]:
-        key, box = self._register()
-        self._by_user.setdefault(user_id, {})[key] = box
-        try:
+        async with _listening(self._by_user, user_id, self._register()) as box:
             yield box
-        finally:
-            boxes = self._by_user[user_id]
-            del boxes[key]
-            if not boxes:
-                del self._by_user[user_id]
+
+    @contextlib.asynccontextmanager
+    async def listen_quota(self, user_id: str) -> AsyncIterator[Mailbox]:
+        async with _listening(self._quotas_by_user, user_id, self._register()) as box:
+            yield box
 
     @contextlib.asynccontextmanager
     async def listen(self, wanted: Callable[[StatusChange], bool]) -> AsyncIterator[Mailbox]:
@@ -145,12 +200,31 @@ class LiveHub:
         return self._next, Mailbox(self.queue_size)
 
 
+@contextlib.asynccontextmanager
+async def _listening(
+    by_user: dict[str, dict[int, Mailbox]], user_id: str, registered: tuple[int, Mailbox]
+) -> AsyncIterator[Mailbox]:
+    key, box = registered
+    by_user.setdefault(user_id, {})[key] = box
+    try:
+        yield box
+    finally:
+        boxes = by_user[user_id]
+        del boxes[key]
+        if not boxes:
+            del by_user[user_id]
+
+
 class LiveFeed(Protocol):
     async def publish(self, messages: Sequence[OutboundMessage]) -> None: ...
 
 
 def _changes(messages: Sequence[OutboundMessage]) -> list[bytes]:
-    return [m.value for m in messages if b'"subscription.status_changed"' in m.value]
+    return [
+        m.value
+        for m in messages
+        if b'"subscription.status_changed"' in m.value or b'"usage.quota_changed"' in m.value
+    ]
 
 
 class LocalFeed:
@@ -161,7 +235,7 @@ class LocalFeed:
 
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
         for value in _changes(messages):
-            change = StatusChange.from_envelope(orjson.loads(value))
+            change = parse_change(orjson.loads(value))
             if change is not None:
                 self.hub.dispatch(change)
 
@@ -189,7 +263,7 @@ def _dispatch_published(hub: LiveHub, data: bytes) -> None:
     try:
         decoded = orjson.loads(data)
         envelopes = decoded if isinstance(decoded, list) else [decoded]
-        changes = [StatusChange.from_envelope(envelope) for envelope in envelopes]
+        changes = [parse_change(envelope) for envelope in envelopes]
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
         log.warning("ignoring a malformed live-channel message: %r", error)
         return

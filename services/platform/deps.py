@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.gateway.base import PaymentGateway
 from services.messaging.events import CATALOG_EVENTS, DomainEvent
+from services.messaging.live import LiveFeed
 from services.platform.clock import Clock
 from services.platform.config import Settings
 from services.platform.db import read_pool
@@ -27,6 +28,7 @@ class Deps:
 
     cache: AccessCache | None = None
     inbox: InboxEntry | None = None
+    live: LiveFeed | None = None  # pushes to websocket clients outside the outbox (quotas)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(

@@ -5,6 +5,7 @@ the same id with a different body is IDEMPOTENCY_KEY_REUSED."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from services.billing.rules import Line
 from services.common.errors import DomainError, ErrorCode
 from services.messaging import events
 from services.messaging.events import DomainEvent
+from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.plans import features_of
@@ -36,6 +38,7 @@ from services.usage.rules import (
     usage_period,
 )
 
+log = logging.getLogger(__name__)
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew of the services reporting usage
 
 
@@ -245,7 +248,21 @@ async def _idempotent(
         decision = await _count(uow, user_id, meter, quantity, allowance, value, now)
         await uow.usage.answer_event(user_id, key, decision.allowed, decision.to_json())
         await uow.commit()
-        return decision
+    if decision.allowed:
+        await _push(
+            deps,
+            QuotaChange(user_id, meter_key, decision.used, decision.remaining, decision.resets_at),
+        )
+    return decision
+
+
+async def _push(deps: Deps, change: QuotaChange) -> None:
+    """Best effort, after the commit: the client's remaining units, live."""
+    if deps.live is not None:
+        try:
+            await deps.live.publish([change.message()])
+        except Exception:
+            log.warning("could not push a quota change for %s", change.user_id, exc_info=True)
 
 
 async def _replay(uow: UnitOfWork, user_id: str, event_id: str, digest: str) -> QuotaDecision:

@@ -121,3 +121,44 @@ async def test_the_upcoming_invoice_shows_the_renewal_and_the_overage_so_far(api
             {"kind": "USAGE", "amountCents": 90},
         ],
     }
+
+
+async def test_remaining_units_are_pushed_live_and_bursts_coalesced(api, live_server):
+    from gql import Client, gql
+    from gql.transport.websockets import WebsocketsTransport
+
+    await define_ai_calls(api)
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="una"
+    )
+    transport = WebsocketsTransport(
+        url=live_server.url.replace("http://", "ws://") + "/graphql",
+        init_payload={"Authorization": f"Bearer {api.token('una')}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+    )
+    pushed: list[dict] = []
+    async with Client(transport=transport) as session:
+
+        async def listen() -> None:
+            query = gql('subscription { quotaChanged(meterKey: "ai.calls") { used remaining } }')
+            async for result in session.subscribe(query):
+                pushed.append(result["quotaChanged"])
+
+        listening = asyncio.create_task(listen())
+        hub = live_server.app.state.hub
+        for _ in range(200):
+            if hub.listener_count:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.gather(
+            *(
+                api.gql(CONSUME, {"e": f"l{n}"}, user="coach-service", roles=SERVICE)
+                for n in range(3)
+            )
+        )
+        for _ in range(100):
+            if pushed and pushed[-1] == {"used": 3, "remaining": 0}:
+                break
+            await asyncio.sleep(0.05)
+        listening.cancel()
+    assert pushed[-1] == {"used": 3, "remaining": 0}
