@@ -9,6 +9,7 @@ back as `payment.processed` events on Kafka, which the service already consumes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from services.gateway.engine import billing_engine_pb2 as pb
 from services.gateway.engine import billing_engine_pb2_grpc as rpc
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 OUTCOMES = {
     pb.SUCCEEDED: ChargeOutcome.SUCCEEDED,
     pb.PROCESSING: ChargeOutcome.PROCESSING,
@@ -49,16 +51,7 @@ PURPOSES = {
     "RETRY": pb.RETRY,
     "UPGRADE": pb.UPGRADE,
 }
-UNAVAILABLE = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.INTERNAL,
-    grpc.StatusCode.UNKNOWN,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.ABORTED,
-    grpc.StatusCode.UNIMPLEMENTED,
-}
+METHOD_REFUSED = frozenset({grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT})
 
 
 def channel_for(
@@ -102,19 +95,25 @@ class BillingEngineGateway:
         return self._stub
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Any) -> T:
+        """The call within its deadline. NOT_FOUND / INVALID_ARGUMENT (an unknown payment
+        method) are the caller's to answer; any other failure means the engine could not
+        do it, and nothing is known to have been charged."""
         try:
             return await method(request, timeout=self.timeout_seconds)
         except grpc.aio.AioRpcError as error:
-            if error.code() in UNAVAILABLE:
-                raise GatewayUnavailable(f"billing engine: {error.code().name}") from error
-            raise
+            if error.code() in METHOD_REFUSED:
+                raise
+            raise GatewayUnavailable(f"billing engine: {error.code().name}") from error
 
     async def ensure_customer(self, user_id: str, customer_id: str | None) -> str:
         if customer_id:
             return customer_id
-        customer = await self._call(
-            self.stub.EnsureCustomer, pb.EnsureCustomerRequest(user_id=user_id)
-        )
+        try:
+            customer = await self._call(
+                self.stub.EnsureCustomer, pb.EnsureCustomerRequest(user_id=user_id)
+            )
+        except grpc.aio.AioRpcError as error:
+            raise GatewayUnavailable(f"billing engine: {error.code().name}") from error
         return str(customer.customer_id)
 
     async def attach_payment_method(
@@ -125,10 +124,8 @@ class BillingEngineGateway:
         )
         try:
             method = await self._call(self.stub.AttachPaymentMethod, request)
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                raise UnknownPaymentMethod(payment_method_id) from error
-            raise GatewayUnavailable(f"billing engine: {error.code().name}") from error
+        except grpc.aio.AioRpcError as error:  # METHOD_REFUSED
+            raise UnknownPaymentMethod(payment_method_id) from error
         card = CardDetails(method.brand, method.last4, method.exp_month, method.exp_year)
         return AttachedMethod(method.payment_method_id, card)
 
@@ -150,10 +147,8 @@ class BillingEngineGateway:
         )
         try:
             intent = await self._call(self.stub.CreatePaymentIntent, intent_request)
-        except grpc.aio.AioRpcError as error:
-            if error.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
-                raise UnknownPaymentMethod(request.payment_method_id) from error
-            raise GatewayUnavailable(f"billing engine: {error.code().name}") from error
+        except grpc.aio.AioRpcError as error:  # METHOD_REFUSED
+            raise UnknownPaymentMethod(request.payment_method_id) from error
         outcome = OUTCOMES.get(intent.status)
         if outcome is None:
             raise GatewayUnavailable(f"billing engine answered status {intent.status}")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from models import Meter, Subscription
-from services.billing.idempotency import check_key, request_hash
+from services.billing.idempotency import request_hash
 from services.billing.rules import Line
 from services.common.errors import DomainError, ErrorCode
 from services.messaging import events
@@ -39,7 +39,8 @@ from services.usage.rules import (
 )
 
 log = logging.getLogger(__name__)
-FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew of the services reporting usage
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_EVENT_ID = 255  # the usage_events key column  # clock skew of the services reporting usage
 
 
 @dataclass(frozen=True)
@@ -208,8 +209,11 @@ async def _idempotent(
     occurred_at: datetime | None,
     value: str | None,
 ) -> QuotaDecision:
-    key = check_key(event_id)
-    assert key is not None
+    key = event_id.strip()
+    if not key or len(key) > MAX_EVENT_ID:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"eventId must be 1-{MAX_EVENT_ID} chars", "eventId"
+        )
     digest = request_hash("usage", fingerprint)
     now = deps.clock.now()
     at = occurred_at or now

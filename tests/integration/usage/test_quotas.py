@@ -125,7 +125,8 @@ async def test_bad_usage_input_changes_nothing(ai_calls):
         (metering.ConsumeQuota("hal", "nope", 1, "b1"), ErrorCode.METER_NOT_FOUND),
         (metering.ConsumeQuota("hal", "ai.calls", 0, "b2"), ErrorCode.INVALID_INPUT),
         (metering.ConsumeQuota("hal", "ai.calls", 3, "b3"), ErrorCode.INVALID_INPUT),  # COUNT
-        (metering.ConsumeQuota("hal", "ai.calls", 1, ""), ErrorCode.INVALID_INPUT),
+        (metering.ConsumeQuota("hal", "ai.calls", 1, " "), ErrorCode.INVALID_INPUT),
+        (metering.ConsumeQuota("hal", "ai.calls", 1, "e" * 256), ErrorCode.INVALID_INPUT),
     ]
     for command, code in bad:
         with pytest.raises(DomainError) as refused:
