@@ -150,22 +150,22 @@ def create_app(
     assert settings.database_url, "resolve the database URL before building the app"
     engine = make_engine(settings.database_url, settings.db_pool_size)
     redis = build_redis(settings)
+    hub = LiveHub()
+    # With Redis every API process hears every change; without it, only this process.
+    live: LiveFeed = (
+        RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else LocalFeed(hub)
+    )
     deps = Deps(
         settings=settings,
         session_factory=make_session_factory(engine),
         clock=clock or build_clock(settings),
         gateway=gateway or build_gateway(settings),
         cache=build_cache(settings, redis),
+        live=live,
     )
     verifier = TokenVerifier(settings)
-    hub = LiveHub()
     limiter = RateLimiter(settings)
-    # With Redis every API process hears every change; without it, only this process.
-    live: LiveFeed = (
-        RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else LocalFeed(hub)
-    )
     documents = document_cache(settings)
-    deps.live = live
     schema = build_schema(settings, documents)
     graphql = GraphQLView(
         schema,
@@ -313,7 +313,7 @@ def worker(settings: Settings) -> None:
     app = create_app(settings)
     deps, publisher, redis = app.state.deps, app.state.publisher, app.state.redis
     # Live pushes from a separate worker reach API processes only through Redis.
-    live = RedisFeed(redis, live_channel(settings.redis_prefix)) if redis else None
+    live = deps.live if redis else None
     asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher), live))
 
 

@@ -25,7 +25,7 @@ from schema.context import Context
 from services.messaging.live import LiveHub
 from services.platform.auth import AuthError, TokenVerifier
 from services.platform.deps import Deps
-from services.platform.rate_limits import Limit, RateLimiter, Refusal, client_address
+from services.platform.rate_limits import Limit, RateLimiter, Refusal
 
 TRY_AGAIN_LATER = 1013
 
@@ -75,11 +75,11 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def _failed_authentication(self, scope: Scope) -> Refusal | None:
-        return await self.limiter.hit(Limit.AUTH_FAILURES, client_address(scope))
+        return await self.limiter.hit_address(Limit.AUTH_FAILURES, scope)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            refusal = await self.limiter.hit(Limit.WEBSOCKET_CONNECTS, client_address(scope))
+            refusal = await self.limiter.hit_address(Limit.WEBSOCKET_CONNECTS, scope)
             if refusal is not None:
                 await _deny(WebSocket(scope, receive, send), refusal)
                 return

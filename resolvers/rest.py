@@ -16,7 +16,7 @@ from services.common.results import ChargeOutcomeResult
 from services.common.text import unstorable_message, unstorable_path
 from services.platform.auth import AuthError, Principal, TokenVerifier
 from services.platform.deps import Deps
-from services.platform.rate_limits import Limit, RateLimiter, Refusal, client_address
+from services.platform.rate_limits import Limit, RateLimiter, Refusal
 from services.pricing import catalog
 from services.reads import queries
 from services.subscriptions import cancellation, plan_changes
@@ -55,7 +55,7 @@ async def principal(request: Request) -> Principal:
         found = verifier.verify_header(request.headers.get("authorization"))
     except AuthError as error:
         limiter: RateLimiter = request.app.state.limiter
-        refusal = await limiter.hit(Limit.AUTH_FAILURES, client_address(request.scope))
+        refusal = await limiter.hit_address(Limit.AUTH_FAILURES, request.scope)
         if refusal is not None:
             raise Refused.rate_limited(refusal) from error
         raise Refused(401, "UNAUTHENTICATED", str(error)) from error
@@ -194,7 +194,7 @@ async def status(request: Request) -> Response:
     user_id = request.path_params["user_id"]
     _storable(user_id, "userId")
     caller = await principal(request)
-    if caller.user_id != user_id and not (caller.is_admin or caller.is_service):
+    if not caller.may_read(user_id):
         raise Refused(
             403, "FORBIDDEN", "reading another user's status needs the service or admin role"
         )
@@ -236,7 +236,7 @@ async def usage(request: Request) -> Response:
     """A batch of up to 1,000 usage events (service role). Each is counted once per
     eventId and answered on its own: one refused event does not refuse the others."""
     caller = await principal(request)
-    if not (caller.is_service or caller.is_admin):
+    if not caller.acts_for_anyone:
         raise Refused(403, "FORBIDDEN", "recording usage needs the service or admin role")
     events = (await _json_body(request)).get("events")
     if not isinstance(events, list) or not 0 < len(events) <= MAX_USAGE_BATCH:

@@ -11,7 +11,7 @@ from resolvers.rest_json import error_body, json_response
 from services.billing.payment_results import apply_payment_result
 from services.gateway.stripe_events import WebhookRejected, parse_webhook
 from services.platform.deps import Deps
-from services.platform.rate_limits import Limit, RateLimiter, client_address
+from services.platform.rate_limits import Limit, RateLimiter
 
 
 async def stripe_webhook(request: Request) -> Response:
@@ -20,7 +20,7 @@ async def stripe_webhook(request: Request) -> Response:
     if not secret:
         return json_response(error_body("NOT_CONFIGURED", "STRIPE_WEBHOOK_SECRET is not set"), 503)
     limiter: RateLimiter = request.app.state.limiter
-    refusal = await limiter.hit(Limit.WEBHOOKS, client_address(request.scope))
+    refusal = await limiter.hit_address(Limit.WEBHOOKS, request.scope)
     if refusal is not None:
         return Refused.rate_limited(refusal).response()
     payload = await request.body()

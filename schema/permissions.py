@@ -57,9 +57,10 @@ class IsSelfServiceOrAdmin(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = signed_in_principal(info)
-        own = kwargs.get("user_id") == principal.user_id
-        return own or principal.is_admin or principal.is_service
+        principal, user_id = signed_in_principal(info), kwargs.get("user_id")
+        return (
+            principal.may_read(user_id) if isinstance(user_id, str) else principal.acts_for_anyone
+        )
 
 
 class IsServiceOrAdmin(BasePermission):
@@ -69,8 +70,7 @@ class IsServiceOrAdmin(BasePermission):
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = signed_in_principal(info)
-        return principal.is_admin or principal.is_service
+        return signed_in_principal(info).acts_for_anyone
 
 
 class WithinMutationRate(BasePermission):

@@ -41,6 +41,14 @@ class Principal:
     def is_service(self) -> bool:
         return Role.SERVICE in self.roles
 
+    @property
+    def acts_for_anyone(self) -> bool:
+        """Another service or an admin: may read and count for any user."""
+        return self.is_admin or self.is_service
+
+    def may_read(self, user_id: str) -> bool:
+        return user_id == self.user_id or self.acts_for_anyone
+
 
 ROLE_NAMES = frozenset(role.value for role in Role)
 

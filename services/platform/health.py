@@ -49,7 +49,6 @@ class Backlog:
     oldest_overdue_seconds: float  # how late the most overdue lifecycle work is
     charges_waiting: int  # due charges the gateway could not take, waiting to retry
     oldest_charge_wait_seconds: float
-    heartbeat_ages: dict[str, float]  # loop -> seconds since its last round
     heartbeats: dict[str, datetime]
     stall_after_seconds: float
 
@@ -83,14 +82,12 @@ async def read_backlog(deps: Deps) -> Backlog:
         due = await uow.subscriptions.next_due_at()
         waiting, waiting_since = await uow.billing.deferred_charges()
         heartbeats = await uow.operations.latest_heartbeats()
-    real_now = datetime.now(UTC)
     return Backlog(
         unpublished_events=count,
         oldest_unpublished_seconds=_seconds_since(oldest, now),
         oldest_overdue_seconds=_seconds_since(due, now),
         charges_waiting=waiting,
         oldest_charge_wait_seconds=_seconds_since(waiting_since, now),
-        heartbeat_ages={loop: _seconds_since(at, real_now) for loop, at in heartbeats.items()},
         heartbeats=heartbeats,
         stall_after_seconds=deps.settings.stall_alert_seconds,
     )

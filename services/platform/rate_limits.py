@@ -83,6 +83,10 @@ class RateLimiter:
             return None
         return Refusal(limit, max(1, math.ceil(stats.reset_time - time.time())))
 
+    async def hit_address(self, limit: Limit, scope: Mapping[str, Any]) -> Refusal | None:
+        """Count one use by the request's client address."""
+        return await self.hit(limit, client_address(scope))
+
 
 def client_address(scope: Mapping[str, Any]) -> str:
     """The peer's address (uvicorn's proxy headers set it from X-Forwarded-For for

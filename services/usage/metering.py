@@ -6,6 +6,7 @@ the same id with a different body is IDEMPOTENCY_KEY_REUSED."""
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,7 +112,18 @@ class Allowance:
     period: tuple[datetime, datetime]
 
 
-async def _allowance(uow: UnitOfWork, user_id: str, meter: Meter, at: datetime) -> Allowance:
+@dataclass(frozen=True)
+class Standing:
+    """What a user may use at a moment, whatever the meter: the plan whose quotas apply,
+    the features granted now, and the usage period."""
+
+    quota_plan_id: uuid.UUID
+    features: frozenset[str]
+    suspended: bool
+    period: tuple[datetime, datetime]
+
+
+async def _standing(uow: UnitOfWork, user_id: str, at: datetime) -> Standing:
     row: Subscription | None = await uow.subscriptions.current(user_id)
     free_plan = await uow.plans.free_plan()
     state = state_of(row) if row is not None else None
@@ -119,22 +131,30 @@ async def _allowance(uow: UnitOfWork, user_id: str, meter: Meter, at: datetime) 
     granted = entitlements_for(
         state, features_of(plan) if plan else None, features_of(free_plan), at
     )
-    quota_plan = plan if plan is not None and granted.tier == plan.code else free_plan
-    quota = await uow.usage.quota(quota_plan.id, meter.id)
+    # The subscription's plan and period while its plan is what is granted; else free.
+    on_plan = row is not None and plan is not None and granted.tier == plan.code
+    period = usage_period(
+        row.current_period_start if on_plan and row else None,
+        row.current_period_end if on_plan and row else None,
+        at,
+    )
+    return Standing(
+        quota_plan_id=plan.id if on_plan and plan else free_plan.id,
+        features=frozenset(granted.features),
+        suspended=state is not None and state.status is Status.SUSPENDED,
+        period=period,
+    )
+
+
+async def _allowance(uow: UnitOfWork, standing: Standing, meter: Meter) -> Allowance:
+    quota = await uow.usage.quota(standing.quota_plan_id, meter.id)
     terms = (
         QuotaTerms(quota.included_units, quota.overage_unit_price_cents, quota.hard_limit)
         if quota
         else None
     )
-    suspended = state is not None and state.status is Status.SUSPENDED
-    refusal = access_refusal(frozenset(granted.features), suspended, meter.feature, terms)
-    in_period = row is not None and quota_plan is plan
-    period = usage_period(
-        row.current_period_start if in_period and row else None,
-        row.current_period_end if in_period and row else None,
-        at,
-    )
-    return Allowance(terms, refusal, period)
+    refusal = access_refusal(standing.features, standing.suspended, meter.feature, terms)
+    return Allowance(terms, refusal, standing.period)
 
 
 async def _count(
@@ -226,7 +246,7 @@ async def _idempotent(
             raise DomainError(
                 ErrorCode.INVALID_INPUT, "a UNIQUE_COUNT event needs its value", "value"
             )
-        allowance = await _allowance(uow, user_id, meter, at)
+        allowance = await _allowance(uow, await _standing(uow, user_id, at), meter)
         if occurred_at is not None and not allowance.period[0] <= at < allowance.period[1]:
             raise DomainError(
                 ErrorCode.INVALID_INPUT,
@@ -324,8 +344,9 @@ async def usage_of(deps: Deps, user_id: str) -> list[MeterUsage]:
     now = deps.clock.now()
     found = []
     async with deps.uow() as uow:
+        standing = await _standing(uow, user_id, now)
         for meter in await uow.usage.meters():
-            allowance = await _allowance(uow, user_id, meter, now)
+            allowance = await _allowance(uow, standing, meter)
             if allowance.terms is None:
                 continue
             terms = allowance.terms
