@@ -51,6 +51,7 @@ from services.platform.rate_limits import RateLimiter
 from services.platform.worker import background_loops, run_worker
 from services.reads.access_cache import AccessCache, MemoryStore, RedisStore
 from services.subscriptions import test_clock
+from services.usage.gate import QuotaGate
 
 log = logging.getLogger("subscription-service")
 
@@ -161,6 +162,7 @@ def create_app(
         clock=clock or build_clock(settings),
         gateway=gateway or build_gateway(settings),
         cache=build_cache(settings, redis),
+        quota_gate=QuotaGate(redis, settings.redis_prefix) if redis else None,
         live=live,
     )
     verifier = TokenVerifier(settings)

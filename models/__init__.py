@@ -14,7 +14,15 @@ from models.catalog import Plan, PricingRecord
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
 from models.operations import ClockOffset, WorkerHeartbeat
 from models.subscription import Subscription, SubscriptionHistory
-from models.usage import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
+from models.usage import (
+    Meter,
+    PlanQuota,
+    QuotaPack,
+    QuotaPackUnits,
+    UsageCounter,
+    UsageEvent,
+    UsageUniqueValue,
+)
 
 __all__ = [
     "Base",
@@ -34,6 +42,8 @@ __all__ = [
     "PlanQuota",
     "PricingRecord",
     "ProcessedMessage",
+    "QuotaPack",
+    "QuotaPackUnits",
     "Subscription",
     "SubscriptionHistory",
     "UsageCounter",

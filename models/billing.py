@@ -27,6 +27,7 @@ class Invoice(Base):
     __table_args__ = (
         Index(None, "user_id", "created_at", "id"),
         Index(None, "subscription_id", "created_at"),
+        CheckConstraint("num_nonnulls(subscription_id, quota_pack_id) = 1", name="one_order"),
         Index(
             "ix_invoices_open_subscription",
             "subscription_id",
@@ -38,7 +39,9 @@ class Invoice(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     number: Mapped[str] = mapped_column(String(32), unique=True)
     user_id: Mapped[str] = mapped_column(USER_ID)
-    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))
+    # What it bills: a subscription's period, or a quota pack bought once.
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
+    quota_pack_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("quota_packs.id"))
     status: Mapped[InvoiceStatus] = mapped_column(enum_column(InvoiceStatus, "invoice_status"))
     currency: Mapped[str] = mapped_column(String(3))
     total_cents: Mapped[int]
@@ -48,7 +51,7 @@ class Invoice(Base):
     paid_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
-    subscription: Mapped[Subscription] = relationship(lazy="raise")
+    subscription: Mapped[Subscription | None] = relationship(lazy="raise")
     lines: Mapped[list[InvoiceLine]] = relationship(
         lazy="raise", order_by="InvoiceLine.position", cascade="all, delete-orphan"
     )
@@ -75,6 +78,7 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint("amount_cents >= 0", name="amount_not_negative"),
+        CheckConstraint("num_nonnulls(order_id, quota_pack_id) = 1", name="one_order"),
         Index(None, "owner_id", "created_at"),
         Index(None, "order_id", "created_at"),
         Index(None, "payment_id"),
@@ -102,7 +106,8 @@ class Payment(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     owner_id: Mapped[str] = mapped_column(USER_ID)
-    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))
+    order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
+    quota_pack_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("quota_packs.id"))
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
     purpose: Mapped[PaymentPurpose] = mapped_column(enum_column(PaymentPurpose, "payment_purpose"))
     amount_cents: Mapped[int]
@@ -126,7 +131,7 @@ class Payment(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
-    subscription: Mapped[Subscription] = relationship(lazy="raise")
+    subscription: Mapped[Subscription | None] = relationship(lazy="raise")
 
 
 class PaymentCustomer(Base):

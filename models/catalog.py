@@ -18,6 +18,7 @@ class Plan(Base):
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("trial_days >= 0", name="trial_days_not_negative"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
+        CheckConstraint("valid_days IS NULL OR valid_days > 0", name="valid_days_positive"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -32,6 +33,7 @@ class Plan(Base):
     entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     grace_entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     tier_rank: Mapped[int]
+    valid_days: Mapped[int | None]  # a QUOTA plan's packs expire this long after purchase
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = server_now()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

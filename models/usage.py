@@ -8,12 +8,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, uuid_pk
-from services.usage.rules import Aggregation
+from models.catalog import Plan
+from services.usage.rules import Aggregation, PackStatus
 
 
 class Meter(Base):
@@ -53,6 +54,8 @@ class UsageCounter(Base):
     period_start: Mapped[datetime] = mapped_column(primary_key=True)
     period_end: Mapped[datetime]
     used: Mapped[int] = mapped_column(BigInteger)
+    # Of `used`, the units past the included ones that quota packs covered.
+    pack_units: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class UsageEvent(Base):
@@ -81,3 +84,42 @@ class UsageUniqueValue(Base):
     meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
     period_start: Mapped[datetime] = mapped_column(primary_key=True)
     value: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
+class QuotaPack(Base):
+    """A plan of kind QUOTA bought once: its units, per meter, join the user's balance
+    once paid, and may expire."""
+
+    __tablename__ = "quota_packs"
+    __table_args__ = (Index(None, "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[PackStatus] = mapped_column(enum_column(PackStatus, "pack_status"))
+    expires_at: Mapped[datetime | None]
+    purchased_at: Mapped[datetime | None]  # when it was paid
+    created_at: Mapped[datetime]
+
+    plan: Mapped[Plan] = relationship(lazy="raise")
+    units: Mapped[list[QuotaPackUnits]] = relationship(lazy="raise")
+
+
+class QuotaPackUnits(Base):
+    """A pack's units of one meter, and how many of them were drawn."""
+
+    __tablename__ = "quota_pack_units"
+    __table_args__ = (
+        CheckConstraint("units > 0", name="units_positive"),
+        CheckConstraint("used_units >= 0 AND used_units <= units", name="used_within"),
+        Index(None, "user_id", "meter_id"),
+    )
+
+    pack_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("quota_packs.id"), primary_key=True)
+    meter_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("meters.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    units: Mapped[int] = mapped_column(BigInteger)
+    used_units: Mapped[int] = mapped_column(BigInteger, default=0)
+    active: Mapped[bool]  # paid and not expired by status (expiry is read from the pack)
+    expires_at: Mapped[datetime | None]

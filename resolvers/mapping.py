@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import strawberry
@@ -43,6 +44,7 @@ def plan(view: PlanView) -> types.Plan:
         entitlements=list(view.entitlements),
         grace_entitlements=list(view.grace_entitlements),
         tier_rank=view.tier_rank,
+        valid_days=view.valid_days,
         archived=view.archived,
         plan_id=str(view.id),
     )
@@ -120,11 +122,16 @@ def invoice_line(line: InvoiceLineView | Line) -> types.InvoiceLine:
     )
 
 
+def _id(value: uuid.UUID | None) -> strawberry.ID | None:
+    return strawberry.ID(str(value)) if value is not None else None
+
+
 def invoice(view: InvoiceView) -> types.Invoice:
     return types.Invoice(
         id=strawberry.ID(str(view.id)),
         number=view.number,
-        subscription_id=strawberry.ID(str(view.subscription_id)),
+        subscription_id=_id(view.subscription_id),
+        quota_pack_id=_id(view.quota_pack_id),
         status=view.status,
         currency=view.currency,
         total_cents=view.total_cents,

@@ -191,6 +191,7 @@ async def create_plan(info: Info, input: CreatePlanInput) -> types.PlanPayload:
         trial_days=input.trial_days,
         entitlements=tuple(input.entitlements),
         grace_entitlements=tuple(input.grace_entitlements),
+        valid_days=input.valid_days,
     )
     admin = info.context.user().user_id
     return await _plan(catalog.create_plan(info.context.deps, admin, command))
@@ -203,6 +204,7 @@ async def update_plan(info: Info, input: UpdatePlanInput) -> types.PlanPayload:
         description=input.description,
         trial_days=input.trial_days,
         tier_rank=input.tier_rank,
+        valid_days=input.valid_days,
         entitlements=tuple(input.entitlements) if input.entitlements is not None else None,
         grace_entitlements=(
             tuple(input.grace_entitlements) if input.grace_entitlements is not None else None

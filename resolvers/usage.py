@@ -15,12 +15,13 @@ from schema.inputs import (
     ArchiveMeterInput,
     ConsumeQuotaInput,
     CreateMeterInput,
+    PurchaseQuotaPackInput,
     RecordUsageInput,
     SetPlanQuotaInput,
 )
 from schema.permissions import Info
 from services.common.errors import DomainError
-from services.usage import metering, meters
+from services.usage import metering, meters, packs
 
 
 def _meter(view: meters.MeterView) -> types.Meter:
@@ -116,6 +117,7 @@ def _usage(view: metering.MeterUsage) -> types.MeterUsage:
         meter_key=view.meter_key,
         used=view.used,
         included_units=view.included_units,
+        pack_units_remaining=view.pack_units_remaining,
         remaining=view.remaining,
         overage_units=view.overage_units,
         overage_amount_cents=view.overage_amount_cents,
@@ -143,3 +145,38 @@ async def plan_quotas(
         return []
     found = await meters.quotas_of_plans(info.context.deps, {uuid.UUID(plan_id): plan_code})
     return [_quota(view) for view in found[plan_code]]
+
+
+def _pack(view: packs.QuotaPackView) -> types.QuotaPack:
+    return types.QuotaPack(
+        id=strawberry.ID(str(view.id)),
+        plan_code=view.plan_code,
+        status=view.status,
+        units=[
+            types.QuotaPackUnits(meter_key=u.meter_key, units=u.units, used_units=u.used_units)
+            for u in view.units
+        ],
+        expires_at=view.expires_at,
+        purchased_at=view.purchased_at,
+        created_at=view.created_at,
+    )
+
+
+async def purchase_quota_pack(info: Info, input: PurchaseQuotaPackInput) -> types.QuotaPackPayload:
+    command = packs.PurchaseQuotaPack(
+        info.context.user().user_id, input.plan_code, input.payment_method_id, input.idempotency_key
+    )
+    try:
+        result = await packs.purchase_quota_pack(info.context.deps, command)
+    except DomainError as error:
+        return types.QuotaPackPayload(pack=None, payment=None, errors=[mapping.user_error(error)])
+    return types.QuotaPackPayload(
+        pack=_pack(result.pack) if result.pack else None,
+        payment=mapping.payment(result.payment),
+        errors=[mapping.user_error(e) for e in result.errors],
+    )
+
+
+async def my_quota_packs(info: Info) -> list[types.QuotaPack]:
+    views = await packs.packs_of(info.context.deps, info.context.user().user_id)
+    return [_pack(view) for view in views]

@@ -19,6 +19,7 @@ from services.subscriptions.fulfillment import Channel as FulfillmentChannel
 from services.subscriptions.lifecycle import PaymentConfirmation
 from services.subscriptions.lifecycle import Status as SubscriptionStatus
 from services.usage.rules import Aggregation as MeterAggregation
+from services.usage.rules import PackStatus
 from services.usage.rules import Refusal as QuotaRefusal
 
 for _enum, _name in (
@@ -34,6 +35,7 @@ for _enum, _name in (
     (UserErrorCode, "UserErrorCode"),
     (MeterAggregation, "MeterAggregation"),
     (QuotaRefusal, "QuotaRefusal"),
+    (PackStatus, "PackStatus"),
 ):
     strawberry.enum(_enum, name=_name)
 
@@ -43,6 +45,7 @@ __all__ = [
     "InvoiceLineKind",
     "InvoiceStatus",
     "MeterAggregation",
+    "PackStatus",
     "PaymentConfirmation",
     "PaymentOutcome",
     "PaymentResult",

@@ -70,6 +70,9 @@ class CreatePlanInput:
     trial_days: int | None = None
     entitlements: list[str] = strawberry.field(default_factory=list)
     grace_entitlements: list[str] = strawberry.field(default_factory=list)
+    valid_days: int | None = strawberry.field(
+        default=None, description="QUOTA plans only: packs expire this long after purchase."
+    )
 
 
 @strawberry.input
@@ -81,6 +84,7 @@ class UpdatePlanInput:
     tier_rank: int | None = None
     entitlements: list[str] | None = None
     grace_entitlements: list[str] | None = None
+    valid_days: int | None = None
 
 
 @strawberry.input
@@ -179,6 +183,13 @@ class RecordUsageInput:
     value: str | None = strawberry.field(
         default=None, description="What a UNIQUE_COUNT meter counts distinct."
     )
+
+
+@strawberry.input
+class PurchaseQuotaPackInput:
+    plan_code: str
+    payment_method_id: str | None = None
+    idempotency_key: str | None = None
 
 
 @strawberry.input

@@ -87,6 +87,11 @@ class Query:
         permission_classes=self_service_or_admin,
         description="A user's usage: your own, or anyone's with the service or admin role.",
     )
+    my_quota_packs = strawberry.field(
+        resolver=metered.my_quota_packs,
+        permission_classes=signed_in,
+        description="The quota packs you bought, newest first.",
+    )
     test_clock = strawberry.field(
         resolver=queries.test_clock,
         permission_classes=admin_only,
@@ -152,6 +157,11 @@ class Mutation:
         permission_classes=admin_writes,
         description="What a plan includes of a meter: includedUnits (null: unlimited), "
         "a hard limit or overage at overageUnitPriceCents per unit.",
+    )
+    purchase_quota_pack = strawberry.mutation(
+        resolver=metered.purchase_quota_pack,
+        permission_classes=signed_in_writes,
+        description="Buy a plan of kind QUOTA once: its units join your balance when paid.",
     )
     record_usage = strawberry.mutation(
         resolver=metered.record_usage,

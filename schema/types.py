@@ -12,6 +12,7 @@ from schema.enums import (
     InvoiceLineKind,
     InvoiceStatus,
     MeterAggregation,
+    PackStatus,
     PaymentConfirmation,
     PaymentOutcome,
     PaymentResult,
@@ -43,6 +44,9 @@ class Plan:
     grace_entitlements: list[str]
     tier_rank: int
     archived: bool
+    valid_days: int | None = strawberry.field(
+        default=None, description="A QUOTA plan's packs expire this many days after purchase."
+    )
     plan_id: strawberry.Private[str | None] = None
 
     @strawberry.field(description="What the plan includes of each meter.")  # type: ignore[untyped-decorator]
@@ -91,6 +95,7 @@ class MeterUsage:
     meter_key: str
     used: int
     included_units: int | None
+    pack_units_remaining: int
     remaining: int | None
     overage_units: int
     overage_amount_cents: int
@@ -194,7 +199,12 @@ class InvoiceLine:
 class Invoice:
     id: strawberry.ID
     number: str
-    subscription_id: strawberry.ID
+    subscription_id: strawberry.ID | None = strawberry.field(
+        description="The subscription billed; null for a quota pack's invoice."
+    )
+    quota_pack_id: strawberry.ID | None = strawberry.field(
+        description="The quota pack bought; null for a subscription's invoice."
+    )
     status: InvoiceStatus
     currency: str
     total_cents: int
@@ -298,6 +308,31 @@ class SubscriptionStatusInfo:
 @strawberry.type
 class SubscriptionPayload:
     subscription: Subscription | None
+    payment: Payment | None
+    errors: list[UserError]
+
+
+@strawberry.type(description="A pack's units of one meter, and how many were used.")
+class QuotaPackUnits:
+    meter_key: str
+    units: int
+    used_units: int
+
+
+@strawberry.type(description="A plan of kind QUOTA, bought once.")
+class QuotaPack:
+    id: strawberry.ID
+    plan_code: str
+    status: PackStatus
+    units: list[QuotaPackUnits]
+    expires_at: datetime | None
+    purchased_at: datetime | None
+    created_at: datetime
+
+
+@strawberry.type
+class QuotaPackPayload:
+    pack: QuotaPack | None
     payment: Payment | None
     errors: list[UserError]
 

@@ -34,7 +34,8 @@ TABLES = (
     "subscription_history, invoice_lines, payments, invoices, subscriptions, pricing_records, "
     "plans, payment_methods, payment_customers, outbox, processed_messages, idempotency_keys, "
     "invoice_counters, broadcasts, worker_heartbeats, test_clock, charge_deferrals, "
-    "usage_unique_values, usage_events, usage_counters, plan_quotas, meters"
+    "usage_unique_values, usage_events, usage_counters, plan_quotas, quota_pack_units, "
+    "quota_packs, meters"
 )
 
 

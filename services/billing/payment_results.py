@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from models import Payment, Subscription
+from models import Payment, QuotaPack, Subscription
 from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
 from services.billing.rules import PaymentPurpose, PaymentStatus
 from services.common.errors import InvalidTransition
@@ -28,6 +28,7 @@ from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle
 from services.subscriptions.transitions import apply_transition
+from services.usage.packs import settle_pack
 
 _OUTCOME_OF = {
     PaymentStatus.SUCCESS: ChargeOutcome.SUCCEEDED,
@@ -95,11 +96,12 @@ async def apply_payment_results(
 
 @dataclass(frozen=True)
 class _Batch:
-    """The payments a batch names and their subscriptions, locked and loaded up front."""
+    """The payments a batch names and their orders, locked and loaded up front."""
 
     by_id: dict[uuid.UUID, Payment]
     by_processor_id: dict[str, Payment]
     subscriptions: dict[uuid.UUID, Subscription]
+    packs: dict[uuid.UUID, QuotaPack]
 
     def payment(self, message: PaymentResultMessage) -> Payment | None:
         if message.payment_id is not None:
@@ -119,11 +121,17 @@ async def _load(uow: UnitOfWork, messages: Sequence[PaymentResultMessage]) -> _B
     await uow.subscriptions.lock_users(await uow.billing.payment_owners(ids, processor_ids))
     payments = await uow.billing.payments_for_update(ids, processor_ids)
     await uow.billing.load_invoices({p.invoice_id for p in payments if p.invoice_id})
-    subscriptions = await uow.subscriptions.by_ids_for_update({p.order_id for p in payments})
+    subscriptions = await uow.subscriptions.by_ids_for_update(
+        {p.order_id for p in payments if p.order_id}
+    )
+    packs = await uow.packs.by_ids_for_update(
+        {p.quota_pack_id for p in payments if p.quota_pack_id}
+    )
     return _Batch(
         {p.id: p for p in payments},
         {p.payment_id: p for p in payments if p.payment_id},
         subscriptions,
+        packs,
     )
 
 
@@ -152,7 +160,11 @@ async def _apply(
             mark_invoice(
                 invoice, invoice_status_after(_OUTCOME_OF[message.status], payment.purpose), now
             )
-    await _move_subscription(uow, batch.subscriptions[payment.order_id], payment, message, now)
+    if payment.quota_pack_id is not None:
+        settle_pack(uow, batch.packs[payment.quota_pack_id], message.status, now)
+    elif payment.order_id is not None:
+        row = batch.subscriptions[payment.order_id]
+        await _move_subscription(uow, row, payment, message, now)
     return ResultOutcome.APPLIED
 
 

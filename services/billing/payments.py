@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from models import Invoice, InvoiceLine, Payment, PaymentCustomer, PaymentMethod, Subscription
+from models import (
+    Invoice,
+    InvoiceLine,
+    Payment,
+    PaymentCustomer,
+    PaymentMethod,
+    QuotaPack,
+    Subscription,
+)
 from services.billing.rules import InvoiceStatus, Line, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode
 from services.gateway.base import (
@@ -184,9 +192,10 @@ async def method_for_charge(
 
 @dataclass(frozen=True)
 class ChargeSpec:
-    """One charge to make: who pays, for what, with which method, under which key."""
+    """One charge to make: who pays, for what, with which method, under which key. The
+    order is a subscription (its periods, upgrades, final usage) or a quota pack."""
 
-    subscription: Subscription
+    order: Subscription | QuotaPack
     method: PaymentMethod
     purpose: PaymentPurpose
     lines: tuple[Line, ...]
@@ -205,16 +214,24 @@ class ChargeSpec:
         return sum(line.amount_cents for line in self.lines)
 
 
+def _order_ids(order: Subscription | QuotaPack) -> dict[str, uuid.UUID | None]:
+    if isinstance(order, QuotaPack):
+        return {"subscription": None, "pack": order.id}
+    return {"subscription": order.id, "pack": None}
+
+
 def new_payment(spec: ChargeSpec, platform: str, now: datetime) -> Payment:
     if spec.amount_cents < 0:
         raise ValueError("a charge cannot be negative")
+    ids = _order_ids(spec.order)
     return Payment(
         id=spec.payment_id,
-        owner_id=spec.subscription.user_id,
-        order_id=spec.subscription.id,
+        owner_id=spec.order.user_id,
+        order_id=ids["subscription"],
+        quota_pack_id=ids["pack"],
         purpose=spec.purpose,
         amount_cents=spec.amount_cents,
-        currency=spec.subscription.currency,
+        currency=spec.order.currency,
         status_literal=PaymentStatus.STARTED,
         payment_method_id=spec.method.payment_method_id,
         idempotency_key=spec.idempotency_key,
@@ -231,19 +248,20 @@ async def call_gateway(gateway: PaymentGateway, spec: ChargeSpec) -> ChargeResul
     """Ask the processor; unreachable or unknown-method failures become typed errors."""
     if spec.amount_cents == 0:
         return ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
-    subscription = spec.subscription
+    order = spec.order
+    order_key = "quota_pack_id" if isinstance(order, QuotaPack) else "subscription_id"
     request = ChargeRequest(
         customer_id=spec.method.customer_id,
         payment_method_id=spec.method.payment_method_id,
         amount_cents=spec.amount_cents,
-        currency=subscription.currency,
-        description=f"{spec.purpose.value.lower()} {subscription.plan.name}",
+        currency=order.currency,
+        description=f"{spec.purpose.value.lower()} {order.plan.name}",
         idempotency_key=spec.idempotency_key,
         off_session=spec.off_session,
         metadata={
             "payment_id": str(spec.payment_id),
-            "subscription_id": str(subscription.id),
-            "user_id": subscription.user_id,
+            order_key: str(order.id),
+            "user_id": order.user_id,
             "purpose": spec.purpose.value,
         },
     )
@@ -276,7 +294,7 @@ def settle(
     invoice = spec.invoice
     if invoice is None:
         assert invoice_number is not None
-        invoice = build_invoice(spec.subscription, spec.lines, invoice_number, now)
+        invoice = build_invoice(spec.order, spec.lines, invoice_number, now)
         uow.billing.add(invoice)
     mark_invoice(invoice, status, now)
     payment.invoice_id = invoice.id
@@ -284,7 +302,7 @@ def settle(
         status=payment.status_literal,
         outcome=result.outcome,
         amount_cents=spec.amount_cents,
-        currency=spec.subscription.currency,
+        currency=spec.order.currency,
         invoice_number=invoice.number,
         processor_payment_id=payment.payment_id,
         client_secret=result.client_secret,
@@ -315,7 +333,7 @@ def mark_invoice(invoice: Invoice, status: InvoiceStatus, now: datetime) -> None
 
 
 def build_invoice(
-    subscription: Subscription, lines: Sequence[Line], number: str, now: datetime
+    order: Subscription | QuotaPack, lines: Sequence[Line], number: str, now: datetime
 ) -> Invoice:
     total = sum(line.amount_cents for line in lines)
     starts = [line.period_start for line in lines if line.period_start]
@@ -323,10 +341,11 @@ def build_invoice(
     return Invoice(
         id=uuid.uuid4(),
         number=number,
-        user_id=subscription.user_id,
-        subscription_id=subscription.id,
+        user_id=order.user_id,
+        subscription_id=_order_ids(order)["subscription"],
+        quota_pack_id=_order_ids(order)["pack"],
         status=InvoiceStatus.OPEN,
-        currency=subscription.currency,
+        currency=order.currency,
         total_cents=total,
         amount_paid_cents=0,
         period_start=min(starts) if starts else None,

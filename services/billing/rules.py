@@ -20,6 +20,7 @@ class LineKind(StrEnum):
     PRORATION_CREDIT = "PRORATION_CREDIT"
     PRORATION_CHARGE = "PRORATION_CHARGE"
     USAGE = "USAGE"  # overage past a plan's included units, billed with the renewal
+    QUOTA_PACK = "QUOTA_PACK"  # units bought once (a plan of kind QUOTA)
 
 
 class PaymentPurpose(StrEnum):
@@ -28,6 +29,8 @@ class PaymentPurpose(StrEnum):
     RENEWAL = "RENEWAL"
     RETRY = "RETRY"
     UPGRADE = "UPGRADE"
+    QUOTA_PACK = "QUOTA_PACK"  # a one-off pack of units
+    FINAL_USAGE = "FINAL_USAGE"  # overage of a cancelled subscription's last period
 
 
 class PaymentStatus(StrEnum):

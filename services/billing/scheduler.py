@@ -139,7 +139,8 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
     open_invoices = await uow.billing.open_invoices_by_subscription(needs_invoices)
     plan = BatchPlan()
     for (subscription_id, _), invoice in open_invoices.items():
-        plan.closing.setdefault(subscription_id, []).append(invoice)
+        if subscription_id is not None:
+            plan.closing.setdefault(subscription_id, []).append(invoice)
     if not charging:
         return plan
     methods = await uow.billing.default_methods({row.user_id for row in charging})
@@ -181,7 +182,7 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         )
         usage_lines = renewal_usage_lines(row, period_start, overages)
         spec = ChargeSpec(
-            subscription=row,
+            order=row,
             method=method,
             purpose=purpose,
             lines=(line, *usage_lines),

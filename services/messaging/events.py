@@ -27,6 +27,7 @@ FULFILLMENT_REQUESTED = "fulfillment.requested"
 COMMAND_REJECTED = "subscription.command_rejected"
 PLAN_UPDATED = "plan.updated"
 USAGE_THRESHOLD_REACHED = "usage.threshold_reached"
+QUOTA_PACK_PURCHASED = "quota_pack.purchased"
 # Changes to the catalog change what every subscriber of a plan may use.
 CATALOG_EVENTS = frozenset({PRICING_CHANGED, PLAN_UPDATED})
 

@@ -17,6 +17,7 @@ from services.platform.config import Settings
 from services.platform.db import read_pool
 from services.platform.uow import InboxEntry, UnitOfWork
 from services.reads.access_cache import AccessCache
+from services.usage.gate import QuotaGate
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Deps:
     gateway: PaymentGateway
 
     cache: AccessCache | None = None
+    quota_gate: QuotaGate | None = None  # Redis's check-and-count for hard limits
     inbox: InboxEntry | None = None
     live: LiveFeed | None = None  # pushes to websocket clients outside the outbox (quotas)
 
@@ -45,8 +47,15 @@ class Deps:
         if any(event.type in CATALOG_EVENTS for event in events):
             await self.cache.invalidate_everyone()
         await self.cache.invalidate(
-            event.subject for event in events if event.type.startswith("subscription.")
+            event.subject
+            for event in events
+            if event.type.startswith(("subscription.", "quota_pack."))
         )
+
+    async def forget_everyone(self) -> None:
+        """Drop every user's cached access (a change to what plans include)."""
+        if self.cache is not None:
+            await self.cache.invalidate_everyone()
 
     def reader(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         """A plain asyncpg connection for the one-statement hot reads: no ORM, no

@@ -19,6 +19,7 @@ from services.messaging.events import DomainEvent
 from services.store.billing import BillingRepository
 from services.store.messaging import MessagingRepository
 from services.store.operations import OperationsRepository
+from services.store.packs import PackRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
 from services.store.usage import UsageRepository
@@ -46,6 +47,7 @@ class UnitOfWork:
     messaging: MessagingRepository
     operations: OperationsRepository
     usage: UsageRepository
+    packs: PackRepository
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class UnitOfWork:
         self.messaging = MessagingRepository(self.session, self._event_source)
         self.operations = OperationsRepository(self.session)
         self.usage = UsageRepository(self.session)
+        self.packs = PackRepository(self.session)
         self._events = []
         if self._inbox is not None:
             # The message is recorded in the transaction that applies its effect: a
@@ -110,6 +113,11 @@ class UnitOfWork:
 
     def record(self, event: DomainEvent) -> None:
         self._events.append(event)
+
+    async def rollback(self) -> None:
+        """Undo this transaction so far, with the events it recorded."""
+        self._events.clear()
+        await self.session.rollback()
 
     async def commit(self) -> None:
         for event in self._events:

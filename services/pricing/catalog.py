@@ -23,6 +23,7 @@ from services.pricing.rules import (
     check_plan_code,
     check_price,
     check_tier_rank,
+    check_valid_days,
     default_trial_days,
     normalize_currency,
 )
@@ -46,6 +47,7 @@ class CreatePlan:
     trial_days: int | None = None
     entitlements: tuple[str, ...] = ()
     grace_entitlements: tuple[str, ...] = ()
+    valid_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class UpdatePlan:
     tier_rank: int | None = None
     entitlements: tuple[str, ...] | None = None
     grace_entitlements: tuple[str, ...] | None = None
+    valid_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,12 @@ class SetPlanPrice:
 
 
 async def require_plan(
-    uow: UnitOfWork, code: str, *, purchasable: bool, lock: bool = False
+    uow: UnitOfWork,
+    code: str,
+    *,
+    purchasable: bool,
+    lock: bool = False,
+    kind: PlanKind | None = None,
 ) -> Plan:
     plan = await uow.plans.by_code(code, for_update=lock)
     if plan is None:
@@ -76,6 +84,13 @@ async def require_plan(
     if purchasable and plan.archived:
         raise DomainError(
             ErrorCode.PLAN_ARCHIVED, f"plan {code!r} is no longer offered", "planCode"
+        )
+    if kind is not None and plan.kind is not kind:
+        how = "buy it with purchaseQuotaPack" if plan.kind is PlanKind.QUOTA else "subscribe to it"
+        raise DomainError(
+            ErrorCode.PLAN_NOT_PURCHASABLE,
+            f"plan {code!r} is a {plan.kind.value}: {how}",
+            "planCode",
         )
     return plan
 
@@ -128,6 +143,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
     grace = check_features(list(cmd.grace_entitlements), "graceEntitlements")
     check_grace_subset(entitlements, grace)
     check_tier_rank(cmd.tier_rank, is_free=cmd.price_cents == 0)
+    check_valid_days(cmd.valid_days, cmd.kind)
     now = deps.clock.now()
     plan = Plan(
         id=uuid.uuid4(),
@@ -142,6 +158,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
         entitlements=list(entitlements),
         grace_entitlements=list(grace),
         tier_rank=cmd.tier_rank,
+        valid_days=cmd.valid_days,
         archived=False,
         created_at=now,
         updated_at=now,
@@ -183,6 +200,9 @@ async def update_plan(deps: Deps, cmd: UpdatePlan) -> PlanView:
             )
         if cmd.trial_days is not None:
             plan.trial_days = default_trial_days(plan.price_cents, cmd.trial_days)
+        if cmd.valid_days is not None:
+            check_valid_days(cmd.valid_days, plan.kind)
+            plan.valid_days = cmd.valid_days
         if cmd.tier_rank is not None:
             check_tier_rank(cmd.tier_rank, is_free=plan.price_cents == 0)
             plan.tier_rank = cmd.tier_rank

@@ -13,6 +13,21 @@ class PlanKind(StrEnum):
     QUOTA = "QUOTA"
 
 
+MAX_VALID_DAYS = 3660
+
+
+def check_valid_days(valid_days: int | None, kind: PlanKind) -> None:
+    """Only packs expire; a subscription's periods say how long it lasts."""
+    if valid_days is None:
+        return
+    if kind is not PlanKind.QUOTA:
+        raise DomainError(ErrorCode.INVALID_INPUT, "validDays is for QUOTA plans", "validDays")
+    if not 1 <= valid_days <= MAX_VALID_DAYS:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"validDays must be 1 to {MAX_VALID_DAYS}", "validDays"
+        )
+
+
 # ISO 4217 codes we bill in; zero-decimal currencies need no special case because
 # every amount is already in the currency's minor unit.
 SUPPORTED_CURRENCIES = frozenset(

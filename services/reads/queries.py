@@ -21,7 +21,7 @@ from services.reads.views import (
     PaymentMethodView,
     SubscriptionView,
 )
-from services.store.reads import invoice_page, latest_with_plans
+from services.store.reads import invoice_page, latest_with_plans, usage_terms
 from services.store.subscriptions import Cursor
 from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.lifecycle import Status, SubscriptionState
@@ -71,6 +71,7 @@ def _snapshot(row: Subscription | None, free_plan: Plan) -> dict[str, Any]:
         "sub": {
             "status": row.status.value,
             "plan": [row.plan.code, list(row.plan.entitlements), list(row.plan.grace_entitlements)],
+            "periodStart": iso(row.current_period_start),
             "periodEnd": iso(row.current_period_end),
             "cancelledAt": iso(row.cancelled_at),
             "graceExpiresAt": iso(row.grace_expires_at),
@@ -83,7 +84,7 @@ def _at(raw: str | None) -> datetime | None:
     return datetime.fromisoformat(raw) if raw else None
 
 
-def _access(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView:
+def access_at(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView:
     """Entitlements at `now` from a snapshot, by the same rules as everywhere else."""
     free_code, free_features = snapshot["free"]
     free = PlanFeatures(free_code, tuple(free_features), ())
@@ -121,17 +122,28 @@ def _access(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusView
 async def _load_snapshot(deps: Deps, user_id: str) -> dict[str, Any]:
     async with deps.reader() as connection:
         row, free_plan = await latest_with_plans(connection, user_id)
-    return _snapshot(row, free_plan)
+        plan_ids = [free_plan.id] + ([row.plan_id] if row is not None else [])
+        quotas, packs = await usage_terms(connection, plan_ids, user_id)
+    snapshot = _snapshot(row, free_plan)
+    # The usage terms ride along: consumeQuota reads them on every call.
+    snapshot["quotas"] = {
+        "free": quotas[free_plan.id],
+        "sub": quotas[row.plan_id] if row is not None else {},
+    }
+    snapshot["packs"] = packs
+    return snapshot
+
+
+async def snapshot_of(deps: Deps, user_id: str) -> dict[str, Any]:
+    """What a user may use, as cached: read through the access cache when there is one."""
+    if deps.cache is None:
+        return await _load_snapshot(deps, user_id)
+    return await deps.cache.get(user_id, lambda: _load_snapshot(deps, user_id))
 
 
 async def status_of(deps: Deps, user_id: str) -> StatusView:
-    """Read through the access cache when there is one."""
     check_user_id(user_id)
-    if deps.cache is None:
-        snapshot = await _load_snapshot(deps, user_id)
-    else:
-        snapshot = await deps.cache.get(user_id, lambda: _load_snapshot(deps, user_id))
-    return _access(user_id, snapshot, deps.clock.now())
+    return access_at(user_id, await snapshot_of(deps, user_id), deps.clock.now())
 
 
 async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:

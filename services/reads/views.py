@@ -31,6 +31,7 @@ class PlanView:
     entitlements: tuple[str, ...]
     grace_entitlements: tuple[str, ...]
     tier_rank: int
+    valid_days: int | None
     archived: bool
 
     @classmethod
@@ -48,6 +49,7 @@ class PlanView:
             entitlements=tuple(plan.entitlements),
             grace_entitlements=tuple(plan.grace_entitlements),
             tier_rank=plan.tier_rank,
+            valid_days=plan.valid_days,
             archived=plan.archived,
         )
 
@@ -142,7 +144,8 @@ class InvoiceLineView:
 class InvoiceView:
     id: uuid.UUID
     number: str
-    subscription_id: uuid.UUID
+    subscription_id: uuid.UUID | None
+    quota_pack_id: uuid.UUID | None
     status: InvoiceStatus
     currency: str
     total_cents: int
@@ -159,6 +162,7 @@ class InvoiceView:
             id=invoice.id,
             number=invoice.number,
             subscription_id=invoice.subscription_id,
+            quota_pack_id=invoice.quota_pack_id,
             status=invoice.status,
             currency=invoice.currency,
             total_cents=invoice.total_cents,

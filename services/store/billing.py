@@ -111,7 +111,7 @@ class BillingRepository:
 
     async def attempts_made(
         self, subscription_ids: Collection[uuid.UUID]
-    ) -> set[tuple[uuid.UUID, datetime | None, int]]:
+    ) -> set[tuple[uuid.UUID | None, datetime | None, int]]:
         """(subscription, period, attempt) of every recorded renewal-type charge."""
         if not subscription_ids:
             return set()
@@ -156,7 +156,7 @@ class BillingRepository:
 
     async def open_invoices_by_subscription(
         self, subscription_ids: Collection[uuid.UUID]
-    ) -> dict[tuple[uuid.UUID, datetime | None], Invoice]:
+    ) -> dict[tuple[uuid.UUID | None, datetime | None], Invoice]:
         if not subscription_ids:
             return {}
         query = select(Invoice).where(

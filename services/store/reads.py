@@ -149,3 +149,40 @@ async def invoice_page(
         invoice.lines = lines[invoice.id]
     # Shaped like ORM rows for the views; never added to a session.
     return cast(list[Invoice], invoices)
+
+
+QUOTAS_SQL = """
+SELECT pq.plan_id, m.key, m.id, m.aggregation, m.feature,
+       pq.included_units, pq.overage_unit_price_cents, pq.hard_limit
+FROM plan_quotas pq JOIN meters m ON m.id = pq.meter_id
+WHERE pq.plan_id = ANY($1::uuid[]) AND NOT m.archived
+"""
+PACK_METERS_SQL = """
+SELECT m.key, bool_or(u.expires_at IS NULL) AS forever, max(u.expires_at) AS last
+FROM quota_pack_units u JOIN meters m ON m.id = u.meter_id
+WHERE u.user_id = $1 AND u.active AND u.used_units < u.units
+GROUP BY m.key
+"""
+
+
+async def usage_terms(
+    connection: asyncpg.Connection, plan_ids: list[uuid.UUID], user_id: str
+) -> tuple[dict[uuid.UUID, dict[str, list[Any]]], dict[str, str | None]]:
+    """What the plans include of each meter ({plan id: {meter key: [meter id,
+    aggregation, feature, included, overage price, hard limit]}}), and the meters the user
+    holds pack units for, each with when its last pack expires (None: never)."""
+    quotas: dict[uuid.UUID, dict[str, list[Any]]] = {plan_id: {} for plan_id in plan_ids}
+    for row in await connection.fetch(QUOTAS_SQL, plan_ids):
+        quotas[row["plan_id"]][row["key"]] = [
+            str(row["id"]),
+            row["aggregation"],
+            row["feature"],
+            row["included_units"],
+            row["overage_unit_price_cents"],
+            row["hard_limit"],
+        ]
+    packs = {
+        row["key"]: None if row["forever"] else row["last"].isoformat()
+        for row in await connection.fetch(PACK_METERS_SQL, user_id)
+    }
+    return quotas, packs

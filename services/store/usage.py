@@ -1,6 +1,7 @@
 """SQL for meters, plan quotas and usage. Counting is one guarded upsert per event: the
 counter row's lock serializes concurrent events, and the guard refuses an increment
-that would pass a hard limit, so usage is never over-granted across processes."""
+that would pass a hard limit, so usage is never over-granted across processes. Counts
+that draw from quota packs lock the counter row first (`lock_counter`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class Overage:
     unit: str
     included_units: int
     used: int
+    over: int  # past the included units and what packs covered
     unit_price_cents: int
 
 
@@ -89,7 +91,8 @@ class UsageRepository:
     async def count(
         self,
         user_id: str,
-        meter: Meter,
+        meter_id: uuid.UUID,
+        aggregation: Aggregation,
         period: tuple[datetime, datetime],
         quantity: int,
         limit: int | None,
@@ -99,14 +102,14 @@ class UsageRepository:
         table = UsageCounter.__table__
         statement = insert(UsageCounter).values(
             user_id=user_id,
-            meter_id=meter.id,
+            meter_id=meter_id,
             period_start=period[0],
             period_end=period[1],
             used=quantity,
         )
         new_value: ColumnElement[int] = (
             func.greatest(table.c.used, statement.excluded.used)
-            if meter.aggregation is Aggregation.MAX
+            if aggregation is Aggregation.MAX
             else table.c.used + statement.excluded.used
         )
         guard = None if limit is None else new_value <= limit
@@ -115,18 +118,56 @@ class UsageRepository:
             set_={"used": new_value},
             where=guard,
         )
+        if limit is not None and quantity > limit:
+            return None  # a first event past the limit: the insert itself is unguarded
         result = await self.session.execute(statement.returning(UsageCounter.used))
         return result.scalar()
 
-    async def used(self, user_id: str, meter_id: uuid.UUID, period_start: datetime) -> int:
-        found = await self.session.scalar(
-            select(UsageCounter.used).where(
+    async def lock_counter(
+        self, user_id: str, meter_id: uuid.UUID, period: tuple[datetime, datetime]
+    ) -> tuple[int, int]:
+        """The counter's (used, pack units), its row created if new and locked until the
+        transaction ends: counts that draw from packs go one at a time."""
+        new = insert(UsageCounter).values(
+            user_id=user_id, meter_id=meter_id, period_start=period[0], period_end=period[1], used=0
+        )
+        locking = new.on_conflict_do_update(
+            index_elements=["user_id", "meter_id", "period_start"],
+            set_={"used": UsageCounter.__table__.c.used},
+        ).returning(UsageCounter.used, UsageCounter.pack_units)
+        used, pack_units = (await self.session.execute(locking)).one()
+        return int(used), int(pack_units)
+
+    async def set_counter(
+        self, user_id: str, meter_id: uuid.UUID, period_start: datetime, used: int, pack_units: int
+    ) -> None:
+        await self.session.execute(
+            update(UsageCounter)
+            .where(
                 UsageCounter.user_id == user_id,
                 UsageCounter.meter_id == meter_id,
                 UsageCounter.period_start == period_start,
             )
+            .values(used=used, pack_units=pack_units)
         )
-        return int(found or 0)
+
+    async def used(self, user_id: str, meter_id: uuid.UUID, period_start: datetime) -> int:
+        return (await self.counter(user_id, meter_id, period_start))[0]
+
+    async def counter(
+        self, user_id: str, meter_id: uuid.UUID, period_start: datetime
+    ) -> tuple[int, int]:
+        """(used, of it covered by packs) in the period; zeros before any usage."""
+        found = (
+            await self.session.execute(
+                select(UsageCounter.used, UsageCounter.pack_units).where(
+                    UsageCounter.user_id == user_id,
+                    UsageCounter.meter_id == meter_id,
+                    UsageCounter.period_start == period_start,
+                )
+            )
+        ).first()
+        return (int(found[0]), int(found[1])) if found else (0, 0)
 
     async def first_sighting(
         self, user_id: str, meter_id: uuid.UUID, period_start: datetime, value: str
@@ -157,6 +198,7 @@ class UsageRepository:
                 Meter.unit,
                 PlanQuota.included_units,
                 UsageCounter.used,
+                UsageCounter.used - PlanQuota.included_units - UsageCounter.pack_units,
                 PlanQuota.overage_unit_price_cents,
             )
             .join(Meter, Meter.id == UsageCounter.meter_id)
@@ -165,14 +207,14 @@ class UsageRepository:
                 keys.in_(periods),
                 PlanQuota.hard_limit.is_(False),
                 PlanQuota.included_units.is_not(None),
-                UsageCounter.used > PlanQuota.included_units,
+                UsageCounter.used > PlanQuota.included_units + UsageCounter.pack_units,
                 PlanQuota.overage_unit_price_cents > 0,
             )
             .order_by(Meter.key)
         )
         found: dict[tuple[str, datetime], list[Overage]] = {}
-        for user_id, start, key, name, unit, included, used, price in rows:
+        for user_id, start, key, name, unit, included, used, over, price in rows:
             found.setdefault((user_id, start), []).append(
-                Overage(key, name, unit, int(included or 0), int(used), int(price))
+                Overage(key, name, unit, int(included or 0), int(used), int(over), int(price))
             )
         return found

@@ -18,6 +18,7 @@ from services.gateway.base import ChargeOutcome, idempotency_key
 from services.platform.db import violates
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
+from services.pricing.rules import PlanKind
 from services.reads.views import SubscriptionView
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
@@ -63,7 +64,7 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
         stored = await previous_response(uow, cmd.user_id, key, fingerprint)
         if stored is not None:
             return await replayed(uow, stored, now)
-        plan = await require_plan(uow, cmd.plan_code, purchasable=True)
+        plan = await require_plan(uow, cmd.plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
         if await uow.subscriptions.current(cmd.user_id) is not None:
             raise _already_subscribed()
         terms = terms_of(plan)
@@ -93,7 +94,7 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
             )
             await uow.session.flush()
             spec = ChargeSpec(
-                subscription=row,
+                order=row,
                 method=method,
                 purpose=PaymentPurpose.FIRST_PAYMENT,
                 lines=(line,),

@@ -17,6 +17,7 @@ from services.common.results import (
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing.catalog import require_plan
+from services.pricing.rules import PlanKind
 from services.reads.views import SubscriptionView
 from services.subscriptions.lifecycle import Transition
 from services.subscriptions.transitions import apply_transition
@@ -61,7 +62,9 @@ async def change_subscription(
         row = await locked_current(uow, user_id)
         target = None
         if target_plan_code is not None:
-            target = await require_plan(uow, target_plan_code, purchasable=True)
+            target = await require_plan(
+                uow, target_plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION
+            )
         transition = rule(row, target, now)
         plans = {p.code: p for p in (row.plan, row.pending_plan, target) if p is not None}
         free_plan = await uow.plans.free_plan()

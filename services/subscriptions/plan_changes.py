@@ -16,6 +16,7 @@ from services.common.results import ChargeOutcomeResult
 from services.gateway.base import idempotency_key
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
+from services.pricing.rules import PlanKind
 from services.reads import queries
 from services.reads.views import SubscriptionView
 from services.store.plans import terms_of
@@ -100,7 +101,9 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
         if stored is not None:
             return await replayed(uow, stored, now)
         row = await locked_current(uow, cmd.user_id)
-        target = await require_plan(uow, cmd.plan_code, purchasable=True)
+        target = await require_plan(
+            uow, cmd.plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION
+        )
         lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=True)
         state = state_of(row)
         plans = {row.plan.code: row.plan, target.code: target}
@@ -116,7 +119,7 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
             _, lines = proration_lines(row, target, now)
             method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
             spec = ChargeSpec(
-                subscription=row,
+                order=row,
                 method=method,
                 purpose=PaymentPurpose.UPGRADE,
                 lines=tuple(lines),
@@ -173,7 +176,7 @@ async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview
         row = await uow.subscriptions.current(user_id)
         if row is None:
             raise DomainError(ErrorCode.NO_SUBSCRIPTION, "you have no current subscription")
-        target = await require_plan(uow, plan_code, purchasable=True)
+        target = await require_plan(uow, plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
         upgrade = target.tier_rank > row.plan.tier_rank
         lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
         if upgrade and row.status is Status.ACTIVE:

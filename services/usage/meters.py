@@ -122,7 +122,8 @@ async def archive_meter(deps: Deps, key: str) -> MeterView:
         meter = await require_meter(uow, key, active=False)
         meter.archived = True
         await uow.commit()
-        return MeterView.of(meter)
+    await deps.forget_everyone()  # cached usage terms name the meter
+    return MeterView.of(meter)
 
 
 async def list_meters(deps: Deps, *, include_archived: bool = False) -> list[MeterView]:
@@ -149,7 +150,9 @@ async def set_plan_quota(deps: Deps, cmd: SetPlanQuota) -> PlanQuotaView:
         await uow.commit()
         quota = await uow.usage.quota(plan.id, meter.id)
         assert quota is not None
-        return PlanQuotaView.of(plan.code, quota, meter)
+        view = PlanQuotaView.of(plan.code, quota, meter)
+    await deps.forget_everyone()  # every subscriber's cached usage terms
+    return view
 
 
 async def quotas_of_plans(

@@ -23,6 +23,12 @@ class Aggregation(StrEnum):
     UNIQUE_COUNT = "UNIQUE_COUNT"  # distinct values seen in the period
 
 
+class PackStatus(StrEnum):
+    PENDING = "PENDING"  # bought, the payment not settled yet
+    ACTIVE = "ACTIVE"  # paid: its units count
+    FAILED = "FAILED"  # the payment failed: nothing was added
+
+
 class Refusal(StrEnum):
     QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
     FEATURE_NOT_ENTITLED = "FEATURE_NOT_ENTITLED"
@@ -121,29 +127,73 @@ def access_refusal(
     return None
 
 
-def remaining(terms: QuotaTerms, used: int) -> int | None:
+def remaining(terms: QuotaTerms, used: int, pack_units: int = 0, pack_left: int = 0) -> int | None:
+    """Units left before a hard limit refuses or overage starts: the included units, the
+    pack units this period drew, and what the packs still hold."""
     if terms.included_units is None:
         return None
-    return max(terms.included_units - used, 0)
+    return max(terms.included_units + pack_units + pack_left - used, 0)
 
 
-def overage_units(terms: QuotaTerms, used: int) -> int:
+def overage_units(terms: QuotaTerms, used: int, pack_units: int = 0) -> int:
     if terms.included_units is None or terms.hard_limit:
         return 0
-    return max(used - terms.included_units, 0)
+    return max(used - terms.included_units - pack_units, 0)
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A count that may take units from quota packs."""
+
+    allowed: bool
+    used: int  # the counter after
+    pack_units: int  # of it, what packs covered (after)
+    drawn: int  # taken from packs by this count
+
+
+def draw_from_packs(
+    terms: QuotaTerms,
+    aggregation: Aggregation,
+    used: int,
+    pack_units: int,
+    quantity: int,
+    available: int,
+) -> Draw:
+    """Packs are used after the plan's included units, before overage: whatever this
+    count takes past the units covered so far comes from the packs while they last; a
+    hard limit refuses a count the packs cannot cover."""
+    after = max(used, quantity) if aggregation is Aggregation.MAX else used + quantity
+    if terms.included_units is None:
+        return Draw(True, after, pack_units, 0)
+    need = max(after - terms.included_units - pack_units, 0)
+    if terms.hard_limit and need > available:
+        return Draw(False, used, pack_units, 0)
+    drawn = min(need, available)
+    return Draw(True, after, pack_units + drawn, drawn)
+
+
+def split_draw(drawn: int, lefts: list[int]) -> list[int]:
+    """How many units each pack gives, in the order given (soonest to expire first)."""
+    taken = []
+    for left in lefts:
+        take = min(left, drawn)
+        taken.append(take)
+        drawn -= take
+    if drawn:
+        raise ValueError("the packs hold fewer units than drawn")
+    return taken
 
 
 def overage_line(
     meter_name: str,
     unit: str,
     included_units: int,
-    used: int,
+    over: int,
     unit_price_cents: int,
     plan_code: str,
     period: tuple[datetime, datetime],
 ) -> Line:
-    """The renewal invoice's line for a period's usage past the included units."""
-    over = max(used - included_units, 0)
+    """The invoice's line for a period's usage past the included units (and the packs)."""
     description = (
         f"{meter_name}: {over} {unit} over the {included_units} included "
         f"at {unit_price_cents} per {unit}"

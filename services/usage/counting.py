@@ -1,0 +1,253 @@
+"""Counting one usage event in PostgreSQL, the source of truth, two ways.
+
+`count_fast` is the hot path (COUNT and SUM meters without packs): the counter's guarded
+upsert, then the event row, in one short transaction; a replayed event id conflicts on
+the event row and rolls the count back. `count_full` handles everything else (unknown
+meters, refusals, distinct values, maxima, quota packs): the event is claimed first,
+then counted with the counter row locked while packs are drawn."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.common.errors import DomainError, ErrorCode
+from services.messaging import events
+from services.messaging.events import DomainEvent
+from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
+from services.usage.gate import QuotaGate
+from services.usage.meters import require_meter
+from services.usage.rules import (
+    Aggregation,
+    QuotaTerms,
+    Refusal,
+    check_quantity,
+    draw_from_packs,
+    remaining,
+    split_draw,
+    thresholds_crossed,
+)
+from services.usage.standing import Allowance
+
+
+@dataclass(frozen=True)
+class QuotaDecision:
+    allowed: bool
+    remaining: int | None  # None: unlimited
+    resets_at: datetime
+    reason: Refusal | None
+    used: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "remaining": self.remaining,
+            "resetsAt": self.resets_at.isoformat(),
+            "reason": self.reason.value if self.reason else None,
+            "used": self.used,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QuotaDecision:
+        reason = data.get("reason")
+        return cls(
+            allowed=bool(data["allowed"]),
+            remaining=data.get("remaining"),
+            resets_at=datetime.fromisoformat(data["resetsAt"]),
+            reason=Refusal(reason) if reason else None,
+            used=int(data.get("used", 0)),
+        )
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One event to count, checked: who, which meter, how much, under which id."""
+
+    user_id: str
+    meter_key: str
+    event_id: str
+    quantity: int
+    digest: str  # of the request body: the same id with another body is refused
+    occurred_at: datetime
+    value: str | None  # what a UNIQUE_COUNT meter counts distinct
+
+    def row(
+        self,
+        meter_id: uuid.UUID,
+        period_start: datetime,
+        decision: QuotaDecision | None,
+        now: datetime,
+    ) -> dict[str, Any]:
+        return {
+            "user_id": self.user_id,
+            "event_id": self.event_id,
+            "meter_id": meter_id,
+            "quantity": self.quantity,
+            "request_hash": self.digest,
+            "counted": decision.allowed if decision else False,
+            "answer": decision.to_json() if decision else {},
+            "period_start": period_start,
+            "occurred_at": self.occurred_at,
+            "recorded_at": now,
+        }
+
+
+async def replay(uow: UnitOfWork, event: UsageEvent) -> QuotaDecision:
+    first = await uow.usage.event(event.user_id, event.event_id)
+    assert first is not None
+    if first.request_hash != event.digest:
+        raise DomainError(
+            ErrorCode.IDEMPOTENCY_KEY_REUSED,
+            "this eventId was used for a different usage event",
+            "eventId",
+        )
+    return QuotaDecision.from_json(first.answer)
+
+
+def _thresholds(
+    uow: UnitOfWork,
+    event: UsageEvent,
+    terms: QuotaTerms,
+    before: int,
+    after: int,
+    period: tuple[datetime, datetime],
+    now: datetime,
+) -> None:
+    """For the notification service: "you have used 80% of your AI coach calls"."""
+    for percent in thresholds_crossed(terms, before, after):
+        data = {
+            "userId": event.user_id,
+            "meterKey": event.meter_key,
+            "thresholdPercent": percent,
+            "used": after,
+            "includedUnits": terms.included_units,
+            "hardLimit": terms.hard_limit,
+            "periodStart": events.iso(period[0]),
+            "periodEnd": events.iso(period[1]),
+        }
+        uow.record(DomainEvent(events.USAGE_THRESHOLD_REACHED, event.user_id, data, now))
+
+
+async def count_fast(
+    deps: Deps, gate: QuotaGate | None, event: UsageEvent, allowance: Allowance
+) -> QuotaDecision:
+    assert allowance.quota is not None
+    quota, (start, resets_at) = allowance.quota, allowance.period
+    terms, limit, now = quota.terms, quota.terms.limit(), deps.clock.now()
+    key = gate.key(event.user_id, quota.meter_id, start) if gate else ""
+    verdict = None
+    if gate is not None and limit is not None:
+
+        async def used_now() -> int:
+            async with deps.uow() as uow:
+                return await uow.usage.used(event.user_id, quota.meter_id, start)
+
+        verdict = await gate.take(key, event.quantity, limit, used_now)
+    taken = verdict is not None and verdict.allowed
+    try:
+        async with deps.uow() as uow:
+            counted = None
+            if verdict is None or verdict.allowed:
+                counted = await uow.usage.count(
+                    event.user_id,
+                    quota.meter_id,
+                    quota.aggregation,
+                    allowance.period,
+                    event.quantity,
+                    limit,
+                )
+            if counted is None:  # refused, by Redis or by the guard
+                if taken and gate is not None:  # Redis thought it fit: it drifted
+                    await gate.give_back(key, event.quantity)
+                    await gate.forget(key)
+                    taken = False
+                used = await uow.usage.used(event.user_id, quota.meter_id, start)
+                decision = QuotaDecision(
+                    False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used
+                )
+            else:
+                decision = QuotaDecision(True, remaining(terms, counted), resets_at, None, counted)
+                _thresholds(
+                    uow, event, terms, counted - event.quantity, counted, allowance.period, now
+                )
+            if not await uow.usage.claim_event(event.row(quota.meter_id, start, decision, now)):
+                await uow.rollback()  # a replay: the count above never happened
+                if taken and gate is not None:
+                    await gate.give_back(key, event.quantity)
+                return await replay(uow, event)
+            await uow.commit()
+            return decision
+    except BaseException:
+        if taken and gate is not None:
+            await gate.give_back(key, event.quantity)
+        raise
+
+
+async def count_full(deps: Deps, event: UsageEvent, allowance: Allowance) -> QuotaDecision:
+    now = deps.clock.now()
+    start, resets_at = allowance.period
+    async with deps.uow() as uow:
+        meter = await require_meter(uow, event.meter_key)
+        check_quantity(event.quantity, meter.aggregation)
+        if meter.aggregation is Aggregation.UNIQUE_COUNT and not event.value:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "a UNIQUE_COUNT event needs its value", "value"
+            )
+        quota = (
+            allowance.quota if allowance.quota and allowance.quota.meter_id == meter.id else None
+        )
+        refusal = (
+            (allowance.refusal or Refusal.FEATURE_NOT_ENTITLED)
+            if quota is None
+            else allowance.refusal
+        )
+        if not await uow.usage.claim_event(event.row(meter.id, start, None, now)):
+            return await replay(uow, event)
+        if quota is None or refusal is not None:
+            used = await uow.usage.used(event.user_id, meter.id, start)
+            decision = QuotaDecision(False, 0, resets_at, refusal, used)
+        else:
+            decision = await _count_locked(
+                uow, event, quota.terms, meter.aggregation, meter.id, allowance, now
+            )
+        await uow.usage.answer_event(
+            event.user_id, event.event_id, decision.allowed, decision.to_json()
+        )
+        await uow.commit()
+        return decision
+
+
+async def _count_locked(
+    uow: UnitOfWork,
+    event: UsageEvent,
+    terms: QuotaTerms,
+    aggregation: Aggregation,
+    meter_id: uuid.UUID,
+    allowance: Allowance,
+    now: datetime,
+) -> QuotaDecision:
+    """With the counter row locked: a distinct value counts once, then the count draws
+    from the user's packs past the included units."""
+    start, resets_at = allowance.period
+    counter = await uow.usage.lock_counter(event.user_id, meter_id, allowance.period)
+    used, pack_units = counter
+    packs = await uow.packs.usable_for_update(event.user_id, meter_id, now)
+    lefts = [row.units - row.used_units for row in packs]
+    if aggregation is Aggregation.UNIQUE_COUNT:
+        assert event.value is not None
+        if not await uow.usage.first_sighting(event.user_id, meter_id, start, event.value):
+            left = remaining(terms, used, pack_units, sum(lefts))
+            return QuotaDecision(True, left, resets_at, None, used)
+    draw = draw_from_packs(terms, aggregation, used, pack_units, event.quantity, sum(lefts))
+    if not draw.allowed:
+        left = remaining(terms, used, pack_units, sum(lefts))
+        return QuotaDecision(False, left, resets_at, Refusal.QUOTA_EXHAUSTED, used)
+    taken = split_draw(draw.drawn, lefts)
+    await uow.packs.draw([(row, units) for row, units in zip(packs, taken, strict=True) if units])
+    await uow.usage.set_counter(event.user_id, meter_id, start, draw.used, draw.pack_units)
+    _thresholds(uow, event, terms, used, draw.used, allowance.period, now)
+    left = remaining(terms, draw.used, draw.pack_units, sum(lefts) - draw.drawn)
+    return QuotaDecision(True, left, resets_at, None, draw.used)

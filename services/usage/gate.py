@@ -1,0 +1,98 @@
+"""The Redis fast path for hard limits: one script checks and increments a counter in
+one round trip, so a user at the limit is refused without touching PostgreSQL's
+counter row. PostgreSQL stays the source of truth: the counter that follows in the
+same call is guarded by the same limit, a missing key is rebuilt from it, and keys live
+minutes, so a count Redis took for a call that then failed heals on its own. Any Redis
+failure means "no verdict": the caller counts in PostgreSQL alone, still exact."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+KEY_TTL_SECONDS = 600
+COOL_OFF_SECONDS = 5.0
+
+# KEYS[1] the counter; ARGV quantity, limit. {-1, 0}: no counter here (rebuild it);
+# {0, used}: refused; {1, used}: counted.
+TAKE = """
+local used = redis.call('GET', KEYS[1])
+if not used then return {-1, 0} end
+used = tonumber(used)
+local quantity = tonumber(ARGV[1])
+if used + quantity > tonumber(ARGV[2]) then return {0, used} end
+return {1, redis.call('INCRBY', KEYS[1], quantity)}
+"""
+# A give-back for a key that expired meanwhile must not create one without a TTL.
+GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    used: int
+
+
+class QuotaGate:
+    def __init__(self, redis: Redis, prefix: str, cool_off_seconds: float = COOL_OFF_SECONDS):
+        self.redis = redis
+        self.prefix = prefix
+        self.cool_off_seconds = cool_off_seconds
+        self._take = redis.register_script(TAKE)
+        self._give_back = redis.register_script(GIVE_BACK)
+        self._skip_until = 0.0
+
+    def key(self, user_id: str, meter_id: uuid.UUID, period_start: datetime) -> str:
+        return f"{self.prefix}:quota:{user_id}:{meter_id}:{int(period_start.timestamp())}"
+
+    @property
+    def degraded(self) -> bool:
+        return time.monotonic() < self._skip_until
+
+    def _trip(self, error: Exception) -> None:
+        if not self.degraded:
+            log.warning("quota gate unavailable, counting in PostgreSQL alone: %s", error)
+        self._skip_until = time.monotonic() + self.cool_off_seconds
+
+    async def take(
+        self, key: str, quantity: int, limit: int, used_now: Callable[[], Awaitable[int]]
+    ) -> Verdict | None:
+        """Count `quantity` if it fits under `limit`; None when Redis gave no verdict."""
+        if self.degraded:
+            return None
+        try:
+            status, used = await self._take(keys=[key], args=[quantity, limit])
+            if status == -1:  # new period, expired, or Redis lost it: PostgreSQL knows
+                await self.redis.set(key, await used_now(), nx=True, ex=KEY_TTL_SECONDS)
+                status, used = await self._take(keys=[key], args=[quantity, limit])
+                if status == -1:
+                    return None
+        except (RedisError, OSError) as error:
+            self._trip(error)
+            return None
+        return Verdict(status == 1, int(used))
+
+    async def give_back(self, key: str, quantity: int) -> None:
+        """Undo a take whose count did not happen in PostgreSQL."""
+        try:
+            await self._give_back(keys=[key], args=[quantity])
+        except (RedisError, OSError) as error:
+            self._trip(error)
+
+    async def forget(self, key: str) -> None:
+        """Drop a counter that disagreed with PostgreSQL: the next take rebuilds it."""
+        try:
+            await self.redis.delete(key)
+        except (RedisError, OSError) as error:
+            self._trip(error)
