@@ -161,8 +161,8 @@ async def _apply(
                 invoice, invoice_status_after(_OUTCOME_OF[message.status], payment.purpose), now
             )
     if payment.quota_pack_id is not None:
-        settle_pack(uow, batch.packs[payment.quota_pack_id], message.status, now)
-    elif payment.order_id is not None:
+        await settle_pack(uow, batch.packs[payment.quota_pack_id], message.status, now)
+    elif payment.order_id is not None and payment.purpose is not PaymentPurpose.FINAL_USAGE:
         row = batch.subscriptions[payment.order_id]
         await _move_subscription(uow, row, payment, message, now)
     return ResultOutcome.APPLIED

@@ -56,12 +56,13 @@ RENEWAL_PURPOSES = frozenset(
 
 
 def invoice_status_after(outcome: ChargeOutcome, purpose: PaymentPurpose) -> InvoiceStatus:
-    """Paid on success; open while action is needed or while grace collects a renewal;
-    void when a checkout or an upgrade did not go through (nothing is owed)."""
+    """Paid on success; open while action is needed, while grace collects a renewal, or
+    when a final usage charge failed (the usage happened: it is owed); void when a
+    checkout, an upgrade or a pack did not go through (nothing is owed)."""
     if outcome is ChargeOutcome.SUCCEEDED:
         return InvoiceStatus.PAID
     unsettled = outcome in (ChargeOutcome.REQUIRES_ACTION, ChargeOutcome.PROCESSING)
-    if unsettled or purpose in RENEWAL_PURPOSES:
+    if unsettled or purpose in RENEWAL_PURPOSES or purpose is PaymentPurpose.FINAL_USAGE:
         return InvoiceStatus.OPEN
     return InvoiceStatus.VOID
 

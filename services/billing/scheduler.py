@@ -20,9 +20,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models import Invoice, Plan, Subscription
+from models import Invoice, PaymentMethod, Plan, Subscription
 from services.billing.payments import (
     ChargeSpec,
+    PaymentView,
     call_gateway,
     mark_invoice,
     new_payment,
@@ -38,6 +39,7 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
+from services.store.usage import Overage
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import DueWork, Status, SubscriptionState, Transition
 from services.subscriptions.transitions import apply_transition, subscription_data
@@ -136,23 +138,33 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
     needs_invoices = [
         row.id for row in rows if due[row.id] in (DueWork.RETRY, DueWork.EXPIRE, DueWork.ABANDON)
     ]
+    # A subscription cancelled at period end still owes its last period's overage.
+    ending = [
+        row
+        for row in rows
+        if due[row.id] is DueWork.EXPIRE and state_of(row).status is Status.CANCELED
+    ]
     open_invoices = await uow.billing.open_invoices_by_subscription(needs_invoices)
     plan = BatchPlan()
     for (subscription_id, _), invoice in open_invoices.items():
         if subscription_id is not None:
             plan.closing.setdefault(subscription_id, []).append(invoice)
-    if not charging:
+    if not charging and not ending:
         return plan
-    methods = await uow.billing.default_methods({row.user_id for row in charging})
+    methods = await uow.billing.default_methods({row.user_id for row in (*charging, *ending)})
     attempted = await uow.billing.attempts_made([row.id for row in charging])
     # Usage past the included units of the period that ends is billed with the renewal.
     overages = await uow.usage.overages(
         [
             (row.user_id, row.plan_id, row.current_period_start)
-            for row in charging
+            for row in (*charging, *ending)
             if row.current_period_start is not None
         ]
     )
+    for row in ending:
+        final = _final_usage(row, methods.get(row.user_id), overages)
+        if final is not None:
+            plan.collections[row.id] = final
     for row in charging:
         method = methods.get(row.user_id)
         if method is None:
@@ -194,6 +206,30 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         )
         plan.collections[row.id] = Collection(row, state, charged_plan, spec)
     return plan
+
+
+def _final_usage(
+    row: Subscription,
+    method: PaymentMethod | None,
+    overages: dict[tuple[str, datetime], list[Overage]],
+) -> Collection | None:
+    """The charge for an ending subscription's last period of overage, if it has any."""
+    period_start, period_end = row.current_period_start, row.current_period_end
+    if method is None or period_start is None or period_end is None:
+        return None  # nothing to charge with: the usage stays in the counters for support
+    lines = renewal_usage_lines(row, period_end, overages)
+    if not lines:
+        return None
+    spec = ChargeSpec(
+        order=row,
+        method=method,
+        purpose=PaymentPurpose.FINAL_USAGE,
+        lines=tuple(lines),
+        idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), "final_usage"),
+        off_session=True,
+        period_start=period_start,
+    )
+    return Collection(row, state_of(row), row.plan, spec)
 
 
 async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Collection]) -> None:
@@ -251,6 +287,9 @@ def _apply_due(
     details: dict[str, object] = {}
     if work is DueWork.EXPIRE:
         transition = lifecycle.expire(state, now)
+        if collection is not None:  # the last period's overage
+            view = _record_payment(uow, collection, numbers, now, platform)
+            details = {"finalUsageInvoice": view.invoice_number, "amountCents": view.amount_cents}
     elif work is DueWork.ABANDON:
         transition = lifecycle.abandon_checkout(state, now)
     elif collection is None:  # a charge was due but there is no method to charge
@@ -280,15 +319,21 @@ def _apply_due(
     return True
 
 
-def _record_charge(
+def _record_payment(
     uow: UnitOfWork, collection: Collection, numbers: Iterator[str], now: datetime, platform: str
-) -> tuple[Transition | None, dict[str, object]]:
+) -> PaymentView:
     assert collection.result is not None
     spec = collection.spec
     payment = new_payment(spec, platform, now)
     uow.billing.add(payment)
     number = next(numbers) if spec.invoice is None else None
-    view = settle(uow, payment, spec, collection.result, now, number)
+    return settle(uow, payment, spec, collection.result, now, number)
+
+
+def _record_charge(
+    uow: UnitOfWork, collection: Collection, numbers: Iterator[str], now: datetime, platform: str
+) -> tuple[Transition | None, dict[str, object]]:
+    view = _record_payment(uow, collection, numbers, now, platform)
     transition = lifecycle.payment_result(
         collection.state, terms_of(collection.plan), view.amount_cents, view.status, now
     )

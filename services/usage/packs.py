@@ -80,7 +80,9 @@ async def _meter_keys(uow: UnitOfWork) -> dict[uuid.UUID, str]:
     return {m.id: m.key for m in await uow.usage.meters(include_archived=True)}
 
 
-def settle_pack(uow: UnitOfWork, pack: QuotaPack, status: PaymentStatus, now: datetime) -> None:
+async def settle_pack(
+    uow: UnitOfWork, pack: QuotaPack, status: PaymentStatus, now: datetime
+) -> None:
     """A pack's payment settled: paid adds its units, failed or canceled adds nothing.
     Called once per payment outcome, whoever reports it (the charge, a webhook)."""
     if pack.status is not PackStatus.PENDING or status is PaymentStatus.STARTED:
@@ -91,17 +93,17 @@ def settle_pack(uow: UnitOfWork, pack: QuotaPack, status: PaymentStatus, now: da
     pack.status, pack.purchased_at = PackStatus.ACTIVE, now
     for row in pack.units:
         row.active = True
-    uow.record(_purchased(pack, now))
+    uow.record(_purchased(pack, await _meter_keys(uow), now))
 
 
-def _purchased(pack: QuotaPack, now: datetime) -> DomainEvent:
+def _purchased(pack: QuotaPack, meter_keys: dict[uuid.UUID, str], now: datetime) -> DomainEvent:
     data: dict[str, Any] = {
         "packId": str(pack.id),
         "userId": pack.user_id,
         "planCode": pack.plan.code,
         "priceCents": pack.plan.price_cents,
         "currency": pack.currency,
-        "units": [{"meterId": str(u.meter_id), "units": u.units} for u in pack.units],
+        "units": [{"meterKey": meter_keys[u.meter_id], "units": u.units} for u in pack.units],
         "expiresAt": events.iso(pack.expires_at),
         "purchasedAt": events.iso(now),
     }
@@ -177,7 +179,7 @@ async def purchase_quota_pack(deps: Deps, cmd: PurchaseQuotaPack) -> PackPurchas
             off_session=False,
         )
         payment, result = await charge(uow, deps.gateway, spec, now)
-        settle_pack(uow, pack, payment.status, now)
+        await settle_pack(uow, pack, payment.status, now)
         errors: tuple[DomainError, ...] = ()
         if result.outcome is ChargeOutcome.DECLINED:
             message = result.failure_message or "the card was declined"

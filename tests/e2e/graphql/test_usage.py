@@ -162,3 +162,63 @@ async def test_remaining_units_are_pushed_live_and_bursts_coalesced(api, live_se
             await asyncio.sleep(0.05)
         listening.cancel()
     assert pushed[-1] == {"used": 3, "remaining": 0}
+
+
+async def test_a_user_buys_a_quota_pack_and_its_units_extend_the_quota(api):
+    await define_ai_calls(api)
+    pack_plan = await api.gql(
+        'mutation { createPlan(input: {code: "calls-10", name: "10 AI calls", priceCents: 300, '
+        'currency: "USD", interval: MONTH, tierRank: 50, kind: QUOTA, validDays: 30}) '
+        "{ plan { code kind validDays } errors { code } } }",
+        user="root",
+        roles=ADMIN,
+    )
+    assert pack_plan["data"]["createPlan"]["plan"] == {
+        "code": "calls-10",
+        "kind": "QUOTA",
+        "validDays": 30,
+    }
+    await api.gql(
+        'mutation { setPlanQuota(input: {planCode: "calls-10", meterKey: "ai.calls", '
+        "includedUnits: 10}) { errors { code } } }",
+        user="root",
+        roles=ADMIN,
+    )
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="una"
+    )
+    bought = await api.gql(
+        'mutation { purchaseQuotaPack(input: {planCode: "calls-10", idempotencyKey: "k1"}) '
+        "{ pack { planCode status units { meterKey units usedUnits } expiresAt } "
+        "payment { amountCents status } errors { code } } }",
+        user="una",
+    )
+    result = bought["data"]["purchaseQuotaPack"]
+    assert result["errors"] == [] and result["payment"] == {"amountCents": 300, "status": "SUCCESS"}
+    assert result["pack"]["status"] == "ACTIVE" and result["pack"]["expiresAt"]
+    assert result["pack"]["units"] == [{"meterKey": "ai.calls", "units": 10, "usedUnits": 0}]
+    answers = [
+        await api.gql(CONSUME, {"e": f"p{n}"}, user="coach-service", roles=SERVICE)
+        for n in range(14)
+    ]
+    assert sum(a["data"]["consumeQuota"]["allowed"] for a in answers) == 13  # 3 + 10
+    mine = await api.gql(
+        "{ myUsage { used packUnitsRemaining remaining } "
+        "myQuotaPacks { status units { usedUnits } } "
+        "invoices(first: 5) { edges { node { quotaPackId subscriptionId totalCents } } } }",
+        user="una",
+    )
+    assert mine["data"]["myUsage"] == [{"used": 13, "packUnitsRemaining": 0, "remaining": 0}]
+    assert mine["data"]["myQuotaPacks"] == [{"status": "ACTIVE", "units": [{"usedUnits": 10}]}]
+    pack_invoices = [
+        e["node"] for e in mine["data"]["invoices"]["edges"] if e["node"]["quotaPackId"]
+    ]
+    assert [(i["subscriptionId"], i["totalCents"]) for i in pack_invoices] == [(None, 300)]
+    wrong = await api.gql(
+        'mutation { purchaseQuotaPack(input: {planCode: "premium"}) { pack { id } errors { code } } }',
+        user="una",
+    )
+    assert wrong["data"]["purchaseQuotaPack"] == {
+        "pack": None,
+        "errors": [{"code": "PLAN_NOT_PURCHASABLE"}],
+    }
