@@ -20,7 +20,7 @@ from services.platform.rate_limits import Limit, RateLimiter, Refusal
 from services.pricing import catalog
 from services.reads import queries
 from services.subscriptions import cancellation, plan_changes
-from services.usage import metering
+from services.usage import batches, metering
 
 
 class Refused(Exception):
@@ -245,21 +245,20 @@ async def usage(request: Request) -> Response:
         )
     commands = [_usage_event(raw, index) for index, raw in enumerate(events)]
     results: list[dict[str, Any]] = []
-    for command in commands:
-        try:
-            decision = await metering.record_usage(_deps(request), command)
-        except DomainError as error:
+    outcomes = await batches.record_usage_batch(_deps(request), commands)
+    for command, outcome in zip(commands, outcomes, strict=True):
+        if isinstance(outcome, DomainError):
             results.append(
                 {"eventId": command.event_id, "counted": False}
-                | error_body(error.code.value, error.message, error.field)
+                | error_body(outcome.code.value, outcome.message, outcome.field)
             )
             continue
         results.append(
             {
                 "eventId": command.event_id,
                 "counted": True,
-                "remaining": decision.remaining,
-                "resetsAt": decision.resets_at,
+                "remaining": outcome.remaining,
+                "resetsAt": outcome.resets_at,
             }
         )
     return json_response({"results": results})

@@ -29,7 +29,7 @@ from services.platform.deps import Deps
 from services.platform.uow import DuplicateMessage, InboxEntry
 from services.subscriptions import cancellation, checkout
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
-from services.usage import metering
+from services.usage import batches, metering
 
 log = logging.getLogger(__name__)
 SOURCE = "kafka"
@@ -236,11 +236,9 @@ class UsageRecorded(Strict):
     value: Short | None = None
 
 
-async def on_usage_recorded(deps: Deps, envelope: Envelope) -> None:
-    """Counted once per event id; a refusal (unknown meter, not entitled, past a hard
-    limit, a closed period) goes to the dead-letter topic with its reason."""
+def usage_command(envelope: Envelope) -> metering.RecordUsage:
     data: UsageRecorded = _data(UsageRecorded, envelope)
-    command = metering.RecordUsage(
+    return metering.RecordUsage(
         data.userId,
         data.meterKey,
         data.quantity,
@@ -248,10 +246,6 @@ async def on_usage_recorded(deps: Deps, envelope: Envelope) -> None:
         data.occurredAt,
         data.value,
     )
-    try:
-        await metering.record_usage(deps, command)
-    except DomainError as error:
-        raise PoisonMessage(f"refused: {error.code.value}: {error.message}") from error
 
 
 def command_handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitable[None]]]:
@@ -259,7 +253,6 @@ def command_handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitab
     return {
         settings.topic_subscribe_command: on_subscribe,
         settings.topic_cancel_command: on_cancel,
-        settings.topic_usage_recorded: on_usage_recorded,
     }
 
 
@@ -286,24 +279,37 @@ Records = Sequence[tuple[bytes | None, bytes | None]]
 def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records], Awaitable[None]]:
     """The consumer's handler for a batch of one partition: poison goes to the dead-letter
     topic, transient failures raise (the batch is retried), everything else is applied
-    once. Payment results of a batch share one transaction; commands run one by one."""
+    once. Payment results of a batch share one transaction, usage events are counted as a
+    batch (services/usage/batches.py); commands run one by one."""
     commands = command_handlers(deps)
     payments_topic = deps.settings.topic_payment_processed
+    usage_topic = deps.settings.topic_usage_recorded
+
+    async def poisoned(topic: str, key: bytes | None, value: bytes | None, reason: str) -> None:
+        log.warning("dead-lettering a message from %s: %s", topic, reason)
+        record = dead_letter_record(topic, key, value, reason)
+        await dead_letter(key.decode(errors="replace") if key else None, record)
 
     async def handle(topic: str, records: Records) -> None:
-        payments = []
+        payments, usage = [], []
         for key, value in records:
             try:
                 envelope = parse(value)
                 if topic == payments_topic:
                     payments.append(payment_message(envelope, deps.clock.now()))
+                elif topic == usage_topic:
+                    usage.append((key, value, usage_command(envelope)))
                 else:
                     await commands[topic](deps, envelope)
             except PoisonMessage as poison:
-                log.warning("dead-lettering a message from %s: %s", topic, poison)
-                record = dead_letter_record(topic, key, value, str(poison))
-                await dead_letter(key.decode(errors="replace") if key else None, record)
+                await poisoned(topic, key, value, str(poison))
         if payments:
             await apply_payment_results(deps, payments)
+        if usage:
+            outcomes = await batches.record_usage_batch(deps, [c for _, _, c in usage])
+            for (key, value, _), outcome in zip(usage, outcomes, strict=True):
+                reason = batches.refusal_reason(outcome)
+                if reason is not None:
+                    await poisoned(topic, key, value, reason)
 
     return handle

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_, update
+import orjson
+from sqlalchemy import ColumnElement, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,6 +76,61 @@ class UsageRepository:
         statement = insert(UsageEvent).values(values).on_conflict_do_nothing()
         inserted = await self.session.execute(statement.returning(UsageEvent.event_id))
         return inserted.scalar() is not None
+
+    async def claim_events(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+        """Record many events at once; the (user id, event id) of those not known before."""
+        if not rows:
+            return set()
+        statement = insert(UsageEvent).values(list(rows)).on_conflict_do_nothing()
+        inserted = await self.session.execute(
+            statement.returning(UsageEvent.user_id, UsageEvent.event_id)
+        )
+        return {(user_id, event_id) for user_id, event_id in inserted}
+
+    async def add_to_counters(
+        self, sums: Sequence[tuple[str, uuid.UUID, datetime, datetime, int]]
+    ) -> dict[tuple[str, uuid.UUID, datetime], int]:
+        """Add each (user, meter, period start, period end, quantity) to its counter, no
+        limit: one statement; the counters' values after, by (user, meter, start)."""
+        if not sums:
+            return {}
+        statement = insert(UsageCounter).values(
+            [
+                {"user_id": u, "meter_id": m, "period_start": s, "period_end": e, "used": q}
+                for u, m, s, e, q in sums
+            ]
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["user_id", "meter_id", "period_start"],
+            set_={"used": UsageCounter.__table__.c.used + statement.excluded.used},
+        )
+        rows = await self.session.execute(
+            statement.returning(
+                UsageCounter.user_id,
+                UsageCounter.meter_id,
+                UsageCounter.period_start,
+                UsageCounter.used,
+            )
+        )
+        return {(u, m, s): int(used) for u, m, s, used in rows}
+
+    async def answer_events(self, answers: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Store many events' answers (they were claimed counted, in this transaction)."""
+        if not answers:
+            return
+        await self.session.execute(
+            text(
+                "UPDATE usage_events e SET counted = true, answer = a.answer"
+                " FROM unnest(CAST(:users AS text[]), CAST(:ids AS text[]),"
+                " CAST(:answers AS jsonb[])) AS a(user_id, event_id, answer)"
+                " WHERE e.user_id = a.user_id AND e.event_id = a.event_id"
+            ),
+            {
+                "users": [a[0] for a in answers],
+                "ids": [a[1] for a in answers],
+                "answers": [orjson.dumps(a[2]).decode() for a in answers],
+            },
+        )
 
     async def event(self, user_id: str, event_id: str) -> UsageEvent | None:
         return await self.session.get(UsageEvent, (user_id, event_id), populate_existing=True)

@@ -107,7 +107,7 @@ async def replay(uow: UnitOfWork, event: UsageEvent) -> QuotaDecision:
     return QuotaDecision.from_json(first.answer)
 
 
-def _thresholds(
+def record_thresholds(
     uow: UnitOfWork,
     event: UsageEvent,
     terms: QuotaTerms,
@@ -170,7 +170,7 @@ async def count_fast(
                 )
             else:
                 decision = QuotaDecision(True, remaining(terms, counted), resets_at, None, counted)
-                _thresholds(
+                record_thresholds(
                     uow, event, terms, counted - event.quantity, counted, allowance.period, now
                 )
             if not await uow.usage.claim_event(event.row(quota.meter_id, start, decision, now)):
@@ -248,6 +248,6 @@ async def _count_locked(
     taken = split_draw(draw.drawn, lefts)
     await uow.packs.draw([(row, units) for row, units in zip(packs, taken, strict=True) if units])
     await uow.usage.set_counter(event.user_id, meter_id, start, draw.used, draw.pack_units)
-    _thresholds(uow, event, terms, used, draw.used, allowance.period, now)
+    record_thresholds(uow, event, terms, used, draw.used, allowance.period, now)
     left = remaining(terms, draw.used, draw.pack_units, sum(lefts) - draw.drawn)
     return QuotaDecision(True, left, resets_at, None, draw.used)

@@ -23,7 +23,7 @@ from services.store.usage import Overage
 from services.usage.counting import QuotaDecision as QuotaDecision
 from services.usage.counting import UsageEvent, count_fast, count_full
 from services.usage.rules import Refusal, check_quantity, overage_line, overage_units, remaining
-from services.usage.standing import allowance
+from services.usage.standing import Allowance, allowance
 
 log = logging.getLogger(__name__)
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew of the services reporting usage
@@ -61,6 +61,39 @@ class MeterUsage:
     period_end: datetime
 
 
+def prepare(
+    snapshot: dict[str, Any],
+    user_id: str,
+    meter_key: str,
+    event_id: str,
+    quantity: int,
+    fingerprint: dict[str, Any],
+    occurred_at: datetime | None,
+    value: str | None,
+    now: datetime,
+) -> tuple[UsageEvent, Allowance]:
+    """An event checked against what applies to its user (no I/O)."""
+    key = event_id.strip()
+    if not key or len(key) > MAX_EVENT_ID:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"eventId must be 1-{MAX_EVENT_ID} chars", "eventId"
+        )
+    at = occurred_at or now
+    if at > now + FUTURE_TOLERANCE:
+        raise DomainError(ErrorCode.INVALID_INPUT, "occurredAt is in the future", "occurredAt")
+    found = allowance(snapshot, user_id, meter_key, at, now)
+    if found.period_closed:
+        raise DomainError(
+            ErrorCode.USAGE_PERIOD_CLOSED,
+            "occurredAt lies in a billing period that is invoiced already",
+            "occurredAt",
+        )
+    if found.simple and found.quota is not None:
+        check_quantity(quantity, found.quota.aggregation)
+    digest = request_hash("usage", fingerprint)
+    return UsageEvent(user_id, meter_key, key, quantity, digest, at, value), found
+
+
 async def _count(
     deps: Deps,
     user_id: str,
@@ -71,45 +104,41 @@ async def _count(
     occurred_at: datetime | None,
     value: str | None,
 ) -> QuotaDecision:
-    key = event_id.strip()
-    if not key or len(key) > MAX_EVENT_ID:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"eventId must be 1-{MAX_EVENT_ID} chars", "eventId"
-        )
-    now = deps.clock.now()
-    at = occurred_at or now
-    if at > now + FUTURE_TOLERANCE:
-        raise DomainError(ErrorCode.INVALID_INPUT, "occurredAt is in the future", "occurredAt")
-    found = allowance(await snapshot_of(deps, user_id), user_id, meter_key, at, now)
-    if found.period_closed:
-        raise DomainError(
-            ErrorCode.USAGE_PERIOD_CLOSED,
-            "occurredAt lies in a billing period that is invoiced already",
-            "occurredAt",
-        )
-    event = UsageEvent(
-        user_id, meter_key, key, quantity, request_hash("usage", fingerprint), at, value
+    snapshot = await snapshot_of(deps, user_id)
+    event, found = prepare(
+        snapshot,
+        user_id,
+        meter_key,
+        event_id,
+        quantity,
+        fingerprint,
+        occurred_at,
+        value,
+        deps.clock.now(),
     )
-    if found.simple and found.quota is not None:
-        check_quantity(quantity, found.quota.aggregation)
+    if found.simple:
         decision = await count_fast(deps, deps.quota_gate, event, found)
     else:
         decision = await count_full(deps, event, found)
     if decision.allowed:
-        change = QuotaChange(
-            user_id, meter_key, decision.used, decision.remaining, decision.resets_at
+        await push(
+            deps,
+            [
+                QuotaChange(
+                    user_id, meter_key, decision.used, decision.remaining, decision.resets_at
+                )
+            ],
         )
-        await _push(deps, change)
     return decision
 
 
-async def _push(deps: Deps, change: QuotaChange) -> None:
-    """Best effort, after the commit: the client's remaining units, live."""
-    if deps.live is not None:
+async def push(deps: Deps, changes: list[QuotaChange]) -> None:
+    """Best effort, after the commit: the clients' remaining units, live."""
+    if deps.live is not None and changes:
         try:
-            await deps.live.publish([change.message()])
+            await deps.live.publish([change.message() for change in changes])
         except Exception:
-            log.warning("could not push a quota change for %s", change.user_id, exc_info=True)
+            log.warning("could not push %d quota changes", len(changes), exc_info=True)
 
 
 async def consume_quota(deps: Deps, cmd: ConsumeQuota) -> QuotaDecision:
@@ -123,23 +152,32 @@ async def consume_quota(deps: Deps, cmd: ConsumeQuota) -> QuotaDecision:
 async def record_usage(deps: Deps, cmd: RecordUsage) -> QuotaDecision:
     """Count usage that happened. Refusals (no quota, not entitled, past a hard limit)
     are business errors: nothing is counted."""
-    fingerprint = {
-        "op": "record",
-        "meter": cmd.meter_key,
-        "quantity": cmd.quantity,
-        "at": cmd.occurred_at.isoformat() if cmd.occurred_at else None,
-        "value": cmd.value,
-    }
     decision = await _count(
         deps,
         cmd.user_id,
         cmd.meter_key,
         cmd.event_id,
         cmd.quantity,
-        fingerprint,
+        record_fingerprint(cmd),
         cmd.occurred_at,
         cmd.value,
     )
+    check_counted(decision)
+    return decision
+
+
+def record_fingerprint(cmd: RecordUsage) -> dict[str, Any]:
+    return {
+        "op": "record",
+        "meter": cmd.meter_key,
+        "quantity": cmd.quantity,
+        "at": cmd.occurred_at.isoformat() if cmd.occurred_at else None,
+        "value": cmd.value,
+    }
+
+
+def check_counted(decision: QuotaDecision) -> None:
+    """Recorded usage that was refused is a business error: nothing was counted."""
     if not decision.allowed:
         code = (
             ErrorCode.QUOTA_EXHAUSTED
@@ -147,7 +185,6 @@ async def record_usage(deps: Deps, cmd: RecordUsage) -> QuotaDecision:
             else ErrorCode.FEATURE_NOT_ENTITLED
         )
         raise DomainError(code, f"usage refused: {decision.reason}", "meterKey")
-    return decision
 
 
 async def usage_of(deps: Deps, user_id: str) -> list[MeterUsage]:

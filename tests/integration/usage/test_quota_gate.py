@@ -33,7 +33,7 @@ async def redis_server() -> AsyncIterator[RedisServer]:
 @pytest.fixture
 async def gated(deps, redis_server):  # type: ignore[no-untyped-def]
     redis = Redis.from_url(
-        redis_server.url, socket_timeout=0.5, socket_connect_timeout=0.5, retry_on_timeout=False
+        redis_server.url, socket_timeout=5, socket_connect_timeout=5, retry_on_timeout=False
     )
     gate = QuotaGate(redis, PREFIX, cool_off_seconds=0.2)
     cache = AccessCache(RedisStore(redis, PREFIX), cool_off_seconds=0.2)

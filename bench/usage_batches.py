@@ -1,0 +1,207 @@
+"""Usage recorded in bulk, as the usage issue asks, each against a baseline in the same run:
+
+- `POST /api/v1/usage` with batches of 1,000 events (a SUM meter without a hard limit,
+  1,000 users) vs a plain multi-row `INSERT` of the same rows into `usage_events`
+  (target >= 0.3);
+- the `usage.recorded` consumer (parse, validate, count in batches) vs a bare `getmany`
+  loop reading the same messages (target >= 0.2).
+
+`python -m bench.usage_batches [events]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import orjson
+
+from bench.common import Report, Result, drop_database, fresh_database
+from bench.events import bare_getmany, produce
+from bench.http import _serve, stop
+from services.gateway.local import LocalGateway
+from services.messaging.inbound import make_handler
+from services.messaging.kafka import KafkaConsumerLoop
+from services.platform.auth import Role, mint_token
+from services.platform.clock import SystemClock
+from services.platform.config import Settings
+from services.platform.db import make_engine, make_session_factory
+from services.platform.deps import Deps
+from services.usage import meters
+from services.usage.rules import Aggregation
+from tests.kafka_broker import TansuBroker
+
+USERS = 1000
+BATCH = 1000
+PORT = 8188
+
+
+def _events(prefix: str, count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "userId": f"user-{n % USERS}",
+            "meterKey": "tokens",
+            "quantity": 3,
+            "eventId": f"{prefix}-{n}",
+        }
+        for n in range(count)
+    ]
+
+
+async def _define_tokens(url: str) -> None:
+    """A SUM meter the free plan includes without limit: nothing can refuse an event."""
+    engine = make_engine(url, pool_size=1)
+    deps = Deps(
+        Settings(database_url=url), make_session_factory(engine), SystemClock(), LocalGateway()
+    )
+    try:
+        await meters.create_meter(
+            deps, meters.CreateMeter("tokens", "Tokens", "token", Aggregation.SUM, "basic_content")
+        )
+        await meters.set_plan_quota(deps, meters.SetPlanQuota("free", "tokens", None, 0, False))
+    finally:
+        await engine.dispose()
+
+
+async def plain_insert(url: str, count: int) -> float:
+    """The same rows, 1,000 to a statement, straight into usage_events."""
+    connection = await asyncpg.connect(url)
+    meter_id = await connection.fetchval("SELECT id FROM meters WHERE key = 'tokens'")
+    now = datetime.now(UTC)
+    rows = [
+        (e["userId"], e["eventId"], meter_id, e["quantity"], "x" * 64, True, "{}", now, now, now)
+        for e in _events("plain", count)
+    ]
+    columns = "(user_id, event_id, meter_id, quantity, request_hash, counted, answer, period_start, occurred_at, recorded_at)"
+    try:
+        started = time.perf_counter()
+        for start in range(0, count, BATCH):
+            chunk = rows[start : start + BATCH]
+            placeholders = ", ".join(
+                "(" + ", ".join(f"${i * 10 + j + 1}" for j in range(10)) + ")"
+                for i in range(len(chunk))
+            )
+            flat = [value for row in chunk for value in row]
+            await connection.execute(
+                f"INSERT INTO usage_events {columns} VALUES {placeholders}", *flat
+            )
+        return time.perf_counter() - started
+    finally:
+        await connection.execute("DELETE FROM usage_events WHERE event_id LIKE 'plain-%'")
+        await connection.close()
+
+
+def batched_route(url: str, count: int) -> float:
+    settings = Settings()
+    token = mint_token(settings, "meter", [Role.SERVICE], SystemClock().now(), timedelta(hours=1))
+    service = _serve(["main.py", "serve", "--port", str(PORT)], {"DATABASE_URL": url}, PORT)
+    try:
+        events = _events("route", count)
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{PORT}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        ) as client:
+            warm = client.post("/api/v1/usage", json={"events": _events("warm", 10)})
+            assert warm.status_code == 200, warm.text
+            started = time.perf_counter()
+            for start in range(0, count, BATCH):
+                answer = client.post(
+                    "/api/v1/usage", json={"events": events[start : start + BATCH]}
+                )
+                assert answer.status_code == 200, answer.text
+                assert all(r["counted"] for r in answer.json()["results"]), answer.text[:300]
+            return time.perf_counter() - started
+    finally:
+        stop(service)
+
+
+def _envelopes(count: int) -> list[bytes]:
+    return [
+        orjson.dumps(
+            {
+                "id": str(uuid.uuid4()),
+                "source": "bench",
+                "type": "usage.recorded",
+                "specversion": "1.0",
+                "data": event,
+            }
+        )
+        for event in _events("kafka", count)
+    ]
+
+
+async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> float:
+    engine = make_engine(url, pool_size=4)
+    settings = Settings(database_url=url, topic_usage_recorded=topic)
+    deps = Deps(settings, make_session_factory(engine), SystemClock(), LocalGateway())
+
+    async def dead_letter(key: str | None, record: dict[str, object]) -> None:
+        raise RuntimeError(f"benchmark usage dead-lettered: {record['reason']}")
+
+    loop = KafkaConsumerLoop(
+        bootstrap, f"usage-{uuid.uuid4().hex[:6]}", [topic], make_handler(deps, dead_letter)
+    )
+    stop_loop = asyncio.Event()
+    started = time.perf_counter()
+    task = asyncio.create_task(loop.run(stop_loop))
+    connection = await asyncpg.connect(url)
+    try:
+        while (  # noqa: ASYNC110
+            await connection.fetchval(
+                "SELECT count(*) FROM usage_events WHERE event_id LIKE 'kafka-%'"
+            )
+            < count
+        ):
+            await asyncio.sleep(0.05)
+        return time.perf_counter() - started
+    finally:
+        stop_loop.set()
+        await task
+        await connection.close()
+        await engine.dispose()
+
+
+def run(report: Report, count: int = 20_000) -> None:
+    url, admin = fresh_database("usage_batches")
+    broker = TansuBroker()
+    broker.start()
+    try:
+        asyncio.run(_define_tokens(url))
+        plain = asyncio.run(plain_insert(url, count))
+        routed = batched_route(url, count)
+        report.add(Result(f"usage: plain multi-row INSERT ({count} rows)", count / plain, "rows/s"))
+        report.add(
+            Result(
+                "usage: POST /api/v1/usage, 1,000 a batch",
+                count / routed,
+                "events/s",
+                count / plain,
+                ">= 0.3",
+            )
+        )
+        asyncio.run(broker.create_topics(["bench.usage"]))
+        asyncio.run(produce(broker.bootstrap, "bench.usage", _envelopes(count)))
+        bare = asyncio.run(bare_getmany(broker.bootstrap, "bench.usage", count))
+        consumed = asyncio.run(service_consumer(url, broker.bootstrap, "bench.usage", count))
+        report.add(Result(f"usage: bare getmany loop ({count} msgs)", count / bare, "msg/s"))
+        report.add(
+            Result(
+                "usage: usage.recorded consumer", count / consumed, "msg/s", count / bare, ">= 0.2"
+            )
+        )
+    finally:
+        broker.stop()
+        drop_database(url, admin)
+
+
+if __name__ == "__main__":
+    report = Report()
+    run(report, int(sys.argv[1]) if len(sys.argv) > 1 else 20_000)
+    report.print_table()
+    print(f"\nwritten to {report.write('usage_batches')}")
