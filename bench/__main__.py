@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import coldstart, events, fanout, http, lifecycle, scale, usage
+from bench import coldstart, events, fanout, http, lifecycle, scale, usage, usage_batches
 from bench.common import Report
 
 
@@ -44,6 +44,8 @@ def main() -> None:
     if "usage" in wanted:
         print("== usage: consumeQuota vs a raw Redis INCRBY route", flush=True)
         usage.run(report)
+        print("== usage: batched recording and the usage consumer", flush=True)
+        usage_batches.run(report, 20_000)
     if "fanout" in wanted:
         print("== websocket fan-out vs a bare Starlette broadcast", flush=True)
         fanout.run(report, (1000, 5000))

@@ -95,7 +95,11 @@ def run(report: Report, seconds: int = 6) -> None:
     admin_token = mint_token(settings, "root", [Role.ADMIN], now, timedelta(hours=1))
     service_token = mint_token(settings, "coach", [Role.SERVICE], now, timedelta(hours=1))
     try:
-        service = _serve(["main.py", "serve", "--port", "8186"], {"DATABASE_URL": url}, 8186)
+        service = _serve(
+            ["main.py", "serve", "--port", "8186"],
+            {"DATABASE_URL": url, "REDIS_URL": redis.url},
+            8186,
+        )
         base = _serve(
             ["-c", f"from bench.usage import run_baseline; run_baseline(8187, {redis.url!r})"],
             {},
@@ -132,7 +136,7 @@ def run(report: Report, seconds: int = 6) -> None:
                 "req/s",
                 raw.rps,
                 ">= 0.4",
-                f"p99 {gql.p99_ms:.1f} ms; PostgreSQL path; errors {gql.errors}",
+                f"p99 {gql.p99_ms:.1f} ms; Redis gate + PostgreSQL; errors {gql.errors}",
             )
         )
     finally:
