@@ -36,6 +36,7 @@ from services.messaging.live import (
     LiveFeed,
     LiveHub,
     LocalFeed,
+    QuotaPushes,
     RedisFeed,
     listen_to_redis,
     live_channel,
@@ -164,6 +165,7 @@ def create_app(
         cache=build_cache(settings, redis),
         quota_gate=QuotaGate(redis, settings.redis_prefix) if redis else None,
         live=live,
+        quota_pushes=QuotaPushes(live),
     )
     verifier = TokenVerifier(settings)
     limiter = RateLimiter(settings)

@@ -27,11 +27,13 @@ from bench.http import _serve, stop
 from services.gateway.local import LocalGateway
 from services.messaging.inbound import make_handler
 from services.messaging.kafka import KafkaConsumerLoop
+from services.platform import migrate
 from services.platform.auth import Role, mint_token
 from services.platform.clock import SystemClock
 from services.platform.config import Settings
 from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
+from services.reads.access_cache import AccessCache, MemoryStore
 from services.usage import meters
 from services.usage.rules import Aggregation
 from tests.kafka_broker import TansuBroker
@@ -55,6 +57,7 @@ def _events(prefix: str, count: int) -> list[dict[str, object]]:
 
 async def _define_tokens(url: str) -> None:
     """A SUM meter the free plan includes without limit: nothing can refuse an event."""
+    await migrate.seed(url, SystemClock())
     engine = make_engine(url, pool_size=1)
     deps = Deps(
         Settings(database_url=url), make_session_factory(engine), SystemClock(), LocalGateway()
@@ -139,7 +142,14 @@ def _envelopes(count: int) -> list[bytes]:
 async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> float:
     engine = make_engine(url, pool_size=4)
     settings = Settings(database_url=url, topic_usage_recorded=topic)
-    deps = Deps(settings, make_session_factory(engine), SystemClock(), LocalGateway())
+    # As `main.py worker` builds it without REDIS_URL: the in-process access cache.
+    deps = Deps(
+        settings,
+        make_session_factory(engine),
+        SystemClock(),
+        LocalGateway(),
+        cache=AccessCache(MemoryStore()),
+    )
 
     async def dead_letter(key: str | None, record: dict[str, object]) -> None:
         raise RuntimeError(f"benchmark usage dead-lettered: {record['reason']}")

@@ -73,12 +73,17 @@ class KafkaPublisher:
 Handler = Callable[[str, Sequence[tuple[bytes | None, bytes | None]]], Awaitable[None]]
 
 
+MAX_RECORDS = 2000  # per poll, across partitions
+
+
 class KafkaConsumerLoop:
     """Consumes the command and payment topics as one consumer group member.
 
-    Each partition's batch goes to the handler at once; its offsets are committed only
-    after the handler returned, that is after its database transactions committed. A
-    crash in between redelivers, and the inbox drops the duplicates. The handler deals
+    Each poll's records of one topic go to the handler at once (partition after
+    partition, so each partition's, and so each user's, order holds); the poll's offsets
+    are committed in one call only after the handler returned, that is after its
+    database transactions committed. A crash in between redelivers, and the inbox (or
+    the usage events' ids) drops the duplicates. The handler deals
     with poison messages itself (dead-letter topic) and raises only for transient
     failures, which are retried with backoff.
     """
@@ -101,12 +106,21 @@ class KafkaConsumerLoop:
         await consumer.start()
         try:
             while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                by_topic: dict[str, list[tuple[bytes | None, bytes | None]]] = {}
                 for partition, records in batches.items():
-                    items = [(record.key, record.value) for record in records]
-                    if not await self._handle_until_done(stop, partition.topic, items):
+                    items = by_topic.setdefault(partition.topic, [])
+                    items.extend((record.key, record.value) for record in records)
+                for topic, items in by_topic.items():
+                    if not await self._handle_until_done(stop, topic, items):
                         return
-                    await consumer.commit({partition: records[-1].offset + 1})
+                if batches:
+                    await consumer.commit(
+                        {
+                            partition: records[-1].offset + 1
+                            for partition, records in batches.items()
+                        }
+                    )
                 on_round()
         finally:
             await consumer.stop()

@@ -287,3 +287,33 @@ async def listen_to_redis(redis: Redis, hub: LiveHub, stop: asyncio.Event, chann
             log.warning("live channel lost (%s); reconnecting", error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
+
+
+class QuotaPushes:
+    """Quota changes held a moment in this process, the latest per user and meter, then
+    published together: a burst of counting costs one channel message per window, not
+    one per call (clients see the same, as subscribers coalesce too)."""
+
+    def __init__(self, feed: LiveFeed, window_seconds: float = 0.1) -> None:
+        self.feed = feed
+        self.window_seconds = window_seconds
+        self._latest: dict[tuple[str, str], QuotaChange] = {}
+        self._flushing: asyncio.Task[None] | None = None
+
+    def offer(self, change: QuotaChange) -> None:
+        self._latest[(change.user_id, change.meter_key)] = change
+        if self._flushing is None:
+            self._flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self.window_seconds)
+        changes, self._latest, self._flushing = list(self._latest.values()), {}, None
+        try:
+            await self.feed.publish([change.message() for change in changes])
+        except Exception:  # best effort, like every live push
+            log.warning("could not push %d quota changes", len(changes), exc_info=True)
+
+    async def drain(self) -> None:
+        """Send what is held now (at shutdown)."""
+        if self._flushing is not None:
+            await self._flushing

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.gateway.base import PaymentGateway
 from services.messaging.events import CATALOG_EVENTS, DomainEvent
-from services.messaging.live import LiveFeed
+from services.messaging.live import LiveFeed, QuotaPushes
 from services.platform.clock import Clock
 from services.platform.config import Settings
 from services.platform.db import read_pool
@@ -31,6 +31,7 @@ class Deps:
     quota_gate: QuotaGate | None = None  # Redis's check-and-count for hard limits
     inbox: InboxEntry | None = None
     live: LiveFeed | None = None  # pushes to websocket clients outside the outbox (quotas)
+    quota_pushes: QuotaPushes | None = None  # quota changes, coalesced before the feed
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import ColumnElement, func, select, text, tuple_, update
+from sqlalchemy import ColumnElement, func, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,15 +78,30 @@ class UsageRepository:
         inserted = await self.session.execute(statement.returning(UsageEvent.event_id))
         return inserted.scalar() is not None
 
+    async def _driver(self) -> asyncpg.Connection:
+        """The session's own asyncpg connection (in its transaction): bulk statements
+        prepared once run there without building SQL per row."""
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        return driver
+
     async def claim_events(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Record many events at once; the (user id, event id) of those not known before."""
         if not rows:
             return set()
-        statement = insert(UsageEvent).values(list(rows)).on_conflict_do_nothing()
-        inserted = await self.session.execute(
-            statement.returning(UsageEvent.user_id, UsageEvent.event_id)
+        found = await (await self._driver()).fetch(
+            CLAIM_EVENTS_SQL,
+            [r["user_id"] for r in rows],
+            [r["event_id"] for r in rows],
+            [r["meter_id"] for r in rows],
+            [r["quantity"] for r in rows],
+            [r["request_hash"] for r in rows],
+            [r["period_start"] for r in rows],
+            [r["occurred_at"] for r in rows],
+            rows[0]["recorded_at"],
         )
-        return {(user_id, event_id) for user_id, event_id in inserted}
+        return {(r["user_id"], r["event_id"]) for r in found}
 
     async def add_to_counters(
         self, sums: Sequence[tuple[str, uuid.UUID, datetime, datetime, int]]
@@ -94,42 +110,19 @@ class UsageRepository:
         limit: one statement; the counters' values after, by (user, meter, start)."""
         if not sums:
             return {}
-        statement = insert(UsageCounter).values(
-            [
-                {"user_id": u, "meter_id": m, "period_start": s, "period_end": e, "used": q}
-                for u, m, s, e, q in sums
-            ]
-        )
-        statement = statement.on_conflict_do_update(
-            index_elements=["user_id", "meter_id", "period_start"],
-            set_={"used": UsageCounter.__table__.c.used + statement.excluded.used},
-        )
-        rows = await self.session.execute(
-            statement.returning(
-                UsageCounter.user_id,
-                UsageCounter.meter_id,
-                UsageCounter.period_start,
-                UsageCounter.used,
-            )
-        )
-        return {(u, m, s): int(used) for u, m, s, used in rows}
+        columns = list(zip(*sums, strict=True))
+        found = await (await self._driver()).fetch(ADD_TO_COUNTERS_SQL, *map(list, columns))
+        return {(r["user_id"], r["meter_id"], r["period_start"]): int(r["used"]) for r in found}
 
     async def answer_events(self, answers: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Store many events' answers (they were claimed counted, in this transaction)."""
+        """Store many events' answers (they were claimed, in this transaction)."""
         if not answers:
             return
-        await self.session.execute(
-            text(
-                "UPDATE usage_events e SET counted = true, answer = a.answer"
-                " FROM unnest(CAST(:users AS text[]), CAST(:ids AS text[]),"
-                " CAST(:answers AS jsonb[])) AS a(user_id, event_id, answer)"
-                " WHERE e.user_id = a.user_id AND e.event_id = a.event_id"
-            ),
-            {
-                "users": [a[0] for a in answers],
-                "ids": [a[1] for a in answers],
-                "answers": [orjson.dumps(a[2]).decode() for a in answers],
-            },
+        await (await self._driver()).execute(
+            ANSWER_EVENTS_SQL,
+            [a[0] for a in answers],
+            [a[1] for a in answers],
+            [orjson.dumps(a[2]).decode() for a in answers],
         )
 
     async def event(self, user_id: str, event_id: str) -> UsageEvent | None:
@@ -274,3 +267,114 @@ class UsageRepository:
                 Overage(key, name, unit, int(included or 0), int(used), int(over), int(price))
             )
         return found
+
+
+# The hot path's count and its event row in one statement: the counter moves (guarded
+# by the limit), then the event is stored with its answer built from the new value. A
+# known event id inserts nothing, and the caller rolls the transaction back (the count
+# with it); a refused guard inserts nothing at all.
+COUNT_AND_CLAIM_SQL = """
+WITH counted AS (
+  INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
+  VALUES ($1, $2, $3, $4, $5, 0)
+  ON CONFLICT (user_id, meter_id, period_start)
+  DO UPDATE SET used = usage_counters.used + excluded.used
+  WHERE $6::bigint IS NULL OR usage_counters.used + excluded.used <= $6::bigint
+  RETURNING used
+), claimed AS (
+  INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
+                            answer, period_start, occurred_at, recorded_at)
+  SELECT $1, $7, $2, $5, $8, true,
+         jsonb_build_object(
+           'allowed', true, 'used', used, 'reason', NULL, 'resetsAt', $9::text,
+           'remaining', CASE WHEN $10::bigint IS NULL THEN NULL
+                             ELSE greatest($10::bigint - used, 0) END),
+         $3, $11, $12
+  FROM counted
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT used FROM counted) AS used, (SELECT count(*) FROM claimed) AS claimed
+"""
+
+
+async def count_and_claim(
+    connection: asyncpg.Connection,
+    values: dict[str, Any],
+) -> tuple[int | None, bool]:
+    """(the counter after, whether the event was new); (None, False) when the limit
+    refused it. Run it in a transaction: a replay must roll its count back."""
+    row = await connection.fetchrow(
+        COUNT_AND_CLAIM_SQL,
+        values["user_id"],
+        values["meter_id"],
+        values["period_start"],
+        values["period_end"],
+        values["quantity"],
+        values["limit"],
+        values["event_id"],
+        values["request_hash"],
+        values["resets_at"],
+        values["included_units"],
+        values["occurred_at"],
+        values["recorded_at"],
+    )
+    assert row is not None
+    used = row["used"]
+    return (int(used) if used is not None else None), bool(row["claimed"])
+
+
+CLAIM_REFUSED_SQL = """
+INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
+                          answer, period_start, occurred_at, recorded_at)
+VALUES ($1, $2, $3, $4, $5, false, $6::jsonb, $7, $8, $9)
+ON CONFLICT DO NOTHING
+RETURNING 1
+"""
+
+
+async def claim_refused(connection: asyncpg.Connection, row: dict[str, Any]) -> bool:
+    """Store a refused event with its answer; False when its id is known (a replay)."""
+    inserted = await connection.fetchval(
+        CLAIM_REFUSED_SQL,
+        row["user_id"],
+        row["event_id"],
+        row["meter_id"],
+        row["quantity"],
+        row["request_hash"],
+        orjson.dumps(row["answer"]).decode(),
+        row["period_start"],
+        row["occurred_at"],
+        row["recorded_at"],
+    )
+    return inserted is not None
+
+
+USED_SQL = """
+SELECT used FROM usage_counters WHERE user_id = $1 AND meter_id = $2 AND period_start = $3
+"""
+
+
+CLAIM_EVENTS_SQL = """
+INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
+                          answer, period_start, occurred_at, recorded_at)
+SELECT u, e, m, q, h, false, '{}'::jsonb, p, o, $8
+FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[],
+            $6::timestamptz[], $7::timestamptz[]) AS t(u, e, m, q, h, p, o)
+ON CONFLICT DO NOTHING
+RETURNING user_id, event_id
+"""
+ADD_TO_COUNTERS_SQL = """
+INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
+SELECT u, m, s, e, q, 0
+FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
+     AS t(u, m, s, e, q)
+ON CONFLICT (user_id, meter_id, period_start)
+DO UPDATE SET used = usage_counters.used + excluded.used
+RETURNING user_id, meter_id, period_start, used
+"""
+ANSWER_EVENTS_SQL = """
+UPDATE usage_events e SET counted = true, answer = a.answer
+FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS a(user_id, event_id, answer)
+WHERE e.user_id = a.user_id AND e.event_id = a.event_id
+"""

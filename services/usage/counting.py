@@ -18,6 +18,7 @@ from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
+from services.store.usage import USED_SQL, claim_refused, count_and_claim
 from services.usage.gate import QuotaGate
 from services.usage.meters import require_meter
 from services.usage.rules import (
@@ -131,9 +132,19 @@ def record_thresholds(
         uow.record(DomainEvent(events.USAGE_THRESHOLD_REACHED, event.user_id, data, now))
 
 
+class _Replayed(Exception):
+    """The event id was known: the transaction rolls its count back."""
+
+
+class _NeedsFullPath(Exception):
+    """The count crossed a threshold: the full path counts it and writes the event."""
+
+
 async def count_fast(
     deps: Deps, gate: QuotaGate | None, event: UsageEvent, allowance: Allowance
 ) -> QuotaDecision:
+    """Redis's verdict first for a hard limit, then the count and its event row in one
+    statement on a plain asyncpg connection."""
     assert allowance.quota is not None
     quota, (start, resets_at) = allowance.quota, allowance.period
     terms, limit, now = quota.terms, quota.terms.limit(), deps.clock.now()
@@ -142,48 +153,71 @@ async def count_fast(
     if gate is not None and limit is not None:
 
         async def used_now() -> int:
-            async with deps.uow() as uow:
-                return await uow.usage.used(event.user_id, quota.meter_id, start)
+            async with deps.reader() as connection:
+                found = await connection.fetchval(USED_SQL, event.user_id, quota.meter_id, start)
+                return int(found or 0)
 
         verdict = await gate.take(key, event.quantity, limit, used_now)
-    taken = verdict is not None and verdict.allowed
+        if verdict is not None and not verdict.allowed:
+            return await _refused(deps, event, allowance, verdict.used, now)
+    taken = verdict is not None
+    values = {
+        "user_id": event.user_id,
+        "meter_id": quota.meter_id,
+        "period_start": start,
+        "period_end": resets_at,
+        "quantity": event.quantity,
+        "limit": limit,
+        "event_id": event.event_id,
+        "request_hash": event.digest,
+        "resets_at": resets_at.isoformat(),
+        "included_units": terms.included_units,
+        "occurred_at": event.occurred_at,
+        "recorded_at": now,
+    }
     try:
+        async with deps.reader() as connection, connection.transaction():
+            used, claimed = await count_and_claim(connection, values)
+            if used is not None and not claimed:
+                raise _Replayed
+            if used is not None and thresholds_crossed(terms, used - event.quantity, used):
+                raise _NeedsFullPath
+    except (_Replayed, _NeedsFullPath) as redo:
+        if taken and gate is not None:
+            await gate.give_back(key, event.quantity)
+        if isinstance(redo, _NeedsFullPath):
+            return await count_full(deps, event, allowance)
         async with deps.uow() as uow:
-            counted = None
-            if verdict is None or verdict.allowed:
-                counted = await uow.usage.count(
-                    event.user_id,
-                    quota.meter_id,
-                    quota.aggregation,
-                    allowance.period,
-                    event.quantity,
-                    limit,
-                )
-            if counted is None:  # refused, by Redis or by the guard
-                if taken and gate is not None:  # Redis thought it fit: it drifted
-                    await gate.give_back(key, event.quantity)
-                    await gate.forget(key)
-                    taken = False
-                used = await uow.usage.used(event.user_id, quota.meter_id, start)
-                decision = QuotaDecision(
-                    False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used
-                )
-            else:
-                decision = QuotaDecision(True, remaining(terms, counted), resets_at, None, counted)
-                record_thresholds(
-                    uow, event, terms, counted - event.quantity, counted, allowance.period, now
-                )
-            if not await uow.usage.claim_event(event.row(quota.meter_id, start, decision, now)):
-                await uow.rollback()  # a replay: the count above never happened
-                if taken and gate is not None:
-                    await gate.give_back(key, event.quantity)
-                return await replay(uow, event)
-            await uow.commit()
-            return decision
+            return await replay(uow, event)
     except BaseException:
         if taken and gate is not None:
             await gate.give_back(key, event.quantity)
         raise
+    if used is None:  # the guard refused: Redis (if any) drifted below PostgreSQL
+        if taken and gate is not None:
+            await gate.give_back(key, event.quantity)
+            await gate.forget(key)
+        return await count_full(deps, event, allowance)
+    return QuotaDecision(True, remaining(terms, used), resets_at, None, used)
+
+
+async def _refused(
+    deps: Deps, event: UsageEvent, allowance: Allowance, used: int, now: datetime
+) -> QuotaDecision:
+    """Redis refused it: the refusal is stored as the event's answer (one statement)."""
+    assert allowance.quota is not None
+    terms, (start, resets_at) = allowance.quota.terms, allowance.period
+    decision = QuotaDecision(
+        False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used
+    )
+    async with deps.reader() as connection:
+        stored = await claim_refused(
+            connection, event.row(allowance.quota.meter_id, start, decision, now)
+        )
+    if stored:
+        return decision
+    async with deps.uow() as uow:
+        return await replay(uow, event)
 
 
 async def count_full(deps: Deps, event: UsageEvent, allowance: Allowance) -> QuotaDecision:

@@ -134,6 +134,10 @@ async def _count(
 
 async def push(deps: Deps, changes: list[QuotaChange]) -> None:
     """Best effort, after the commit: the clients' remaining units, live."""
+    if deps.quota_pushes is not None:
+        for change in changes:
+            deps.quota_pushes.offer(change)
+        return
     if deps.live is not None and changes:
         try:
             await deps.live.publish([change.message() for change in changes])
