@@ -140,6 +140,7 @@ def _envelopes(count: int) -> list[bytes]:
 
 
 async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> float:
+    """Messages a second, from the first counted one to the last."""
     engine = make_engine(url, pool_size=4)
     settings = Settings(database_url=url, topic_usage_recorded=topic)
     # As `main.py worker` builds it without REDIS_URL: the in-process access cache.
@@ -158,18 +159,18 @@ async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> 
         bootstrap, f"usage-{uuid.uuid4().hex[:6]}", [topic], make_handler(deps, dead_letter)
     )
     stop_loop = asyncio.Event()
-    started = time.perf_counter()
     task = asyncio.create_task(loop.run(stop_loop))
     connection = await asyncpg.connect(url)
+    counted = "SELECT count(*) FROM usage_events WHERE event_id LIKE 'kafka-%'"
     try:
-        while (  # noqa: ASYNC110
-            await connection.fetchval(
-                "SELECT count(*) FROM usage_events WHERE event_id LIKE 'kafka-%'"
-            )
-            < count
-        ):
-            await asyncio.sleep(0.05)
-        return time.perf_counter() - started
+        # The clock starts at the first counted event, as the bare loop's starts after
+        # its consumer joined the group: both leave the group join out.
+        while (first := await connection.fetchval(counted)) == 0:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        while await connection.fetchval(counted) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        return (count - first) / (time.perf_counter() - started)
     finally:
         stop_loop.set()
         await task
@@ -201,9 +202,7 @@ def run(report: Report, count: int = 20_000) -> None:
         consumed = asyncio.run(service_consumer(url, broker.bootstrap, "bench.usage", count))
         report.add(Result(f"usage: bare getmany loop ({count} msgs)", count / bare, "msg/s"))
         report.add(
-            Result(
-                "usage: usage.recorded consumer", count / consumed, "msg/s", count / bare, ">= 0.2"
-            )
+            Result("usage: usage.recorded consumer", consumed, "msg/s", count / bare, ">= 0.2")
         )
     finally:
         broker.stop()
