@@ -42,6 +42,10 @@ async def _pack_plan(deps, code: str, units: int, price: int = 500, valid_days=N
 
 @pytest.fixture
 async def ai_calls(deps):  # type: ignore[no-untyped-def]
+    return await ai_calls_fixture(deps)
+
+
+async def ai_calls_fixture(deps):  # type: ignore[no-untyped-def]
     await meters.create_meter(
         deps,
         meters.CreateMeter("ai.calls", "AI coach calls", "call", Aggregation.COUNT, "ai_coach"),
@@ -204,3 +208,42 @@ async def test_late_usage_lands_in_its_period_until_that_period_is_invoiced(ai_c
         await metering.record_usage(ai_calls, too_late)
     assert closed.value.code is ErrorCode.USAGE_PERIOD_CLOSED
     assert await scalar(ai_calls, "SELECT sum(used) FROM usage_counters") == 1
+
+
+async def test_a_pack_waiting_for_authentication_is_activated_by_the_processors_report(deps):
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from services.billing.payment_results import PaymentResultMessage, apply_payment_result
+    from services.billing.rules import PaymentStatus
+    from services.reads.access_cache import AccessCache, MemoryStore
+
+    # With the access cache, as the API runs: cached terms from before the pack must not hide it.
+    ai_calls = await ai_calls_fixture(dataclasses.replace(deps, cache=AccessCache(MemoryStore())))
+    await checkout.subscribe(ai_calls, checkout.Subscribe("ivy", "premium", "pm_card_visa"))
+    for n in range(10):
+        assert (await metering.consume_quota(ai_calls, consume("ivy", f"i{n}"))).allowed
+    waiting = await packs.purchase_quota_pack(
+        ai_calls, packs.PurchaseQuotaPack("ivy", "calls-5", "pm_card_authenticationRequired")
+    )
+    assert waiting.pack is not None and waiting.pack.status is PackStatus.PENDING
+    assert waiting.payment is not None and waiting.payment.client_secret
+    report = PaymentResultMessage(
+        source="kafka",
+        message_id="pack-paid-1",
+        message_type="payment.processed",
+        occurred_at=datetime.now(UTC),
+        status=PaymentStatus.SUCCESS,
+        processor_payment_id=waiting.payment.processor_payment_id,
+    )
+    await asyncio.gather(*(apply_payment_result(ai_calls, report) for _ in range(5)))
+    [pack] = await packs.packs_of(ai_calls, "ivy")
+    assert pack.status is PackStatus.ACTIVE and pack.purchased_at is not None
+    assert (
+        await scalar(
+            ai_calls, "SELECT count(*) FROM outbox WHERE event_type = 'quota_pack.purchased'"
+        )
+        == 1
+    )
+    decisions = [await metering.consume_quota(ai_calls, consume("ivy", f"v{n}")) for n in range(6)]
+    assert sum(d.allowed for d in decisions) == 5  # 10 included were used: 5 from the pack
