@@ -29,6 +29,7 @@ from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import Metrics, RequestLimits
 from schema.build import build_schema, document_cache
+from services.billing import test_clock
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
@@ -51,7 +52,6 @@ from services.platform.heap import settle_heap
 from services.platform.rate_limits import RateLimiter
 from services.platform.worker import background_loops, run_worker
 from services.reads.access_cache import AccessCache, MemoryStore, RedisStore
-from services.subscriptions import test_clock
 from services.usage.gate import QuotaGate
 
 log = logging.getLogger("subscription-service")

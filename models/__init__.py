@@ -11,6 +11,8 @@ from models.billing import (
     PaymentMethod,
 )
 from models.catalog import Plan, PricingRecord
+from models.credits import CreditEntry, CreditNote, Refund
+from models.discounts import Coupon, PromotionCode, SubscriptionDiscount
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
 from models.operations import ClockOffset, WorkerHeartbeat
 from models.subscription import Subscription, SubscriptionHistory
@@ -29,6 +31,9 @@ __all__ = [
     "Broadcast",
     "ChargeDeferral",
     "ClockOffset",
+    "Coupon",
+    "CreditEntry",
+    "CreditNote",
     "IdempotencyKey",
     "Invoice",
     "InvoiceCounter",
@@ -42,9 +47,12 @@ __all__ = [
     "PlanQuota",
     "PricingRecord",
     "ProcessedMessage",
+    "PromotionCode",
     "QuotaPack",
     "QuotaPackUnits",
+    "Refund",
     "Subscription",
+    "SubscriptionDiscount",
     "SubscriptionHistory",
     "UsageCounter",
     "UsageEvent",

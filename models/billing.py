@@ -28,6 +28,10 @@ class Invoice(Base):
         Index(None, "user_id", "created_at", "id"),
         Index(None, "subscription_id", "created_at"),
         CheckConstraint("num_nonnulls(subscription_id, quota_pack_id) = 1", name="one_order"),
+        CheckConstraint(
+            "amount_refunded_cents >= 0 AND amount_refunded_cents <= amount_paid_cents",
+            name="refunded_within_paid",
+        ),
         Index(
             "ix_invoices_open_subscription",
             "subscription_id",
@@ -46,6 +50,7 @@ class Invoice(Base):
     currency: Mapped[str] = mapped_column(String(3))
     total_cents: Mapped[int]
     amount_paid_cents: Mapped[int] = mapped_column(default=0)
+    amount_refunded_cents: Mapped[int] = mapped_column(default=0, server_default="0")
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]

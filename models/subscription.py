@@ -57,6 +57,11 @@ class Subscription(Base):
             postgresql_where=text("status = 'PENDING'"),
         ),
         Index(
+            "ix_subscriptions_due_resume",
+            "resumes_at",
+            postgresql_where=text("status = 'PAUSED'"),
+        ),
+        Index(
             "ix_subscriptions_due_trial_reminder",
             "trial_end",
             postgresql_where=text("status = 'TRIALING' AND trial_reminder_sent_at IS NULL"),
@@ -85,6 +90,7 @@ class Subscription(Base):
     next_retry_at: Mapped[datetime | None]
     retry_count: Mapped[int] = mapped_column(default=0, server_default="0")
     trial_reminder_sent_at: Mapped[datetime | None]
+    resumes_at: Mapped[datetime | None]  # a paused subscription resumes by itself then
     status_before_suspension: Mapped[Status | None] = mapped_column(
         enum_column(Status, "subscription_status_before_suspension")
     )

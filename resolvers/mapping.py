@@ -84,6 +84,7 @@ def subscription(view: SubscriptionView) -> types.Subscription:
         cancel_reason=view.cancel_reason,
         activated_at=view.activated_at,
         grace_expires_at=view.grace_expires_at,
+        resumes_at=view.resumes_at,
         price_paid_cents=view.price_paid_cents,
         currency=view.currency,
         pending_plan=plan(view.pending_plan) if view.pending_plan else None,

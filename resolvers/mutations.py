@@ -14,6 +14,7 @@ from schema.inputs import (
     CancelSubscriptionInput,
     CreatePlanInput,
     DowngradeInput,
+    PauseSubscriptionInput,
     PaymentMethodIdInput,
     ReinstateSubscriptionInput,
     SetPlanPriceInput,
@@ -25,6 +26,7 @@ from schema.inputs import (
 )
 from schema.permissions import Info
 from services.billing import payment_methods
+from services.billing import test_clock as clock_control
 from services.billing.periods import Interval
 from services.common.errors import DomainError
 from services.common.results import ChargeOutcomeResult
@@ -38,7 +40,6 @@ from services.subscriptions import (
     fulfillment_updates,
     plan_changes,
 )
-from services.subscriptions import test_clock as clock_control
 
 
 async def _charged(call: Awaitable[ChargeOutcomeResult]) -> types.SubscriptionPayload:
@@ -154,6 +155,14 @@ async def update_fulfillment(
         fulfillment_updates.update_fulfillment(
             info.context.deps, info.context.user().user_id, fulfillment
         )
+    )
+
+
+async def pause_subscription(
+    info: Info, input: PauseSubscriptionInput
+) -> types.SubscriptionPayload:
+    return await _changed(
+        cancellation.pause(info.context.deps, info.context.user().user_id, input.resumes_at)
     )
 
 

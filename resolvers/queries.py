@@ -6,11 +6,11 @@ from resolvers import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
+from services.billing import test_clock as clock_control
 from services.billing import upcoming
 from services.pricing import catalog
 from services.reads import queries
 from services.subscriptions import plan_changes
-from services.subscriptions import test_clock as clock_control
 from services.subscriptions.lifecycle import Status
 from services.subscriptions.state import SubscriptionFilter
 

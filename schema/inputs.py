@@ -52,6 +52,11 @@ class DowngradeInput:
 
 
 @strawberry.input
+class PauseSubscriptionInput:
+    resumes_at: datetime
+
+
+@strawberry.input
 class CancelSubscriptionInput:
     at_period_end: bool = True
     reason: str | None = None

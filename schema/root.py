@@ -111,6 +111,12 @@ class Mutation:
     cancel_subscription = strawberry.mutation(
         resolver=mutations.cancel_subscription, permission_classes=signed_in_writes
     )
+    pause_subscription = strawberry.mutation(
+        resolver=mutations.pause_subscription,
+        permission_classes=signed_in_writes,
+        description="Pause an ACTIVE subscription until resumesAt: nothing is charged, the "
+        "period stands still, you have the free tier; resuming restarts billing then.",
+    )
     resume_subscription = strawberry.mutation(
         resolver=mutations.resume_subscription, permission_classes=signed_in_writes
     )

@@ -168,6 +168,9 @@ class Subscription:
     cancel_reason: str | None
     activated_at: datetime | None
     grace_expires_at: datetime | None
+    resumes_at: datetime | None = strawberry.field(
+        description="A PAUSED subscription resumes by itself then."
+    )
     price_paid_cents: int
     currency: str
     pending_plan: Plan | None

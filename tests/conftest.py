@@ -35,6 +35,7 @@ TABLES = (
     "plans, payment_methods, payment_customers, outbox, processed_messages, idempotency_keys, "
     "invoice_counters, broadcasts, worker_heartbeats, test_clock, charge_deferrals, "
     "usage_unique_values, usage_events, usage_counters, plan_quotas, quota_pack_units, "
+    "credit_notes, refunds, credit_ledger, subscription_discounts, promotion_codes, coupons, "
     "quota_packs, meters"
 )
 

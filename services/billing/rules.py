@@ -21,6 +21,8 @@ class LineKind(StrEnum):
     PRORATION_CHARGE = "PRORATION_CHARGE"
     USAGE = "USAGE"  # overage past a plan's included units, billed with the renewal
     QUOTA_PACK = "QUOTA_PACK"  # units bought once (a plan of kind QUOTA)
+    DISCOUNT = "DISCOUNT"  # a coupon's share, negative
+    CREDIT = "CREDIT"  # the customer's credit balance applied, negative
 
 
 class PaymentPurpose(StrEnum):

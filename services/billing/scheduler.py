@@ -40,7 +40,7 @@ from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.store.usage import Overage
-from services.subscriptions import lifecycle
+from services.subscriptions import lifecycle, pausing
 from services.subscriptions.lifecycle import DueWork, Status, SubscriptionState, Transition
 from services.subscriptions.transitions import apply_transition, subscription_data
 from services.usage.metering import renewal_usage_lines
@@ -292,6 +292,8 @@ def _apply_due(
             details = {"finalUsageInvoice": view.invoice_number, "amountCents": view.amount_cents}
     elif work is DueWork.ABANDON:
         transition = lifecycle.abandon_checkout(state, now)
+    elif work is DueWork.RESUME:
+        transition = pausing.resume(state, now)
     elif collection is None:  # a charge was due but there is no method to charge
         transition = lifecycle.payment_failed(state, now)
         details = {"failure": "no payment method on file"}

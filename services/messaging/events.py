@@ -28,6 +28,12 @@ COMMAND_REJECTED = "subscription.command_rejected"
 PLAN_UPDATED = "plan.updated"
 USAGE_THRESHOLD_REACHED = "usage.threshold_reached"
 QUOTA_PACK_PURCHASED = "quota_pack.purchased"
+SUBSCRIPTION_PAUSED = "subscription.paused"
+SUBSCRIPTION_RESUMED = "subscription.resumed"
+COUPON_REDEEMED = "coupon.redeemed"
+CREDIT_ADJUSTED = "credit.adjusted"
+REFUND_CREATED = "refund.created"
+CREDIT_NOTE_ISSUED = "credit_note.issued"
 # Changes to the catalog change what every subscriber of a plan may use.
 CATALOG_EVENTS = frozenset({PRICING_CHANGED, PLAN_UPDATED})
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from services.billing import test_clock
 from services.billing.reconcile import reconcile_unsettled
 from services.billing.scheduler import run_due_work
 from services.messaging.kafka import KafkaConsumerLoop
@@ -19,7 +20,6 @@ from services.messaging.relay import OutboxRelay
 from services.platform.deps import Deps
 from services.platform.health import Heartbeats
 from services.pricing import broadcasts
-from services.subscriptions import test_clock
 
 log = logging.getLogger(__name__)
 SCHEDULER_POLL_SECONDS = 5.0

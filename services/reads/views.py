@@ -78,6 +78,7 @@ class SubscriptionView:
     cancel_reason: str | None
     activated_at: datetime | None
     grace_expires_at: datetime | None
+    resumes_at: datetime | None
     price_paid_cents: int
     currency: str
     pending_plan: PlanView | None
@@ -119,6 +120,7 @@ class SubscriptionView:
             cancel_reason=row.cancel_reason,
             activated_at=row.activated_at,
             grace_expires_at=row.grace_expires_at,
+            resumes_at=row.resumes_at,
             price_paid_cents=row.price_paid_cents,
             currency=row.currency,
             pending_plan=PlanView.of(row.pending_plan) if row.pending_plan else None,

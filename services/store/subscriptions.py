@@ -38,6 +38,7 @@ _STATE_FIELDS = (
     "status_before_suspension",
     "status_updated_at",
     "price_paid_cents",
+    "resumes_at",
 )
 
 
@@ -173,6 +174,7 @@ class SubscriptionRepository:
             ),
             and_(Subscription.status == Status.PAST_DUE, Subscription.grace_expires_at <= now),
             and_(Subscription.status == Status.PAST_DUE, Subscription.next_retry_at <= now),
+            and_(Subscription.status == Status.PAUSED, Subscription.resumes_at <= now),
             and_(
                 Subscription.status == Status.PENDING,
                 Subscription.status_updated_at <= now - CHECKOUT_TIMEOUT,
@@ -206,6 +208,9 @@ class SubscriptionRepository:
             ),
             select(func.min(Subscription.next_retry_at)).where(
                 current, Subscription.status == Status.PAST_DUE
+            ),
+            select(func.min(Subscription.resumes_at)).where(
+                current, Subscription.status == Status.PAUSED
             ),
             select(func.min(Subscription.status_updated_at + CHECKOUT_TIMEOUT)).where(
                 current, Subscription.status == Status.PENDING

@@ -1,4 +1,5 @@
-"""Cancel (at period end by default, or now) and resume before the period ends."""
+"""Cancel (at period end by default, or now) and resume before the period ends; pause
+and resume a paused subscription."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from services.common.errors import DomainError, ErrorCode
 from services.platform.deps import Deps
 from services.reads.views import SubscriptionView
 from services.store.subscriptions import state_of
-from services.subscriptions import lifecycle
+from services.subscriptions import lifecycle, pausing
 from services.subscriptions.current import change_subscription
 
 MAX_REASON = 500
@@ -40,9 +41,22 @@ async def cancel(
     )
 
 
-async def resume(deps: Deps, user_id: str) -> SubscriptionView:
+async def pause(deps: Deps, user_id: str, resumes_at: datetime) -> SubscriptionView:
     def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
-        transition = lifecycle.resume(state_of(row), now)
+        return pausing.pause(state_of(row), resumes_at, now)
+
+    return await change_subscription(deps, user_id, rule, actor=user_id)
+
+
+async def resume(deps: Deps, user_id: str) -> SubscriptionView:
+    """Undo a cancellation at period end, or resume a paused subscription now (its
+    billing restarts from today)."""
+
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        state = state_of(row)
+        if state.status is lifecycle.Status.PAUSED:
+            return pausing.resume(state, now)
+        transition = lifecycle.resume(state, now)
         row.cancel_reason = None
         return transition
 

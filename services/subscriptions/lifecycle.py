@@ -31,7 +31,7 @@ TRIAL_REMINDER_BEFORE = timedelta(days=3)
 CHECKOUT_TIMEOUT = timedelta(hours=23)
 
 
-def _move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
+def move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
     after = replace(state, **changes)  # type: ignore[arg-type]
     if after.status is not state.status:
         after = replace(after, status_updated_at=now)
@@ -94,7 +94,7 @@ def payment_succeeded(
         "retry_count": 0,
     }
     if state.status is Status.PENDING:
-        return _move(
+        return move(
             state,
             now,
             "payment_succeeded",
@@ -121,7 +121,7 @@ def payment_succeeded(
             Status.ACTIVE: "renewed",
             Status.PAST_DUE: "payment_recovered",
         }[state.status]
-        return _move(
+        return move(
             state,
             now,
             reason,
@@ -139,7 +139,7 @@ def payment_succeeded(
 def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
     """A charge was declined: the first payment fails the checkout; later ones start grace."""
     if state.status is Status.PENDING:
-        return _move(
+        return move(
             state,
             now,
             "payment_failed",
@@ -152,7 +152,7 @@ def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
             # Only the charge for the next period can fail a paid-up subscription; a
             # stray failure mid-period (a late event, a declined upgrade) changes nothing.
             raise _refuse(state, "fail the renewal of a paid-up period of")
-        return _move(
+        return move(
             state,
             now,
             "payment_failed",
@@ -169,9 +169,7 @@ def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
         grace_started = state.grace_expires_at - GRACE_PERIOD
         retries = state.retry_count + 1
         upcoming = grace_started + RETRY_AFTER[retries] if retries < len(RETRY_AFTER) else None
-        return _move(
-            state, now, "payment_retry_failed", retry_count=retries, next_retry_at=upcoming
-        )
+        return move(state, now, "payment_retry_failed", retry_count=retries, next_retry_at=upcoming)
     raise _refuse(state, "apply a failed payment to")
 
 
@@ -179,7 +177,7 @@ def payment_canceled(state: SubscriptionState, now: datetime) -> Transition:
     """The processor cancelled the payment. At checkout that cancels the order (seed
     mapping canceled → cancelled); later it counts as a failed charge."""
     if state.status is Status.PENDING:
-        return _move(
+        return move(
             state,
             now,
             "payment_canceled",
@@ -215,9 +213,9 @@ def expire(state: SubscriptionState, now: datetime) -> Transition:
     """The paid period of a cancelled subscription ended, or grace ran out."""
     end, grace = state.current_period_end, state.grace_expires_at
     if state.status is Status.CANCELED and state.is_current and end is not None and now >= end:
-        return _move(state, now, "period_ended", status=Status.EXPIRED)
+        return move(state, now, "period_ended", status=Status.EXPIRED)
     if state.status is Status.PAST_DUE and grace is not None and now >= grace:
-        return _move(state, now, "grace_period_ended", status=Status.EXPIRED)
+        return move(state, now, "grace_period_ended", status=Status.EXPIRED)
     raise _refuse(state, "expire")
 
 
@@ -225,7 +223,7 @@ def abandon_checkout(state: SubscriptionState, now: datetime) -> Transition:
     """A checkout nobody finished fails; a retry is a new checkout."""
     if state.status is not Status.PENDING or now < state.status_updated_at + CHECKOUT_TIMEOUT:
         raise _refuse(state, "abandon the checkout of")
-    return _move(
+    return move(
         state,
         now,
         "checkout_expired",
@@ -240,11 +238,11 @@ def abandon_checkout(state: SubscriptionState, now: datetime) -> Transition:
 def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> Transition:
     """Cancel now or at the end of the paid period.
 
-    PAST_DUE (or a period already over) has no paid time left, so it ends now; a
-    PENDING checkout is abandoned. A scheduled cancellation can be made immediate.
+    PAST_DUE and PAUSED (or a period already over) have no paid time left, so they end
+    now; a PENDING checkout is abandoned. A scheduled cancellation can be made immediate.
     """
     if state.status is Status.PENDING:
-        return _move(
+        return move(
             state,
             now,
             "checkout_abandoned",
@@ -253,14 +251,15 @@ def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> T
             payment_confirmation=PaymentConfirmation.CANCELED,
         )
     scheduled = state.status is Status.CANCELED and state.is_current
-    if state.status not in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE) and not scheduled:
+    cancellable = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.PAUSED)
+    if state.status not in cancellable and not scheduled:
         raise _refuse(state, "cancel")
     if scheduled and at_period_end:
         raise _refuse(state, "schedule the cancellation of")
     end = state.current_period_end
     paid_time_left = end is not None and now < end
-    if at_period_end and paid_time_left and state.status is not Status.PAST_DUE:
-        return _move(
+    if at_period_end and paid_time_left and state.status in (Status.TRIALING, Status.ACTIVE):
+        return move(
             state,
             now,
             "cancelled_at_period_end",
@@ -272,7 +271,7 @@ def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> T
     trial_end = state.trial_end
     if trial_end is not None and trial_end > now:
         trial_end = now
-    return _move(
+    return move(
         state,
         now,
         "cancelled_immediately",
@@ -284,6 +283,7 @@ def cancel(state: SubscriptionState, now: datetime, *, at_period_end: bool) -> T
         grace_expires_at=None,
         next_retry_at=None,
         pending_plan_code=None,
+        resumes_at=None,
     )
 
 
@@ -293,7 +293,7 @@ def resume(state: SubscriptionState, now: datetime) -> Transition:
     if not (state.status is Status.CANCELED and state.cancel_at_period_end and end and now < end):
         raise _refuse(state, "resume")
     in_trial = state.trial_end is not None and now < state.trial_end
-    return _move(
+    return move(
         state,
         now,
         "resumed",
@@ -333,14 +333,14 @@ def change_plan(state: SubscriptionState, target: PlanTerms, now: datetime) -> T
     """Switch plan now (an upgrade, after its prorated payment succeeded)."""
     if state.status not in (Status.TRIALING, Status.ACTIVE):
         raise _refuse(state, "change the plan of")
-    return _move(state, now, "upgraded", plan_code=target.code, pending_plan_code=None)
+    return move(state, now, "upgraded", plan_code=target.code, pending_plan_code=None)
 
 
 def schedule_downgrade(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
     """Downgrades wait for the end of the period the user already paid for."""
     if state.status not in (Status.TRIALING, Status.ACTIVE):
         raise _refuse(state, "downgrade")
-    return _move(state, now, "downgrade_scheduled", pending_plan_code=target.code)
+    return move(state, now, "downgrade_scheduled", pending_plan_code=target.code)
 
 
 def change_fulfillment(state: SubscriptionState, now: datetime) -> Transition:
@@ -356,7 +356,7 @@ def change_fulfillment(state: SubscriptionState, now: datetime) -> Transition:
 def suspend(state: SubscriptionState, now: datetime) -> Transition:
     if state.status is Status.SUSPENDED or not state.is_current:
         raise _refuse(state, "suspend")
-    return _move(
+    return move(
         state, now, "suspended", status=Status.SUSPENDED, status_before_suspension=state.status
     )
 
@@ -364,7 +364,7 @@ def suspend(state: SubscriptionState, now: datetime) -> Transition:
 def reinstate(state: SubscriptionState, now: datetime) -> Transition:
     if state.status is not Status.SUSPENDED or state.status_before_suspension is None:
         raise _refuse(state, "reinstate")
-    return _move(
+    return move(
         state,
         now,
         "reinstated",
@@ -381,6 +381,7 @@ class DueWork(StrEnum):
     CHARGE = "CHARGE"  # trial conversion or renewal
     RETRY = "RETRY"  # a payment retry during grace
     EXPIRE = "EXPIRE"  # cancelled period over, or grace over
+    RESUME = "RESUME"  # a pause ran out
 
 
 def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
@@ -392,6 +393,8 @@ def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
         return DueWork.CHARGE
     if state.status is Status.CANCELED and end is not None and now >= end and state.is_current:
         return DueWork.EXPIRE
+    if state.status is Status.PAUSED and state.resumes_at and now >= state.resumes_at:
+        return DueWork.RESUME
     if state.status is Status.PAST_DUE:
         grace = state.grace_expires_at
         if grace is not None and now >= grace:

@@ -19,6 +19,7 @@ class Status(StrEnum):
     EXPIRED = "EXPIRED"
     FAILED = "FAILED"
     SUSPENDED = "SUSPENDED"
+    PAUSED = "PAUSED"  # nothing charged, the period frozen, the free tier until resumed
 
 
 class PaymentConfirmation(StrEnum):
@@ -67,6 +68,7 @@ class SubscriptionState:
     pending_plan_code: str | None = None
     status_before_suspension: Status | None = None
     price_paid_cents: int = 0
+    resumes_at: datetime | None = None  # PAUSED until then
 
     @property
     def is_current(self) -> bool:

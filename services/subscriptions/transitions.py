@@ -32,6 +32,8 @@ NOTIFICATIONS: dict[str, tuple[str, ...]] = {
     "downgrade_scheduled": ("plan_change_scheduled",),
     "suspended": ("subscription_suspended",),
     "reinstated": ("subscription_reinstated",),
+    "paused": ("subscription_paused",),
+    "unpaused": ("subscription_resumed",),
 }
 STARTED_REASONS = frozenset({"trial_started", "payment_succeeded"})
 CANCELLED_REASONS = frozenset({"cancelled_at_period_end", "cancelled_immediately"})
@@ -123,6 +125,13 @@ def _events_for(
         found.append(
             DomainEvent(events.SUBSCRIPTION_CANCELLED, user, {**data, "reason": note}, now)
         )
+    if reason == "paused":
+        until = events.iso(transition.after.resumes_at)
+        found.append(
+            DomainEvent(events.SUBSCRIPTION_PAUSED, user, {**data, "resumesAt": until}, now)
+        )
+    if reason == "unpaused":
+        found.append(DomainEvent(events.SUBSCRIPTION_RESUMED, user, data, now))
     if reason == "upgraded":
         previous = transition.before.plan_code if transition.before else None
         found.append(

@@ -9,13 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import payment_methods, scheduler
+from services.billing import payment_methods, scheduler, test_clock
 from services.common.errors import DomainError, ErrorCode
 from services.gateway.base import ChargeRequest, ChargeResult
 from services.platform.clock import OffsetClock
 from services.platform.deps import Deps
 from services.reads import queries
-from services.subscriptions import checkout, plan_changes, test_clock
+from services.subscriptions import checkout, plan_changes
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
 from tests.integration.subscriptions.test_checkout import used_trial

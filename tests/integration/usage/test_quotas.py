@@ -204,7 +204,7 @@ async def test_thresholds_are_announced_once_per_period_through_the_outbox(ai_ca
 
 
 async def test_the_test_clock_resets_counters_and_bills_overage_at_period_end(ai_calls):
-    from services.subscriptions import test_clock
+    from services.billing import test_clock
 
     clocked = dataclasses.replace(
         ai_calls, settings=ai_calls.settings.model_copy(update={"test_clock": True})

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from services.billing.periods import Interval
 from services.common.errors import InvalidTransition
-from services.subscriptions import lifecycle
+from services.subscriptions import lifecycle, pausing
 from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.lifecycle import PlanTerms, Status, SubscriptionState
 
@@ -36,6 +36,8 @@ EVENTS = st.sampled_from(
         "downgrade",
         "suspend",
         "reinstate",
+        "pause",
+        "unpause",
     ]
 )
 STEPS = st.lists(st.tuples(EVENTS, st.integers(0, 40 * 86400)), max_size=30)
@@ -63,6 +65,10 @@ def apply(state: SubscriptionState, event: str, now: datetime) -> SubscriptionSt
         return lifecycle.schedule_downgrade(state, AD_FREE, now).after
     if event == "suspend":
         return lifecycle.suspend(state, now).after
+    if event == "pause":
+        return pausing.pause(state, now + timedelta(days=10), now).after
+    if event == "unpause":
+        return pausing.resume(state, now).after
     return lifecycle.reinstate(state, now).after
 
 
@@ -75,6 +81,12 @@ def check_invariants(state: SubscriptionState, now: datetime) -> None:
     if state.status is Status.PAST_DUE:
         assert state.grace_expires_at is not None
     assert (state.status is Status.SUSPENDED) == (state.status_before_suspension is not None)
+    # Only a paused subscription waits to resume; nothing is due while paused but that.
+    if state.status is Status.PAUSED:
+        assert state.resumes_at is not None
+        assert lifecycle.due_work(state, now) in (None, lifecycle.DueWork.RESUME)
+    elif state.status_before_suspension is not Status.PAUSED:
+        assert state.resumes_at is None
     assert state.status_before_suspension is not Status.SUSPENDED
     if state.trial_end is not None:
         assert state.trial_start is not None and state.trial_start <= state.trial_end
@@ -82,7 +94,7 @@ def check_invariants(state: SubscriptionState, now: datetime) -> None:
     plan_features = set(FEATURES[state.plan_code].entitlements)
     if state.status is Status.SUSPENDED:
         assert granted.features == ()
-    elif state.status in (Status.EXPIRED, Status.FAILED, Status.PENDING):
+    elif state.status in (Status.EXPIRED, Status.FAILED, Status.PENDING, Status.PAUSED):
         assert granted.features == FREE.entitlements
     elif state.status is Status.PAST_DUE:
         assert set(granted.features) <= set(FEATURES[state.plan_code].grace_entitlements) | {

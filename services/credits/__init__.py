@@ -1,0 +1,1 @@
+"""The customer credit balance, refunds and credit notes."""
