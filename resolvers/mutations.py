@@ -120,6 +120,7 @@ async def subscribe(info: Info, input: SubscribeInput) -> types.SubscriptionPayl
         payment_method_id=input.payment_method_id,
         fulfillment=mapping.fulfillment_input(input.fulfillment),
         idempotency_key=input.idempotency_key,
+        promotion_code=input.promotion_code,
     )
     return await _charged(checkout.subscribe(info.context.deps, command))
 

@@ -13,6 +13,7 @@ from services.billing.rules import InvoiceStatus
 from services.billing.rules import LineKind as InvoiceLineKind
 from services.billing.rules import PaymentStatus as PaymentResult
 from services.common.errors import ErrorCode as UserErrorCode
+from services.discounts.rules import Duration as CouponDuration
 from services.gateway.base import ChargeOutcome as PaymentOutcome
 from services.pricing.rules import PlanKind
 from services.subscriptions.fulfillment import Channel as FulfillmentChannel
@@ -36,11 +37,13 @@ for _enum, _name in (
     (MeterAggregation, "MeterAggregation"),
     (QuotaRefusal, "QuotaRefusal"),
     (PackStatus, "PackStatus"),
+    (CouponDuration, "CouponDuration"),
 ):
     strawberry.enum(_enum, name=_name)
 
 __all__ = [
     "BillingInterval",
+    "CouponDuration",
     "FulfillmentChannel",
     "InvoiceLineKind",
     "InvoiceStatus",

@@ -8,6 +8,7 @@ import strawberry
 
 from schema.enums import (
     BillingInterval,
+    CouponDuration,
     FulfillmentChannel,
     MeterAggregation,
     PlanKind,
@@ -38,6 +39,40 @@ class SubscribeInput:
     payment_method_id: str | None = None
     fulfillment: FulfillmentInput | None = None
     idempotency_key: str | None = None
+    promotion_code: str | None = None
+
+
+@strawberry.input
+class CreateCouponInput:
+    code: str
+    name: str
+    duration: CouponDuration
+    percent_off: int | None = None
+    amount_off_cents: int | None = None
+    currency: str | None = None
+    duration_in_cycles: int | None = None
+    applies_to_plans: list[str] = strawberry.field(default_factory=list)
+    max_redemptions: int | None = None
+    redeem_by: datetime | None = None
+
+
+@strawberry.input
+class ArchiveCouponInput:
+    code: str
+
+
+@strawberry.input
+class CreatePromotionCodeInput:
+    coupon_code: str
+    code: str
+    max_redemptions: int | None = None
+    expires_at: datetime | None = None
+    first_time_only: bool = False
+
+
+@strawberry.input
+class ApplyPromotionCodeInput:
+    code: str
 
 
 @strawberry.input

@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.permission import BasePermission
 
-from resolvers import live, mutations, queries
+from resolvers import discounts, live, mutations, queries
 from resolvers import usage as metered
 from schema.permissions import (
     IsAdmin,
@@ -87,6 +87,13 @@ class Query:
         permission_classes=self_service_or_admin,
         description="A user's usage: your own, or anyone's with the service or admin role.",
     )
+    coupons = strawberry.field(resolver=discounts.coupons_list, permission_classes=admin_only)
+    preview_subscribe = strawberry.field(
+        resolver=discounts.preview_subscribe,
+        permission_classes=signed_in,
+        description="What subscribing to a plan would charge, and when, with a promotion "
+        "code's discount (the code is checked, not used).",
+    )
     my_quota_packs = strawberry.field(
         resolver=metered.my_quota_packs,
         permission_classes=signed_in,
@@ -163,6 +170,23 @@ class Mutation:
         permission_classes=admin_writes,
         description="What a plan includes of a meter: includedUnits (null: unlimited), "
         "a hard limit or overage at overageUnitPriceCents per unit.",
+    )
+    create_coupon = strawberry.mutation(
+        resolver=discounts.create_coupon,
+        permission_classes=admin_writes,
+        description="percentOff (1-100) or amountOffCents with currency; ONCE, REPEATING "
+        "(durationInCycles) or FOREVER.",
+    )
+    archive_coupon = strawberry.mutation(
+        resolver=discounts.archive_coupon, permission_classes=admin_writes
+    )
+    create_promotion_code = strawberry.mutation(
+        resolver=discounts.create_promotion_code, permission_classes=admin_writes
+    )
+    apply_promotion_code = strawberry.mutation(
+        resolver=discounts.apply_promotion_code,
+        permission_classes=signed_in_writes,
+        description="Redeem a promotion code on your current subscription.",
     )
     purchase_quota_pack = strawberry.mutation(
         resolver=metered.purchase_quota_pack,

@@ -8,6 +8,7 @@ import strawberry
 
 from schema.enums import (
     BillingInterval,
+    CouponDuration,
     FulfillmentChannel,
     InvoiceLineKind,
     InvoiceStatus,
@@ -181,6 +182,12 @@ class Subscription:
     fulfillment: Fulfillment | None
     created_at: datetime
 
+    @strawberry.field(description="The coupon it carries now (null: none).")  # type: ignore[untyped-decorator]
+    async def discount(self, info: strawberry.Info) -> Discount | None:
+        from resolvers.discounts import subscription_discount  # resolvers build these types
+
+        return await subscription_discount(info, str(self.id))
+
 
 @strawberry.type
 class PageInfo:
@@ -338,6 +345,67 @@ class QuotaPackPayload:
     pack: QuotaPack | None
     payment: Payment | None
     errors: list[UserError]
+
+
+@strawberry.type(description="What a coupon takes off, for how long, and how often it was used.")
+class Coupon:
+    code: str
+    name: str
+    percent_off: int | None
+    amount_off_cents: int | None
+    currency: str | None
+    duration: CouponDuration
+    duration_in_cycles: int | None
+    applies_to_plans: list[str]
+    max_redemptions: int | None
+    times_redeemed: int
+    redeem_by: datetime | None
+    archived: bool
+
+
+@strawberry.type(description="A code customers type to get a coupon's discount.")
+class PromotionCode:
+    code: str
+    coupon_code: str
+    max_redemptions: int | None
+    times_redeemed: int
+    expires_at: datetime | None
+    first_time_only: bool
+    active: bool
+
+
+@strawberry.type(description="The coupon a subscription carries now.")
+class Discount:
+    coupon_code: str
+    percent_off: int | None
+    amount_off_cents: int | None
+    cycles_left: int | None = strawberry.field(description="Invoices it still covers; null: all.")
+    ends_at: datetime | None = strawberry.field(
+        description="When the last period it covers ends; null: never."
+    )
+
+
+@strawberry.type
+class CouponPayload:
+    coupon: Coupon | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class PromotionCodePayload:
+    promotion_code: PromotionCode | None
+    errors: list[UserError]
+
+
+@strawberry.type(description="What subscribing would charge, and when.")
+class SubscribePreview:
+    plan_code: str
+    currency: str
+    trial_days: int
+    amount_due_now_cents: int
+    first_charge_at: datetime
+    first_charge_cents: int
+    lines: list[InvoiceLine]
 
 
 @strawberry.type

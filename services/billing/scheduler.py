@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models import Invoice, PaymentMethod, Plan, Subscription
+from models import Invoice, PaymentMethod, Plan, Subscription, SubscriptionDiscount
 from services.billing.payments import (
     ChargeSpec,
     PaymentView,
@@ -32,6 +32,7 @@ from services.billing.payments import (
 from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
 from services.common.errors import DomainError
+from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import ChargeResult, PaymentGateway, idempotency_key
 from services.messaging import events
 from services.messaging.events import iso
@@ -65,6 +66,7 @@ class Collection:
     state: SubscriptionState
     plan: Plan
     spec: ChargeSpec
+    discount: SubscriptionDiscount | None = None  # a cycle is used when the invoice is built
     result: ChargeResult | None = None
     error: str | None = None  # why the gateway took no charge
 
@@ -152,6 +154,7 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
     if not charging and not ending:
         return plan
     methods = await uow.billing.default_methods({row.user_id for row in (*charging, *ending)})
+    discounts = await uow.discounts.discounts([row.id for row in charging])
     attempted = await uow.billing.attempts_made([row.id for row in charging])
     # Usage past the included units of the period that ends is billed with the renewal.
     overages = await uow.usage.overages(
@@ -193,18 +196,19 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
             period_end,
         )
         usage_lines = renewal_usage_lines(row, period_start, overages)
+        discount = None if retry else discounts.get(row.id)  # a retry keeps its invoice
         spec = ChargeSpec(
             order=row,
             method=method,
             purpose=purpose,
-            lines=(line, *usage_lines),
+            lines=discounted(discount, (line, *usage_lines)),
             invoice=open_invoices.get((row.id, period_start)) if retry else None,
             idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), str(attempt)),
             off_session=True,
             period_start=period_start,
             attempt=attempt,
         )
-        plan.collections[row.id] = Collection(row, state, charged_plan, spec)
+        plan.collections[row.id] = Collection(row, state, charged_plan, spec, discount)
     return plan
 
 
@@ -329,6 +333,7 @@ def _record_payment(
     payment = new_payment(spec, platform, now)
     uow.billing.add(payment)
     number = next(numbers) if spec.invoice is None else None
+    use_cycle(collection.discount, spec.lines)
     return settle(uow, payment, spec, collection.result, now, number)
 
 

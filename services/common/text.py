@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from services.common.errors import DomainError, ErrorCode
+
 
 def unstorable_path(value: object, path: str = "") -> str | None:
     """The path (`input.code`, `items.3`) of the first string in `value`, a decoded JSON
@@ -33,3 +35,13 @@ def unstorable_path(value: object, path: str = "") -> str | None:
 
 def unstorable_message(path: str) -> str:
     return f"{path or 'the input'} contains a NUL character, which cannot be stored"
+
+
+def check_text(value: str, field: str, limit: int, *, required: bool) -> str:
+    """A name or description: trimmed, present when required, at most `limit` long."""
+    value = value.strip()
+    if required and not value:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} is required", field)
+    if len(value) > limit:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} is longer than {limit}", field)
+    return value

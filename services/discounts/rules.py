@@ -135,8 +135,10 @@ def discount_line(terms: CouponTerms, lines: tuple[Line, ...]) -> Line | None:
         and line.amount_cents > 0
         and (not terms.applies_to_plans or line.plan_code in terms.applies_to_plans)
     ]
-    base = sum(line.amount_cents for line in eligible)
-    if base == 0:
+    # Never more than the invoice adds up to (a proration credit may already lower it).
+    invoice_total = sum(line.amount_cents for line in lines)
+    base = min(sum(line.amount_cents for line in eligible), invoice_total)
+    if base <= 0:
         return None
     if terms.percent_off is not None:
         off = percent_of(base, terms.percent_off)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.events import DomainEvent
 from services.store.billing import BillingRepository
+from services.store.discounts import DiscountRepository
 from services.store.messaging import MessagingRepository
 from services.store.operations import OperationsRepository
 from services.store.packs import PackRepository
@@ -48,6 +49,7 @@ class UnitOfWork:
     operations: OperationsRepository
     usage: UsageRepository
     packs: PackRepository
+    discounts: DiscountRepository
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class UnitOfWork:
         self.operations = OperationsRepository(self.session)
         self.usage = UsageRepository(self.session)
         self.packs = PackRepository(self.session)
+        self.discounts = DiscountRepository(self.session)
         self._events = []
         if self._inbox is not None:
             # The message is recorded in the transaction that applies its effect: a

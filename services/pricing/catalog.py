@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from models import Plan, PricingRecord
 from services.billing.periods import Interval
 from services.common.errors import DomainError, ErrorCode
+from services.common.text import check_text
 from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
@@ -115,15 +116,6 @@ def _plan_updated(plan: Plan, change: str, now: datetime) -> DomainEvent:
     )
 
 
-def _check_text(value: str, field: str, limit: int, *, required: bool) -> str:
-    value = value.strip()
-    if required and not value:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} is required", field)
-    if len(value) > limit:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"{field} is longer than {limit}", field)
-    return value
-
-
 async def list_plans(deps: Deps, *, include_archived: bool = False) -> list[PlanView]:
     async with deps.uow() as uow:
         return [PlanView.of(p) for p in await uow.plans.list(include_archived=include_archived)]
@@ -148,8 +140,8 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
     plan = Plan(
         id=uuid.uuid4(),
         code=cmd.code,
-        name=_check_text(cmd.name, "name", MAX_NAME, required=True),
-        description=_check_text(cmd.description, "description", MAX_DESCRIPTION, required=False),
+        name=check_text(cmd.name, "name", MAX_NAME, required=True),
+        description=check_text(cmd.description, "description", MAX_DESCRIPTION, required=False),
         kind=cmd.kind,
         price_cents=cmd.price_cents,
         currency=currency,
@@ -193,9 +185,9 @@ async def update_plan(deps: Deps, cmd: UpdatePlan) -> PlanView:
     async with deps.uow() as uow:
         plan = await require_plan(uow, cmd.code, purchasable=False, lock=True)
         if cmd.name is not None:
-            plan.name = _check_text(cmd.name, "name", MAX_NAME, required=True)
+            plan.name = check_text(cmd.name, "name", MAX_NAME, required=True)
         if cmd.description is not None:
-            plan.description = _check_text(
+            plan.description = check_text(
                 cmd.description, "description", MAX_DESCRIPTION, required=False
             )
         if cmd.trial_days is not None:
@@ -263,7 +255,7 @@ async def set_plan_price(deps: Deps, admin_id: str, cmd: SetPlanPrice) -> PlanVi
         previous = plan.price_cents
         description = cmd.description if cmd.description is not None else plan.description
         plan.price_cents = cmd.price_cents
-        plan.description = _check_text(description, "description", MAX_DESCRIPTION, required=False)
+        plan.description = check_text(description, "description", MAX_DESCRIPTION, required=False)
         plan.updated_at = now
         uow.plans.add_pricing_record(
             PricingRecord(

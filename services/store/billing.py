@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,6 +90,17 @@ class BillingRepository:
             .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(query)).all()
+
+    async def has_paid(self, user_id: str) -> bool:
+        """Whether the user ever paid us anything (first-time promotion codes)."""
+        query = select(
+            exists().where(
+                Payment.owner_id == user_id,
+                Payment.status_literal == PaymentStatus.SUCCESS,
+                Payment.amount_cents > 0,
+            )
+        )
+        return bool(await self.session.scalar(query))
 
     async def payment_owners(
         self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +15,7 @@ from services.billing.periods import next_period_end
 from services.billing.rules import Line, LineKind, PaymentPurpose
 from services.common.errors import DomainError, ErrorCode
 from services.common.results import ChargeOutcomeResult
+from services.discounts.redemption import discounted, preview_discount, redeem, use_cycle
 from services.gateway.base import ChargeOutcome, idempotency_key
 from services.platform.db import violates
 from services.platform.deps import Deps
@@ -37,6 +39,7 @@ class Subscribe:
     payment_method_id: str | None = None
     fulfillment: Fulfillment | None = None
     idempotency_key: str | None = None
+    promotion_code: str | None = None
 
 
 def _already_subscribed() -> DomainError:
@@ -56,6 +59,7 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
             "plan": cmd.plan_code,
             "pm": cmd.payment_method_id,
             "fulfillment": fulfillment.to_json() if fulfillment else None,
+            "promotionCode": cmd.promotion_code,
         },
     )
     now = deps.clock.now()
@@ -85,6 +89,10 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
         )
         uow.subscriptions.add(row)
         apply_transition(uow, row, started, plans, free_plan=free_plan, actor=cmd.user_id, now=now)
+        discount = None
+        if cmd.promotion_code is not None:  # the trial's conversion uses it if there is one
+            await uow.session.flush()
+            discount = await redeem(uow, cmd.promotion_code, row, plan, now)
         payment = None
         errors: tuple[DomainError, ...] = ()
         if started.after.status is lifecycle.Status.PENDING:
@@ -92,16 +100,18 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
             line = Line(
                 LineKind.SUBSCRIPTION, plan.name, plan.price_cents, plan.code, now, period_end
             )
+            lines = discounted(discount, (line,))
             await uow.session.flush()
             spec = ChargeSpec(
                 order=row,
                 method=method,
                 purpose=PaymentPurpose.FIRST_PAYMENT,
-                lines=(line,),
+                lines=lines,
                 idempotency_key=idempotency_key(cmd.user_id, key or str(row.id), OPERATION),
                 off_session=False,
             )
             payment, result = await charge(uow, deps.gateway, spec, now)
+            use_cycle(discount, lines)
             settled = lifecycle.payment_result(
                 state_of(row), terms, payment.amount_cents, payment.status, now
             )
@@ -122,3 +132,36 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
                 raise _already_subscribed() from exc
             raise
         return outcome
+
+
+@dataclass(frozen=True)
+class SubscribePreview:
+    plan_code: str
+    currency: str
+    trial_days: int  # 0: no trial, the first charge is now
+    amount_due_now_cents: int
+    first_charge_at: datetime
+    first_charge_cents: int
+    lines: tuple[Line, ...]  # the first paid invoice, with its discount
+
+
+async def preview_subscribe(
+    deps: Deps, user_id: str, plan_code: str, promotion_code: str | None
+) -> SubscribePreview:
+    """What subscribing would charge, and when; a promotion code is checked, not used."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        plan = await require_plan(uow, plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
+        terms = terms_of(plan)
+        trial = terms.trial_days if not await uow.subscriptions.had_trial(user_id) else 0
+        first_at = now + timedelta(days=trial)
+        end = next_period_end(first_at, first_at, terms.interval)
+        lines: tuple[Line, ...] = (
+            Line(LineKind.SUBSCRIPTION, plan.name, plan.price_cents, plan.code, first_at, end),
+        )
+        if promotion_code is not None:
+            lines = await preview_discount(uow, promotion_code, user_id, plan, lines, now)
+    first = sum(line.amount_cents for line in lines)
+    return SubscribePreview(
+        plan.code, plan.currency, trial, 0 if trial else first, first_at, first, lines
+    )

@@ -13,6 +13,7 @@ from services.billing.proration import Proration, prorate
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.common.results import ChargeOutcomeResult
+from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import idempotency_key
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
@@ -116,13 +117,15 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
                 state, terms_of(target), now
             )
         elif state.status is Status.ACTIVE:
-            _, lines = proration_lines(row, target, now)
+            _, prorated = proration_lines(row, target, now)
+            discount = await uow.discounts.discount(row.id)
+            lines = discounted(discount, tuple(prorated))
             method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
             spec = ChargeSpec(
                 order=row,
                 method=method,
                 purpose=PaymentPurpose.UPGRADE,
-                lines=tuple(lines),
+                lines=lines,
                 target_plan_id=target.id,
                 idempotency_key=idempotency_key(
                     cmd.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
@@ -130,6 +133,7 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
                 off_session=False,
             )
             payment, _ = await charge(uow, deps.gateway, spec, now)
+            use_cycle(discount, lines)
             switched = None
             if payment.status is PaymentStatus.SUCCESS:
                 switched = lifecycle.change_plan(state, terms_of(target), now)
@@ -180,8 +184,9 @@ async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview
         upgrade = target.tier_rank > row.plan.tier_rank
         lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
         if upgrade and row.status is Status.ACTIVE:
-            proration, lines = proration_lines(row, target, now)
-            amount, effective = proration.amount_due_cents, now
+            _, prorated = proration_lines(row, target, now)
+            lines = list(discounted(await uow.discounts.discount(row.id), tuple(prorated)))
+            amount, effective = sum(line.amount_cents for line in lines), now
         elif upgrade:
             amount, effective, lines = 0, now, []
         else:

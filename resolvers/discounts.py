@@ -1,0 +1,145 @@
+"""Coupon and promotion code resolvers: admins define them, customers redeem codes at
+checkout or on their subscription, and see what subscribing would cost."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+
+import strawberry
+
+from resolvers import mapping
+from schema import types
+from schema.inputs import (
+    ApplyPromotionCodeInput,
+    ArchiveCouponInput,
+    CreateCouponInput,
+    CreatePromotionCodeInput,
+)
+from schema.permissions import Info
+from services.common.errors import DomainError
+from services.discounts import coupons, redemption
+from services.reads import queries
+from services.subscriptions import checkout
+
+
+def _coupon(view: coupons.CouponView) -> types.Coupon:
+    return types.Coupon(
+        code=view.code,
+        name=view.name,
+        percent_off=view.percent_off,
+        amount_off_cents=view.amount_off_cents,
+        currency=view.currency,
+        duration=view.duration,
+        duration_in_cycles=view.duration_in_cycles,
+        applies_to_plans=list(view.applies_to_plans),
+        max_redemptions=view.max_redemptions,
+        times_redeemed=view.times_redeemed,
+        redeem_by=view.redeem_by,
+        archived=view.archived,
+    )
+
+
+async def _coupon_payload(call: Awaitable[coupons.CouponView]) -> types.CouponPayload:
+    try:
+        return types.CouponPayload(coupon=_coupon(await call), errors=[])
+    except DomainError as error:
+        return types.CouponPayload(coupon=None, errors=[mapping.user_error(error)])
+
+
+async def create_coupon(info: Info, input: CreateCouponInput) -> types.CouponPayload:
+    command = coupons.CreateCoupon(
+        code=input.code,
+        name=input.name,
+        duration=input.duration,
+        percent_off=input.percent_off,
+        amount_off_cents=input.amount_off_cents,
+        currency=input.currency,
+        duration_in_cycles=input.duration_in_cycles,
+        applies_to_plans=tuple(input.applies_to_plans),
+        max_redemptions=input.max_redemptions,
+        redeem_by=input.redeem_by,
+    )
+    return await _coupon_payload(coupons.create_coupon(info.context.deps, command))
+
+
+async def archive_coupon(info: Info, input: ArchiveCouponInput) -> types.CouponPayload:
+    return await _coupon_payload(coupons.archive_coupon(info.context.deps, input.code))
+
+
+async def coupons_list(info: Info, include_archived: bool = False) -> list[types.Coupon]:
+    views = await coupons.list_coupons(info.context.deps, include_archived=include_archived)
+    return [_coupon(view) for view in views]
+
+
+async def create_promotion_code(
+    info: Info, input: CreatePromotionCodeInput
+) -> types.PromotionCodePayload:
+    command = coupons.CreatePromotionCode(
+        input.coupon_code,
+        input.code,
+        input.max_redemptions,
+        input.expires_at,
+        input.first_time_only,
+    )
+    try:
+        view = await coupons.create_promotion_code(info.context.deps, command)
+    except DomainError as error:
+        return types.PromotionCodePayload(promotion_code=None, errors=[mapping.user_error(error)])
+    promo = types.PromotionCode(
+        code=view.code,
+        coupon_code=view.coupon_code,
+        max_redemptions=view.max_redemptions,
+        times_redeemed=view.times_redeemed,
+        expires_at=view.expires_at,
+        first_time_only=view.first_time_only,
+        active=view.active,
+    )
+    return types.PromotionCodePayload(promotion_code=promo, errors=[])
+
+
+async def apply_promotion_code(
+    info: Info, input: ApplyPromotionCodeInput
+) -> types.SubscriptionPayload:
+    deps, user_id = info.context.deps, info.context.user().user_id
+    try:
+        await redemption.apply_promotion_code(deps, user_id, input.code)
+    except DomainError as error:
+        return types.SubscriptionPayload(
+            subscription=None, payment=None, errors=[mapping.user_error(error)]
+        )
+    view = await queries.subscription_of(deps, user_id)
+    subscription = mapping.subscription(view) if view else None
+    return types.SubscriptionPayload(subscription=subscription, payment=None, errors=[])
+
+
+async def preview_subscribe(
+    info: Info, plan_code: str, promotion_code: str | None = None
+) -> types.SubscribePreview:
+    view = await checkout.preview_subscribe(
+        info.context.deps, info.context.user().user_id, plan_code, promotion_code
+    )
+    return types.SubscribePreview(
+        plan_code=view.plan_code,
+        currency=view.currency,
+        trial_days=view.trial_days,
+        amount_due_now_cents=view.amount_due_now_cents,
+        first_charge_at=view.first_charge_at,
+        first_charge_cents=view.first_charge_cents,
+        lines=[mapping.invoice_line(line) for line in view.lines],
+    )
+
+
+async def subscription_discount(
+    info: strawberry.Info, subscription_id: str
+) -> types.Discount | None:
+    view = await redemption.discount_of(info.context.deps, uuid.UUID(subscription_id))
+    if view is None:
+        return None
+    return types.Discount(
+        coupon_code=view.coupon_code,
+        percent_off=view.percent_off,
+        amount_off_cents=view.amount_off_cents,
+        cycles_left=view.cycles_left,
+        ends_at=view.ends_at,
+    )
