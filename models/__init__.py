@@ -11,7 +11,7 @@ from models.billing import (
     PaymentMethod,
 )
 from models.catalog import Plan, PricingRecord
-from models.credits import CreditEntry, CreditNote, Refund
+from models.credits import CreditBalance, CreditEntry, CreditNote, Refund
 from models.discounts import Coupon, PromotionCode, SubscriptionDiscount
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
 from models.operations import ClockOffset, WorkerHeartbeat
@@ -32,6 +32,7 @@ __all__ = [
     "ChargeDeferral",
     "ClockOffset",
     "Coupon",
+    "CreditBalance",
     "CreditEntry",
     "CreditNote",
     "IdempotencyKey",

@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, uuid_pk
+from models.billing import Invoice
 from services.credits.rules import CreditKind, RefundStatus
 
 
@@ -34,6 +35,9 @@ class CreditEntry(Base):
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
     actor: Mapped[str] = mapped_column(String(160))
     created_at: Mapped[datetime]
+
+    # Declared so the unit of work inserts the invoice before the entry that names it.
+    invoice: Mapped[Invoice | None] = relationship(lazy="raise")
 
 
 class Refund(Base):
@@ -75,3 +79,16 @@ class CreditNote(Base):
     reason: Mapped[str] = mapped_column(Text)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     created_at: Mapped[datetime]
+
+
+class CreditBalance(Base):
+    """A user's credit balance: one row, moved by guarded updates under its row lock,
+    so it never goes below zero whoever spends it. The ledger says how it got there."""
+
+    __tablename__ = "credit_balances"
+    __table_args__ = (CheckConstraint("balance_cents >= 0", name="balance_not_negative"),)
+
+    user_id: Mapped[str] = mapped_column(USER_ID, primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    balance_cents: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 import strawberry
 
 from resolvers import mapping
-from schema import types
+from schema import money_types, types
 from schema.inputs import (
     ApplyPromotionCodeInput,
     ArchiveCouponInput,
@@ -23,8 +23,8 @@ from services.reads import queries
 from services.subscriptions import checkout
 
 
-def _coupon(view: coupons.CouponView) -> types.Coupon:
-    return types.Coupon(
+def _coupon(view: coupons.CouponView) -> money_types.Coupon:
+    return money_types.Coupon(
         code=view.code,
         name=view.name,
         percent_off=view.percent_off,
@@ -40,14 +40,14 @@ def _coupon(view: coupons.CouponView) -> types.Coupon:
     )
 
 
-async def _coupon_payload(call: Awaitable[coupons.CouponView]) -> types.CouponPayload:
+async def _coupon_payload(call: Awaitable[coupons.CouponView]) -> money_types.CouponPayload:
     try:
-        return types.CouponPayload(coupon=_coupon(await call), errors=[])
+        return money_types.CouponPayload(coupon=_coupon(await call), errors=[])
     except DomainError as error:
-        return types.CouponPayload(coupon=None, errors=[mapping.user_error(error)])
+        return money_types.CouponPayload(coupon=None, errors=[mapping.user_error(error)])
 
 
-async def create_coupon(info: Info, input: CreateCouponInput) -> types.CouponPayload:
+async def create_coupon(info: Info, input: CreateCouponInput) -> money_types.CouponPayload:
     command = coupons.CreateCoupon(
         code=input.code,
         name=input.name,
@@ -63,18 +63,18 @@ async def create_coupon(info: Info, input: CreateCouponInput) -> types.CouponPay
     return await _coupon_payload(coupons.create_coupon(info.context.deps, command))
 
 
-async def archive_coupon(info: Info, input: ArchiveCouponInput) -> types.CouponPayload:
+async def archive_coupon(info: Info, input: ArchiveCouponInput) -> money_types.CouponPayload:
     return await _coupon_payload(coupons.archive_coupon(info.context.deps, input.code))
 
 
-async def coupons_list(info: Info, include_archived: bool = False) -> list[types.Coupon]:
+async def coupons_list(info: Info, include_archived: bool = False) -> list[money_types.Coupon]:
     views = await coupons.list_coupons(info.context.deps, include_archived=include_archived)
     return [_coupon(view) for view in views]
 
 
 async def create_promotion_code(
     info: Info, input: CreatePromotionCodeInput
-) -> types.PromotionCodePayload:
+) -> money_types.PromotionCodePayload:
     command = coupons.CreatePromotionCode(
         input.coupon_code,
         input.code,
@@ -85,8 +85,10 @@ async def create_promotion_code(
     try:
         view = await coupons.create_promotion_code(info.context.deps, command)
     except DomainError as error:
-        return types.PromotionCodePayload(promotion_code=None, errors=[mapping.user_error(error)])
-    promo = types.PromotionCode(
+        return money_types.PromotionCodePayload(
+            promotion_code=None, errors=[mapping.user_error(error)]
+        )
+    promo = money_types.PromotionCode(
         code=view.code,
         coupon_code=view.coupon_code,
         max_redemptions=view.max_redemptions,
@@ -95,7 +97,7 @@ async def create_promotion_code(
         first_time_only=view.first_time_only,
         active=view.active,
     )
-    return types.PromotionCodePayload(promotion_code=promo, errors=[])
+    return money_types.PromotionCodePayload(promotion_code=promo, errors=[])
 
 
 async def apply_promotion_code(
@@ -115,11 +117,11 @@ async def apply_promotion_code(
 
 async def preview_subscribe(
     info: Info, plan_code: str, promotion_code: str | None = None
-) -> types.SubscribePreview:
+) -> money_types.SubscribePreview:
     view = await checkout.preview_subscribe(
         info.context.deps, info.context.user().user_id, plan_code, promotion_code
     )
-    return types.SubscribePreview(
+    return money_types.SubscribePreview(
         plan_code=view.plan_code,
         currency=view.currency,
         trial_days=view.trial_days,

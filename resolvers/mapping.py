@@ -101,6 +101,7 @@ def payment(view: PaymentView | None) -> types.Payment | None:
     if view is None:
         return None
     return types.Payment(
+        id=strawberry.ID(str(view.id)) if view.id else None,
         status=view.status,
         outcome=view.outcome,
         amount_cents=view.amount_cents,
@@ -137,6 +138,7 @@ def invoice(view: InvoiceView) -> types.Invoice:
         currency=view.currency,
         total_cents=view.total_cents,
         amount_paid_cents=view.amount_paid_cents,
+        amount_refunded_cents=view.amount_refunded_cents,
         period_start=view.period_start,
         period_end=view.period_end,
         paid_at=view.paid_at,

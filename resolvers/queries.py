@@ -8,6 +8,7 @@ from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
 from services.billing import test_clock as clock_control
 from services.billing import upcoming
+from services.credits import ledger
 from services.pricing import catalog
 from services.reads import queries
 from services.subscriptions import plan_changes
@@ -52,10 +53,13 @@ async def payment_methods(info: Info) -> list[types.PaymentMethod]:
 async def me(info: Info) -> types.Me:
     user = info.context.user()
     granted = await queries.entitlements_of(info.context.deps, user.user_id)
+    balance, currency = await ledger.balance_of(info.context.deps, user.user_id)
     return types.Me(
         user_id=user.user_id,
         roles=sorted(role.value for role in user.roles),
         entitlements=mapping.entitlements(granted),
+        credit_balance_cents=balance,
+        credit_currency=currency,
     )
 
 

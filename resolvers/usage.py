@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 import strawberry
 
 from resolvers import mapping
-from schema import types
+from schema import money_types, types
 from schema.inputs import (
     ArchiveMeterInput,
     ConsumeQuotaInput,
@@ -147,13 +147,15 @@ async def plan_quotas(
     return [_quota(view) for view in found[plan_code]]
 
 
-def _pack(view: packs.QuotaPackView) -> types.QuotaPack:
-    return types.QuotaPack(
+def _pack(view: packs.QuotaPackView) -> money_types.QuotaPack:
+    return money_types.QuotaPack(
         id=strawberry.ID(str(view.id)),
         plan_code=view.plan_code,
         status=view.status,
         units=[
-            types.QuotaPackUnits(meter_key=u.meter_key, units=u.units, used_units=u.used_units)
+            money_types.QuotaPackUnits(
+                meter_key=u.meter_key, units=u.units, used_units=u.used_units
+            )
             for u in view.units
         ],
         expires_at=view.expires_at,
@@ -162,21 +164,25 @@ def _pack(view: packs.QuotaPackView) -> types.QuotaPack:
     )
 
 
-async def purchase_quota_pack(info: Info, input: PurchaseQuotaPackInput) -> types.QuotaPackPayload:
+async def purchase_quota_pack(
+    info: Info, input: PurchaseQuotaPackInput
+) -> money_types.QuotaPackPayload:
     command = packs.PurchaseQuotaPack(
         info.context.user().user_id, input.plan_code, input.payment_method_id, input.idempotency_key
     )
     try:
         result = await packs.purchase_quota_pack(info.context.deps, command)
     except DomainError as error:
-        return types.QuotaPackPayload(pack=None, payment=None, errors=[mapping.user_error(error)])
-    return types.QuotaPackPayload(
+        return money_types.QuotaPackPayload(
+            pack=None, payment=None, errors=[mapping.user_error(error)]
+        )
+    return money_types.QuotaPackPayload(
         pack=_pack(result.pack) if result.pack else None,
         payment=mapping.payment(result.payment),
         errors=[mapping.user_error(e) for e in result.errors],
     )
 
 
-async def my_quota_packs(info: Info) -> list[types.QuotaPack]:
+async def my_quota_packs(info: Info) -> list[money_types.QuotaPack]:
     views = await packs.packs_of(info.context.deps, info.context.user().user_id)
     return [_pack(view) for view in views]

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from resolvers.rest import Refused
 from resolvers.rest_json import error_body, json_response
 from services.billing.payment_results import apply_payment_result
+from services.credits.refund_events import REFUND_EVENTS, apply_refund_event
 from services.gateway.stripe_events import WebhookRejected, parse_webhook
 from services.platform.deps import Deps
 from services.platform.rate_limits import Limit, RateLimiter
@@ -33,7 +34,10 @@ async def stripe_webhook(request: Request) -> Response:
         )
     except WebhookRejected as rejected:
         return json_response(error_body("INVALID_WEBHOOK", str(rejected)), 400)
-    outcome = await apply_payment_result(deps, message)
+    if message.message_type in REFUND_EVENTS:
+        outcome = await apply_refund_event(deps, message)
+    else:
+        outcome = await apply_payment_result(deps, message)
     return json_response({"received": True, "outcome": outcome.value})
 
 

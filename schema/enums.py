@@ -9,10 +9,11 @@ from __future__ import annotations
 import strawberry
 
 from services.billing.periods import Interval as BillingInterval
-from services.billing.rules import InvoiceStatus
+from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.billing.rules import LineKind as InvoiceLineKind
 from services.billing.rules import PaymentStatus as PaymentResult
 from services.common.errors import ErrorCode as UserErrorCode
+from services.credits.rules import CreditKind, RefundStatus
 from services.discounts.rules import Duration as CouponDuration
 from services.gateway.base import ChargeOutcome as PaymentOutcome
 from services.pricing.rules import PlanKind
@@ -38,12 +39,16 @@ for _enum, _name in (
     (QuotaRefusal, "QuotaRefusal"),
     (PackStatus, "PackStatus"),
     (CouponDuration, "CouponDuration"),
+    (CreditKind, "CreditKind"),
+    (RefundStatus, "RefundStatus"),
+    (PaymentPurpose, "PaymentPurpose"),
 ):
     strawberry.enum(_enum, name=_name)
 
 __all__ = [
     "BillingInterval",
     "CouponDuration",
+    "CreditKind",
     "FulfillmentChannel",
     "InvoiceLineKind",
     "InvoiceStatus",
@@ -51,9 +56,11 @@ __all__ = [
     "PackStatus",
     "PaymentConfirmation",
     "PaymentOutcome",
+    "PaymentPurpose",
     "PaymentResult",
     "PlanKind",
     "QuotaRefusal",
+    "RefundStatus",
     "SubscriptionStatus",
     "UserErrorCode",
 ]

@@ -71,6 +71,23 @@ class CreatePromotionCodeInput:
 
 
 @strawberry.input
+class AdjustCreditInput:
+    user_id: str
+    amount_cents: int
+    currency: str
+    reason: str
+
+
+@strawberry.input
+class RefundPaymentInput:
+    payment_id: str
+    reason: str
+    amount_cents: int | None = None
+    to_credit_balance: bool = False
+    idempotency_key: str | None = None
+
+
+@strawberry.input
 class ApplyPromotionCodeInput:
     code: str
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.permission import BasePermission
 
-from resolvers import discounts, live, mutations, queries
+from resolvers import credits, discounts, live, mutations, queries
 from resolvers import usage as metered
 from schema.permissions import (
     IsAdmin,
@@ -93,6 +93,16 @@ class Query:
         permission_classes=signed_in,
         description="What subscribing to a plan would charge, and when, with a promotion "
         "code's discount (the code is checked, not used).",
+    )
+    credit_ledger = strawberry.field(
+        resolver=credits.credit_ledger,
+        permission_classes=signed_in,
+        description="Your credit ledger, newest first (an admin may pass userId).",
+    )
+    user_payments = strawberry.field(
+        resolver=credits.user_payments,
+        permission_classes=admin_only,
+        description="A user's payments with what was refunded, newest first (support).",
     )
     my_quota_packs = strawberry.field(
         resolver=metered.my_quota_packs,
@@ -187,6 +197,17 @@ class Mutation:
         resolver=discounts.apply_promotion_code,
         permission_classes=signed_in_writes,
         description="Redeem a promotion code on your current subscription.",
+    )
+    adjust_credit = strawberry.mutation(
+        resolver=credits.adjust_credit,
+        permission_classes=admin_writes,
+        description="Give (positive) or take (negative) credit; the balance never goes below zero.",
+    )
+    refund_payment = strawberry.mutation(
+        resolver=credits.refund_payment,
+        permission_classes=admin_writes,
+        description="Refund all (amountCents null) or part of a payment, to the card or "
+        "to the credit balance; never more than was paid less earlier refunds.",
     )
     purchase_quota_pack = strawberry.mutation(
         resolver=metered.purchase_quota_pack,

@@ -8,12 +8,10 @@ import strawberry
 
 from schema.enums import (
     BillingInterval,
-    CouponDuration,
     FulfillmentChannel,
     InvoiceLineKind,
     InvoiceStatus,
     MeterAggregation,
-    PackStatus,
     PaymentConfirmation,
     PaymentOutcome,
     PaymentResult,
@@ -219,6 +217,7 @@ class Invoice:
     currency: str
     total_cents: int
     amount_paid_cents: int
+    amount_refunded_cents: int
     period_start: datetime | None
     period_end: datetime | None
     paid_at: datetime | None
@@ -267,6 +266,7 @@ class PaymentMethod:
 
 @strawberry.type(description="The result of a charge, and how to finish it if it needs action.")
 class Payment:
+    id: strawberry.ID | None = strawberry.field(description="Ours: what refundPayment names.")
     status: PaymentResult
     outcome: PaymentOutcome
     amount_cents: int
@@ -303,6 +303,10 @@ class Me:
     user_id: str
     roles: list[str]
     entitlements: Entitlements
+    credit_balance_cents: int = strawberry.field(
+        description="Credit the next renewal invoices spend before the card is charged."
+    )
+    credit_currency: str | None = strawberry.field(description="The balance's currency.")
 
 
 @strawberry.type
@@ -322,58 +326,6 @@ class SubscriptionPayload:
     errors: list[UserError]
 
 
-@strawberry.type(description="A pack's units of one meter, and how many were used.")
-class QuotaPackUnits:
-    meter_key: str
-    units: int
-    used_units: int
-
-
-@strawberry.type(description="A plan of kind QUOTA, bought once.")
-class QuotaPack:
-    id: strawberry.ID
-    plan_code: str
-    status: PackStatus
-    units: list[QuotaPackUnits]
-    expires_at: datetime | None
-    purchased_at: datetime | None
-    created_at: datetime
-
-
-@strawberry.type
-class QuotaPackPayload:
-    pack: QuotaPack | None
-    payment: Payment | None
-    errors: list[UserError]
-
-
-@strawberry.type(description="What a coupon takes off, for how long, and how often it was used.")
-class Coupon:
-    code: str
-    name: str
-    percent_off: int | None
-    amount_off_cents: int | None
-    currency: str | None
-    duration: CouponDuration
-    duration_in_cycles: int | None
-    applies_to_plans: list[str]
-    max_redemptions: int | None
-    times_redeemed: int
-    redeem_by: datetime | None
-    archived: bool
-
-
-@strawberry.type(description="A code customers type to get a coupon's discount.")
-class PromotionCode:
-    code: str
-    coupon_code: str
-    max_redemptions: int | None
-    times_redeemed: int
-    expires_at: datetime | None
-    first_time_only: bool
-    active: bool
-
-
 @strawberry.type(description="The coupon a subscription carries now.")
 class Discount:
     coupon_code: str
@@ -383,29 +335,6 @@ class Discount:
     ends_at: datetime | None = strawberry.field(
         description="When the last period it covers ends; null: never."
     )
-
-
-@strawberry.type
-class CouponPayload:
-    coupon: Coupon | None
-    errors: list[UserError]
-
-
-@strawberry.type
-class PromotionCodePayload:
-    promotion_code: PromotionCode | None
-    errors: list[UserError]
-
-
-@strawberry.type(description="What subscribing would charge, and when.")
-class SubscribePreview:
-    plan_code: str
-    currency: str
-    trial_days: int
-    amount_due_now_cents: int
-    first_charge_at: datetime
-    first_charge_cents: int
-    lines: list[InvoiceLine]
 
 
 @strawberry.type

@@ -35,7 +35,8 @@ TABLES = (
     "plans, payment_methods, payment_customers, outbox, processed_messages, idempotency_keys, "
     "invoice_counters, broadcasts, worker_heartbeats, test_clock, charge_deferrals, "
     "usage_unique_values, usage_events, usage_counters, plan_quotas, quota_pack_units, "
-    "credit_notes, refunds, credit_ledger, subscription_discounts, promotion_codes, coupons, "
+    "credit_notes, refunds, credit_ledger, credit_balances, subscription_discounts, "
+    "promotion_codes, coupons, "
     "quota_packs, meters"
 )
 

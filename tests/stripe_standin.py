@@ -47,12 +47,14 @@ class StripeStandIn:
         self.methods: dict[str, str] = {}  # saved pm id -> test token it came from
         self.replays: dict[str, tuple[int, Any]] = {}
         self.charges: list[dict[str, Any]] = []  # every PaymentIntent created
+        self.refunded: list[dict[str, Any]] = []  # every Refund created
         self.app = Starlette(
             routes=[
                 Route("/v1/customers", self.customers, methods=["POST"]),
                 Route("/v1/setup_intents", self.setup_intents, methods=["POST"]),
                 Route("/v1/payment_methods/{pm}", self.payment_method, methods=["GET"]),
                 Route("/v1/payment_intents", self.payment_intents, methods=["POST"]),
+                Route("/v1/refunds", self.refunds, methods=["POST"]),
             ]
         )
 
@@ -105,6 +107,33 @@ class StripeStandIn:
         brand, last4, _ = CARDS[self.methods[pm]]
         card = {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034}
         return JSONResponse({"id": pm, "object": "payment_method", "type": "card", "card": card})
+
+    async def refunds(self, request: Request) -> JSONResponse:
+        """Refunds of intents this stand-in charged, never past what was charged."""
+
+        def handle(form: dict[str, Any]) -> JSONResponse:
+            intent = next((c for c in self.charges if c["id"] == form["payment_intent"]), None)
+            if intent is None:
+                return _error(400, "invalid_request_error", "resource_missing", "No such intent")
+            amount = int(form.get("amount", intent["amount"]))
+            done = sum(r["amount"] for r in self.refunded if r["payment_intent"] == intent["id"])
+            if amount > intent["amount"] - done:
+                return _error(
+                    400, "invalid_request_error", "amount_too_large", "Refund exceeds the charge"
+                )
+            refund = {
+                "id": self._id("re"),
+                "object": "refund",
+                "amount": amount,
+                "currency": intent["currency"],
+                "payment_intent": intent["id"],
+                "status": "succeeded",
+                "metadata": form.get("metadata", {}),
+            }
+            self.refunded.append(refund)
+            return JSONResponse(refund)
+
+        return await self._idempotent(request, handle)
 
     async def payment_intents(self, request: Request) -> JSONResponse:
         def handle(form: dict[str, Any]) -> JSONResponse:

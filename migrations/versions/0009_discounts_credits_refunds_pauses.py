@@ -149,6 +149,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subscription_id", name=op.f("pk_subscription_discounts")),
     )
     op.create_table(
+        "credit_balances",
+        sa.Column("user_id", sa.String(length=128), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("balance_cents", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint(
+            "balance_cents >= 0", name=op.f("ck_credit_balances_balance_not_negative")
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_credit_balances")),
+    )
+    op.create_table(
         "credit_ledger",
         sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
         sa.Column("user_id", sa.String(length=128), nullable=False),
@@ -305,6 +316,7 @@ def downgrade() -> None:
     op.drop_table("refunds")
     op.drop_index(op.f("ix_credit_ledger_user_id_id"), table_name="credit_ledger")
     op.drop_table("credit_ledger")
+    op.drop_table("credit_balances")
     op.drop_table("subscription_discounts")
     op.drop_table("promotion_codes")
     op.drop_table("coupons")

@@ -79,9 +79,11 @@ class PaymentView:
     processor_payment_id: str | None
     client_secret: str | None
     failure_message: str | None
+    id: uuid.UUID | None = None  # ours: what refunds name
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": str(self.id) if self.id else None,
             "status": self.status.value,
             "outcome": self.outcome.value,
             "amount_cents": self.amount_cents,
@@ -103,6 +105,7 @@ class PaymentView:
             processor_payment_id=data["processor_payment_id"],
             client_secret=data["client_secret"],
             failure_message=data["failure_message"],
+            id=uuid.UUID(data["id"]) if data.get("id") else None,
         )
 
 
@@ -300,6 +303,7 @@ def settle(
     mark_invoice(invoice, status, now)
     payment.invoice_id = invoice.id
     return PaymentView(
+        id=payment.id,
         status=payment.status_literal,
         outcome=result.outcome,
         amount_cents=spec.amount_cents,

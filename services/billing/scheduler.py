@@ -20,7 +20,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from models import Invoice, PaymentMethod, Plan, Subscription, SubscriptionDiscount
+from models import (
+    CreditBalance,
+    Invoice,
+    PaymentMethod,
+    Plan,
+    Subscription,
+    SubscriptionDiscount,
+)
 from services.billing.payments import (
     ChargeSpec,
     PaymentView,
@@ -32,6 +39,8 @@ from services.billing.payments import (
 from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
 from services.common.errors import DomainError
+from services.credits.ledger import record
+from services.credits.rules import CreditKind, credit_line
 from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import ChargeResult, PaymentGateway, idempotency_key
 from services.messaging import events
@@ -67,6 +76,7 @@ class Collection:
     plan: Plan
     spec: ChargeSpec
     discount: SubscriptionDiscount | None = None  # a cycle is used when the invoice is built
+    credit: CreditBalance | None = None  # spent on the invoice when it is built
     result: ChargeResult | None = None
     error: str | None = None  # why the gateway took no charge
 
@@ -155,6 +165,7 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         return plan
     methods = await uow.billing.default_methods({row.user_id for row in (*charging, *ending)})
     discounts = await uow.discounts.discounts([row.id for row in charging])
+    balances = await uow.credits.balances_for_update({row.user_id for row in charging})
     attempted = await uow.billing.attempts_made([row.id for row in charging])
     # Usage past the included units of the period that ends is billed with the renewal.
     overages = await uow.usage.overages(
@@ -197,18 +208,23 @@ async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: dateti
         )
         usage_lines = renewal_usage_lines(row, period_start, overages)
         discount = None if retry else discounts.get(row.id)  # a retry keeps its invoice
+        lines = discounted(discount, (line, *usage_lines))
+        balance = None if retry else balances.get(row.user_id)
+        credit = credit_line(balance.balance_cents, lines) if balance else None
+        if balance is None or credit is None or balance.currency != row.currency:
+            balance, credit = None, None
         spec = ChargeSpec(
             order=row,
             method=method,
             purpose=purpose,
-            lines=discounted(discount, (line, *usage_lines)),
+            lines=(*lines, credit) if credit else lines,
             invoice=open_invoices.get((row.id, period_start)) if retry else None,
             idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), str(attempt)),
             off_session=True,
             period_start=period_start,
             attempt=attempt,
         )
-        plan.collections[row.id] = Collection(row, state, charged_plan, spec, discount)
+        plan.collections[row.id] = Collection(row, state, charged_plan, spec, discount, balance)
     return plan
 
 
@@ -334,7 +350,21 @@ def _record_payment(
     uow.billing.add(payment)
     number = next(numbers) if spec.invoice is None else None
     use_cycle(collection.discount, spec.lines)
-    return settle(uow, payment, spec, collection.result, now, number)
+    view = settle(uow, payment, spec, collection.result, now, number)
+    spent = sum(line.amount_cents for line in spec.lines if line.kind is LineKind.CREDIT)
+    if collection.credit is not None and spent:
+        reason = f"applied to invoice {view.invoice_number}"
+        record(
+            uow,
+            collection.credit,
+            spent,
+            CreditKind.APPLIED,
+            reason,
+            SCHEDULER_ACTOR,
+            now,
+            payment.invoice_id,
+        )
+    return view
 
 
 def _record_charge(

@@ -1,6 +1,7 @@
 """The next renewal's invoice, before it exists: what the subscription will be charged
 at its period end (the price in force now, on the plan a scheduled downgrade chose) and
-the usage so far past the included units. Nothing is written."""
+the usage so far past the included units, less the discount it carries and the credit
+balance it would spend. Nothing is written."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from datetime import datetime
 
 from services.billing.periods import next_period_end
 from services.billing.rules import Line, LineKind
+from services.credits.rules import credit_line
+from services.discounts.redemption import discounted
 from services.platform.deps import Deps
 from services.subscriptions.lifecycle import Status
 from services.usage.metering import renewal_usage_lines
@@ -49,5 +52,10 @@ async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
         ]
         overages = await uow.usage.overages([(user_id, row.plan_id, row.current_period_start)])
         lines += renewal_usage_lines(row, period_start, overages)
+        lines = list(discounted(await uow.discounts.discount(row.id), tuple(lines)))
+        balance = await uow.credits.balance(user_id)
+        if balance is not None and balance.currency == row.currency:
+            credit = credit_line(balance.balance_cents, tuple(lines))
+            lines += [credit] if credit else []
     total = sum(line.amount_cents for line in lines)
     return UpcomingInvoice(plan.currency, total, period_start, tuple(lines))

@@ -43,6 +43,10 @@ def refundable_cents(amount_paid_cents: int, refunded_cents: int) -> int:
 
 
 def check_refund(amount_cents: int, refundable: int) -> None:
+    if refundable == 0:
+        raise DomainError(
+            ErrorCode.REFUND_EXCEEDS_PAYMENT, "this payment is refunded in full", "amountCents"
+        )
     if amount_cents <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "amountCents must be positive", "amountCents")
     if amount_cents > refundable:

@@ -58,6 +58,22 @@ class ChargeResult:
     failure_message: str | None = None
 
 
+@dataclass(frozen=True)
+class RefundRequest:
+    processor_payment_id: str
+    amount_cents: int
+    currency: str
+    idempotency_key: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    processor_refund_id: str
+    succeeded: bool | None  # None: pending at the processor (a webhook settles it)
+    failure_message: str | None = None
+
+
 def idempotency_key(*parts: str) -> str:
     """A processor idempotency key derived from our own identifiers: the same request
     always carries the same key, so a retry never charges twice."""
@@ -72,6 +88,10 @@ class UnknownPaymentMethod(Exception):
     """The processor does not know this payment method."""
 
 
+class RefundsUnsupported(Exception):
+    """This processor takes no refunds from us (refund to the credit balance instead)."""
+
+
 class PaymentGateway(Protocol):
     platform: str
 
@@ -82,3 +102,5 @@ class PaymentGateway(Protocol):
     ) -> AttachedMethod: ...
 
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    async def refund(self, request: RefundRequest) -> RefundResult: ...

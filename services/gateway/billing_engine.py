@@ -23,6 +23,9 @@ from services.gateway.base import (
     ChargeRequest,
     ChargeResult,
     GatewayUnavailable,
+    RefundRequest,
+    RefundResult,
+    RefundsUnsupported,
     UnknownPaymentMethod,
 )
 from services.gateway.engine import billing_engine_pb2 as pb
@@ -128,6 +131,10 @@ class BillingEngineGateway:
             raise UnknownPaymentMethod(payment_method_id) from error
         card = CardDetails(method.brand, method.last4, method.exp_month, method.exp_year)
         return AttachedMethod(method.payment_method_id, card)
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """The engine's contract (seed 004) has no refunds."""
+        raise RefundsUnsupported("the billing engine takes no refunds")
 
     async def charge(self, request: ChargeRequest) -> ChargeResult:
         metadata = dict(request.metadata)

@@ -16,6 +16,8 @@ from services.gateway.base import (
     ChargeRequest,
     ChargeResult,
     GatewayUnavailable,
+    RefundRequest,
+    RefundResult,
     UnknownPaymentMethod,
 )
 
@@ -116,3 +118,8 @@ class LocalGateway:
         self._charges[request.idempotency_key] = result
         self.charge_count += 1
         return result
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Test-mode refunds always succeed, once per idempotency key."""
+        self._check_reachable()
+        return RefundResult(f"re_local_{_short_hash(request.idempotency_key)}", succeeded=True)

@@ -20,6 +20,8 @@ from services.gateway.base import (
     ChargeRequest,
     ChargeResult,
     GatewayUnavailable,
+    RefundRequest,
+    RefundResult,
     UnknownPaymentMethod,
     idempotency_key,
 )
@@ -160,3 +162,26 @@ class StripeGateway:
                 else None
             ),
         )
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Stripe's Refund API on the payment intent; `charge.refunded` and
+        `refund.updated` webhooks report what happens after."""
+        params: dict[str, Any] = {
+            "payment_intent": request.processor_payment_id,
+            "amount": request.amount_cents,
+            "metadata": request.metadata,
+        }
+        try:
+            refund = await self.client.v1.refunds.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except stripe.InvalidRequestError as error:
+            log.error("Stripe refused a refund: %s", error)
+            raise GatewayUnavailable(str(error)) from error
+        except _UNREACHABLE as error:
+            raise GatewayUnavailable(str(error)) from error
+        status = str(refund.status)
+        settled = {"succeeded": True, "failed": False, "canceled": False}.get(status)
+        failure = getattr(refund, "failure_reason", None)
+        return RefundResult(str(refund.id), settled, str(failure) if failure else None)

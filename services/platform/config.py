@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     websocket_max_subscriptions: int = Field(default=10, ge=1)
     redis_timeout_seconds: float = Field(default=0.1, gt=0)  # tight: fall back, never wait
     access_cache: bool = True  # off: every entitlement read goes to PostgreSQL
+    # An immediate cancellation of a paid period credits its unused time to the balance.
+    credit_unused_time: bool = True
 
     # Kafka: topics are configurable; the message key is always the user id.
     kafka_client_id: str = "subscription-service"

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.messaging.events import DomainEvent
 from services.store.billing import BillingRepository
+from services.store.credits import CreditRepository
 from services.store.discounts import DiscountRepository
 from services.store.messaging import MessagingRepository
 from services.store.operations import OperationsRepository
@@ -50,6 +51,7 @@ class UnitOfWork:
     usage: UsageRepository
     packs: PackRepository
     discounts: DiscountRepository
+    credits: CreditRepository
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class UnitOfWork:
         self.usage = UsageRepository(self.session)
         self.packs = PackRepository(self.session)
         self.discounts = DiscountRepository(self.session)
+        self.credits = CreditRepository(self.session)
         self._events = []
         if self._inbox is not None:
             # The message is recorded in the transaction that applies its effect: a

@@ -149,6 +149,7 @@ class InvoiceView:
     subscription_id: uuid.UUID | None
     quota_pack_id: uuid.UUID | None
     status: InvoiceStatus
+    amount_refunded_cents: int
     currency: str
     total_cents: int
     amount_paid_cents: int
@@ -166,6 +167,7 @@ class InvoiceView:
             subscription_id=invoice.subscription_id,
             quota_pack_id=invoice.quota_pack_id,
             status=invoice.status,
+            amount_refunded_cents=invoice.amount_refunded_cents,
             currency=invoice.currency,
             total_cents=invoice.total_cents,
             amount_paid_cents=invoice.amount_paid_cents,

@@ -27,6 +27,7 @@ from services.billing.rules import (
 )
 
 INVOICE_COUNTER = "invoice"
+CREDIT_NOTE_COUNTER = "credit_notes"
 
 
 def _named(
@@ -91,6 +92,17 @@ class BillingRepository:
         )
         return (await self.session.scalars(query)).all()
 
+    async def payments_of(self, user_id: str, limit: int) -> Sequence[tuple[Payment, str | None]]:
+        """The user's payments, newest first, with their invoices' numbers."""
+        query = (
+            select(Payment, Invoice.number)
+            .outerjoin(Invoice, Invoice.id == Payment.invoice_id)
+            .where(Payment.owner_id == user_id)
+            .order_by(Payment.created_at.desc(), Payment.id)
+            .limit(limit)
+        )
+        return [(payment, number) for payment, number in await self.session.execute(query)]
+
     async def has_paid(self, user_id: str) -> bool:
         """Whether the user ever paid us anything (first-time promotion codes)."""
         query = select(
@@ -140,22 +152,30 @@ class BillingRepository:
     async def invoice_numbers(self, count: int) -> list[str]:
         """`count` gapless numbers: the counter row stays locked until this transaction
         ends, and a rollback gives the numbers back. Draw them as late as possible."""
+        return [invoice_number(n) for n in await self._draw(INVOICE_COUNTER, count)]
+
+    async def next_credit_note_number(self) -> str:
+        """Credit notes are numbered on their own gapless sequence."""
+        [number] = await self._draw(CREDIT_NOTE_COUNTER, 1)
+        return f"CN-{number:08d}"
+
+    async def _draw(self, counter: str, count: int) -> list[int]:
         if count == 0:
             return []
         last = await self.session.scalar(
             update(InvoiceCounter)
-            .where(InvoiceCounter.name == INVOICE_COUNTER)
+            .where(InvoiceCounter.name == counter)
             .values(last_number=InvoiceCounter.last_number + count)
             .returning(InvoiceCounter.last_number)
         )
-        if last is None:  # first invoice ever: create the counter (racing creators agree)
+        if last is None:  # the first number ever: create the counter (racing creators agree)
             await self.session.execute(
                 insert(InvoiceCounter)
-                .values(name=INVOICE_COUNTER, last_number=0)
+                .values(name=counter, last_number=0)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
-            return await self.invoice_numbers(count)
-        return [invoice_number(n) for n in range(last - count + 1, last + 1)]
+            return await self._draw(counter, count)
+        return list(range(last - count + 1, last + 1))
 
     async def default_methods(self, user_ids: Collection[str]) -> dict[str, PaymentMethod]:
         query = select(PaymentMethod).where(

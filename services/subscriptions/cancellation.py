@@ -8,7 +8,9 @@ from datetime import datetime
 
 from models import Plan, Subscription
 from services.common.errors import DomainError, ErrorCode
+from services.credits.ledger import credit_unused_time
 from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
 from services.reads.views import SubscriptionView
 from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle, pausing
@@ -36,8 +38,19 @@ async def cancel(
         row.cancel_reason = reason
         return transition
 
+    async def unused_time_to_credit(
+        uow: UnitOfWork, row: Subscription, transition: lifecycle.Transition, now: datetime
+    ) -> None:
+        if transition.reason == "cancelled_immediately" and deps.settings.credit_unused_time:
+            await credit_unused_time(uow, row, now, actor or cmd.user_id)
+
     return await change_subscription(
-        deps, cmd.user_id, rule, actor=actor or cmd.user_id, note=reason
+        deps,
+        cmd.user_id,
+        rule,
+        actor=actor or cmd.user_id,
+        note=reason,
+        effect=unused_time_to_credit,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,8 @@ async def replayed(uow: UnitOfWork, data: dict[str, Any], now: datetime) -> Char
 
 
 Rule = Callable[[Subscription, Plan | None, datetime], Transition]
+# Writes that go with a transition, made with the row still as it was before it.
+Effect = Callable[[UnitOfWork, Subscription, Transition, datetime], Awaitable[None]]
 
 
 async def change_subscription(
@@ -51,6 +53,7 @@ async def change_subscription(
     actor: str,
     note: str | None = None,
     target_plan_code: str | None = None,
+    effect: Effect | None = None,
 ) -> SubscriptionView:
     """The common shape of a state change with no payment: lock, decide, persist.
 
@@ -66,6 +69,8 @@ async def change_subscription(
                 uow, target_plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION
             )
         transition = rule(row, target, now)
+        if effect is not None:
+            await effect(uow, row, transition, now)
         plans = {p.code: p for p in (row.plan, row.pending_plan, target) if p is not None}
         free_plan = await uow.plans.free_plan()
         apply_transition(

@@ -164,3 +164,48 @@ async def test_a_signature_from_the_future_is_refused(api, deps):
     assert "tolerance" in body["errors"][0]["message"]
     within = intent_event("payment_intent.succeeded", "pi_y", int(time.time()))
     assert (await post(api, within, at=int(time.time()) + 60))[0] == 200
+
+
+def refund_event(kind: str, refund_id: str, intent: str, status: str, amount: int) -> dict:
+    refund = {
+        "id": refund_id,
+        "object": "refund",
+        "amount": amount,
+        "currency": "usd",
+        "payment_intent": intent,
+        "status": status,
+        "metadata": {},
+    }
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:12]}",
+        "object": "event",
+        "type": kind,
+        "created": int(time.time()),
+        "data": {"object": refund},
+    }
+
+
+async def test_a_refund_made_in_stripes_dashboard_appears_here_once(api, deps):
+    intent = await pending_intent(api, deps, "rex")
+    assert (await post(api, intent_event("payment_intent.succeeded", intent, int(time.time()))))[1][
+        "outcome"
+    ] == "applied"
+    created = refund_event("refund.created", "re_dash_1", intent, "pending", 400)
+    assert await post(api, created) == (200, {"received": True, "outcome": "applied"})
+    settled = refund_event("refund.updated", "re_dash_1", intent, "succeeded", 400)
+    assert await post(api, settled) == (200, {"received": True, "outcome": "applied"})
+    assert await post(api, settled) == (200, {"received": True, "outcome": "duplicate"})
+    again = refund_event("refund.updated", "re_dash_1", intent, "succeeded", 400)
+    assert (await post(api, again))[1]["outcome"] == "applied"  # a new event, nothing new done
+    refunds = await scalar(
+        deps,
+        "SELECT json_agg(json_build_array(status, amount_cents, created_by)) FROM refunds",
+    )
+    assert refunds == [["SUCCEEDED", 400, "stripe"]]
+    assert await scalar(deps, "SELECT count(*) FROM credit_notes") == 1
+    refunded = await scalar(
+        deps, "SELECT amount_refunded_cents FROM invoices WHERE user_id = 'rex' AND total_cents > 0"
+    )
+    assert refunded == 400
+    unknown = refund_event("refund.updated", "re_other", "pi_unknown", "succeeded", 100)
+    assert (await post(api, unknown))[1]["outcome"] == "unknown_payment"

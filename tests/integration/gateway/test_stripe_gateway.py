@@ -136,3 +136,28 @@ async def test_a_retried_charge_reuses_the_idempotency_key(stripe_deps, standin,
     )
     assert len(standin.charges) == charges
     assert replay.processor_payment_id == first[1]["id"]
+
+
+async def test_refunds_go_through_stripes_refund_api(stripe_deps, standin):
+    from services.credits import refunds
+    from services.credits.rules import RefundStatus
+
+    await _used_trial(stripe_deps, "rui")
+    paid = await checkout.subscribe(stripe_deps, checkout.Subscribe("rui", "premium"))
+    assert paid.payment is not None and paid.payment.id is not None
+    partial = await refunds.refund_payment(
+        stripe_deps, "root", refunds.RefundPayment(str(paid.payment.id), "goodwill", 300)
+    )
+    assert partial.status is RefundStatus.SUCCEEDED and partial.credit_note is not None
+    made = [r for r in standin.refunded if r["payment_intent"] == paid.payment.processor_payment_id]
+    assert [r["amount"] for r in made] == [300]
+    assert made[0]["metadata"]["refund_id"] == str(partial.id)
+    rest = await refunds.refund_payment(
+        stripe_deps, "root", refunds.RefundPayment(str(paid.payment.id), "the rest")
+    )
+    assert rest.amount_cents == 699
+    with pytest.raises(DomainError) as nothing_left:
+        await refunds.refund_payment(
+            stripe_deps, "root", refunds.RefundPayment(str(paid.payment.id), "more", 1)
+        )
+    assert nothing_left.value.code is ErrorCode.REFUND_EXCEEDS_PAYMENT

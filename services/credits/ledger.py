@@ -1,0 +1,201 @@
+"""The customer credit balance: credit comes from admin adjustments, refunds kept as
+credit, and the unused time of an immediate cancellation (CREDIT_UNUSED_TIME); it is
+spent on the next renewal invoices before the card is charged. Every change is a
+ledger row written with the balance row locked, in the transaction that caused it."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from models import CreditBalance, CreditEntry, Subscription
+from services.billing.proration import prorate
+from services.common.errors import DomainError, ErrorCode
+from services.common.pagination import Page, check_first
+from services.common.text import check_text
+from services.credits.rules import CreditKind, check_adjustment
+from services.messaging import events
+from services.messaging.events import DomainEvent
+from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
+from services.pricing.rules import normalize_currency
+
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class AdjustCredit:
+    user_id: str
+    amount_cents: int  # + gives credit, - takes it
+    currency: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreditEntryView:
+    id: int
+    amount_cents: int
+    balance_after_cents: int
+    currency: str
+    kind: CreditKind
+    reason: str
+    invoice_id: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: CreditEntry) -> CreditEntryView:
+        invoice = str(entry.invoice_id) if entry.invoice_id else None
+        return cls(
+            entry.id,
+            entry.amount_cents,
+            entry.balance_after_cents,
+            entry.currency,
+            entry.kind,
+            entry.reason,
+            invoice,
+            entry.created_at,
+        )
+
+
+def record(
+    uow: UnitOfWork,
+    balance: CreditBalance,
+    amount_cents: int,
+    kind: CreditKind,
+    reason: str,
+    actor: str,
+    now: datetime,
+    invoice_id: uuid.UUID | None = None,
+) -> CreditEntry:
+    """Move a locked balance and write its ledger row (and the event)."""
+    balance.balance_cents += amount_cents
+    balance.updated_at = now
+    entry = CreditEntry(
+        user_id=balance.user_id,
+        currency=balance.currency,
+        amount_cents=amount_cents,
+        balance_after_cents=balance.balance_cents,
+        kind=kind,
+        reason=reason,
+        invoice_id=invoice_id,
+        actor=actor,
+        created_at=now,
+    )
+    uow.credits.add(entry)
+    data = {
+        "userId": balance.user_id,
+        "amountCents": amount_cents,
+        "balanceCents": balance.balance_cents,
+        "currency": balance.currency,
+        "kind": kind.value,
+        "reason": reason,
+        "invoiceId": str(invoice_id) if invoice_id else None,
+        "actor": actor,
+    }
+    uow.record(DomainEvent(events.CREDIT_ADJUSTED, balance.user_id, data, now))
+    return entry
+
+
+def _same_currency(balance: CreditBalance, currency: str) -> None:
+    if balance.balance_cents > 0 and balance.currency != currency:
+        raise DomainError(
+            ErrorCode.CURRENCY_MISMATCH,
+            f"the balance is held in {balance.currency}",
+            "currency",
+        )
+
+
+async def credit(
+    uow: UnitOfWork,
+    user_id: str,
+    amount_cents: int,
+    currency: str,
+    kind: CreditKind,
+    reason: str,
+    actor: str,
+    now: datetime,
+) -> CreditEntry:
+    """Add to (or, negative, take from) the user's balance, in its currency."""
+    balance = await uow.credits.balance_for_update(user_id, currency, now)
+    _same_currency(balance, currency)
+    if balance.balance_cents == 0:
+        balance.currency = currency  # an empty balance takes the currency it is given
+    check_adjustment(amount_cents, balance.balance_cents)
+    return record(uow, balance, amount_cents, kind, reason, actor, now)
+
+
+async def adjust_credit(deps: Deps, admin_id: str, cmd: AdjustCredit) -> CreditEntryView:
+    reason = check_text(cmd.reason, "reason", MAX_REASON, required=True)
+    currency = normalize_currency(cmd.currency)
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        await uow.subscriptions.lock_user(cmd.user_id)
+        entry = await credit(
+            uow,
+            cmd.user_id,
+            cmd.amount_cents,
+            currency,
+            CreditKind.ADJUSTMENT,
+            reason,
+            admin_id,
+            now,
+        )
+        await uow.commit()
+        return CreditEntryView.of(entry)
+
+
+async def credit_unused_time(
+    uow: UnitOfWork, row: Subscription, now: datetime, actor: str
+) -> CreditEntry | None:
+    """The paid, unused part of the current period, as credit (an immediate
+    cancellation; prorated to the second, half up)."""
+    start, end = row.current_period_start, row.current_period_end
+    if row.price_paid_cents <= 0 or start is None or end is None or now >= end:
+        return None
+    if row.trial_end is not None and now < row.trial_end:
+        return None  # a trial was not paid for
+    unused = prorate(row.price_paid_cents, 0, start, end, now).credit_cents
+    if unused <= 0:
+        return None
+    reason = f"unused time on {row.plan.name} until {end.date().isoformat()}"
+    return await credit(
+        uow, row.user_id, unused, row.currency, CreditKind.PRORATION, reason, actor, now
+    )
+
+
+async def balance_of(deps: Deps, user_id: str) -> tuple[int, str | None]:
+    async with deps.uow() as uow:
+        balance = await uow.credits.balance(user_id)
+    return (balance.balance_cents, balance.currency) if balance else (0, None)
+
+
+def entry_cursor(entry_id: int) -> str:
+    return base64.urlsafe_b64encode(f"credit|{entry_id}".encode()).decode()
+
+
+def _after(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        kind, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        if kind != "credit":
+            raise ValueError(kind)
+        return int(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "malformed cursor", "after") from exc
+
+
+async def ledger_of(
+    deps: Deps, user_id: str, first: int, after: str | None
+) -> Page[CreditEntryView]:
+    """The user's ledger, newest first."""
+    check_first(first)
+    before = _after(after)
+    async with deps.uow() as uow:
+        rows = await uow.credits.entries(user_id, first + 1, before)
+    items = tuple(CreditEntryView.of(r) for r in rows[:first])
+    end = entry_cursor(items[-1].id) if items else None
+    return Page(items, len(rows) > first, end)
