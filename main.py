@@ -24,7 +24,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from resolvers import operational, rest, webhooks
+from resolvers import operational, rest, static_assets, webhooks
 from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import Metrics, RequestLimits
@@ -223,6 +223,7 @@ def create_app(
             *rest.routes,
             *webhooks.routes,
             *operational.routes,
+            *static_assets.routes,
         ],
         middleware=[
             Middleware(Metrics),

@@ -15,6 +15,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
+from resolvers.static_assets import graphiql_html
 from resolvers.ws_session import (
     BoundedTextFrames,
     GuardedLegacyWS,
@@ -53,6 +54,11 @@ class GraphQLView(GraphQL[Context, None]):
         self.guards = SessionGuards(
             deps.settings.websocket_keepalive_seconds, deps.settings.websocket_pong_timeout_seconds
         )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        """GraphiQL with its assets served by the service (it works offline)."""
+        return graphiql_html()
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
