@@ -63,6 +63,17 @@ class IsSelfServiceOrAdmin(BasePermission):
         )
 
 
+class IsOwnOrAdmin(BasePermission):
+    """Your own records by default; another user's (`userId`) only for admins."""
+
+    message = "reading another user's records needs the admin role"
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal, user_id = signed_in_principal(info), kwargs.get("user_id")
+        return user_id is None or user_id == principal.user_id or principal.is_admin
+
+
 class IsServiceOrAdmin(BasePermission):
     """Calls other services make (counting usage for any user)."""
 

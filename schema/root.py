@@ -11,6 +11,7 @@ from resolvers import usage as metered
 from schema.permissions import (
     IsAdmin,
     IsAuthenticated,
+    IsOwnOrAdmin,
     IsSelfServiceOrAdmin,
     IsServiceOrAdmin,
     WithinMutationRate,
@@ -22,6 +23,7 @@ admin_only: list[type[BasePermission]] = [IsAdmin]
 signed_in_writes: list[type[BasePermission]] = [IsAuthenticated, WithinMutationRate]
 admin_writes: list[type[BasePermission]] = [IsAdmin, WithinMutationRate]
 self_service_or_admin: list[type[BasePermission]] = [IsSelfServiceOrAdmin]
+own_or_admin: list[type[BasePermission]] = [IsOwnOrAdmin]
 # Services count usage for every user: no per-caller mutation limit on that hot path.
 services_or_admin: list[type[BasePermission]] = [IsServiceOrAdmin]
 
@@ -96,7 +98,7 @@ class Query:
     )
     credit_ledger = strawberry.field(
         resolver=credits.credit_ledger,
-        permission_classes=signed_in,
+        permission_classes=own_or_admin,
         description="Your credit ledger, newest first (an admin may pass userId).",
     )
     user_payments = strawberry.field(

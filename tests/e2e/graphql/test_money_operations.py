@@ -181,3 +181,13 @@ async def test_pause_and_resume_over_graphql(api, clock):
         "mutation { resumeSubscription { subscription { status } errors { code } } }", user="ivy"
     )
     assert resumed["data"]["resumeSubscription"]["subscription"]["status"] == "ACTIVE"
+
+
+async def test_another_users_ledger_is_for_admins_only(api):
+    query = '{ creditLedger(userId: "someone-else") { nodes { amountCents } } }'
+    refused = await api.gql(query, user="jan")
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    own = await api.gql('{ creditLedger(userId: "jan") { nodes { amountCents } } }', user="jan")
+    assert own["data"]["creditLedger"]["nodes"] == []
+    admin = await api.gql(query, user="root", roles=ADMIN)
+    assert admin["data"]["creditLedger"]["nodes"] == []
