@@ -3,6 +3,7 @@
 from models.base import Base
 from models.billing import (
     ChargeDeferral,
+    CheckoutSession,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -30,6 +31,7 @@ __all__ = [
     "Base",
     "Broadcast",
     "ChargeDeferral",
+    "CheckoutSession",
     "ClockOffset",
     "Coupon",
     "CreditBalance",

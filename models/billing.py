@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
+from models.catalog import Plan
 from models.subscription import Subscription
 from services.billing.rules import InvoiceStatus, LineKind, PaymentPurpose, PaymentStatus
 
@@ -195,3 +196,28 @@ class ChargeDeferral(Base):
     first_deferred_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     last_error: Mapped[str] = mapped_column(String(255))
+
+
+class CheckoutSession(Base):
+    """A hosted checkout a frontend redirects to (seed 003's redirectUrl): our own page
+    with the local gateway, a Stripe Checkout Session with Stripe."""
+
+    __tablename__ = "checkout_sessions"
+    __table_args__ = (Index(None, "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[str] = mapped_column(USER_ID)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"))
+    promotion_code: Mapped[str | None] = mapped_column(String(64))
+    success_url: Mapped[str] = mapped_column(Text)
+    cancel_url: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # OPEN, COMPLETED, EXPIRED
+    platform: Mapped[str] = mapped_column(String(32))
+    processor_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
+    expires_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+    plan: Mapped[Plan] = relationship(lazy="raise")

@@ -88,6 +88,26 @@ class RefundPaymentInput:
 
 
 @strawberry.input
+class CreateCheckoutSessionInput:
+    plan_code: str
+    success_url: str
+    cancel_url: str
+    promotion_code: str | None = None
+
+
+@strawberry.input
+class CompleteCheckoutSessionInput:
+    id: strawberry.ID
+    payment_method_id: str | None = None
+
+
+@strawberry.input
+class DevelopmentTokenInput:
+    user_id: str
+    admin: bool = False
+
+
+@strawberry.input
 class ApplyPromotionCodeInput:
     code: str
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.permission import BasePermission
 
-from resolvers import credits, discounts, live, mutations, queries
+from resolvers import console, credits, discounts, live, mutations, queries
 from resolvers import usage as metered
 from schema.permissions import (
     IsAdmin,
@@ -95,6 +95,17 @@ class Query:
         permission_classes=signed_in,
         description="What subscribing to a plan would charge, and when, with a promotion "
         "code's discount (the code is checked, not used).",
+    )
+    metrics = strawberry.field(
+        resolver=console.metrics,
+        permission_classes=admin_only,
+        description="MRR and its movement, subscriptions by status and plan, trial "
+        "conversion, past-due amount, and a series over [from, to), in SQL.",
+    )
+    checkout_session = strawberry.field(
+        resolver=console.checkout_session,
+        permission_classes=signed_in,
+        description="Your checkout session (the hosted checkout page reads it).",
     )
     credit_ledger = strawberry.field(
         resolver=credits.credit_ledger,
@@ -199,6 +210,23 @@ class Mutation:
         resolver=discounts.apply_promotion_code,
         permission_classes=signed_in_writes,
         description="Redeem a promotion code on your current subscription.",
+    )
+    create_checkout_session = strawberry.mutation(
+        resolver=console.create_checkout_session,
+        permission_classes=signed_in_writes,
+        description="A hosted checkout to redirect the browser to (its url); completing it "
+        "subscribes you and sends the browser to successUrl.",
+    )
+    complete_checkout_session = strawberry.mutation(
+        resolver=console.complete_checkout_session,
+        permission_classes=signed_in_writes,
+        description="Pay a checkout session with a saved method or a test card (local "
+        "gateway); idempotent per session and card.",
+    )
+    development_token = strawberry.mutation(
+        resolver=console.development_token,
+        description="Development only (refused in production): a token for any user, for "
+        "the console's and portal's sign-in-as.",
     )
     adjust_credit = strawberry.mutation(
         resolver=credits.adjust_credit,

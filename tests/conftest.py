@@ -37,7 +37,7 @@ TABLES = (
     "usage_unique_values, usage_events, usage_counters, plan_quotas, quota_pack_units, "
     "credit_notes, refunds, credit_ledger, credit_balances, subscription_discounts, "
     "promotion_codes, coupons, "
-    "quota_packs, meters"
+    "checkout_sessions, quota_packs, meters"
 )
 
 

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     access_cache: bool = True  # off: every entitlement read goes to PostgreSQL
     # An immediate cancellation of a paid period credits its unused time to the balance.
     credit_unused_time: bool = True
+    # Where browsers reach the service (checkout links); empty: links are relative.
+    public_url: str = ""
 
     # Kafka: topics are configurable; the message key is always the user id.
     kafka_client_id: str = "subscription-service"

@@ -9,9 +9,11 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from models import (
     ChargeDeferral,
+    CheckoutSession,
     Invoice,
     InvoiceCounter,
     Payment,
@@ -49,8 +51,30 @@ class BillingRepository:
             )
         )
 
-    def add(self, row: PaymentCustomer | PaymentMethod | Payment | Invoice) -> None:
+    def add(
+        self, row: PaymentCustomer | PaymentMethod | Payment | Invoice | CheckoutSession
+    ) -> None:
         self.session.add(row)
+
+    async def checkout_session(
+        self, session_id: uuid.UUID, *, lock: bool = False
+    ) -> CheckoutSession | None:
+        query = (
+            select(CheckoutSession)
+            .where(CheckoutSession.id == session_id)
+            .options(selectinload(CheckoutSession.plan))
+        )
+        if lock:
+            query = query.with_for_update(of=CheckoutSession)
+        return await self.session.scalar(query)
+
+    async def checkout_session_by_processor_id(self, processor_id: str) -> CheckoutSession | None:
+        return await self.session.scalar(
+            select(CheckoutSession)
+            .where(CheckoutSession.processor_session_id == processor_id)
+            .options(selectinload(CheckoutSession.plan))
+            .with_for_update(of=CheckoutSession)
+        )
 
     async def payment_methods(self, user_id: str) -> Sequence[PaymentMethod]:
         query = (

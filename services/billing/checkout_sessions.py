@@ -1,0 +1,157 @@
+"""Hosted checkout (seed 003's redirectUrl): `createCheckoutSession` returns a URL a
+frontend redirects to. With the local gateway it is our own page, /checkout/{id},
+offering the test cards; completing it subscribes the user (trial or first payment)
+and sends the browser to `successUrl`. Completion is idempotent by the session: a
+repeat answers as the first did and charges nothing more. Sessions expire after a day."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from models import CheckoutSession
+from services.common.errors import DomainError, ErrorCode
+from services.common.results import ChargeOutcomeResult
+from services.discounts.redemption import preview_discount
+from services.platform.deps import Deps
+from services.pricing.catalog import require_plan
+from services.pricing.rules import PlanKind
+from services.subscriptions import checkout
+
+LIFETIME = timedelta(hours=24)
+MAX_URL = 2000
+OPEN, COMPLETED, EXPIRED = "OPEN", "COMPLETED", "EXPIRED"
+
+
+@dataclass(frozen=True)
+class CreateCheckoutSession:
+    user_id: str
+    plan_code: str
+    success_url: str
+    cancel_url: str
+    promotion_code: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckoutSessionView:
+    id: uuid.UUID
+    url: str
+    status: str
+    plan_code: str
+    plan_name: str
+    price_cents: int
+    currency: str
+    promotion_code: str | None
+    success_url: str
+    cancel_url: str
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, row: CheckoutSession, now: datetime) -> CheckoutSessionView:
+        status = EXPIRED if row.status == OPEN and now >= row.expires_at else row.status
+        plan = row.plan
+        return cls(
+            row.id,
+            row.url,
+            status,
+            plan.code,
+            plan.name,
+            plan.price_cents,
+            plan.currency,
+            row.promotion_code,
+            row.success_url,
+            row.cancel_url,
+            row.expires_at,
+        )
+
+
+def check_url(url: str, field: str) -> str:
+    """An absolute http(s) URL: where the browser goes next."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{field} must be an absolute http(s) URL", field
+        )
+    return url
+
+
+async def create_checkout_session(deps: Deps, cmd: CreateCheckoutSession) -> CheckoutSessionView:
+    success = check_url(cmd.success_url, "successUrl")
+    cancel = check_url(cmd.cancel_url, "cancelUrl")
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        plan = await require_plan(uow, cmd.plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
+        if cmd.promotion_code is not None:  # checked now, used at completion
+            await preview_discount(uow, cmd.promotion_code, cmd.user_id, plan, (), now)
+        session_id = uuid.uuid4()
+        row = CheckoutSession(
+            id=session_id,
+            user_id=cmd.user_id,
+            plan_id=plan.id,
+            plan=plan,
+            promotion_code=cmd.promotion_code,
+            success_url=success,
+            cancel_url=cancel,
+            status=OPEN,
+            platform=deps.gateway.platform,
+            url=f"{deps.settings.public_url.rstrip('/')}/checkout/{session_id}",
+            expires_at=now + LIFETIME,
+            created_at=now,
+        )
+        uow.billing.add(row)
+        await uow.commit()
+        return CheckoutSessionView.of(row, now)
+
+
+async def _owned(deps: Deps, user_id: str, session_id: str) -> CheckoutSession:
+    try:
+        wanted = uuid.UUID(session_id)
+    except ValueError as exc:
+        raise DomainError(ErrorCode.NOT_FOUND, "no such checkout session", "id") from exc
+    async with deps.uow() as uow:
+        row = await uow.billing.checkout_session(wanted)
+    # Someone else's session looks exactly like a missing one.
+    if row is None or row.user_id != user_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "no such checkout session", "id")
+    return row
+
+
+async def checkout_session(deps: Deps, user_id: str, session_id: str) -> CheckoutSessionView:
+    return CheckoutSessionView.of(await _owned(deps, user_id, session_id), deps.clock.now())
+
+
+@dataclass(frozen=True)
+class CompletedCheckout:
+    redirect_url: str | None  # the successUrl once subscribed; None when the payment failed
+    outcome: ChargeOutcomeResult
+
+
+async def complete_checkout_session(
+    deps: Deps, user_id: str, session_id: str, payment_method_id: str | None
+) -> CompletedCheckout:
+    row = await _owned(deps, user_id, session_id)
+    now = deps.clock.now()
+    if row.status == OPEN and now >= row.expires_at:
+        raise DomainError(ErrorCode.INVALID_TRANSITION, "this checkout session expired", "id")
+    outcome = await checkout.subscribe(
+        deps,
+        checkout.Subscribe(
+            user_id=user_id,
+            plan_code=row.plan.code,
+            payment_method_id=payment_method_id,
+            # One attempt per session and card: a declined card may be swapped for another.
+            idempotency_key=f"checkout:{row.id}:{payment_method_id or 'default'}",
+            promotion_code=row.promotion_code,
+        ),
+    )
+    subscribed = outcome.subscription is not None and not outcome.errors
+    if subscribed and row.status == OPEN:
+        async with deps.uow() as uow:
+            locked = await uow.billing.checkout_session(row.id, lock=True)
+            if locked is not None and locked.status == OPEN:
+                locked.status, locked.completed_at = COMPLETED, now
+                locked.subscription_id = outcome.subscription.id if outcome.subscription else None
+                await uow.commit()
+    return CompletedCheckout(row.success_url if subscribed else None, outcome)

@@ -1,0 +1,83 @@
+"""Key figures for the admin console, computed in SQL (one statement each, on asyncpg).
+
+MRR is read from what was invoiced: every SUBSCRIPTION line (less its DISCOUNT) of a
+paid or still-open invoice covers its period, normalized to a month (an average month,
+365.2425 / 12 days); a subscription's MRR at a moment is the sum of the lines covering
+that moment. Movement between `from` and `to` compares each subscription's MRR at the
+two moments: new (none before), expansion (more), contraction (less, but some), churn
+(none after). Trials are not revenue: they appear in the status counts and the trial
+conversion rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from services.common.errors import DomainError, ErrorCode
+from services.platform.deps import Deps
+from services.store.metrics import fetch_metrics
+
+MAX_POINTS = 30
+MAX_RANGE = timedelta(days=3660)
+
+
+@dataclass(frozen=True)
+class MetricsPoint:
+    at: datetime
+    mrr_cents: int
+    active_subscriptions: int
+
+
+@dataclass(frozen=True)
+class Metrics:
+    from_: datetime
+    to: datetime
+    mrr_cents: int
+    new_mrr_cents: int
+    expansion_mrr_cents: int
+    contraction_mrr_cents: int
+    churned_mrr_cents: int
+    by_status: tuple[tuple[str, int], ...]
+    by_plan: tuple[tuple[str, int], ...]
+    trials_ended: int
+    trials_converted: int
+    past_due_cents: int
+    series: tuple[MetricsPoint, ...]
+
+    @property
+    def trial_conversion_rate(self) -> float | None:
+        return self.trials_converted / self.trials_ended if self.trials_ended else None
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    if not start < end or end - start > MAX_RANGE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"from must be before to, at most {MAX_RANGE.days} days apart",
+            "from",
+        )
+
+
+async def metrics(deps: Deps, start: datetime, end: datetime) -> Metrics:
+    check_range(start, end)
+    step = (end - start) / (MAX_POINTS - 1)
+    async with deps.reader() as connection:
+        found = await fetch_metrics(connection, start, end, step, deps.clock.now())
+    moved, points, trials = found["moved"], found["points"], found["trials"]
+    by_status, by_plan, past_due = found["by_status"], found["by_plan"], found["past_due"]
+    assert moved is not None and trials is not None
+    return Metrics(
+        from_=start,
+        to=end,
+        mrr_cents=int(moved["mrr"]),
+        new_mrr_cents=int(moved["new"]),
+        expansion_mrr_cents=int(moved["expansion"]),
+        contraction_mrr_cents=int(moved["contraction"]),
+        churned_mrr_cents=int(moved["churn"]),
+        by_status=tuple((r["status"], int(r["n"])) for r in by_status),
+        by_plan=tuple((r["code"], int(r["n"])) for r in by_plan),
+        trials_ended=int(trials["ended"]),
+        trials_converted=int(trials["converted"]),
+        past_due_cents=int(past_due or 0),
+        series=tuple(MetricsPoint(r["at"], int(r["mrr"]), int(r["active"])) for r in points),
+    )
