@@ -1,4 +1,6 @@
-"""Browser assets the service serves itself: GraphiQL works without internet access.
+"""Browser pages and assets the service serves itself: GraphiQL works without internet
+access, and the admin console (/console), the customer portal (/portal) and the hosted
+checkout (/checkout/{id}) are static pages whose scripts use the public GraphQL API.
 
 Strawberry's GraphiQL page loads React, GraphiQL and its explorer plugin from unpkg;
 the same files (the same bytes: the page's subresource-integrity hashes still check
@@ -8,14 +10,19 @@ VENDORED.md) and the page is pointed at /static/vendor instead."""
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
 
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from strawberry.http.ides import get_graphql_ide_html
 
-VENDOR = Path(__file__).parent / "static" / "vendor"
+STATIC = Path(__file__).parent / "static"
+VENDOR = STATIC / "vendor"
+APP = STATIC / "app"
 VENDOR_URL = "/static/vendor/"
 _UNPKG = re.compile(r"https://unpkg\.com/")
 
@@ -31,4 +38,17 @@ def asset_paths(html: str) -> list[str]:
     return re.findall(rf'{re.escape(VENDOR_URL)}([^"\s]+)', html)
 
 
-routes = [Mount(VENDOR_URL.rstrip("/"), StaticFiles(directory=VENDOR), name="vendor")]
+def _page(name: str) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        return FileResponse(APP / name, headers={"Cache-Control": "no-cache"})
+
+    return page
+
+
+routes = [
+    Mount(VENDOR_URL.rstrip("/"), StaticFiles(directory=VENDOR), name="vendor"),
+    Mount("/static/app", StaticFiles(directory=APP), name="app"),
+    Route("/console", _page("console.html"), methods=["GET"]),
+    Route("/portal", _page("portal.html"), methods=["GET"]),
+    Route("/checkout/{session_id}", _page("checkout.html"), methods=["GET"]),
+]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.browser.conftest import offline_page, screenshot
+from tests.e2e.browser.conftest import offline_page, screenshot
 
 
 async def test_graphiql_renders_and_runs_a_query_offline(browser, live_server, deps):

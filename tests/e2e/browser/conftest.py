@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, Route, async_playwright
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / ".artifacts" / "screenshots"
 
 
 def chromium_path() -> str:

@@ -1,0 +1,52 @@
+// The hosted checkout of the local gateway: pay a checkout session with a saved card or
+// a test card, then go back to the frontend's successUrl.
+import { busy, checked, escape, gql, money, showError, signIn, token, when } from "/static/app/gql.js";
+
+const view = document.getElementById("view");
+const sessionId = location.pathname.split("/").pop();
+const TEST_CARDS = {
+  pm_card_visa: "Visa ending 4242 (succeeds)",
+  pm_card_mastercard: "Mastercard ending 4444 (succeeds)",
+  pm_card_chargeDeclined: "Visa ending 0002 (declined)",
+};
+
+async function start() {
+  if (!token.get()) {
+    document.getElementById("signin").hidden = false;
+    return;
+  }
+  document.getElementById("signin").hidden = true;
+  const data = await gql(
+    `query($id: ID!) { checkoutSession(id: $id) { planName priceCents currency status promotionCode cancelUrl expiresAt }
+      paymentMethods { id brand last4 isDefault } }`,
+    { id: sessionId },
+  );
+  const session = data.checkoutSession;
+  if (session.status !== "OPEN") {
+    view.innerHTML = `<section><h2>This checkout is ${session.status.toLowerCase()}.</h2></section>`;
+    return;
+  }
+  const saved = data.paymentMethods.map((m) => `<option value="${escape(m.id)}" ${m.isDefault ? "selected" : ""}>${escape(m.brand)} •••• ${escape(m.last4)}</option>`);
+  const cards = Object.entries(TEST_CARDS).map(([id, label]) => `<option value="${id}">${label}</option>`);
+  view.innerHTML = `<section><h2>${escape(session.planName)}</h2>
+    <p><b>${money(session.priceCents, session.currency)}</b> a period${session.promotionCode ? `, with code ${escape(session.promotionCode)}` : ""}.
+      A first subscription starts with a free trial.</p>
+    <p class="muted">Offer valid until ${when(session.expiresAt)}.</p>
+    <form id="pay" class="inline"><label>Pay with <select name="card">${[...saved, ...cards].join("")}</select></label>
+      <button type="submit">Subscribe</button> <a href="${escape(session.cancelUrl)}">Cancel</a></form></section>`;
+  const form = document.getElementById("pay");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button"), async () => {
+      const card = new FormData(form).get("card");
+      const done = checked((await gql(
+        "mutation($i: CompleteCheckoutSessionInput!) { completeCheckoutSession(input: $i) { redirectUrl errors { code field message } } }",
+        { i: { id: sessionId, paymentMethodId: card } },
+      )).completeCheckoutSession);
+      location.assign(done.redirectUrl);
+    });
+  });
+}
+
+signIn(document.getElementById("signin-form"), { admin: false, onSignedIn: () => start().catch(showError) });
+start().catch(showError);

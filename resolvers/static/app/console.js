@@ -1,0 +1,309 @@
+// The admin console: the same public GraphQL operations a third-party frontend uses.
+import { busy, checked, escape, gql, live, money, showError, signIn, token, when } from "/static/app/gql.js";
+
+const view = document.getElementById("view");
+const STATUSES = ["PENDING", "TRIALING", "ACTIVE", "PAST_DUE", "CANCELED", "EXPIRED", "FAILED", "SUSPENDED", "PAUSED"];
+let stopFeed = null;
+const feed = []; // the live feed survives moving between sections
+
+async function start() {
+  if (!token.get()) return showSignIn();
+  let me;
+  try {
+    me = (await gql("{ me { userId roles } }")).me;
+  } catch (error) {
+    token.clear();
+    showSignIn();
+    return showError(error);
+  }
+  if (!me.roles.includes("admin")) {
+    view.innerHTML = "";
+    document.getElementById("nav").hidden = true;
+    showSignIn();
+    return showError(`Signed in as ${me.userId}, who is not an admin: the console needs an admin token. No data is shown.`);
+  }
+  document.getElementById("signin").hidden = true;
+  document.getElementById("nav").hidden = false;
+  startFeed();
+  route();
+}
+
+function showSignIn() {
+  document.getElementById("signin").hidden = false;
+  document.getElementById("nav").hidden = true;
+}
+
+signIn(document.getElementById("signin-form"), { admin: true, onSignedIn: start });
+window.addEventListener("hashchange", () => token.get() && route());
+
+function route() {
+  const [name, ...rest] = (location.hash.slice(1) || "subscriptions").split("/");
+  for (const link of document.querySelectorAll("nav a")) {
+    link.toggleAttribute("aria-current", link.getAttribute("href") === `#${name}`);
+    if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
+  }
+  const pages = { subscriptions, subscription, plans, feed: feedPage, metrics, clock, signout };
+  (pages[name] || subscriptions)(...rest.map(decodeURIComponent)).catch(showError);
+}
+
+async function signout() {
+  token.clear();
+  if (stopFeed) stopFeed();
+  view.innerHTML = "";
+  location.hash = "";
+  showSignIn();
+}
+
+// --- subscriptions -------------------------------------------------------------
+
+async function subscriptions(status = "", planCode = "", userId = "", after = "") {
+  const filter = { status: status || null, planCode: planCode || null, userId: userId || null };
+  const data = await gql(
+    `query($f: SubscriptionFilterInput, $after: String) {
+      adminSubscriptions(filter: $f, first: 20, after: $after) {
+        nodes { id userId status currency pricePaidCents currentPeriodEnd plan { code } }
+        pageInfo { hasNextPage endCursor } } }`,
+    { f: filter, after: after || null },
+  );
+  const page = data.adminSubscriptions;
+  view.innerHTML = `
+    <section><h2>Subscriptions</h2>
+      <form id="filters" class="inline" aria-label="Filter subscriptions">
+        <label>Status <select name="status"><option value="">any</option>
+          ${STATUSES.map((s) => `<option ${s === status ? "selected" : ""}>${s}</option>`).join("")}</select></label>
+        <label>Plan <input name="planCode" value="${escape(planCode)}"></label>
+        <label>User <input name="userId" value="${escape(userId)}"></label>
+        <button type="submit">Filter</button>
+      </form>
+      <div class="table-wrap"><table id="subscriptions-table">
+        <thead><tr><th>User</th><th>Plan</th><th>Status</th><th>Paid</th><th>Period ends</th></tr></thead>
+        <tbody>${page.nodes.map((s) => `<tr>
+          <td><a href="#subscription/${encodeURIComponent(s.id)}/${encodeURIComponent(s.userId)}">${escape(s.userId)}</a></td>
+          <td>${escape(s.plan.code)}</td><td><span class="pill">${s.status}</span></td>
+          <td>${money(s.pricePaidCents, s.currency)}</td><td>${when(s.currentPeriodEnd)}</td></tr>`).join("") ||
+          '<tr><td colspan="5" class="muted">No subscriptions match.</td></tr>'}</tbody>
+      </table></div>
+      ${page.pageInfo.hasNextPage ? '<p><button id="next" class="secondary">Next page</button></p>' : ""}
+    </section>`;
+  document.getElementById("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(event.target);
+    location.hash = ["subscriptions", f.get("status"), f.get("planCode"), f.get("userId")].map(encodeURIComponent).join("/");
+  });
+  document.getElementById("next")?.addEventListener("click", () => {
+    location.hash = ["subscriptions", status, planCode, userId, page.pageInfo.endCursor].map(encodeURIComponent).join("/");
+  });
+}
+
+async function subscription(id, userId) {
+  const data = await gql(
+    `query($id: String!, $u: String!) {
+      subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note }
+      userPayments(userId: $u) { id purpose status amountCents amountRefundedCents currency invoiceNumber createdAt }
+      subscriptionStatus(userId: $u) { status planCode tier }
+      creditLedger(userId: $u, first: 10) { nodes { amountCents balanceAfterCents kind reason createdAt } } }`,
+    { id, u: userId },
+  );
+  const status = data.subscriptionStatus;
+  view.innerHTML = `
+    <section><h2>${escape(userId)} — <span class="pill" id="detail-status">${escape(status.status || "none")}</span> on ${escape(status.planCode)}</h2>
+      <p class="no-print">
+        <button id="suspend" class="danger">Suspend</button>
+        <button id="reinstate" class="secondary">Reinstate</button>
+      </p>
+    </section>
+    <section><h2>Timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Change</th><th>Why</th><th>Who</th></tr></thead><tbody>
+      ${data.subscriptionHistory.map((h) => `<tr><td>${when(h.occurredAt)}</td><td>${h.fromStatus || "—"} → ${h.toStatus}</td><td>${escape(h.reason)}${h.note ? `: ${escape(h.note)}` : ""}</td><td>${escape(h.actor)}</td></tr>`).join("")}
+    </tbody></table></div></section>
+    <section><h2>Payments and invoices</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>For</th><th>Status</th><th>Amount</th><th>Refunded</th><th>Invoice</th></tr></thead><tbody>
+      ${data.userPayments.map((p) => `<tr><td>${when(p.createdAt)}</td><td>${p.purpose}</td><td>${p.status}</td><td>${money(p.amountCents, p.currency)}</td><td>${money(p.amountRefundedCents, p.currency)}</td><td>${escape(p.invoiceNumber || "—")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No payments.</td></tr>'}
+    </tbody></table></div></section>
+    <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind} ${e.amountCents} (balance ${e.balanceAfterCents}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
+  const act = (button, mutation, name) => button.addEventListener("click", () => busy(button, async () => {
+    const result = checked((await gql(mutation, { u: userId }))[name]);
+    document.getElementById("detail-status").textContent = result.subscription.status;
+  }));
+  act(document.getElementById("suspend"), 'mutation($u: String!) { suspendSubscription(input: {userId: $u, reason: "console"}) { subscription { status } errors { code field message } } }', "suspendSubscription");
+  act(document.getElementById("reinstate"), "mutation($u: String!) { reinstateSubscription(input: {userId: $u}) { subscription { status } errors { code field message } } }", "reinstateSubscription");
+}
+
+// --- plans and prices ----------------------------------------------------------
+
+const PLAN_FIELDS = "code name kind priceCents currency interval trialDays tierRank archived";
+
+async function plans(selected = "") {
+  const data = await gql(`{ plans(includeArchived: true) { ${PLAN_FIELDS} } }`);
+  const history = selected
+    ? (await gql("query($c: String!) { pricingHistory(planCode: $c) { priceCents previousPriceCents currency changedBy changedAt description } }", { c: selected })).pricingHistory
+    : [];
+  view.innerHTML = `
+    <section><h2>Plans</h2><div class="table-wrap"><table id="plans-table"><thead><tr><th>Code</th><th>Name</th><th>Kind</th><th>Price</th><th>Interval</th><th>Rank</th><th></th></tr></thead><tbody>
+      ${data.plans.map((p) => `<tr data-plan="${escape(p.code)}"><td><a href="#plans/${encodeURIComponent(p.code)}">${escape(p.code)}</a></td><td>${escape(p.name)}</td><td>${p.kind}</td>
+        <td>${money(p.priceCents, p.currency)}</td><td>${p.interval}</td><td>${p.tierRank}</td><td>${p.archived ? '<span class="pill">archived</span>' : `<button class="secondary archive" data-code="${escape(p.code)}">Archive</button>`}</td></tr>`).join("")}
+    </tbody></table></div></section>
+    <section><h2>Set a price</h2>
+      <form id="price-form" class="inline">
+        <label>Plan <select name="planCode">${data.plans.map((p) => `<option ${p.code === selected ? "selected" : ""}>${escape(p.code)}</option>`).join("")}</select></label>
+        <label>Price (minor units) <input name="priceCents" type="number" min="0" required></label>
+        <label>Currency <input name="currency" value="USD" size="4" required></label>
+        <label>Description <input name="description"></label>
+        <button type="submit">Set price</button>
+      </form>
+      ${selected ? `<h2>Pricing history of ${escape(selected)}</h2><ul id="pricing-history">${history.map((r) => `<li>${when(r.changedAt)}: ${money(r.priceCents, r.currency)} (was ${r.previousPriceCents ?? "—"}) by ${escape(r.changedBy)}</li>`).join("")}</ul>` : ""}
+    </section>
+    <section><h2>New plan</h2>
+      <form id="plan-form" class="inline">
+        <label>Code <input name="code" required></label>
+        <label>Name <input name="name" required></label>
+        <label>Price (minor units) <input name="priceCents" type="number" min="0" required></label>
+        <label>Currency <input name="currency" value="USD" size="4"></label>
+        <label>Interval <select name="interval"><option>MONTH</option><option>YEAR</option></select></label>
+        <label>Tier rank <input name="tierRank" type="number" min="0" required></label>
+        <label>Features (comma separated) <input name="entitlements"></label>
+        <button type="submit">Create plan</button>
+      </form>
+    </section>`;
+  const price = document.getElementById("price-form");
+  price.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(price);
+    busy(price.querySelector("button"), async () => {
+      const input = { planCode: f.get("planCode"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"), description: f.get("description") || null };
+      checked((await gql("mutation($i: SetPlanPriceInput!) { setPlanPrice(input: $i) { plan { code priceCents } errors { code field message } } }", { i: input })).setPlanPrice);
+      location.hash = `plans/${encodeURIComponent(input.planCode)}`;
+      await plans(input.planCode);
+    });
+  });
+  const create = document.getElementById("plan-form");
+  create.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(create);
+    busy(create.querySelector("button"), async () => {
+      const input = {
+        code: f.get("code"), name: f.get("name"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"),
+        interval: f.get("interval"), tierRank: Number(f.get("tierRank")),
+        entitlements: String(f.get("entitlements") || "").split(",").map((s) => s.trim()).filter(Boolean),
+      };
+      checked((await gql("mutation($i: CreatePlanInput!) { createPlan(input: $i) { plan { code } errors { code field message } } }", { i: input })).createPlan);
+      await plans(input.code);
+    });
+  });
+  for (const button of document.querySelectorAll("button.archive")) {
+    button.addEventListener("click", () => busy(button, async () => {
+      checked((await gql("mutation($c: String!) { archivePlan(input: {code: $c}) { plan { code } errors { code field message } } }", { c: button.dataset.code })).archivePlan);
+      await plans(selected);
+    }));
+  }
+}
+
+// --- live feed -----------------------------------------------------------------
+
+function startFeed() {
+  if (stopFeed) return;
+  stopFeed = live(
+    "subscription { adminSubscriptionEvents { userId status previousStatus planCode reason actor occurredAt } }",
+    {},
+    (data) => {
+      feed.unshift(data.adminSubscriptionEvents);
+      feed.length = Math.min(feed.length, 200);
+      renderFeed();
+    },
+    () => { stopFeed = null; },
+  );
+}
+
+function renderFeed() {
+  const list = document.getElementById("feed-list");
+  if (!list) return;
+  list.innerHTML = feed.map((e) => `<li><b>${escape(e.userId)}</b>: ${e.previousStatus || "—"} → ${e.status} on ${escape(e.planCode)} (${escape(e.reason)}, by ${escape(e.actor)}) <span class="muted">${when(e.occurredAt)}</span></li>`).join("") || '<li class="muted">Waiting for changes…</li>';
+}
+
+async function feedPage() {
+  view.innerHTML = `<section><h2>Live feed</h2><p class="muted">Every subscription change, as it is committed.</p><ul class="feed" id="feed-list" aria-live="polite"></ul></section>`;
+  startFeed();
+  renderFeed();
+}
+
+// --- metrics -------------------------------------------------------------------
+
+function isoDay(date) { return date.toISOString().slice(0, 10); }
+
+async function metrics(from = "", to = "") {
+  const end = to ? new Date(to) : new Date(Date.now() + 86400000);
+  const start = from ? new Date(from) : new Date(end.getTime() - 31 * 86400000);
+  const data = await gql(
+    `query($f: DateTime!, $t: DateTime!) { metrics(from: $f, to: $t) {
+      mrrCents newMrrCents expansionMrrCents contractionMrrCents churnedMrrCents
+      subscriptionsByStatus { key count } activeSubscriptionsByPlan { key count }
+      trialsEnded trialsConverted trialConversionRate pastDueAmountCents
+      series { at mrrCents activeSubscriptions } } }`,
+    { f: start.toISOString(), t: end.toISOString() },
+  );
+  const m = data.metrics;
+  const figure = (id, label, value) => `<div class="figure"><b id="${id}">${value}</b><span>${label}</span></div>`;
+  const rate = m.trialConversionRate === null ? "—" : `${Math.round(m.trialConversionRate * 100)}%`;
+  view.innerHTML = `
+    <section><h2>Metrics</h2>
+      <form id="range" class="inline"><label>From <input type="date" name="from" value="${isoDay(start)}"></label>
+        <label>To <input type="date" name="to" value="${isoDay(end)}"></label><button type="submit">Show</button></form>
+    </section>
+    <section><div class="figures">
+      ${figure("mrr", "MRR", money(m.mrrCents))}
+      ${figure("new-mrr", "New MRR", money(m.newMrrCents))}
+      ${figure("expansion-mrr", "Expansion", money(m.expansionMrrCents))}
+      ${figure("contraction-mrr", "Contraction", money(m.contractionMrrCents))}
+      ${figure("churned-mrr", "Churned MRR", money(m.churnedMrrCents))}
+      ${figure("trial-conversion", `Trial conversion (${m.trialsConverted} of ${m.trialsEnded})`, rate)}
+      ${figure("past-due", "Past due", money(m.pastDueAmountCents))}
+    </div></section>
+    <section><h2>Subscriptions</h2><div class="figures">
+      ${m.subscriptionsByStatus.map((s) => figure(`status-${s.key}`, s.key, s.count)).join("")}
+      ${m.activeSubscriptionsByPlan.map((p) => figure(`plan-${p.key}`, `active on ${escape(p.key)}`, p.count)).join("")}
+    </div></section>
+    <section class="chart"><h2>MRR and active subscriptions</h2>${chart(m.series)}</section>`;
+  document.getElementById("range").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(event.target);
+    location.hash = `metrics/${f.get("from")}/${f.get("to")}`;
+  });
+}
+
+function chart(series) {
+  const width = 900, height = 200, pad = 30;
+  const maxMrr = Math.max(1, ...series.map((p) => p.mrrCents));
+  const maxActive = Math.max(1, ...series.map((p) => p.activeSubscriptions));
+  const x = (i) => pad + (i * (width - 2 * pad)) / Math.max(1, series.length - 1);
+  const line = (value, max) => series.map((p, i) => `${x(i).toFixed(1)},${(height - pad - (value(p) * (height - 2 * pad)) / max).toFixed(1)}`).join(" ");
+  return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="MRR (blue) and active subscriptions (green) over the range">
+    <line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="#d9dee8"/>
+    <polyline fill="none" stroke="#3b4bd8" stroke-width="2" points="${line((p) => p.mrrCents, maxMrr)}"/>
+    <polyline fill="none" stroke="#067647" stroke-width="2" stroke-dasharray="4 3" points="${line((p) => p.activeSubscriptions, maxActive)}"/>
+    <text x="${pad}" y="14" font-size="12" fill="#3b4bd8">MRR up to ${money(maxMrr)}</text>
+    <text x="${width - pad}" y="14" font-size="12" fill="#067647" text-anchor="end">up to ${maxActive} active</text>
+  </svg>`;
+}
+
+// --- test clock ----------------------------------------------------------------
+
+async function clock() {
+  let now;
+  try {
+    now = (await gql("{ testClock { now } }")).testClock.now;
+  } catch (error) {
+    view.innerHTML = `<section><h2>Test clock</h2><p>${escape(error.message)}</p></section>`;
+    return;
+  }
+  view.innerHTML = `<section><h2>Test clock</h2><p>The service's time: <b id="clock-now">${when(now)}</b></p>
+    <form id="advance" class="inline"><label>Advance by days <input name="days" type="number" min="1" value="1"></label><button type="submit">Advance and run due work</button></form></section>`;
+  const form = document.getElementById("advance");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(form.querySelector("button"), async () => {
+      const seconds = Number(new FormData(form).get("days")) * 86400;
+      const result = checked((await gql("mutation($s: Int!) { advanceTestClock(input: {seconds: $s}) { testClock { now applied } errors { code field message } } }", { s: seconds })).advanceTestClock);
+      document.getElementById("clock-now").textContent = `${when(result.testClock.now)} (${result.testClock.applied} subscriptions acted on)`;
+    });
+  });
+}
+
+start();

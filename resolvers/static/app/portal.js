@@ -1,0 +1,214 @@
+// The customer portal: the same public GraphQL operations a third-party frontend uses.
+import { busy, checked, escape, gql, live, money, showError, signIn, token, when } from "/static/app/gql.js";
+
+const view = document.getElementById("view");
+const TEST_CARDS = {
+  pm_card_visa: "Visa ending 4242 (succeeds)",
+  pm_card_mastercard: "Mastercard ending 4444 (succeeds)",
+  pm_card_chargeDeclined: "Visa ending 0002 (declined)",
+  pm_card_authenticationRequired: "Visa ending 3184 (asks to authenticate)",
+};
+const SUBSCRIPTION = `mySubscription { id status currentPeriodEnd cancelAtPeriodEnd resumesAt currency
+  plan { code name priceCents currency tierRank } pendingPlan { code }
+  entitlements { tier features } discount { couponCode percentOff amountOffCents cyclesLeft } }`;
+let stopLive = null;
+
+async function start() {
+  if (!token.get()) return showSignIn();
+  try {
+    await gql("{ me { userId } }");
+  } catch (error) {
+    token.clear();
+    showSignIn();
+    return showError(error);
+  }
+  document.getElementById("signin").hidden = true;
+  document.getElementById("nav").hidden = false;
+  if (!stopLive) {
+    // A status change (a renewal, a webhook, an admin) redraws the page, no reload.
+    stopLive = live("subscription { subscriptionStatusChanged { status } }", {}, () => route(), () => { stopLive = null; });
+  }
+  route();
+}
+
+function showSignIn() {
+  document.getElementById("signin").hidden = false;
+  document.getElementById("nav").hidden = true;
+}
+
+signIn(document.getElementById("signin-form"), { admin: false, onSignedIn: start });
+window.addEventListener("hashchange", () => token.get() && route());
+
+function route() {
+  const [name, ...rest] = (location.hash.slice(1) || "overview").split("/");
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const pages = { overview, plans, billing, invoices, invoice, signout, subscribed: overview };
+  (pages[name] || overview)(...rest.map(decodeURIComponent)).catch(showError);
+}
+
+async function signout() {
+  token.clear();
+  if (stopLive) stopLive();
+  view.innerHTML = "";
+  location.hash = "";
+  showSignIn();
+}
+
+// --- overview --------------------------------------------------------------------
+
+async function overview() {
+  const data = await gql(`{ ${SUBSCRIPTION} me { creditBalanceCents creditCurrency entitlements { tier features } }
+    myUsage { meterKey used remaining includedUnits packUnitsRemaining periodEnd } }`);
+  const sub = data.mySubscription;
+  const me = data.me;
+  const features = (sub?.entitlements || me.entitlements).features;
+  view.innerHTML = `
+    <section><h2>Your plan</h2>
+      ${sub ? `<p><b id="plan-name">${escape(sub.plan.name)}</b> — <span class="pill" id="status">${sub.status}</span>
+        ${sub.pendingPlan ? ` (changes to ${escape(sub.pendingPlan.code)} at period end)` : ""}</p>
+        <p class="muted">${sub.cancelAtPeriodEnd ? "Ends" : "Renews"} ${when(sub.currentPeriodEnd)}
+        ${sub.resumesAt ? ` · paused until ${when(sub.resumesAt)}` : ""}</p>
+        ${sub.discount ? `<p>Discount: ${escape(sub.discount.couponCode)} ${sub.discount.percentOff ? `${sub.discount.percentOff}% off` : money(sub.discount.amountOffCents, sub.currency)}</p>` : ""}`
+        : `<p id="status">You are on the free plan. <a href="#plans">Choose a plan</a>.</p>`}
+      <p>What you can use: ${features.map((f) => `<span class="pill">${escape(f)}</span>`).join(" ") || "—"}</p>
+      <p>Credit balance: <b id="credit">${money(me.creditBalanceCents, me.creditCurrency || sub?.currency || "USD")}</b></p>
+      ${sub ? `<p class="no-print">
+        ${sub.cancelAtPeriodEnd || sub.status === "PAUSED" ? '<button id="resume">Resume</button>' : '<button id="cancel" class="danger">Cancel at period end</button>'}
+      </p>` : ""}
+    </section>
+    ${sub ? `<section><h2>Promotion code</h2><form id="promo" class="inline">
+      <label>Code <input name="code" required></label><button type="submit">Apply</button></form></section>` : ""}
+    <section><h2>Usage this period</h2>
+      <div class="table-wrap"><table><thead><tr><th>Meter</th><th>Used</th><th>Included</th><th>Packs</th><th>Remaining</th></tr></thead><tbody>
+      ${data.myUsage.map((u) => `<tr><td>${escape(u.meterKey)}</td><td>${u.used}</td><td>${u.includedUnits ?? "unlimited"}</td><td>${u.packUnitsRemaining}</td><td>${u.remaining ?? "unlimited"}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">Nothing metered on your plan.</td></tr>'}
+      </tbody></table></div></section>`;
+  const cancel = document.getElementById("cancel");
+  cancel?.addEventListener("click", () => busy(cancel, async () => {
+    checked((await gql("mutation { cancelSubscription(input: {atPeriodEnd: true}) { subscription { status } errors { code field message } } }")).cancelSubscription);
+    await overview();
+  }));
+  const resume = document.getElementById("resume");
+  resume?.addEventListener("click", () => busy(resume, async () => {
+    checked((await gql("mutation { resumeSubscription { subscription { status } errors { code field message } } }")).resumeSubscription);
+    await overview();
+  }));
+  const promo = document.getElementById("promo");
+  promo?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    busy(promo.querySelector("button"), async () => {
+      const code = new FormData(promo).get("code");
+      checked((await gql("mutation($c: String!) { applyPromotionCode(input: {code: $c}) { subscription { id } errors { code field message } } }", { c: code })).applyPromotionCode);
+      await overview();
+    });
+  });
+}
+
+// --- plans: change with a preview, or check out ----------------------------------
+
+async function plans() {
+  const data = await gql(`{ plans { code name priceCents currency interval kind tierRank entitlements } ${SUBSCRIPTION} }`);
+  const sub = data.mySubscription;
+  const offered = data.plans.filter((p) => p.kind === "SUBSCRIPTION" && p.priceCents > 0);
+  view.innerHTML = `<section><h2>Plans</h2><div class="plans">
+    ${offered.map((p) => `<div class="plan ${sub?.plan.code === p.code ? "current" : ""}" data-plan="${escape(p.code)}">
+      <h3>${escape(p.name)}</h3><p>${money(p.priceCents, p.currency)} / ${p.interval.toLowerCase()}</p>
+      <p class="muted">${p.entitlements.map(escape).join(", ")}</p>
+      ${sub?.plan.code === p.code ? '<span class="pill">your plan</span>'
+        : sub ? `<button class="preview" data-code="${escape(p.code)}">${p.tierRank > sub.plan.tierRank ? "Upgrade" : "Downgrade"}…</button>`
+        : `<button class="choose" data-code="${escape(p.code)}">Choose</button>`}
+      <div class="preview-box" aria-live="polite"></div></div>`).join("")}
+  </div>${sub ? "" : `<form id="checkout-code" class="inline"><label>Promotion code (optional) <input name="code"></label></form>`}</section>`;
+  for (const button of document.querySelectorAll("button.preview")) {
+    button.addEventListener("click", () => busy(button, async () => {
+      const code = button.dataset.code;
+      const preview = (await gql("query($c: String!) { previewPlanChange(planCode: $c) { isUpgrade amountDueCents currency effectiveAt lines { description amountCents } } }", { c: code })).previewPlanChange;
+      const box = button.parentElement.querySelector(".preview-box");
+      box.innerHTML = `<p class="preview-amount">${preview.isUpgrade ? `Due now: <b>${money(preview.amountDueCents, preview.currency)}</b>` : `Nothing due now; from ${when(preview.effectiveAt)}`}</p>
+        <ul>${preview.lines.map((l) => `<li>${escape(l.description)}: ${money(l.amountCents, preview.currency)}</li>`).join("")}</ul>
+        <button class="confirm">Confirm ${preview.isUpgrade ? "upgrade" : "downgrade"}</button>`;
+      const confirm = box.querySelector("button.confirm");
+      confirm.focus();
+      confirm.addEventListener("click", () => busy(confirm, async () => {
+        const name = preview.isUpgrade ? "upgrade" : "downgrade";
+        checked((await gql(`mutation($c: String!) { ${name}(input: {planCode: $c}) { subscription { status plan { code } } errors { code field message } } }`, { c: code }))[name]);
+        location.hash = "overview";
+      }));
+    }));
+  }
+  for (const button of document.querySelectorAll("button.choose")) {
+    button.addEventListener("click", () => busy(button, async () => {
+      const promo = String(new FormData(document.getElementById("checkout-code")).get("code") || "").trim();
+      const back = `${location.origin}/portal#`;
+      const session = checked((await gql(
+        "mutation($i: CreateCheckoutSessionInput!) { createCheckoutSession(input: $i) { session { url } errors { code field message } } }",
+        { i: { planCode: button.dataset.code, successUrl: `${back}subscribed`, cancelUrl: `${back}plans`, promotionCode: promo || null } },
+      )).createCheckoutSession).session;
+      location.assign(session.url);
+    }));
+  }
+}
+
+// --- payment methods --------------------------------------------------------------
+
+async function billing() {
+  const methods = (await gql("{ paymentMethods { id brand last4 expMonth expYear isDefault platform } }")).paymentMethods;
+  view.innerHTML = `<section><h2>Payment methods</h2><div class="table-wrap"><table><thead><tr><th>Card</th><th>Expires</th><th></th></tr></thead><tbody>
+    ${methods.map((m) => `<tr><td>${escape(m.brand)} •••• ${escape(m.last4)} ${m.isDefault ? '<span class="pill">default</span>' : ""}</td><td>${m.expMonth}/${m.expYear}</td>
+      <td>${m.isDefault ? "" : `<button class="secondary make-default" data-id="${escape(m.id)}">Make default</button>`} <button class="secondary detach" data-id="${escape(m.id)}">Remove</button></td></tr>`).join("") || '<tr><td colspan="3" class="muted">No saved cards.</td></tr>'}
+    </tbody></table></div></section>
+    <section><h2>Add a card</h2><p class="muted">Test cards of the local payment gateway; card numbers never pass through this service.</p>
+      <form id="add-card" class="inline"><label>Card <select name="card">${Object.entries(TEST_CARDS).map(([id, label]) => `<option value="${id}">${label}</option>`).join("")}</select></label>
+      <label><span><input type="checkbox" name="default" checked> make it the default</span></label><button type="submit">Add card</button></form></section>`;
+  const form = document.getElementById("add-card");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(form);
+    busy(form.querySelector("button"), async () => {
+      checked((await gql("mutation($p: String!, $d: Boolean!) { addPaymentMethod(input: {paymentMethodId: $p, makeDefault: $d}) { paymentMethod { id } errors { code field message } } }", { p: f.get("card"), d: f.get("default") === "on" })).addPaymentMethod);
+      await billing();
+    });
+  });
+  const act = (selector, name) => {
+    for (const button of document.querySelectorAll(selector)) {
+      button.addEventListener("click", () => busy(button, async () => {
+        checked((await gql(`mutation($p: String!) { ${name}(input: {paymentMethodId: $p}) { paymentMethod { id } errors { code field message } } }`, { p: button.dataset.id }))[name]);
+        await billing();
+      }));
+    }
+  };
+  act("button.make-default", "setDefaultPaymentMethod");
+  act("button.detach", "detachPaymentMethod");
+}
+
+// --- invoices ----------------------------------------------------------------------
+
+const INVOICE = "number status currency totalCents amountPaidCents amountRefundedCents periodStart periodEnd paidAt createdAt lines { kind description amountCents }";
+
+async function invoices() {
+  const data = await gql(`{ invoices(first: 50) { nodes { ${INVOICE} } } }`);
+  view.innerHTML = `<section><h2>Invoices</h2><div class="table-wrap"><table><thead><tr><th>Number</th><th>Date</th><th>Status</th><th>Total</th><th></th></tr></thead><tbody>
+    ${data.invoices.nodes.map((i) => `<tr><td>${escape(i.number)}</td><td>${when(i.createdAt)}</td><td>${i.status}</td><td>${money(i.totalCents, i.currency)}</td>
+      <td><a href="#invoice/${encodeURIComponent(i.number)}">View / print</a></td></tr>`).join("") || '<tr><td colspan="5" class="muted">No invoices yet.</td></tr>'}
+  </tbody></table></div></section>`;
+}
+
+async function invoice(number) {
+  const data = await gql(`{ invoices(first: 100) { nodes { ${INVOICE} } } }`);
+  const found = data.invoices.nodes.find((i) => i.number === number);
+  if (!found) throw new Error("That invoice was not found.");
+  view.innerHTML = `<section id="printable-invoice"><h2>Invoice ${escape(found.number)}</h2>
+    <p>Issued ${when(found.createdAt)} · ${found.status}${found.paidAt ? ` · paid ${when(found.paidAt)}` : ""}</p>
+    <p class="muted">Period ${when(found.periodStart)} – ${when(found.periodEnd)}</p>
+    <table><thead><tr><th>Description</th><th>Amount</th></tr></thead><tbody>
+      ${found.lines.map((l) => `<tr><td>${escape(l.description)}</td><td>${money(l.amountCents, found.currency)}</td></tr>`).join("")}
+      <tr><th>Total</th><th>${money(found.totalCents, found.currency)}</th></tr>
+      ${found.amountRefundedCents ? `<tr><td>Refunded</td><td>${money(-found.amountRefundedCents, found.currency)}</td></tr>` : ""}
+    </tbody></table>
+    <p class="no-print"><button id="print">Print</button> <a href="#invoices">Back to invoices</a></p></section>`;
+  document.getElementById("print").addEventListener("click", () => window.print());
+}
+
+start();

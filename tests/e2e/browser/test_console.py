@@ -1,0 +1,123 @@
+"""The admin console in a real Chromium, offline: a user token sees no data, changes made
+through the API appear in the live feed without a reload, the metrics page shows what
+SQL counts here, and a price set from the console is what `plans` says."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from playwright.async_api import Page, expect
+
+from services.platform.auth import Role
+from tests.conftest import scalar
+from tests.e2e.browser.conftest import offline_page, screenshot
+from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+from tests.e2e.websockets.test_live import relay, until_listening
+
+
+async def signed_in(page: Page, base: str, token: str, path: str = "/console") -> None:
+    """Paste a token into the sign-in form, as a person would."""
+    await page.goto(f"{base}{path}")
+    await page.get_by_label("Admin token" if path == "/console" else "Your token").fill(token)
+    await page.get_by_role("button", name="Sign in").click()
+
+
+async def test_a_user_token_cannot_open_the_console(browser, api):
+    page, refused = await offline_page(browser, api.client.base_url.__str__().rstrip("/"))
+    await signed_in(page, str(api.client.base_url).rstrip("/"), api.token("mallory"))
+    await expect(page.get_by_role("alert")).to_contain_text("not an admin")
+    assert await page.locator("#subscriptions-table").count() == 0
+    assert await page.get_by_role("navigation").is_hidden()
+    await screenshot(page, "console-refused")
+    assert refused == []
+
+
+async def test_changes_made_through_the_api_appear_in_the_live_feed(
+    browser, api, deps, live_server
+):
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    await expect(page.locator("#subscriptions-table")).to_be_visible()
+    await page.get_by_role("link", name="Live feed").click()
+    await expect(page.locator("#feed-list")).to_contain_text("Waiting for changes")
+    await until_listening(live_server, 1)  # the page's socket subscribed
+    await api.gql(
+        SUBSCRIBE,
+        {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+        user="feedy",
+    )
+    await relay(deps, live_server).drain()  # the worker's relay, publishing the outbox
+    await expect(page.locator("#feed-list")).to_contain_text("feedy", timeout=10_000)
+    await expect(page.locator("#feed-list")).to_contain_text("TRIALING")
+    await page.get_by_role("link", name="Subscriptions").click()
+    await expect(page.locator("#subscriptions-table")).to_contain_text("feedy")
+    await page.get_by_role("link", name="feedy").click()
+    await page.get_by_role("button", name="Suspend").click()
+    await expect(page.locator("#detail-status")).to_have_text("SUSPENDED")
+    await screenshot(page, "console-subscription")
+    assert refused == []
+
+
+async def test_metrics_show_what_sql_counts(browser, api, deps, clock):
+    base = str(api.client.base_url).rstrip("/")
+    for user in ("m1", "m2"):
+        await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user=user,
+        )
+        await api.gql(
+            "mutation { cancelSubscription(input: {atPeriodEnd: false}) { errors { code } } }",
+            user=user,
+        )
+        await api.gql(SUBSCRIBE, {"input": {"planCode": "premium"}}, user=user)
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user="m3"
+    )
+    active = await scalar(
+        deps, "SELECT count(*) FROM subscriptions WHERE is_current AND status = 'ACTIVE'"
+    )
+    trialing = await scalar(
+        deps, "SELECT count(*) FROM subscriptions WHERE is_current AND status = 'TRIALING'"
+    )
+    # MRR, by hand: each paid line's amount over its period, per average month.
+    mrr = await scalar(
+        deps,
+        "SELECT round(sum(l.amount_cents * 2629746.0 / extract(epoch FROM l.period_end - l.period_start)))"
+        " FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id"
+        " WHERE i.status = 'PAID' AND l.kind = 'SUBSCRIPTION'",
+    )
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    start = (clock.now() - timedelta(days=10)).date().isoformat()
+    end = (clock.now() + timedelta(days=1)).date().isoformat()
+    await expect(page.locator("#subscriptions-table")).to_be_visible()
+    await page.evaluate("(hash) => { location.hash = hash }", f"metrics/{start}/{end}")
+    await expect(page.locator("#status-ACTIVE")).to_have_text(str(active))
+    await expect(page.locator("#status-TRIALING")).to_have_text(str(trialing))
+    expected = await page.evaluate(
+        "(cents) => new Intl.NumberFormat(undefined, {style: 'currency', currency: 'USD'}).format(cents / 100)",
+        int(mrr),
+    )
+    await expect(page.locator("#mrr")).to_have_text(expected)
+    await expect(page.locator("#new-mrr")).to_have_text(expected)
+    assert await page.locator(".chart svg polyline").count() == 2
+    await screenshot(page, "console-metrics")
+    assert refused == []
+
+
+async def test_a_price_set_in_the_console_is_what_plans_says(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    await page.get_by_role("link", name="Plans").click()
+    form = page.locator("#price-form")
+    await form.get_by_label("Plan").select_option("ad-free")
+    await form.get_by_label("Price (minor units)").fill("555")
+    await form.get_by_role("button", name="Set price").click()
+    await expect(page.locator("#pricing-history")).to_contain_text("(was 499)")
+    plans = await api.gql('{ plan(code: "ad-free") { priceCents } }')
+    assert plans["data"]["plan"]["priceCents"] == 555
+    await screenshot(page, "console-plans")
+    assert refused == []
