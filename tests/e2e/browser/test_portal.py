@@ -1,0 +1,71 @@
+"""The customer portal and the hosted checkout in a real Chromium, offline: choosing a
+plan goes through a checkout link and back; an upgrade shows its preview amount, then
+the new plan; the portal follows status changes live; invoices print."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.e2e.browser.conftest import offline_page, screenshot
+from tests.e2e.browser.test_console import signed_in
+from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+
+
+async def test_choosing_a_plan_goes_through_the_hosted_checkout(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("newbie"), path="/portal")
+    await expect(page.locator("#status")).to_contain_text("free plan")
+    await page.get_by_role("link", name="Plans").first.click()
+    await page.locator('[data-plan="premium"]').get_by_role("button", name="Choose").click()
+    await page.wait_for_url("**/checkout/**")
+    await expect(page.get_by_role("heading", name="Premium")).to_be_visible()
+    await screenshot(page, "checkout")
+    await page.get_by_label("Pay with").select_option("pm_card_visa")
+    await page.get_by_role("button", name="Subscribe").click()
+    await page.wait_for_url("**/portal#subscribed")
+    await expect(page.locator("#status")).to_have_text("TRIALING")
+    sessions = await api.gql("{ mySubscription { status plan { code } } }", user="newbie")
+    assert sessions["data"]["mySubscription"] == {"status": "TRIALING", "plan": {"code": "premium"}}
+    assert refused == []
+
+
+async def test_an_upgrade_shows_its_preview_then_the_new_plan(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    user = "upper"
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user=user
+    )
+    await api.gql(
+        "mutation { cancelSubscription(input: {atPeriodEnd: false}) { errors { code } } }",
+        user=user,
+    )
+    paid = await api.gql(SUBSCRIBE, {"input": {"planCode": "ad-free"}}, user=user)
+    assert paid["data"]["subscribe"]["subscription"]["status"] == "ACTIVE"
+    expected = await api.gql(
+        '{ previewPlanChange(planCode: "premium") { amountDueCents currency } }', user=user
+    )
+    due = expected["data"]["previewPlanChange"]["amountDueCents"]
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token(user), path="/portal")
+    await expect(page.locator("#plan-name")).to_have_text("Ad-free")
+    await page.get_by_role("link", name="Plans").first.click()
+    await page.locator('[data-plan="premium"]').get_by_role("button", name="Upgrade…").click()
+    shown = await page.evaluate(
+        "(cents) => new Intl.NumberFormat(undefined, {style: 'currency', currency: 'USD'}).format(cents / 100)",
+        due,
+    )
+    await expect(page.locator(".preview-amount")).to_contain_text(shown)
+    await screenshot(page, "portal-upgrade-preview")
+    await page.get_by_role("button", name="Confirm upgrade").click()
+    await expect(page.locator("#plan-name")).to_have_text("Premium")
+    await page.get_by_role("link", name="Invoices").click()
+    await page.get_by_role("link", name="View / print").first.click()
+    await expect(page.locator("#printable-invoice")).to_contain_text("Total")
+    await screenshot(page, "portal-invoice")
+    await page.get_by_role("link", name="Overview").click()
+    await page.get_by_role("button", name="Cancel at period end").click()
+    await expect(page.get_by_role("button", name="Resume")).to_be_visible()
+    await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    await screenshot(page, "portal-phone")
+    assert refused == []
