@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from resolvers.rest import Refused
 from resolvers.rest_json import error_body, json_response
+from services.billing.checkout_sessions import CHECKOUT_COMPLETED, apply_checkout_completed
 from services.billing.payment_results import apply_payment_result
 from services.credits.refund_events import REFUND_EVENTS, apply_refund_event
 from services.gateway.stripe_events import WebhookRejected, parse_webhook
@@ -36,6 +37,8 @@ async def stripe_webhook(request: Request) -> Response:
         return json_response(error_body("INVALID_WEBHOOK", str(rejected)), 400)
     if message.message_type in REFUND_EVENTS:
         outcome = await apply_refund_event(deps, message)
+    elif message.message_type == CHECKOUT_COMPLETED:
+        outcome = await apply_checkout_completed(deps, message)
     else:
         outcome = await apply_payment_result(deps, message)
     return json_response({"received": True, "outcome": outcome.value})

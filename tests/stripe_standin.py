@@ -48,6 +48,8 @@ class StripeStandIn:
         self.replays: dict[str, tuple[int, Any]] = {}
         self.charges: list[dict[str, Any]] = []  # every PaymentIntent created
         self.refunded: list[dict[str, Any]] = []  # every Refund created
+        self.sessions: dict[str, dict[str, Any]] = {}  # Checkout Sessions by id
+        self.setups: dict[str, str] = {}  # completed checkouts' setup intents -> saved pm
         self.app = Starlette(
             routes=[
                 Route("/v1/customers", self.customers, methods=["POST"]),
@@ -55,6 +57,8 @@ class StripeStandIn:
                 Route("/v1/payment_methods/{pm}", self.payment_method, methods=["GET"]),
                 Route("/v1/payment_intents", self.payment_intents, methods=["POST"]),
                 Route("/v1/refunds", self.refunds, methods=["POST"]),
+                Route("/v1/checkout/sessions", self.checkout_sessions, methods=["POST"]),
+                Route("/v1/setup_intents/{seti}", self.setup_intent, methods=["GET"]),
             ]
         )
 
@@ -107,6 +111,46 @@ class StripeStandIn:
         brand, last4, _ = CARDS[self.methods[pm]]
         card = {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034}
         return JSONResponse({"id": pm, "object": "payment_method", "type": "card", "card": card})
+
+    async def checkout_sessions(self, request: Request) -> JSONResponse:
+        def handle(form: dict[str, Any]) -> JSONResponse:
+            session_id = self._id("cs")
+            session = {
+                "id": session_id,
+                "object": "checkout.session",
+                "mode": form["mode"],
+                "customer": form["customer"],
+                "success_url": form["success_url"],
+                "metadata": form.get("metadata", {}),
+                "url": f"https://checkout.stripe.test/c/{session_id}",
+                "setup_intent": None,
+            }
+            self.sessions[session_id] = session
+            return JSONResponse(session)
+
+        return await self._idempotent(request, handle)
+
+    def complete_checkout(self, session_id: str, card: str) -> dict[str, Any]:
+        """What the customer does on Stripe's page: the session's setup intent gets a
+        saved card; returns the session as the webhook reports it."""
+        saved, setup = self._id("pm"), self._id("seti")
+        self.methods[saved] = card
+        self.setups[setup] = saved
+        self.sessions[session_id]["setup_intent"] = setup
+        return self.sessions[session_id]
+
+    async def setup_intent(self, request: Request) -> JSONResponse:
+        setup = request.path_params["seti"]
+        if setup not in self.setups:
+            return _error(404, "invalid_request_error", "resource_missing", "No such SetupIntent")
+        return JSONResponse(
+            {
+                "id": setup,
+                "object": "setup_intent",
+                "status": "succeeded",
+                "payment_method": self.setups[setup],
+            }
+        )
 
     async def refunds(self, request: Request) -> JSONResponse:
         """Refunds of intents this stand-in charged, never past what was charged."""

@@ -1,8 +1,10 @@
 """Hosted checkout (seed 003's redirectUrl): `createCheckoutSession` returns a URL a
 frontend redirects to. With the local gateway it is our own page, /checkout/{id},
 offering the test cards; completing it subscribes the user (trial or first payment)
-and sends the browser to `successUrl`. Completion is idempotent by the session: a
-repeat answers as the first did and charges nothing more. Sessions expire after a day."""
+and sends the browser to `successUrl`. With Stripe it is a Stripe Checkout Session
+(setup mode: Stripe collects the card); its `checkout.session.completed` webhook
+subscribes the user with that card. Completion is idempotent by the session and card:
+a repeat answers as the first did and charges nothing more. Sessions expire after a day."""
 
 from __future__ import annotations
 
@@ -12,12 +14,23 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from models import CheckoutSession
+from services.billing.payment_results import PaymentResultMessage, ResultOutcome
+from services.billing.payments import GATEWAY_DOWN_MESSAGE, ensure_customer
 from services.common.errors import DomainError, ErrorCode
 from services.common.results import ChargeOutcomeResult
 from services.discounts.redemption import preview_discount
+from services.gateway.base import (
+    CheckoutRequest,
+    GatewayUnavailable,
+    HostedCheckout,
+    UnknownPaymentMethod,
+    idempotency_key,
+)
 from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
 from services.pricing.catalog import require_plan
 from services.pricing.rules import PlanKind
+from services.store.messaging import InboxRecord
 from services.subscriptions import checkout
 
 LIFETIME = timedelta(hours=24)
@@ -86,6 +99,7 @@ async def create_checkout_session(deps: Deps, cmd: CreateCheckoutSession) -> Che
         if cmd.promotion_code is not None:  # checked now, used at completion
             await preview_discount(uow, cmd.promotion_code, cmd.user_id, plan, (), now)
         session_id = uuid.uuid4()
+        hosted = await _hosted(deps, uow, cmd, session_id)
         row = CheckoutSession(
             id=session_id,
             user_id=cmd.user_id,
@@ -96,13 +110,52 @@ async def create_checkout_session(deps: Deps, cmd: CreateCheckoutSession) -> Che
             cancel_url=cancel,
             status=OPEN,
             platform=deps.gateway.platform,
-            url=f"{deps.settings.public_url.rstrip('/')}/checkout/{session_id}",
+            url=hosted.url
+            if hosted
+            else f"{deps.settings.public_url.rstrip('/')}/checkout/{session_id}",
+            processor_session_id=hosted.processor_session_id if hosted else None,
             expires_at=now + LIFETIME,
             created_at=now,
         )
         uow.billing.add(row)
         await uow.commit()
         return CheckoutSessionView.of(row, now)
+
+
+async def _hosted(
+    deps: Deps, uow: UnitOfWork, cmd: CreateCheckoutSession, session_id: uuid.UUID
+) -> HostedCheckout | None:
+    """The processor's own checkout page, when it has one (Stripe)."""
+    if deps.gateway.platform == "local":
+        return None
+    customer_id = await ensure_customer(uow, deps.gateway, cmd.user_id)
+    request = CheckoutRequest(
+        customer_id=customer_id,
+        success_url=cmd.success_url,
+        cancel_url=cmd.cancel_url,
+        idempotency_key=idempotency_key("checkout", str(session_id)),
+        metadata={"checkout_session_id": str(session_id), "user_id": cmd.user_id},
+    )
+    try:
+        return await deps.gateway.create_checkout(request)
+    except GatewayUnavailable as exc:
+        raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
+
+
+async def complete_hosted_checkout(
+    deps: Deps, processor_session_id: str, setup_intent_id: str
+) -> CompletedCheckout | None:
+    """The processor says its checkout collected a card: subscribe with it (once). None
+    when the session is not one of ours or was completed already."""
+    async with deps.uow() as uow:
+        row = await uow.billing.checkout_session_by_processor_id(processor_session_id)
+    if row is None or row.status != OPEN:
+        return None
+    try:
+        method = await deps.gateway.checkout_payment_method(setup_intent_id)
+    except (GatewayUnavailable, UnknownPaymentMethod) as exc:
+        raise DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE) from exc
+    return await complete_checkout_session(deps, row.user_id, str(row.id), method)
 
 
 async def _owned(deps: Deps, user_id: str, session_id: str) -> CheckoutSession:
@@ -155,3 +208,26 @@ async def complete_checkout_session(
                 locked.subscription_id = outcome.subscription.id if outcome.subscription else None
                 await uow.commit()
     return CompletedCheckout(row.success_url if subscribed else None, outcome)
+
+
+CHECKOUT_COMPLETED = "checkout.session.completed"
+
+
+async def apply_checkout_completed(deps: Deps, message: PaymentResultMessage) -> ResultOutcome:
+    """Stripe's `checkout.session.completed`: subscribe with the card it collected. A
+    failure raises (the webhook answers 500 and Stripe delivers it again); completion is
+    idempotent, and the inbox says when a delivery repeats."""
+    obj = (message.payload or {}).get("data", {}).get("object", {})
+    session_id, setup_intent = obj.get("id"), obj.get("setup_intent")
+    done = None
+    if isinstance(session_id, str) and isinstance(setup_intent, str):
+        done = await complete_hosted_checkout(deps, session_id, setup_intent)
+    outcome = ResultOutcome.APPLIED if done is not None else ResultOutcome.IGNORED
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        record = InboxRecord(message.source, message.message_id, message.message_type, None)
+        if not await uow.messaging.record_messages([record], now):
+            return ResultOutcome.DUPLICATE
+        await uow.messaging.set_outcomes([(message.source, message.message_id, outcome.value)])
+        await uow.commit()
+    return outcome

@@ -74,6 +74,21 @@ class RefundResult:
     failure_message: str | None = None
 
 
+@dataclass(frozen=True)
+class CheckoutRequest:
+    customer_id: str
+    success_url: str
+    cancel_url: str
+    idempotency_key: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostedCheckout:
+    processor_session_id: str
+    url: str
+
+
 def idempotency_key(*parts: str) -> str:
     """A processor idempotency key derived from our own identifiers: the same request
     always carries the same key, so a retry never charges twice."""
@@ -104,3 +119,11 @@ class PaymentGateway(Protocol):
     async def charge(self, request: ChargeRequest) -> ChargeResult: ...
 
     async def refund(self, request: RefundRequest) -> RefundResult: ...
+
+    async def create_checkout(self, request: CheckoutRequest) -> HostedCheckout | None:
+        """The processor's hosted page that collects a card, or None: use ours."""
+        ...
+
+    async def checkout_payment_method(self, setup_intent_id: str) -> str:
+        """The card a completed hosted checkout collected."""
+        ...

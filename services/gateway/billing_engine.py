@@ -22,7 +22,9 @@ from services.gateway.base import (
     ChargeOutcome,
     ChargeRequest,
     ChargeResult,
+    CheckoutRequest,
     GatewayUnavailable,
+    HostedCheckout,
     RefundRequest,
     RefundResult,
     RefundsUnsupported,
@@ -131,6 +133,12 @@ class BillingEngineGateway:
             raise UnknownPaymentMethod(payment_method_id) from error
         card = CardDetails(method.brand, method.last4, method.exp_month, method.exp_year)
         return AttachedMethod(method.payment_method_id, card)
+
+    async def create_checkout(self, request: CheckoutRequest) -> HostedCheckout | None:
+        return None  # the service's own checkout page offers the test cards
+
+    async def checkout_payment_method(self, setup_intent_id: str) -> str:
+        raise UnknownPaymentMethod(setup_intent_id)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """The engine's contract (seed 004) has no refunds."""

@@ -15,7 +15,9 @@ from services.gateway.base import (
     ChargeOutcome,
     ChargeRequest,
     ChargeResult,
+    CheckoutRequest,
     GatewayUnavailable,
+    HostedCheckout,
     RefundRequest,
     RefundResult,
     UnknownPaymentMethod,
@@ -118,6 +120,12 @@ class LocalGateway:
         self._charges[request.idempotency_key] = result
         self.charge_count += 1
         return result
+
+    async def create_checkout(self, request: CheckoutRequest) -> HostedCheckout | None:
+        return None  # the service's own checkout page offers the test cards
+
+    async def checkout_payment_method(self, setup_intent_id: str) -> str:
+        raise UnknownPaymentMethod(setup_intent_id)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Test-mode refunds always succeed, once per idempotency key."""

@@ -19,7 +19,9 @@ from services.gateway.base import (
     ChargeOutcome,
     ChargeRequest,
     ChargeResult,
+    CheckoutRequest,
     GatewayUnavailable,
+    HostedCheckout,
     RefundRequest,
     RefundResult,
     UnknownPaymentMethod,
@@ -162,6 +164,37 @@ class StripeGateway:
                 else None
             ),
         )
+
+    async def create_checkout(self, request: CheckoutRequest) -> HostedCheckout | None:
+        """A Stripe Checkout Session in setup mode: Stripe collects the card (never our
+        server); its `checkout.session.completed` webhook starts the subscription."""
+        params: dict[str, Any] = {
+            "mode": "setup",
+            "customer": request.customer_id,
+            "currency": "usd",
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "metadata": request.metadata,
+        }
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(
+                params,  # type: ignore[arg-type]
+                {"idempotency_key": request.idempotency_key},
+            )
+        except (*_UNREACHABLE, stripe.InvalidRequestError) as error:
+            raise GatewayUnavailable(str(error)) from error
+        return HostedCheckout(str(session.id), str(session.url))
+
+    async def checkout_payment_method(self, setup_intent_id: str) -> str:
+        try:
+            setup = await self.client.v1.setup_intents.retrieve_async(setup_intent_id)
+        except stripe.InvalidRequestError as error:
+            raise UnknownPaymentMethod(setup_intent_id) from error
+        except _UNREACHABLE as error:
+            raise GatewayUnavailable(str(error)) from error
+        if not setup.payment_method:
+            raise UnknownPaymentMethod(setup_intent_id)
+        return str(setup.payment_method)
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         """Stripe's Refund API on the payment intent; `charge.refunded` and

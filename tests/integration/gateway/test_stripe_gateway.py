@@ -161,3 +161,50 @@ async def test_refunds_go_through_stripes_refund_api(stripe_deps, standin):
             stripe_deps, "root", refunds.RefundPayment(str(paid.payment.id), "more", 1)
         )
     assert nothing_left.value.code is ErrorCode.REFUND_EXCEEDS_PAYMENT
+
+
+async def test_a_stripe_checkout_session_subscribes_when_stripe_says_it_completed(
+    stripe_deps, standin
+):
+    import time as clock_time
+
+    from services.billing import checkout_sessions
+    from services.billing.payment_results import PaymentResultMessage, ResultOutcome
+
+    created = await checkout_sessions.create_checkout_session(
+        stripe_deps,
+        checkout_sessions.CreateCheckoutSession(
+            "kim", "premium", "https://app.example/done", "https://app.example/plans"
+        ),
+    )
+    assert created.url.startswith("https://checkout.stripe.test/c/cs_standin")
+    processor_id = created.url.rsplit("/", 1)[1]
+    assert standin.sessions[processor_id]["mode"] == "setup"
+    assert standin.sessions[processor_id]["metadata"]["checkout_session_id"] == str(created.id)
+    session = standin.complete_checkout(processor_id, "pm_card_visa")
+    event = {
+        "id": "evt_checkout_1",
+        "type": "checkout.session.completed",
+        "created": int(clock_time.time()),
+        "data": {"object": session},
+    }
+    message = PaymentResultMessage(
+        source="stripe",
+        message_id=event["id"],
+        message_type=event["type"],
+        occurred_at=stripe_deps.clock.now(),
+        status=None,
+        payload=event,
+    )
+    assert await checkout_sessions.apply_checkout_completed(stripe_deps, message) is (
+        ResultOutcome.APPLIED
+    )
+    assert await checkout_sessions.apply_checkout_completed(stripe_deps, message) is (
+        ResultOutcome.DUPLICATE
+    )
+    sub = await queries.subscription_of(stripe_deps, "kim")
+    assert sub is not None and sub.status is Status.TRIALING
+    [method] = await queries.payment_methods_of(stripe_deps, "kim")
+    assert method.platform == "stripe"
+    view = await checkout_sessions.checkout_session(stripe_deps, "kim", str(created.id))
+    assert view.status == "COMPLETED"
