@@ -12,7 +12,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench import coldstart, events, fanout, http, lifecycle, scale, usage, usage_batches
+from bench import (
+    coldstart,
+    console,
+    events,
+    fanout,
+    http,
+    lifecycle,
+    scale,
+    usage,
+    usage_batches,
+)
 from bench.common import Report
 
 
@@ -20,11 +30,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="the issues' full sizes (slower)")
     parser.add_argument(
-        "--only", nargs="*", help="http scale lifecycle events fanout coldstart usage"
+        "--only", nargs="*", help="http scale lifecycle events fanout coldstart usage console"
     )
     args = parser.parse_args()
     wanted = set(
-        args.only or ["http", "scale", "lifecycle", "events", "fanout", "coldstart", "usage"]
+        args.only
+        or ["http", "scale", "lifecycle", "events", "fanout", "coldstart", "usage", "console"]
     )
     http.require_wrk()
     report = Report()
@@ -46,6 +57,9 @@ def main() -> None:
         usage.run(report)
         print("== usage: batched recording and the usage consumer", flush=True)
         usage_batches.run(report, 20_000)
+    if "console" in wanted:
+        print("== console: metrics over GraphQL vs its SQL by hand; first load", flush=True)
+        console.run(report, 1_000_000 if args.full else 100_000)
     if "fanout" in wanted:
         print("== websocket fan-out vs a bare Starlette broadcast", flush=True)
         fanout.run(report, (1000, 5000))

@@ -142,3 +142,26 @@ def test_a_verified_token_is_remembered_only_until_it_expires(monkeypatch):
     monkeypatch.setattr("services.platform.auth.time.time", lambda: later)
     verifier.verify(token)  # past its exp: checked again (PyJWT decides, on its own clock)
     assert len(checks) == 2
+
+
+def test_development_sign_in_is_refused_in_production():
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from services.common.errors import DomainError, ErrorCode
+    from services.platform.auth import TokenVerifier, development_token
+    from services.platform.config import Settings
+
+    now = datetime.now(UTC)
+    production = Settings(environment="production", jwt_secret="p" * 40)
+    with pytest.raises(DomainError) as refused:
+        development_token(production, "alice", True, now)
+    assert refused.value.code is ErrorCode.NOT_IN_PRODUCTION
+    development = Settings()
+    token, expires = development_token(development, "root", True, now)
+    principal = TokenVerifier(development).verify_header(f"Bearer {token}")
+    assert principal.user_id == "root" and principal.is_admin and expires > now
+    with pytest.raises(DomainError) as bad:
+        development_token(development, "", False, now)
+    assert bad.value.code is ErrorCode.INVALID_INPUT
