@@ -151,6 +151,14 @@ async function plans(selected = "") {
       </form>
       ${selected ? `<h2>Pricing history of ${escape(selected)}</h2><ul id="pricing-history">${history.map((r) => `<li>${when(r.changedAt)}: ${money(r.priceCents, r.currency)} (was ${r.previousPriceCents ?? "—"}) by ${escape(r.changedBy)}</li>`).join("")}</ul>` : ""}
     </section>
+    <section><h2>Rename or describe a plan</h2>
+      <form id="update-form" class="inline">
+        <label>Plan <select name="code">${data.plans.map((p) => `<option ${p.code === selected ? "selected" : ""}>${escape(p.code)}</option>`).join("")}</select></label>
+        <label>Name <input name="name"></label>
+        <label>Description <input name="description"></label>
+        <button type="submit">Update plan</button>
+      </form>
+    </section>
     <section><h2>New plan</h2>
       <form id="plan-form" class="inline">
         <label>Code <input name="code" required></label>
@@ -172,6 +180,16 @@ async function plans(selected = "") {
       checked((await gql("mutation($i: SetPlanPriceInput!) { setPlanPrice(input: $i) { plan { code priceCents } errors { code field message } } }", { i: input })).setPlanPrice);
       location.hash = `plans/${encodeURIComponent(input.planCode)}`;
       await plans(input.planCode);
+    });
+  });
+  const update = document.getElementById("update-form");
+  update.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(update);
+    busy(update.querySelector("button"), async () => {
+      const input = { code: f.get("code"), name: f.get("name") || null, description: f.get("description") || null };
+      checked((await gql("mutation($i: UpdatePlanInput!) { updatePlan(input: $i) { plan { code } errors { code field message } } }", { i: input })).updatePlan);
+      await plans(input.code);
     });
   });
   const create = document.getElementById("plan-form");

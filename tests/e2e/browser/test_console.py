@@ -119,5 +119,9 @@ async def test_a_price_set_in_the_console_is_what_plans_says(browser, api):
     await expect(page.locator("#pricing-history")).to_contain_text("(was 499)")
     plans = await api.gql('{ plan(code: "ad-free") { priceCents } }')
     assert plans["data"]["plan"]["priceCents"] == 555
+    rename = page.locator("#update-form")
+    await rename.get_by_label("Name").fill("Ad-free Plus")
+    await rename.get_by_role("button", name="Update plan").click()
+    await expect(page.locator("#plans-table")).to_contain_text("Ad-free Plus")
     await screenshot(page, "console-plans")
     assert refused == []
