@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 from services.common.errors import DomainError, ErrorCode
 from services.platform.deps import Deps
@@ -49,6 +51,17 @@ class Metrics:
         return self.trials_converted / self.trials_ended if self.trials_ended else None
 
 
+def _series(start: datetime, step: timedelta, edges: list[Any]) -> tuple[MetricsPoint, ...]:
+    """The points from the lines' edges: a running sum of what starts and stops."""
+    by_point = {int(r["k"]): (r["mrr_delta"], int(r["active_delta"])) for r in edges}
+    mrr, active, points = Decimal(0), 0, []
+    for k in range(MAX_POINTS):
+        delta_mrr, delta_active = by_point.get(k, (Decimal(0), 0))
+        mrr, active = mrr + delta_mrr, active + delta_active
+        points.append(MetricsPoint(start + step * k, int(mrr.to_integral_value()), active))
+    return tuple(points)
+
+
 def check_range(start: datetime, end: datetime) -> None:
     if not start < end or end - start > MAX_RANGE:
         raise DomainError(
@@ -62,8 +75,8 @@ async def metrics(deps: Deps, start: datetime, end: datetime) -> Metrics:
     check_range(start, end)
     step = (end - start) / (MAX_POINTS - 1)
     async with deps.reader() as connection:
-        found = await fetch_metrics(connection, start, end, step, deps.clock.now())
-    moved, points, trials = found["moved"], found["points"], found["trials"]
+        found = await fetch_metrics(connection, start, end, step, MAX_POINTS, deps.clock.now())
+    moved, trials = found["moved"], found["trials"]
     by_status, by_plan, past_due = found["by_status"], found["by_plan"], found["past_due"]
     assert moved is not None and trials is not None
     return Metrics(
@@ -79,5 +92,5 @@ async def metrics(deps: Deps, start: datetime, end: datetime) -> Metrics:
         trials_ended=int(trials["ended"]),
         trials_converted=int(trials["converted"]),
         past_due_cents=int(past_due or 0),
-        series=tuple(MetricsPoint(r["at"], int(r["mrr"]), int(r["active"])) for r in points),
+        series=_series(start, step, found["edges"]),
     )

@@ -13,7 +13,7 @@ MONTH_SECONDS = 2629746  # 365.2425 days / 12
 # Lines that make up recurring revenue, each with its monthly amount and its period.
 _LINES = f"""
 lines AS (
-  SELECT i.subscription_id AS sub, l.period_start AS ps,
+  SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind = 'SUBSCRIPTION' AS is_plan,
          -- a subscription that ended early (cancelled now) stops counting then
          least(l.period_end, s.current_period_end) AS pe,
          l.amount_cents::numeric * {MONTH_SECONDS}
@@ -41,12 +41,22 @@ SELECT round(coalesce(sum(b), 0)) AS mrr,
 FROM moved
 """
 
+# The series by differences: a line adds its monthly amount from the first point it
+# covers and takes it back after the last, so one pass over the lines gives every point
+# (a join of points and lines would be points x lines).
 SERIES_SQL = f"""
 WITH {_LINES},
-points AS (SELECT generate_series($1::timestamptz, $2::timestamptz, $3::interval) AS at)
-SELECT p.at, round(coalesce(sum(l.monthly), 0)) AS mrr, count(DISTINCT l.sub) AS active
-FROM points p LEFT JOIN lines l ON l.ps <= p.at AND p.at < l.pe
-GROUP BY p.at ORDER BY p.at
+spans AS (
+  SELECT greatest(0, ceil(extract(epoch FROM ps - $1) / $3))::int AS k1,
+         least($4, ceil(extract(epoch FROM pe - $1) / $3))::int AS k2,
+         monthly, is_plan
+  FROM lines WHERE pe > $1 AND ps <= $2
+)
+SELECT k, sum(d) AS mrr_delta, sum(c) AS active_delta FROM (
+  SELECT k1 AS k, monthly AS d, is_plan::int AS c FROM spans WHERE k1 < k2
+  UNION ALL
+  SELECT k2, -monthly, -is_plan::int FROM spans WHERE k1 < k2
+) edges GROUP BY k ORDER BY k
 """
 
 BY_STATUS_SQL = """
@@ -81,11 +91,12 @@ async def fetch_metrics(
     start: datetime,
     end: datetime,
     step: timedelta,
+    points: int,
     now: datetime,
 ) -> dict[str, Any]:
     return {
         "moved": await connection.fetchrow(MOVEMENT_SQL, start, end),
-        "points": await connection.fetch(SERIES_SQL, start, end, step),
+        "edges": await connection.fetch(SERIES_SQL, start, end, step.total_seconds(), points),
         "by_status": await connection.fetch(BY_STATUS_SQL),
         "by_plan": await connection.fetch(BY_PLAN_SQL),
         "trials": await connection.fetchrow(TRIALS_SQL, start, end, now),
