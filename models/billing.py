@@ -207,7 +207,8 @@ class CheckoutSession(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[str] = mapped_column(USER_ID)
-    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"))
+    purpose: Mapped[str] = mapped_column(String(16))  # SUBSCRIBE, or ADD_CARD (no plan)
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id"))
     promotion_code: Mapped[str | None] = mapped_column(String(64))
     success_url: Mapped[str] = mapped_column(Text)
     cancel_url: Mapped[str] = mapped_column(Text)
@@ -220,4 +221,4 @@ class CheckoutSession(Base):
     completed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
-    plan: Mapped[Plan] = relationship(lazy="raise")
+    plan: Mapped[Plan | None] = relationship(lazy="raise")

@@ -13,6 +13,7 @@ from schema import console_types
 from schema.inputs import (
     CompleteCheckoutSessionInput,
     CreateCheckoutSessionInput,
+    CreatePaymentMethodSessionInput,
     DevelopmentTokenInput,
 )
 from schema.permissions import Info
@@ -27,6 +28,7 @@ def _session(view: checkout_sessions.CheckoutSessionView) -> console_types.Check
         id=strawberry.ID(str(view.id)),
         url=view.url,
         status=view.status,
+        purpose=view.purpose,
         plan_code=view.plan_code,
         plan_name=view.plan_name,
         price_cents=view.price_cents,
@@ -81,6 +83,20 @@ async def create_checkout_session(
     )
     try:
         view = await checkout_sessions.create_checkout_session(info.context.deps, command)
+    except DomainError as error:
+        return console_types.CheckoutSessionPayload(
+            session=None, errors=[mapping.user_error(error)]
+        )
+    return console_types.CheckoutSessionPayload(session=_session(view), errors=[])
+
+
+async def create_payment_method_session(
+    info: Info, input: CreatePaymentMethodSessionInput
+) -> console_types.CheckoutSessionPayload:
+    try:
+        view = await checkout_sessions.create_card_session(
+            info.context.deps, info.context.user().user_id, input.success_url, input.cancel_url
+        )
     except DomainError as error:
         return console_types.CheckoutSessionPayload(
             session=None, errors=[mapping.user_error(error)]

@@ -46,10 +46,11 @@ class CheckoutSession:
     id: strawberry.ID
     url: str
     status: str
-    plan_code: str
-    plan_name: str
-    price_cents: int
-    currency: str
+    purpose: str = strawberry.field(description="SUBSCRIBE, or ADD_CARD (saves a card only).")
+    plan_code: str | None
+    plan_name: str | None
+    price_cents: int | None
+    currency: str | None
     promotion_code: str | None
     success_url: str
     cancel_url: str

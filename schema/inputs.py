@@ -96,6 +96,12 @@ class CreateCheckoutSessionInput:
 
 
 @strawberry.input
+class CreatePaymentMethodSessionInput:
+    success_url: str
+    cancel_url: str
+
+
+@strawberry.input
 class CompleteCheckoutSessionInput:
     id: strawberry.ID
     payment_method_id: str | None = None

@@ -217,6 +217,13 @@ class Mutation:
         description="A hosted checkout to redirect the browser to (its url); completing it "
         "subscribes you and sends the browser to successUrl.",
     )
+    create_payment_method_session = strawberry.mutation(
+        resolver=console.create_payment_method_session,
+        permission_classes=signed_in_writes,
+        description="A hosted page that saves a card (Stripe Checkout in setup mode with "
+        "Stripe; our page of test cards with the local gateway): card numbers never pass "
+        "through this service.",
+    )
     complete_checkout_session = strawberry.mutation(
         resolver=console.complete_checkout_session,
         permission_classes=signed_in_writes,

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from models import CheckoutSession
+from services.billing import payment_methods
 from services.billing.payment_results import PaymentResultMessage, ResultOutcome
 from services.billing.payments import GATEWAY_DOWN_MESSAGE, ensure_customer
 from services.common.errors import DomainError, ErrorCode
@@ -36,6 +37,7 @@ from services.subscriptions import checkout
 LIFETIME = timedelta(hours=24)
 MAX_URL = 2000
 OPEN, COMPLETED, EXPIRED = "OPEN", "COMPLETED", "EXPIRED"
+SUBSCRIBE, ADD_CARD = "SUBSCRIBE", "ADD_CARD"  # what completing the session does
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,11 @@ class CheckoutSessionView:
     id: uuid.UUID
     url: str
     status: str
-    plan_code: str
-    plan_name: str
-    price_cents: int
-    currency: str
+    purpose: str
+    plan_code: str | None  # None: the session only saves a card
+    plan_name: str | None
+    price_cents: int | None
+    currency: str | None
     promotion_code: str | None
     success_url: str
     cancel_url: str
@@ -69,10 +72,11 @@ class CheckoutSessionView:
             row.id,
             row.url,
             status,
-            plan.code,
-            plan.name,
-            plan.price_cents,
-            plan.currency,
+            row.purpose,
+            plan.code if plan else None,
+            plan.name if plan else None,
+            plan.price_cents if plan else None,
+            plan.currency if plan else None,
             row.promotion_code,
             row.success_url,
             row.cancel_url,
@@ -91,19 +95,38 @@ def check_url(url: str, field: str) -> str:
 
 
 async def create_checkout_session(deps: Deps, cmd: CreateCheckoutSession) -> CheckoutSessionView:
+    return await _create(deps, cmd, SUBSCRIBE)
+
+
+async def create_card_session(
+    deps: Deps, user_id: str, success_url: str, cancel_url: str
+) -> CheckoutSessionView:
+    """A hosted page that only saves a card (the processor's own with Stripe: card
+    numbers never pass through this service)."""
+    return await _create(
+        deps, CreateCheckoutSession(user_id, "", success_url, cancel_url), ADD_CARD
+    )
+
+
+async def _create(deps: Deps, cmd: CreateCheckoutSession, purpose: str) -> CheckoutSessionView:
     success = check_url(cmd.success_url, "successUrl")
     cancel = check_url(cmd.cancel_url, "cancelUrl")
     now = deps.clock.now()
     async with deps.uow() as uow:
-        plan = await require_plan(uow, cmd.plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
-        if cmd.promotion_code is not None:  # checked now, used at completion
-            await preview_discount(uow, cmd.promotion_code, cmd.user_id, plan, (), now)
+        plan = None
+        if purpose == SUBSCRIBE:
+            plan = await require_plan(
+                uow, cmd.plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION
+            )
+            if cmd.promotion_code is not None:  # checked now, used at completion
+                await preview_discount(uow, cmd.promotion_code, cmd.user_id, plan, (), now)
         session_id = uuid.uuid4()
         hosted = await _hosted(deps, uow, cmd, session_id)
         row = CheckoutSession(
             id=session_id,
             user_id=cmd.user_id,
-            plan_id=plan.id,
+            purpose=purpose,
+            plan_id=plan.id if plan else None,
             plan=plan,
             promotion_code=cmd.promotion_code,
             success_url=success,
@@ -158,6 +181,22 @@ async def complete_hosted_checkout(
     return await complete_checkout_session(deps, row.user_id, str(row.id), method)
 
 
+async def _save_card(
+    deps: Deps, row: CheckoutSession, payment_method_id: str | None, now: datetime
+) -> CompletedCheckout:
+    if payment_method_id is None:
+        raise DomainError(ErrorCode.PAYMENT_METHOD_REQUIRED, "choose a card", "paymentMethodId")
+    await payment_methods.add(
+        deps, payment_methods.AddPaymentMethod(row.user_id, payment_method_id, make_default=True)
+    )
+    async with deps.uow() as uow:
+        locked = await uow.billing.checkout_session(row.id, lock=True)
+        if locked is not None and locked.status == OPEN:
+            locked.status, locked.completed_at = COMPLETED, now
+            await uow.commit()
+    return CompletedCheckout(row.success_url, ChargeOutcomeResult(None, None))
+
+
 async def _owned(deps: Deps, user_id: str, session_id: str) -> CheckoutSession:
     try:
         wanted = uuid.UUID(session_id)
@@ -188,6 +227,9 @@ async def complete_checkout_session(
     now = deps.clock.now()
     if row.status == OPEN and now >= row.expires_at:
         raise DomainError(ErrorCode.INVALID_TRANSITION, "this checkout session expired", "id")
+    if row.purpose == ADD_CARD:
+        return await _save_card(deps, row, payment_method_id, now)
+    assert row.plan is not None
     outcome = await checkout.subscribe(
         deps,
         checkout.Subscribe(

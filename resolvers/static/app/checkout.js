@@ -17,7 +17,7 @@ async function start() {
   }
   document.getElementById("signin").hidden = true;
   const data = await gql(
-    `query($id: ID!) { checkoutSession(id: $id) { planName priceCents currency status promotionCode cancelUrl expiresAt }
+    `query($id: ID!) { checkoutSession(id: $id) { purpose planName priceCents currency status promotionCode cancelUrl expiresAt }
       paymentMethods { id brand last4 isDefault } }`,
     { id: sessionId },
   );
@@ -26,14 +26,18 @@ async function start() {
     view.innerHTML = `<section><h2>This checkout is ${session.status.toLowerCase()}.</h2></section>`;
     return;
   }
-  const saved = data.paymentMethods.map((m) => `<option value="${escape(m.id)}" ${m.isDefault ? "selected" : ""}>${escape(m.brand)} •••• ${escape(m.last4)}</option>`);
+  const addingCard = session.purpose === "ADD_CARD";
+  const saved = addingCard ? [] : data.paymentMethods.map((m) => `<option value="${escape(m.id)}" ${m.isDefault ? "selected" : ""}>${escape(m.brand)} •••• ${escape(m.last4)}</option>`);
   const cards = Object.entries(TEST_CARDS).map(([id, label]) => `<option value="${id}">${label}</option>`);
-  view.innerHTML = `<section><h2>${escape(session.planName)}</h2>
+  const intro = addingCard
+    ? "<h2>Add a card</h2><p>It becomes your default payment method.</p>"
+    : `<h2>${escape(session.planName)}</h2>
     <p><b>${money(session.priceCents, session.currency)}</b> a period${session.promotionCode ? `, with code ${escape(session.promotionCode)}` : ""}.
-      A first subscription starts with a free trial.</p>
-    <p class="muted">Offer valid until ${when(session.expiresAt)}.</p>
-    <form id="pay" class="inline"><label>Pay with <select name="card">${[...saved, ...cards].join("")}</select></label>
-      <button type="submit">Subscribe</button> <a href="${escape(session.cancelUrl)}">Cancel</a></form></section>`;
+      A first subscription starts with a free trial.</p>`;
+  view.innerHTML = `<section>${intro}
+    <p class="muted">Valid until ${when(session.expiresAt)}. Test cards of the local payment gateway.</p>
+    <form id="pay" class="inline"><label>${addingCard ? "Card" : "Pay with"} <select name="card">${[...saved, ...cards].join("")}</select></label>
+      <button type="submit">${addingCard ? "Save card" : "Subscribe"}</button> <a href="${escape(session.cancelUrl)}">Cancel</a></form></section>`;
   const form = document.getElementById("pay");
   form.addEventListener("submit", (event) => {
     event.preventDefault();

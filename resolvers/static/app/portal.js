@@ -2,12 +2,6 @@
 import { busy, checked, escape, gql, live, money, showError, signIn, token, when } from "/static/app/gql.js";
 
 const view = document.getElementById("view");
-const TEST_CARDS = {
-  pm_card_visa: "Visa ending 4242 (succeeds)",
-  pm_card_mastercard: "Mastercard ending 4444 (succeeds)",
-  pm_card_chargeDeclined: "Visa ending 0002 (declined)",
-  pm_card_authenticationRequired: "Visa ending 3184 (asks to authenticate)",
-};
 const SUBSCRIPTION = `mySubscription { id status currentPeriodEnd cancelAtPeriodEnd resumesAt currency
   plan { code name priceCents currency tierRank } pendingPlan { code }
   entitlements { tier features } discount { couponCode percentOff amountOffCents cyclesLeft } }`;
@@ -159,18 +153,17 @@ async function billing() {
     ${methods.map((m) => `<tr><td>${escape(m.brand)} •••• ${escape(m.last4)} ${m.isDefault ? '<span class="pill">default</span>' : ""}</td><td>${m.expMonth}/${m.expYear}</td>
       <td>${m.isDefault ? "" : `<button class="secondary make-default" data-id="${escape(m.id)}">Make default</button>`} <button class="secondary detach" data-id="${escape(m.id)}">Remove</button></td></tr>`).join("") || '<tr><td colspan="3" class="muted">No saved cards.</td></tr>'}
     </tbody></table></div></section>
-    <section><h2>Add a card</h2><p class="muted">Test cards of the local payment gateway; card numbers never pass through this service.</p>
-      <form id="add-card" class="inline"><label>Card <select name="card">${Object.entries(TEST_CARDS).map(([id, label]) => `<option value="${id}">${label}</option>`).join("")}</select></label>
-      <label><span><input type="checkbox" name="default" checked> make it the default</span></label><button type="submit">Add card</button></form></section>`;
-  const form = document.getElementById("add-card");
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = new FormData(form);
-    busy(form.querySelector("button"), async () => {
-      checked((await gql("mutation($p: String!, $d: Boolean!) { addPaymentMethod(input: {paymentMethodId: $p, makeDefault: $d}) { paymentMethod { id } errors { code field message } } }", { p: f.get("card"), d: f.get("default") === "on" })).addPaymentMethod);
-      await billing();
-    });
-  });
+    <section><h2>Add a card</h2><p class="muted">On the payment provider's own page (Stripe's with Stripe; the test cards of the local gateway otherwise): card numbers never pass through this service.</p>
+      <button id="add-card">Add a card</button></section>`;
+  const add = document.getElementById("add-card");
+  add.addEventListener("click", () => busy(add, async () => {
+    const back = `${location.origin}/portal#billing`;
+    const session = checked((await gql(
+      "mutation($i: CreatePaymentMethodSessionInput!) { createPaymentMethodSession(input: $i) { session { url } errors { code field message } } }",
+      { i: { successUrl: back, cancelUrl: back } },
+    )).createPaymentMethodSession).session;
+    location.assign(session.url);
+  }));
   const act = (selector, name) => {
     for (const button of document.querySelectorAll(selector)) {
       button.addEventListener("click", () => busy(button, async () => {

@@ -69,3 +69,20 @@ async def test_an_upgrade_shows_its_preview_then_the_new_plan(browser, api):
     await page.set_viewport_size({"width": 390, "height": 844})  # a phone
     await screenshot(page, "portal-phone")
     assert refused == []
+
+
+async def test_a_card_is_added_on_the_hosted_page_never_through_the_portal(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("carder"), path="/portal")
+    await page.get_by_role("link", name="Payment methods").click()
+    await page.get_by_role("button", name="Add a card").click()
+    await page.wait_for_url("**/checkout/**")
+    await expect(page.get_by_role("heading", name="Add a card")).to_be_visible()
+    await page.get_by_label("Card").select_option("pm_card_mastercard")
+    await page.get_by_role("button", name="Save card").click()
+    await page.wait_for_url("**/portal#billing")
+    await expect(page.locator("main")).to_contain_text("mastercard •••• 4444")
+    await expect(page.locator("main")).to_contain_text("default")
+    await screenshot(page, "portal-cards")
+    assert refused == []

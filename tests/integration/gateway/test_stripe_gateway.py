@@ -208,3 +208,21 @@ async def test_a_stripe_checkout_session_subscribes_when_stripe_says_it_complete
     assert method.platform == "stripe"
     view = await checkout_sessions.checkout_session(stripe_deps, "kim", str(created.id))
     assert view.status == "COMPLETED"
+
+
+async def test_a_card_saved_on_stripes_checkout_page_joins_the_users_methods(stripe_deps, standin):
+    from services.billing import checkout_sessions
+
+    created = await checkout_sessions.create_card_session(
+        stripe_deps, "lou", "https://app.example/cards", "https://app.example/cards"
+    )
+    assert created.purpose == "ADD_CARD" and created.plan_code is None
+    processor_id = created.url.rsplit("/", 1)[1]
+    session = standin.complete_checkout(processor_id, "pm_card_mastercard")
+    done = await checkout_sessions.complete_hosted_checkout(
+        stripe_deps, processor_id, session["setup_intent"]
+    )
+    assert done is not None and done.redirect_url == "https://app.example/cards"
+    [method] = await queries.payment_methods_of(stripe_deps, "lou")
+    assert (method.brand, method.is_default) == ("mastercard", True)
+    assert await queries.subscription_of(stripe_deps, "lou") is None  # a card, no plan
