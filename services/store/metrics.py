@@ -1,5 +1,6 @@
 """SQL for the admin console's key figures (services/reads/metrics.py says what they
-mean): one statement each, on a plain asyncpg connection."""
+mean), on a plain asyncpg connection: revenue (MRR, its movement and the series) in one
+statement, the counts in one each."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ MONTH_SECONDS = 2629746  # 365.2425 days / 12
 
 # Lines that make up recurring revenue, each with its monthly amount and its period.
 _LINES = f"""
-lines AS (
+lines AS MATERIALIZED (
   SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind = 'SUBSCRIPTION' AS is_plan,
          -- a subscription that ended early (cancelled now) stops counting then
          least(l.period_end, s.current_period_end) AS pe,
@@ -23,40 +24,44 @@ lines AS (
   JOIN subscriptions s ON s.id = i.subscription_id
   WHERE l.kind IN ('SUBSCRIPTION', 'DISCOUNT') AND i.status IN ('PAID', 'OPEN')
     AND l.period_end > l.period_start
+    AND l.period_start <= $2 AND l.period_end > $1  -- only lines that can cover the range
 )"""
 
-MOVEMENT_SQL = f"""
+# Movement and series in one statement over one pass of the range's lines.
+# Movement: each subscription's MRR at `from` ($1) and at `to` ($2). Series, by
+# differences: a line adds its monthly amount from the first point it covers and takes it
+# back after the last ($3 seconds apart, $4 points), so one pass gives every point (a
+# join of points and lines would be points x lines).
+REVENUE_SQL = f"""
 WITH {_LINES},
 at_from AS (SELECT sub, sum(monthly) AS m FROM lines WHERE ps <= $1 AND $1 < pe GROUP BY sub),
 at_to AS (SELECT sub, sum(monthly) AS m FROM lines WHERE ps <= $2 AND $2 < pe GROUP BY sub),
 moved AS (
   SELECT coalesce(f.m, 0) AS a, coalesce(t.m, 0) AS b
   FROM at_from f FULL JOIN at_to t ON f.sub = t.sub
-)
-SELECT round(coalesce(sum(b), 0)) AS mrr,
-       round(coalesce(sum(b) FILTER (WHERE a = 0 AND b > 0), 0)) AS new,
-       round(coalesce(sum(b - a) FILTER (WHERE a > 0 AND b > a), 0)) AS expansion,
-       round(coalesce(sum(a - b) FILTER (WHERE b > 0 AND a > b), 0)) AS contraction,
-       round(coalesce(sum(a) FILTER (WHERE a > 0 AND b = 0), 0)) AS churn
-FROM moved
-"""
-
-# The series by differences: a line adds its monthly amount from the first point it
-# covers and takes it back after the last, so one pass over the lines gives every point
-# (a join of points and lines would be points x lines).
-SERIES_SQL = f"""
-WITH {_LINES},
+),
 spans AS (
   SELECT greatest(0, ceil(extract(epoch FROM ps - $1) / $3))::int AS k1,
          least($4, ceil(extract(epoch FROM pe - $1) / $3))::int AS k2,
          monthly, is_plan
   FROM lines WHERE pe > $1 AND ps <= $2
+),
+edges AS (
+  SELECT k, sum(d) AS mrr_delta, sum(c) AS active_delta FROM (
+    SELECT k1 AS k, monthly AS d, is_plan::int AS c FROM spans WHERE k1 < k2
+    UNION ALL
+    SELECT k2, -monthly, -is_plan::int FROM spans WHERE k1 < k2
+  ) e GROUP BY k
 )
-SELECT k, sum(d) AS mrr_delta, sum(c) AS active_delta FROM (
-  SELECT k1 AS k, monthly AS d, is_plan::int AS c FROM spans WHERE k1 < k2
-  UNION ALL
-  SELECT k2, -monthly, -is_plan::int FROM spans WHERE k1 < k2
-) edges GROUP BY k ORDER BY k
+SELECT
+  (SELECT round(coalesce(sum(b), 0)) FROM moved) AS mrr,
+  (SELECT round(coalesce(sum(b) FILTER (WHERE a = 0 AND b > 0), 0)) FROM moved) AS new,
+  (SELECT round(coalesce(sum(b - a) FILTER (WHERE a > 0 AND b > a), 0)) FROM moved) AS expansion,
+  (SELECT round(coalesce(sum(a - b) FILTER (WHERE b > 0 AND a > b), 0)) FROM moved) AS contraction,
+  (SELECT round(coalesce(sum(a) FILTER (WHERE a > 0 AND b = 0), 0)) FROM moved) AS churn,
+  (SELECT array_agg(k ORDER BY k) FROM edges) AS ks,
+  (SELECT array_agg(mrr_delta ORDER BY k) FROM edges) AS mrr_deltas,
+  (SELECT array_agg(active_delta ORDER BY k) FROM edges) AS active_deltas
 """
 
 BY_STATUS_SQL = """
@@ -94,9 +99,17 @@ async def fetch_metrics(
     points: int,
     now: datetime,
 ) -> dict[str, Any]:
+    revenue = await connection.fetchrow(REVENUE_SQL, start, end, step.total_seconds(), points)
+    assert revenue is not None
+    edges = zip(
+        revenue["ks"] or [],
+        revenue["mrr_deltas"] or [],
+        revenue["active_deltas"] or [],
+        strict=True,
+    )
     return {
-        "moved": await connection.fetchrow(MOVEMENT_SQL, start, end),
-        "edges": await connection.fetch(SERIES_SQL, start, end, step.total_seconds(), points),
+        "moved": revenue,
+        "edges": [{"k": k, "mrr_delta": m, "active_delta": a} for k, m, a in edges],
         "by_status": await connection.fetch(BY_STATUS_SQL),
         "by_plan": await connection.fetch(BY_PLAN_SQL),
         "trials": await connection.fetchrow(TRIALS_SQL, start, end, now),
