@@ -55,10 +55,21 @@ async def cancel(
 
 
 async def pause(deps: Deps, user_id: str, resumes_at: datetime) -> SubscriptionView:
+    """Billing restarts from the resume date, so the paid time left now is credited to
+    the balance (CREDIT_UNUSED_TIME) and spent on the renewal when it resumes."""
+
     def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
         return pausing.pause(state_of(row), resumes_at, now)
 
-    return await change_subscription(deps, user_id, rule, actor=user_id)
+    async def unused_time_to_credit(
+        uow: UnitOfWork, row: Subscription, transition: lifecycle.Transition, now: datetime
+    ) -> None:
+        if deps.settings.credit_unused_time:
+            await credit_unused_time(uow, row, now, user_id)
+
+    return await change_subscription(
+        deps, user_id, rule, actor=user_id, effect=unused_time_to_credit
+    )
 
 
 async def resume(deps: Deps, user_id: str) -> SubscriptionView:

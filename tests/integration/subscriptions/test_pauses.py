@@ -42,12 +42,22 @@ async def test_a_paused_subscription_is_not_charged_and_resumes_by_itself(deps, 
     resumed = await queries.subscription_of(deps, "pia")
     assert resumed is not None and resumed.status is Status.ACTIVE
     assert resumed.current_period_start == resumes  # billing restarts from the resume date
+    # The paid time left at the pause was credited, and the resumed period spends it.
     renewal = await scalar(
         deps,
-        "SELECT json_build_array(purpose, amount_cents, status_literal) FROM payments"
-        " WHERE owner_id = 'pia' ORDER BY created_at DESC LIMIT 1",
+        "SELECT json_build_array(p.purpose, i.total_cents, p.status_literal,"
+        " (SELECT json_agg(l.kind ORDER BY l.position) FROM invoice_lines l"
+        "  WHERE l.invoice_id = i.id))"
+        " FROM payments p JOIN invoices i ON i.id = p.invoice_id"
+        " WHERE p.owner_id = 'pia' ORDER BY p.created_at DESC LIMIT 1",
     )
-    assert renewal == ["RENEWAL", 999, "success"]
+    assert renewal == ["RENEWAL", 0, "success", ["SUBSCRIPTION", "CREDIT"]]
+    credit = await scalar(
+        deps,
+        "SELECT json_agg(json_build_array(kind, amount_cents) ORDER BY id) FROM credit_ledger"
+        " WHERE user_id = 'pia'",
+    )
+    assert credit == [["PRORATION", 999], ["APPLIED", -999]]
     envelopes = await scalar(
         deps,
         "SELECT json_agg(envelope ORDER BY id) FROM outbox"
