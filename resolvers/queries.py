@@ -39,9 +39,11 @@ async def my_entitlements(info: Info) -> types.Entitlements:
 
 
 async def invoices(
-    info: Info, first: int = 20, after: str | None = None
+    info: Info, first: int = 20, after: str | None = None, user_id: str | None = None
 ) -> types.InvoiceConnection:
-    page = await queries.invoices_of(info.context.deps, info.context.user().user_id, first, after)
+    """Your invoices; an admin may name anyone's (the permission checked it)."""
+    owner = user_id if user_id is not None else info.context.user().user_id
+    page = await queries.invoices_of(info.context.deps, owner, first, after)
     return mapping.invoice_connection(page)
 
 

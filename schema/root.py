@@ -42,7 +42,11 @@ class Query:
     my_entitlements = strawberry.field(
         resolver=queries.my_entitlements, permission_classes=signed_in
     )
-    invoices = strawberry.field(resolver=queries.invoices, permission_classes=signed_in)
+    invoices = strawberry.field(
+        resolver=queries.invoices,
+        permission_classes=own_or_admin,
+        description="Your invoices, newest first (an admin may pass userId).",
+    )
     upcoming_invoice = strawberry.field(
         resolver=queries.upcoming_invoice,
         permission_classes=signed_in,

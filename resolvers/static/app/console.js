@@ -101,7 +101,8 @@ async function subscription(id, userId) {
       subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note }
       userPayments(userId: $u) { id purpose status amountCents amountRefundedCents currency invoiceNumber createdAt }
       subscriptionStatus(userId: $u) { status planCode tier }
-      creditLedger(userId: $u, first: 10) { nodes { amountCents balanceAfterCents kind reason createdAt } } }`,
+      creditLedger(userId: $u, first: 10) { nodes { amountCents balanceAfterCents kind reason createdAt } }
+      invoices(userId: $u, first: 20) { nodes { number status currency totalCents amountRefundedCents createdAt lines { kind description amountCents } } } }`,
     { id, u: userId },
   );
   const status = data.subscriptionStatus;
@@ -117,6 +118,10 @@ async function subscription(id, userId) {
     </tbody></table></div></section>
     <section><h2>Payments and invoices</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>For</th><th>Status</th><th>Amount</th><th>Refunded</th><th>Invoice</th></tr></thead><tbody>
       ${data.userPayments.map((p) => `<tr><td>${when(p.createdAt)}</td><td>${p.purpose}</td><td>${p.status}</td><td>${money(p.amountCents, p.currency)}</td><td>${money(p.amountRefundedCents, p.currency)}</td><td>${escape(p.invoiceNumber || "—")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No payments.</td></tr>'}
+    </tbody></table></div></section>
+    <section><h2>Invoices</h2><div class="table-wrap"><table id="invoices-table"><thead><tr><th>Number</th><th>Date</th><th>Status</th><th>Total</th><th>Refunded</th><th>Lines</th></tr></thead><tbody>
+      ${data.invoices.nodes.map((i) => `<tr><td>${escape(i.number)}</td><td>${when(i.createdAt)}</td><td>${i.status}</td><td>${money(i.totalCents, i.currency)}</td><td>${money(i.amountRefundedCents, i.currency)}</td>
+        <td>${i.lines.map((l) => `${escape(l.description)}: ${money(l.amountCents, i.currency)}`).join("<br>")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No invoices.</td></tr>'}
     </tbody></table></div></section>
     <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind} ${e.amountCents} (balance ${e.balanceAfterCents}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
   const act = (button, mutation, name) => button.addEventListener("click", () => busy(button, async () => {

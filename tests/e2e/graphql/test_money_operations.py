@@ -183,6 +183,14 @@ async def test_pause_and_resume_over_graphql(api, clock):
     assert resumed["data"]["resumeSubscription"]["subscription"]["status"] == "ACTIVE"
 
 
+async def test_another_users_invoices_are_for_admins_only(api):
+    query = '{ invoices(userId: "someone-else") { nodes { number } } }'
+    refused = await api.gql(query, user="kit")
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    admin = await api.gql(query, user="root", roles=ADMIN)
+    assert admin["data"]["invoices"]["nodes"] == []
+
+
 async def test_another_users_ledger_is_for_admins_only(api):
     query = '{ creditLedger(userId: "someone-else") { nodes { amountCents } } }'
     refused = await api.gql(query, user="jan")

@@ -22,7 +22,8 @@ def test_contract_names_clients_rely_on_are_present():
     for name in (
         "mySubscription: Subscription",
         "myEntitlements: Entitlements!",
-        "invoices(first: Int! = 20, after: String = null): InvoiceConnection!",
+        # an optional userId (admins) was added; every earlier query still validates
+        "invoices(first: Int! = 20, after: String = null, userId: String = null): InvoiceConnection!",
         "subscribe(input: SubscribeInput!): SubscriptionPayload!",
         "cancelSubscription(input: CancelSubscriptionInput = null): SubscriptionPayload!",
         "setPlanPrice(input: SetPlanPriceInput!): PlanPayload!",
