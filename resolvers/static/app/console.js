@@ -28,6 +28,11 @@ async function start() {
   route();
 }
 
+function loading() {
+  view.setAttribute("aria-busy", "true");
+  view.innerHTML = '<p class="muted" role="status">Loading…</p>';
+}
+
 function showSignIn() {
   document.getElementById("signin").hidden = false;
   document.getElementById("nav").hidden = true;
@@ -43,7 +48,10 @@ function route() {
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
   }
   const pages = { subscriptions, subscription, plans, feed: feedPage, metrics, clock, signout };
-  (pages[name] || subscriptions)(...rest.map(decodeURIComponent)).catch(showError);
+  loading();
+  (pages[name] || subscriptions)(...rest.map(decodeURIComponent))
+    .catch(showError)
+    .finally(() => view.removeAttribute("aria-busy"));
 }
 
 async function signout() {

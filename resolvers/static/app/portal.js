@@ -40,7 +40,11 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   const pages = { overview, plans, billing, invoices, invoice, signout, subscribed: overview };
-  (pages[name] || overview)(...rest.map(decodeURIComponent)).catch(showError);
+  view.setAttribute("aria-busy", "true");
+  view.innerHTML = '<p class="muted" role="status">Loading…</p>';
+  (pages[name] || overview)(...rest.map(decodeURIComponent))
+    .catch(showError)
+    .finally(() => view.removeAttribute("aria-busy"));
 }
 
 async function signout() {
