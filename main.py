@@ -281,6 +281,8 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     if not settings.is_production:
         print(
             f"\nGraphiQL:  http://{host}:{port}/graphql\n"
+            f"Console:   http://{host}:{port}/console   (admin; 'sign in as' works here)\n"
+            f"Portal:    http://{host}:{port}/portal\n"
             f"Token:     {python} main.py token --user alice      (add --admin for admin)\n"
             "           send it as 'Authorization: Bearer <token>'"
         )
