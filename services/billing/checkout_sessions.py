@@ -189,12 +189,20 @@ async def _save_card(
     await payment_methods.add(
         deps, payment_methods.AddPaymentMethod(row.user_id, payment_method_id, make_default=True)
     )
+    await _mark_completed(deps, row.id, None, now)
+    return CompletedCheckout(row.success_url, ChargeOutcomeResult(None, None))
+
+
+async def _mark_completed(
+    deps: Deps, session_id: uuid.UUID, subscription_id: uuid.UUID | None, now: datetime
+) -> None:
+    """An open session is completed once, whichever completion got there first."""
     async with deps.uow() as uow:
-        locked = await uow.billing.checkout_session(row.id, lock=True)
+        locked = await uow.billing.checkout_session(session_id, lock=True)
         if locked is not None and locked.status == OPEN:
             locked.status, locked.completed_at = COMPLETED, now
+            locked.subscription_id = subscription_id
             await uow.commit()
-    return CompletedCheckout(row.success_url, ChargeOutcomeResult(None, None))
 
 
 async def _owned(deps: Deps, user_id: str, session_id: str) -> CheckoutSession:
@@ -243,12 +251,8 @@ async def complete_checkout_session(
     )
     subscribed = outcome.subscription is not None and not outcome.errors
     if subscribed and row.status == OPEN:
-        async with deps.uow() as uow:
-            locked = await uow.billing.checkout_session(row.id, lock=True)
-            if locked is not None and locked.status == OPEN:
-                locked.status, locked.completed_at = COMPLETED, now
-                locked.subscription_id = outcome.subscription.id if outcome.subscription else None
-                await uow.commit()
+        subscription_id = outcome.subscription.id if outcome.subscription else None
+        await _mark_completed(deps, row.id, subscription_id, now)
     return CompletedCheckout(row.success_url if subscribed else None, outcome)
 
 

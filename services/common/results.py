@@ -22,10 +22,13 @@ class ChargeOutcomeResult:
         return {
             "subscription_id": str(self.subscription.id) if self.subscription else None,
             "payment": self.payment.to_json() if self.payment else None,
-            "errors": [
-                {"code": e.code.value, "message": e.message, "field": e.field} for e in self.errors
-            ],
+            "errors": errors_json(self.errors),
         }
+
+
+def errors_json(errors: tuple[DomainError, ...]) -> list[dict[str, Any]]:
+    """Business errors as an idempotent result stores them (`stored_errors` reads them)."""
+    return [{"code": e.code.value, "message": e.message, "field": e.field} for e in errors]
 
 
 def stored_errors(data: dict[str, Any]) -> tuple[DomainError, ...]:

@@ -10,10 +10,8 @@ from typing import Any
 
 from models import Refund
 from services.billing.payment_results import PaymentResultMessage, ResultOutcome
-from services.credits.refunds import settle_refund
+from services.credits.refunds import refund_created, settle_refund
 from services.credits.rules import RefundStatus, refundable_cents
-from services.messaging import events
-from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.messaging import InboxRecord
@@ -130,16 +128,5 @@ async def _from_dashboard(
     )
     uow.credits.add(refund)
     await uow.session.flush()
-    data = {
-        "refundId": str(refund.id),
-        "paymentId": str(payment.id),
-        "invoiceId": str(payment.invoice_id),
-        "userId": payment.owner_id,
-        "amountCents": amount,
-        "currency": payment.currency,
-        "status": "PENDING",
-        "toCreditBalance": False,
-        "reason": DASHBOARD_REASON,
-    }
-    uow.record(DomainEvent(events.REFUND_CREATED, payment.owner_id, data, now))
+    uow.record(refund_created(refund, now))
     return refund

@@ -162,7 +162,7 @@ async def refund_payment(deps: Deps, admin_id: str, cmd: RefundPayment) -> Refun
             refund.status = RefundStatus.SUCCEEDED
         else:
             await _refund_at_processor(deps, payment, refund)
-        uow.record(_refund_created(refund, now))
+        uow.record(refund_created(refund, now))
         issued = (
             await settle_refund(uow, refund, now)
             if refund.status is RefundStatus.SUCCEEDED
@@ -231,7 +231,7 @@ def _note_line(invoice: Invoice, refund: Refund) -> dict[str, Any]:
     }
 
 
-def _refund_created(refund: Refund, now: datetime) -> DomainEvent:
+def refund_created(refund: Refund, now: datetime) -> DomainEvent:
     data = {
         "refundId": str(refund.id),
         "paymentId": str(refund.payment_id),

@@ -212,15 +212,3 @@ async def create_promotion_code(deps: Deps, cmd: CreatePromotionCode) -> Promoti
                 ErrorCode.COUPON_CODE_TAKEN, f"promotion code {code!r} exists", "code"
             ) from exc
         return PromotionCodeView.of(promo)
-
-
-async def promotion_codes_of(
-    deps: Deps, coupon_codes: list[str]
-) -> dict[str, list[PromotionCodeView]]:
-    async with deps.uow() as uow:
-        coupons = [await uow.discounts.coupon(code) for code in coupon_codes]
-        found: dict[str, list[PromotionCodeView]] = {code: [] for code in coupon_codes}
-        ids = [c.id for c in coupons if c is not None]
-        for promo in await uow.discounts.promotion_codes(ids):
-            found.setdefault(promo.coupon.code, []).append(PromotionCodeView.of(promo))
-        return found

@@ -80,7 +80,8 @@ def _snapshot(row: Subscription | None, free_plan: Plan) -> dict[str, Any]:
     }
 
 
-def _at(raw: str | None) -> datetime | None:
+def instant(raw: str | None) -> datetime | None:
+    """A moment of the cached snapshot (ISO text, or null)."""
     return datetime.fromisoformat(raw) if raw else None
 
 
@@ -96,10 +97,10 @@ def access_at(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusVi
     state = SubscriptionState(
         status=Status(sub["status"]),
         plan_code=code,
-        status_updated_at=_at(sub["statusUpdatedAt"]) or now,
-        current_period_end=_at(sub["periodEnd"]),
-        cancelled_at=_at(sub["cancelledAt"]),
-        grace_expires_at=_at(sub["graceExpiresAt"]),
+        status_updated_at=instant(sub["statusUpdatedAt"]) or now,
+        current_period_end=instant(sub["periodEnd"]),
+        cancelled_at=instant(sub["cancelledAt"]),
+        grace_expires_at=instant(sub["graceExpiresAt"]),
     )
     current = state.is_current
     granted = entitlements_for(

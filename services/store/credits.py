@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,21 +92,4 @@ class CreditRepository:
     async def credit_note_of(self, refund_id: uuid.UUID) -> CreditNote | None:
         return await self.session.scalar(
             select(CreditNote).where(CreditNote.refund_id == refund_id)
-        )
-
-    async def credit_notes(self, invoice_ids: Collection[uuid.UUID]) -> Sequence[CreditNote]:
-        if not invoice_ids:
-            return []
-        query = (
-            select(CreditNote)
-            .where(CreditNote.invoice_id.in_(invoice_ids))
-            .order_by(CreditNote.created_at)
-        )
-        return (await self.session.scalars(query)).all()
-
-    async def set_refunded(self, invoice_id: uuid.UUID, delta_cents: int) -> None:
-        await self.session.execute(
-            update(Invoice)
-            .where(Invoice.id == invoice_id)
-            .values(amount_refunded_cents=Invoice.amount_refunded_cents + delta_cents)
         )

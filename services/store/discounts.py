@@ -37,15 +37,6 @@ class DiscountRepository:
             .options(selectinload(PromotionCode.coupon))
         )
 
-    async def promotion_codes(self, coupon_ids: Collection[uuid.UUID]) -> Sequence[PromotionCode]:
-        query = (
-            select(PromotionCode)
-            .where(PromotionCode.coupon_id.in_(coupon_ids))
-            .options(selectinload(PromotionCode.coupon))
-            .order_by(PromotionCode.created_at)
-        )
-        return (await self.session.scalars(query)).all()
-
     async def take_redemption(self, code_id: uuid.UUID, coupon_id: uuid.UUID) -> bool:
         """Count one redemption of the code and of its coupon; False (nothing counted
         once the transaction rolls back) when either is used up."""

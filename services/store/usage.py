@@ -1,7 +1,8 @@
-"""SQL for meters, plan quotas and usage. Counting is one guarded upsert per event: the
-counter row's lock serializes concurrent events, and the guard refuses an increment
-that would pass a hard limit, so usage is never over-granted across processes. Counts
-that draw from quota packs lock the counter row first (`lock_counter`)."""
+"""SQL for meters, plan quotas and usage. Counting is one guarded upsert per event
+(`COUNT_AND_CLAIM_SQL`): the counter row's lock serializes concurrent events, and the
+guard refuses an increment that would pass a hard limit, so usage is never over-granted
+across processes. Counts that draw from quota packs lock the counter row first
+(`lock_counter`); batches move each counter once (`add_to_counters`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import ColumnElement, func, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
-from services.usage.rules import Aggregation
 
 
 @dataclass(frozen=True)
@@ -136,41 +136,6 @@ class UsageRepository:
             .where(UsageEvent.user_id == user_id, UsageEvent.event_id == event_id)
             .values(counted=counted, answer=answer)
         )
-
-    async def count(
-        self,
-        user_id: str,
-        meter_id: uuid.UUID,
-        aggregation: Aggregation,
-        period: tuple[datetime, datetime],
-        quantity: int,
-        limit: int | None,
-    ) -> int | None:
-        """Add `quantity` to the counter (the larger of the two for MAX); the new value,
-        or None when that would pass `limit`. One statement: exact under concurrency."""
-        table = UsageCounter.__table__
-        statement = insert(UsageCounter).values(
-            user_id=user_id,
-            meter_id=meter_id,
-            period_start=period[0],
-            period_end=period[1],
-            used=quantity,
-        )
-        new_value: ColumnElement[int] = (
-            func.greatest(table.c.used, statement.excluded.used)
-            if aggregation is Aggregation.MAX
-            else table.c.used + statement.excluded.used
-        )
-        guard = None if limit is None else new_value <= limit
-        statement = statement.on_conflict_do_update(
-            index_elements=["user_id", "meter_id", "period_start"],
-            set_={"used": new_value},
-            where=guard,
-        )
-        if limit is not None and quantity > limit:
-            return None  # a first event past the limit: the insert itself is unguarded
-        result = await self.session.execute(statement.returning(UsageCounter.used))
-        return result.scalar()
 
     async def lock_counter(
         self, user_id: str, meter_id: uuid.UUID, period: tuple[datetime, datetime]

@@ -14,7 +14,7 @@ from services.platform.uow import UnitOfWork
 from services.reads.views import SubscriptionView
 from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle, pausing
-from services.subscriptions.current import change_subscription
+from services.subscriptions.current import Effect, change_subscription
 
 MAX_REASON = 500
 
@@ -24,6 +24,20 @@ class CancelSubscription:
     user_id: str
     at_period_end: bool = True
     reason: str | None = None
+
+
+# Transitions that end a paid period early: its unused time becomes credit.
+ENDS_PAID_TIME = frozenset({"cancelled_immediately", "paused"})
+
+
+def _unused_time_to_credit(deps: Deps, actor: str) -> Effect:
+    async def effect(
+        uow: UnitOfWork, row: Subscription, transition: lifecycle.Transition, now: datetime
+    ) -> None:
+        if transition.reason in ENDS_PAID_TIME and deps.settings.credit_unused_time:
+            await credit_unused_time(uow, row, now, actor)
+
+    return effect
 
 
 async def cancel(
@@ -38,19 +52,13 @@ async def cancel(
         row.cancel_reason = reason
         return transition
 
-    async def unused_time_to_credit(
-        uow: UnitOfWork, row: Subscription, transition: lifecycle.Transition, now: datetime
-    ) -> None:
-        if transition.reason == "cancelled_immediately" and deps.settings.credit_unused_time:
-            await credit_unused_time(uow, row, now, actor or cmd.user_id)
-
     return await change_subscription(
         deps,
         cmd.user_id,
         rule,
         actor=actor or cmd.user_id,
         note=reason,
-        effect=unused_time_to_credit,
+        effect=_unused_time_to_credit(deps, actor or cmd.user_id),
     )
 
 
@@ -61,14 +69,8 @@ async def pause(deps: Deps, user_id: str, resumes_at: datetime) -> SubscriptionV
     def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
         return pausing.pause(state_of(row), resumes_at, now)
 
-    async def unused_time_to_credit(
-        uow: UnitOfWork, row: Subscription, transition: lifecycle.Transition, now: datetime
-    ) -> None:
-        if deps.settings.credit_unused_time:
-            await credit_unused_time(uow, row, now, user_id)
-
     return await change_subscription(
-        deps, user_id, rule, actor=user_id, effect=unused_time_to_credit
+        deps, user_id, rule, actor=user_id, effect=_unused_time_to_credit(deps, user_id)
     )
 
 

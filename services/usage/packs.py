@@ -16,6 +16,7 @@ from services.billing.idempotency import check_key, previous_response, request_h
 from services.billing.payments import ChargeSpec, PaymentView, charge, method_for_charge
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode
+from services.common.results import errors_json, stored_errors, stored_payment
 from services.gateway.base import ChargeOutcome, idempotency_key
 from services.messaging import events
 from services.messaging.events import DomainEvent
@@ -195,9 +196,7 @@ def _stored(outcome: PackPurchase) -> dict[str, Any]:
     return {
         "pack_id": str(outcome.pack.id) if outcome.pack else None,
         "payment": outcome.payment.to_json() if outcome.payment else None,
-        "errors": [
-            {"code": e.code.value, "message": e.message, "field": e.field} for e in outcome.errors
-        ],
+        "errors": errors_json(outcome.errors),
     }
 
 
@@ -206,10 +205,8 @@ async def _replayed(uow: UnitOfWork, stored: dict[str, Any]) -> PackPurchase:
     pack = await uow.packs.by_id(uuid.UUID(stored["pack_id"])) if stored["pack_id"] else None
     return PackPurchase(
         _view(pack, await _meter_keys(uow)) if pack else None,
-        PaymentView.from_json(stored["payment"]) if stored["payment"] else None,
-        tuple(
-            DomainError(ErrorCode(e["code"]), e["message"], e["field"]) for e in stored["errors"]
-        ),
+        stored_payment(stored),
+        stored_errors(stored),
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.reads.queries import access_at
+from services.reads.queries import access_at, instant
 from services.subscriptions.lifecycle import Status
 from services.usage.rules import (
     Aggregation,
@@ -58,10 +58,6 @@ def _quota(raw: list[Any] | None) -> MeterQuota | None:
     )
 
 
-def _at(raw: str | None) -> datetime | None:
-    return datetime.fromisoformat(raw) if raw else None
-
-
 def allowance(
     snapshot: dict[str, Any], user_id: str, meter_key: str, at: datetime, now: datetime
 ) -> Allowance:
@@ -69,8 +65,8 @@ def allowance(
     view = access_at(user_id, snapshot, at)
     sub = snapshot["sub"]
     on_plan = sub is not None and view.is_current and view.tier == sub["plan"][0]
-    start = _at(sub["periodStart"]) if on_plan else None
-    period = usage_period(start, _at(sub["periodEnd"]), at) if on_plan else calendar_month(at)
+    start = instant(sub["periodStart"]) if on_plan else None
+    period = usage_period(start, instant(sub["periodEnd"]), at) if on_plan else calendar_month(at)
     quota = _quota(snapshot["quotas"]["sub" if on_plan else "free"].get(meter_key))
     suspended = view.is_current and view.status is Status.SUSPENDED
     refusal = access_refusal(
@@ -80,7 +76,7 @@ def allowance(
         quota.terms if quota else None,
     )
     packs: dict[str, str | None] = snapshot["packs"]
-    last_expiry = _at(packs.get(meter_key))
+    last_expiry = instant(packs.get(meter_key))
     return Allowance(
         quota=quota,
         refusal=refusal,
