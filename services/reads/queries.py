@@ -120,18 +120,19 @@ def access_at(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusVi
     )
 
 
-async def _load_snapshot(deps: Deps, user_id: str) -> dict[str, Any]:
+async def _load_snapshot(deps: Deps, user_id: str, *, usage: bool = True) -> dict[str, Any]:
     async with deps.reader() as connection:
         row, free_plan = await latest_with_plans(connection, user_id)
-        plan_ids = [free_plan.id] + ([row.plan_id] if row is not None else [])
-        quotas, packs = await usage_terms(connection, plan_ids, user_id)
+        if usage:
+            plan_ids = [free_plan.id] + ([row.plan_id] if row is not None else [])
+            quotas, packs = await usage_terms(connection, plan_ids, user_id)
     snapshot = _snapshot(row, free_plan)
-    # The usage terms ride along: consumeQuota reads them on every call.
-    snapshot["quotas"] = {
-        "free": quotas[free_plan.id],
-        "sub": quotas[row.plan_id] if row is not None else {},
-    }
-    snapshot["packs"] = packs
+    if usage:  # the usage terms ride along: consumeQuota reads them on every call
+        snapshot["quotas"] = {
+            "free": quotas[free_plan.id],
+            "sub": quotas[row.plan_id] if row is not None else {},
+        }
+        snapshot["packs"] = packs
     return snapshot
 
 
@@ -144,7 +145,11 @@ async def snapshot_of(deps: Deps, user_id: str) -> dict[str, Any]:
 
 async def status_of(deps: Deps, user_id: str) -> StatusView:
     check_user_id(user_id)
-    return access_at(user_id, await snapshot_of(deps, user_id), deps.clock.now())
+    if deps.cache is None:  # an uncached status read needs no usage terms: one statement
+        snapshot = await _load_snapshot(deps, user_id, usage=False)
+    else:
+        snapshot = await snapshot_of(deps, user_id)
+    return access_at(user_id, snapshot, deps.clock.now())
 
 
 async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:

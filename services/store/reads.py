@@ -151,16 +151,18 @@ async def invoice_page(
     return cast(list[Invoice], invoices)
 
 
-QUOTAS_SQL = """
-SELECT pq.plan_id, m.key, m.id, m.aggregation, m.feature,
-       pq.included_units, pq.overage_unit_price_cents, pq.hard_limit
+# The plans' quotas and the user's pack meters, in one round trip.
+USAGE_TERMS_SQL = """
+SELECT false AS is_pack, pq.plan_id, m.key, m.id, m.aggregation, m.feature,
+       pq.included_units, pq.overage_unit_price_cents, pq.hard_limit,
+       NULL::boolean AS forever, NULL::timestamptz AS last
 FROM plan_quotas pq JOIN meters m ON m.id = pq.meter_id
 WHERE pq.plan_id = ANY($1::uuid[]) AND NOT m.archived
-"""
-PACK_METERS_SQL = """
-SELECT m.key, bool_or(u.expires_at IS NULL) AS forever, max(u.expires_at) AS last
+UNION ALL
+SELECT true, NULL, m.key, NULL, NULL, NULL, NULL, NULL, NULL,
+       bool_or(u.expires_at IS NULL), max(u.expires_at)
 FROM quota_pack_units u JOIN meters m ON m.id = u.meter_id
-WHERE u.user_id = $1 AND u.active AND u.used_units < u.units
+WHERE u.user_id = $2 AND u.active AND u.used_units < u.units
 GROUP BY m.key
 """
 
@@ -172,7 +174,11 @@ async def usage_terms(
     aggregation, feature, included, overage price, hard limit]}}), and the meters the user
     holds pack units for, each with when its last pack expires (None: never)."""
     quotas: dict[uuid.UUID, dict[str, list[Any]]] = {plan_id: {} for plan_id in plan_ids}
-    for row in await connection.fetch(QUOTAS_SQL, plan_ids):
+    packs: dict[str, str | None] = {}
+    for row in await connection.fetch(USAGE_TERMS_SQL, plan_ids, user_id):
+        if row["is_pack"]:
+            packs[row["key"]] = None if row["forever"] else row["last"].isoformat()
+            continue
         quotas[row["plan_id"]][row["key"]] = [
             str(row["id"]),
             row["aggregation"],
@@ -181,8 +187,4 @@ async def usage_terms(
             row["overage_unit_price_cents"],
             row["hard_limit"],
         ]
-    packs = {
-        row["key"]: None if row["forever"] else row["last"].isoformat()
-        for row in await connection.fetch(PACK_METERS_SQL, user_id)
-    }
     return quotas, packs
