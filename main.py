@@ -19,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
@@ -120,13 +120,16 @@ def build_redis(settings: Settings, *, for_pubsub: bool = False) -> Redis | None
     if not settings.redis_url:
         return None
     timeout = None if for_pubsub else settings.redis_timeout_seconds
-    return Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds * 10,  # waiting for a free connection
         socket_timeout=timeout,
         socket_connect_timeout=settings.redis_timeout_seconds * 10,
         retry_on_timeout=False,
         retry=None,
     )
+    return Redis.from_pool(pool)  # the client owns the pool: closing it closes both
 
 
 def build_cache(settings: Settings, redis: Redis | None) -> AccessCache | None:

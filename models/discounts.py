@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -63,16 +63,23 @@ class PromotionCode(Base):
 
 
 class SubscriptionDiscount(Base):
-    """The coupon a subscription carries, and how many more invoices it covers."""
+    """A redemption: the coupon a subscription carries and how many more invoices it
+    covers. A discount that ran its course (`cycles_left` 0) stays as the record of its
+    redemption; a subscription carries at most one live discount."""
 
     __tablename__ = "subscription_discounts"
     __table_args__ = (
         CheckConstraint("cycles_left IS NULL OR cycles_left >= 0", name="cycles_left"),
+        Index(
+            "uq_subscription_discounts_live",
+            "subscription_id",
+            unique=True,
+            postgresql_where=text("cycles_left IS DISTINCT FROM 0"),
+        ),
     )
 
-    subscription_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("subscriptions.id"), primary_key=True
-    )
+    id: Mapped[uuid.UUID] = uuid_pk()
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))
     user_id: Mapped[str] = mapped_column(USER_ID)
     coupon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("coupons.id"))
     promotion_code_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("promotion_codes.id"))

@@ -88,15 +88,12 @@ async def redeem(
     """Redeem `code` for the subscription (flushed, with its user lock held): the
     redemption counts are taken under their row locks, so limits hold under load."""
     promo = await usable_code(uow, code, row.user_id, plan, now)
-    carried = await uow.discounts.discount(row.id)
-    if carried is not None and carried.cycles_left != 0:
+    if await uow.discounts.discount(row.id) is not None:  # one that ran its course is not
         raise DomainError(
             ErrorCode.COUPON_NOT_APPLICABLE,
             "the subscription already carries a discount",
             "promotionCode",
         )
-    if carried is not None:  # one that ran its course makes way
-        await uow.discounts.remove(carried)
     if not await uow.discounts.take_redemption(promo.id, promo.coupon_id):
         raise DomainError(
             ErrorCode.PROMOTION_CODE_EXHAUSTED,

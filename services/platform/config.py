@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     websocket_pong_timeout_seconds: float = Field(default=10.0, gt=0)
     websocket_max_subscriptions: int = Field(default=10, ge=1)
     redis_timeout_seconds: float = Field(default=0.1, gt=0)  # tight: fall back, never wait
+    # Connections per process; a burst past them waits (10 × the timeout) for a free one
+    # instead of falling back to PostgreSQL.
+    redis_max_connections: int = Field(default=200, ge=1)
     access_cache: bool = True  # off: every entitlement read goes to PostgreSQL
     # An immediate cancellation of a paid period credits its unused time to the balance.
     credit_unused_time: bool = True

@@ -1,6 +1,7 @@
 """SQL for coupons, promotion codes and subscription discounts. A redemption is one
 guarded increment per counter (the code's and the coupon's): the row lock serializes
-concurrent redemptions and the guard refuses one past the limit."""
+concurrent redemptions and the guard refuses one past the limit. Every redemption
+keeps its `subscription_discounts` row, so the counters always equal the rows."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from models import Coupon, PromotionCode, SubscriptionDiscount
+
+_LIVE = SubscriptionDiscount.cycles_left.is_distinct_from(0)
 
 
 class DiscountRepository:
@@ -58,9 +61,10 @@ class DiscountRepository:
         return True
 
     async def discount(self, subscription_id: uuid.UUID) -> SubscriptionDiscount | None:
+        """The subscription's live discount (one that ran its course is only a record)."""
         return await self.session.scalar(
             select(SubscriptionDiscount)
-            .where(SubscriptionDiscount.subscription_id == subscription_id)
+            .where(SubscriptionDiscount.subscription_id == subscription_id, _LIVE)
             .options(selectinload(SubscriptionDiscount.coupon))
         )
 
@@ -71,11 +75,7 @@ class DiscountRepository:
             return {}
         query = (
             select(SubscriptionDiscount)
-            .where(SubscriptionDiscount.subscription_id.in_(subscription_ids))
+            .where(SubscriptionDiscount.subscription_id.in_(subscription_ids), _LIVE)
             .options(selectinload(SubscriptionDiscount.coupon))
         )
         return {d.subscription_id: d for d in await self.session.scalars(query)}
-
-    async def remove(self, discount: SubscriptionDiscount) -> None:
-        await self.session.delete(discount)
-        await self.session.flush()

@@ -182,11 +182,17 @@ async def count_fast(
                 raise _Replayed
             if used is not None and thresholds_crossed(terms, used - event.quantity, used):
                 raise _NeedsFullPath
-    except (_Replayed, _NeedsFullPath) as redo:
+    except _NeedsFullPath:  # Redis's count stands for the one the full path makes
+        decision = None
+        try:
+            decision = await count_full(deps, event, allowance)
+            return decision
+        finally:
+            if taken and gate is not None and (decision is None or not decision.allowed):
+                await gate.give_back(key, event.quantity)
+    except _Replayed:
         if taken and gate is not None:
             await gate.give_back(key, event.quantity)
-        if isinstance(redo, _NeedsFullPath):
-            return await count_full(deps, event, allowance)
         async with deps.uow() as uow:
             return await replay(uow, event)
     except BaseException:

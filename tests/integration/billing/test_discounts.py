@@ -204,3 +204,28 @@ async def test_bad_coupons_are_refused(deps):
         await coupons.create_promotion_code(deps, coupons.CreatePromotionCode("NOPE", "X1"))
     assert missing.value.code is ErrorCode.COUPON_NOT_FOUND
     assert await scalar(deps, "SELECT count(*) FROM coupons") == 1
+
+
+async def test_a_discount_that_ran_its_course_stays_as_the_record_of_its_redemption(deps, clock):
+    await _code(deps, "FIRST", percent_off=10)
+    await _code(deps, "NEXT", percent_off=50)
+    await used_trial(deps, "gus")
+    await checkout.subscribe(
+        deps, checkout.Subscribe("gus", "premium", "pm_card_visa", promotion_code="FIRST")
+    )
+    assert [(k, a) for _, k, a in await _lines(deps, "gus")] == [
+        ("SUBSCRIPTION", 999),
+        ("DISCOUNT", -100),
+    ]  # the ONCE coupon covered the first payment: the next code is welcome
+    view = await redemption.apply_promotion_code(deps, "gus", "NEXT")
+    assert view.percent_off == 50
+    with pytest.raises(DomainError) as live:  # one live discount at a time
+        await redemption.apply_promotion_code(deps, "gus", "FIRST")
+    assert live.value.code is ErrorCode.COUPON_NOT_APPLICABLE
+    rows = await scalar(
+        deps,
+        "SELECT json_agg(json_build_array(c.code, d.cycles_left) ORDER BY d.started_at, c.code)"
+        " FROM subscription_discounts d JOIN coupons c ON c.id = d.coupon_id",
+    )
+    assert rows == [["C-FIRST", 0], ["C-NEXT", 1]]
+    assert await scalar(deps, "SELECT sum(times_redeemed) FROM promotion_codes") == 2

@@ -130,11 +130,13 @@ async def check_money_invariants(deps) -> None:  # type: ignore[no-untyped-def]
     assert ledger_drift == 0, "a credit balance is negative or disagrees with its ledger"
     past_cycles = await scalar(
         deps,
-        "SELECT count(*) FROM subscription_discounts d JOIN coupons c ON c.id = d.coupon_id"
-        " WHERE (SELECT count(*) FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id"
-        " WHERE i.subscription_id = d.subscription_id AND l.kind = 'DISCOUNT')"
-        " > CASE c.duration WHEN 'ONCE' THEN 1 WHEN 'REPEATING' THEN c.duration_in_cycles"
-        " ELSE 1000000 END",
+        # a subscription's DISCOUNT lines never outnumber the cycles its redemptions gave
+        "SELECT count(*) FROM (SELECT d.subscription_id, sum(CASE c.duration WHEN 'ONCE'"
+        " THEN 1 WHEN 'REPEATING' THEN c.duration_in_cycles ELSE 1000000 END) AS cycles"
+        " FROM subscription_discounts d JOIN coupons c ON c.id = d.coupon_id"
+        " GROUP BY d.subscription_id) s WHERE (SELECT count(*) FROM invoices i"
+        " JOIN invoice_lines l ON l.invoice_id = i.id"
+        " WHERE i.subscription_id = s.subscription_id AND l.kind = 'DISCOUNT') > s.cycles",
     )
     assert past_cycles == 0, "a coupon discounted more invoices than its duration"
     over_redeemed = await scalar(
@@ -167,4 +169,6 @@ async def test_random_money_sequences_keep_every_invariant(deps, clock, steps):
 
 def test_zz_report_how_much_was_exercised():  # runs after the property (file order)
     print(f"money properties: {EXAMPLES}")
-    assert EXAMPLES["count"] == 0 or EXAMPLES["applied"] > EXAMPLES["count"]
+    # about two steps in five apply (the rest are refused); half an applied step per
+    # example is far below that yet fails a run whose steps were all refused
+    assert EXAMPLES["count"] == 0 or EXAMPLES["applied"] >= EXAMPLES["count"] // 2

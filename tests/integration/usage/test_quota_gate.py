@@ -9,8 +9,8 @@ import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
+from main import build_redis
 from services.reads.access_cache import AccessCache, RedisStore
 from services.subscriptions import checkout
 from services.usage import metering, meters
@@ -32,9 +32,10 @@ async def redis_server() -> AsyncIterator[RedisServer]:
 
 @pytest.fixture
 async def gated(deps, redis_server):  # type: ignore[no-untyped-def]
-    redis = Redis.from_url(
-        redis_server.url, socket_timeout=5, socket_connect_timeout=5, retry_on_timeout=False
+    redis = build_redis(  # the service's own client, with loose timeouts for a busy CI
+        deps.settings.model_copy(update={"redis_url": redis_server.url, "redis_timeout_seconds": 5})
     )
+    assert redis is not None
     gate = QuotaGate(redis, PREFIX, cool_off_seconds=0.2)
     cache = AccessCache(RedisStore(redis, PREFIX), cool_off_seconds=0.2)
     gated = dataclasses.replace(deps, quota_gate=gate, cache=cache)
