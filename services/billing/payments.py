@@ -269,6 +269,11 @@ async def call_gateway(gateway: PaymentGateway, spec: ChargeSpec) -> ChargeResul
             "purpose": spec.purpose.value,
         },
     )
+    return await send_charge(gateway, request)
+
+
+async def send_charge(gateway: PaymentGateway, request: ChargeRequest) -> ChargeResult:
+    """One charge; unreachable or unknown-method failures become typed errors."""
     try:
         return await gateway.charge(request)
     except GatewayUnavailable as exc:

@@ -47,6 +47,8 @@ from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
+from services.renewals import bulk as renewals
+from services.renewals.bulk import GATEWAY_CONCURRENCY
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.store.usage import Overage
@@ -58,7 +60,6 @@ from services.usage.metering import renewal_usage_lines
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = "system:scheduler"
 BATCH_SIZE = 500
-GATEWAY_CONCURRENCY = 16  # charges in flight at once per worker
 
 
 @dataclass
@@ -95,6 +96,20 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
     """One batch; returns how many rows it claimed (0 when nothing is due)."""
     now = deps.clock.now()
     async with deps.uow() as uow:
+        plain = await renewals.claim(uow, now, batch_size, report.skipped)
+        if plain:  # the bulk of a month-start run: written in bulk
+            changed = await renewals.renew(
+                uow,
+                deps.gateway,
+                plain,
+                await uow.plans.free_plan(),
+                SCHEDULER_ACTOR,
+                now,
+                report.skipped,
+            )
+            report.changed += changed
+            await uow.commit()
+            return len(plain)
         rows = await uow.subscriptions.claim_due(now, batch_size, report.skipped)
         if not rows:
             return 0

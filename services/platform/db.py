@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import orjson
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
@@ -35,6 +36,19 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def session_driver(session: AsyncSession) -> asyncpg.Connection:
+    """The session's own asyncpg connection, inside the session's transaction: bulk
+    statements prepared once run there without building SQL per row. SQLAlchemy sends
+    BEGIN with its first statement, so one goes first when none has: a raw statement
+    before it would run (and release its row locks) on its own."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        await session.execute(text("SELECT 1"))
+    return driver
 
 
 def violates(error: IntegrityError, constraint: str) -> bool:

@@ -21,7 +21,7 @@ from services.subscriptions.lifecycle import (
 )
 from services.subscriptions.state import SubscriptionFilter
 
-_STATE_FIELDS = (
+STATE_FIELDS = (
     "status",
     "payment_confirmation",
     "billing_cycle_anchor",
@@ -46,13 +46,13 @@ def state_of(row: Subscription) -> SubscriptionState:
     return SubscriptionState(
         plan_code=row.plan.code,
         pending_plan_code=row.pending_plan.code if row.pending_plan else None,
-        **{name: getattr(row, name) for name in _STATE_FIELDS},
+        **{name: getattr(row, name) for name in STATE_FIELDS},
     )
 
 
 def write_state(row: Subscription, state: SubscriptionState, plans: dict[str, Plan]) -> None:
     """Copy a state onto its row. `plans` must hold every plan code the state names."""
-    for name in _STATE_FIELDS:
+    for name in STATE_FIELDS:
         setattr(row, name, getattr(state, name))
     row.is_current = state.is_current
     row.plan = plans[state.plan_code]

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
+from services.platform.db import session_driver
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,7 @@ class UsageRepository:
         return inserted.scalar() is not None
 
     async def _driver(self) -> asyncpg.Connection:
-        """The session's own asyncpg connection (in its transaction): bulk statements
-        prepared once run there without building SQL per row."""
-        connection = await self.session.connection()
-        raw = await connection.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
-        return driver
+        return await session_driver(self.session)
 
     async def claim_events(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Record many events at once; the (user id, event id) of those not known before."""

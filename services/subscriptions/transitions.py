@@ -6,6 +6,8 @@ history row or its outbox events.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +18,7 @@ from services.platform.uow import UnitOfWork
 from services.store.plans import features_of
 from services.store.subscriptions import write_state
 from services.subscriptions.entitlements import entitlements_for
-from services.subscriptions.lifecycle import Status, Transition
+from services.subscriptions.lifecycle import Status, SubscriptionState, Transition
 
 # Which notification the user gets for each kind of transition.
 NOTIFICATIONS: dict[str, tuple[str, ...]] = {
@@ -43,14 +45,24 @@ PAID_PERIOD_REASONS = frozenset(
 
 
 def subscription_data(row: Subscription) -> dict[str, Any]:
+    return state_data(row.id, row.user_id, row.plan.code, row)
+
+
+def state_data(
+    subscription_id: uuid.UUID,
+    user_id: str,
+    plan_code: str,
+    state: Subscription | SubscriptionState,
+) -> dict[str, Any]:
+    """The subscription fields every subscription event carries."""
     return {
-        "subscriptionId": str(row.id),
-        "userId": row.user_id,
-        "planCode": row.plan.code,
-        "status": row.status.value,
-        "currentPeriodStart": iso(row.current_period_start),
-        "currentPeriodEnd": iso(row.current_period_end),
-        "cancelAtPeriodEnd": row.cancel_at_period_end,
+        "subscriptionId": str(subscription_id),
+        "userId": user_id,
+        "planCode": plan_code,
+        "status": state.status.value,
+        "currentPeriodStart": iso(state.current_period_start),
+        "currentPeriodEnd": iso(state.current_period_end),
+        "cancelAtPeriodEnd": state.cancel_at_period_end,
     }
 
 
@@ -83,25 +95,33 @@ def apply_transition(
             details=details or {},
         )
     )
-    for event in _events_for(row, transition, free_plan, actor, now, note):
+    changed = Changed(row.id, row.user_id, row.plan, row.fulfillment, transition)
+    for event in events_for(changed, free_plan, actor, now, note):
         uow.record(event)
 
 
-def _events_for(
-    row: Subscription,
-    transition: Transition,
-    free_plan: Plan,
-    actor: str,
-    now: datetime,
-    note: str | None,
+@dataclass(frozen=True)
+class Changed:
+    """A subscription after a transition: what its events are made of."""
+
+    subscription_id: uuid.UUID
+    user_id: str
+    plan: Plan  # the plan it is on after the transition
+    fulfillment: dict[str, Any] | None
+    transition: Transition
+
+
+def events_for(
+    changed: Changed, free_plan: Plan, actor: str, now: datetime, note: str | None = None
 ) -> list[DomainEvent]:
-    user = row.user_id
-    data = subscription_data(row)
+    """The outbox events of one transition (the bulk renewals use it as well)."""
+    transition, user = changed.transition, changed.user_id
+    data = state_data(changed.subscription_id, user, changed.plan.code, transition.after)
     reason = transition.reason
     found: list[DomainEvent] = []
     if transition.status_changed:
         granted = entitlements_for(
-            transition.after, features_of(row.plan), features_of(free_plan), now
+            transition.after, features_of(changed.plan), features_of(free_plan), now
         )
         found.append(
             DomainEvent(
@@ -137,12 +157,12 @@ def _events_for(
         found.append(
             DomainEvent(events.SUBSCRIPTION_UPGRADED, user, {**data, "fromPlanCode": previous}, now)
         )
-    if reason in PAID_PERIOD_REASONS and row.fulfillment:
+    if reason in PAID_PERIOD_REASONS and changed.fulfillment:
         found.append(
             DomainEvent(
                 events.FULFILLMENT_REQUESTED,
                 user,
-                {**data, "fulfillment": row.fulfillment},
+                {**data, "fulfillment": changed.fulfillment},
                 now,
             )
         )

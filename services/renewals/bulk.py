@@ -1,0 +1,250 @@
+"""Plain renewals of a scheduler batch, written in bulk.
+
+Most of a month-start run is the same renewal over and over: an ACTIVE subscription
+whose period ended, charged its plan's price on its default card. The scheduler hands
+those rows here (claimed with FOR UPDATE SKIP LOCKED, like its own) and takes every
+other kind of due work itself. The decisions are the same as the general path's: the
+rules (`lifecycle.payment_result`) decide each transition, the same processor
+idempotency keys are sent, and `transitions.events_for` builds the events. Only the
+writing differs: a payment, an invoice with its line, a history row and the new state
+per renewal, each kind in one statement for the whole batch, inside the batch's one
+transaction with its outbox events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import RowMapping
+
+from models import Plan
+from services.billing.payments import invoice_status_after, send_charge, status_of_outcome
+from services.billing.periods import next_period_end
+from services.billing.rules import InvoiceStatus, PaymentPurpose
+from services.common.errors import DomainError
+from services.gateway.base import (
+    ChargeOutcome,
+    ChargeRequest,
+    ChargeResult,
+    PaymentGateway,
+    idempotency_key,
+)
+from services.platform.db import session_driver
+from services.platform.uow import UnitOfWork
+from services.renewals import statements
+from services.store.plans import terms_of
+from services.store.subscriptions import STATE_FIELDS
+from services.subscriptions import lifecycle
+from services.subscriptions.lifecycle import SubscriptionState
+from services.subscriptions.state import PaymentConfirmation, Status
+from services.subscriptions.transitions import Changed, events_for
+
+log = logging.getLogger(__name__)
+GATEWAY_CONCURRENCY = 16  # charges in flight at once per worker
+_ENUMS = {
+    "status": Status,
+    "payment_confirmation": PaymentConfirmation,
+    "status_before_suspension": Status,
+}
+
+
+@dataclass(slots=True)
+class _Renewal:
+    id: uuid.UUID
+    user_id: str
+    fulfillment: dict[str, Any] | None
+    state: SubscriptionState
+    plan: Plan
+    period_start: datetime
+    period_end: datetime
+    request: ChargeRequest
+    payment_id: uuid.UUID
+    result: ChargeResult | None = None
+    error: str | None = None
+
+
+async def claim(
+    uow: UnitOfWork, now: datetime, limit: int, skip: Collection[uuid.UUID]
+) -> Sequence[RowMapping]:
+    """Lock up to `limit` plain renewals due at `now` (none of `skip`)."""
+    return await statements.claim(uow.session, now, limit, skip)
+
+
+async def renew(
+    uow: UnitOfWork,
+    gateway: PaymentGateway,
+    records: Sequence[RowMapping],
+    free_plan: Plan,
+    actor: str,
+    now: datetime,
+    skipped: set[uuid.UUID],
+) -> int:
+    """Charge and record the claimed renewals; returns how many changed. Rows the
+    gateway could not take are queued with backoff, rows still processing wait for
+    their webhook: both go into `skipped` for this run."""
+    plans = await uow.plans.by_ids({record["plan_id"] for record in records})
+    attempted = await uow.billing.attempts_made([record["id"] for record in records])
+    renewals = []
+    for record in records:
+        if (record["id"], record["current_period_end"], 0) in attempted:
+            skipped.add(record["id"])  # charged already, still processing: a webhook settles it
+        else:
+            renewals.append(_renewal(record, plans[record["plan_id"]]))
+    await _charge_all(gateway, renewals)
+    deferred = [(r.id, r.user_id, r.error or "") for r in renewals if r.result is None]
+    if deferred:
+        await uow.billing.defer_charges(deferred, now)
+        skipped.update(subscription_id for subscription_id, _, _ in deferred)
+    answered = [r for r in renewals if r.result is not None]
+    numbers = iter(await uow.billing.invoice_numbers(len(answered)))
+    payments, invoices, lines, history, states = [], [], [], [], []
+    for renewal in answered:
+        assert renewal.result is not None
+        result, amount = renewal.result, renewal.request.amount_cents
+        invoice_id, number = uuid.uuid4(), next(numbers)
+        invoice_status = invoice_status_after(result.outcome, PaymentPurpose.RENEWAL)
+        paid = invoice_status is InvoiceStatus.PAID
+        invoices.append(
+            (
+                invoice_id,
+                number,
+                renewal.user_id,
+                renewal.id,
+                invoice_status.value,
+                renewal.request.currency,
+                amount,
+                amount if paid else 0,
+                renewal.period_start,
+                renewal.period_end,
+                now if paid else None,
+            )
+        )
+        lines.append(
+            (
+                invoice_id,
+                renewal.plan.name,
+                amount,
+                renewal.plan.code,
+                renewal.period_start,
+                renewal.period_end,
+            )
+        )
+        status = status_of_outcome(result.outcome)
+        payments.append(
+            (
+                renewal.payment_id,
+                renewal.user_id,
+                renewal.id,
+                invoice_id,
+                amount,
+                renewal.request.currency,
+                result.processor_payment_id or None,
+                result.processor_status,
+                status.value,
+                renewal.request.payment_method_id,
+                renewal.request.idempotency_key,
+                renewal.period_start,
+                result.next_action_url,
+                result.client_secret,
+                result.failure_message,
+            )
+        )
+        terms = terms_of(renewal.plan)
+        transition = lifecycle.payment_result(renewal.state, terms, amount, status, now)
+        if transition is None:  # still processing: its webhook settles it
+            skipped.add(renewal.id)
+            continue
+        details: dict[str, object] = {"invoice": number, "amountCents": amount}
+        if result.failure_message:
+            details["failure"] = result.failure_message
+        before, after = transition.before, transition.after
+        history.append(
+            (
+                renewal.id,
+                renewal.user_id,
+                before.status.value if before else None,
+                after.status.value,
+                transition.reason,
+                orjson.dumps(details).decode(),
+            )
+        )
+        states.append((renewal.id, after.is_current, *statements.updated_columns(after)))
+        changed = Changed(
+            renewal.id, renewal.user_id, renewal.plan, renewal.fulfillment, transition
+        )
+        for event in events_for(changed, free_plan, actor, now):
+            uow.record(event)
+    await statements.write(
+        await session_driver(uow.session),
+        payments,
+        invoices,
+        lines,
+        history,
+        states,
+        platform=gateway.platform,
+        actor=actor,
+        now=now,
+    )
+    return len(states)
+
+
+def _renewal(record: RowMapping, plan: Plan) -> _Renewal:
+    fields: dict[str, Any] = {
+        name: _ENUMS[name](record[name]) if name in _ENUMS and record[name] else record[name]
+        for name in STATE_FIELDS
+    }
+    state = SubscriptionState(plan_code=plan.code, pending_plan_code=None, **fields)
+    period_start, anchor = record["current_period_end"], record["billing_cycle_anchor"]
+    period_end = next_period_end(anchor, period_start, plan.interval)
+    payment_id, subscription_id = uuid.uuid4(), record["id"]
+    request = ChargeRequest(
+        customer_id=record["customer_id"],
+        payment_method_id=record["payment_method_id"],
+        amount_cents=plan.price_cents,
+        currency=record["currency"],
+        description=f"{PaymentPurpose.RENEWAL.value.lower()} {plan.name}",
+        idempotency_key=idempotency_key(str(subscription_id), period_start.isoformat(), "0"),
+        off_session=True,
+        metadata={
+            "payment_id": str(payment_id),
+            "subscription_id": str(subscription_id),
+            "user_id": record["user_id"],
+            "purpose": PaymentPurpose.RENEWAL.value,
+        },
+    )
+    fulfillment = orjson.loads(record["fulfillment"]) if record["fulfillment"] else None
+    return _Renewal(
+        subscription_id,
+        record["user_id"],
+        fulfillment,
+        state,
+        plan,
+        period_start,
+        period_end,
+        request,
+        payment_id,
+    )
+
+
+async def _charge_all(gateway: PaymentGateway, renewals: list[_Renewal]) -> None:
+    limit = asyncio.Semaphore(GATEWAY_CONCURRENCY)
+
+    async def one(renewal: _Renewal) -> None:
+        if renewal.request.amount_cents == 0:  # as the general path: nothing to charge
+            renewal.result = ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
+            return
+        async with limit:
+            try:
+                renewal.result = await send_charge(gateway, renewal.request)
+            except DomainError as error:
+                renewal.error = error.message
+                log.warning("charge for %s deferred: %s", renewal.id, error.message)
+
+    await asyncio.gather(*(one(r) for r in renewals))

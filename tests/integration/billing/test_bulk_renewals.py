@@ -1,0 +1,174 @@
+"""Plain renewals are written in bulk (services/renewals): the same rows, states and
+events as the scheduler's general path, and the same guarantees (each due
+subscription renewed once by competing workers, a crash mid-batch writes nothing and
+charges nobody twice, an unreachable gateway defers without changing anything)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+import jsonschema
+import pytest
+
+from services.billing import payment_methods, scheduler
+from services.renewals import bulk
+from services.subscriptions import checkout
+from tests.conftest import scalar
+from tests.integration.billing.test_billing_cycle import CrashingGateway, WorkerKilled
+from tests.integration.messaging.test_events import schema
+from tests.integration.subscriptions.test_checkout import used_trial
+
+# Columns that name the user, the row or the moment: the rest must match path for path.
+PAYMENT = "purpose, amount_cents, currency, payment_status, status_literal, attempt, platform"
+INVOICE = "status, currency, total_cents, amount_paid_cents, amount_refunded_cents"
+
+
+async def active(deps, user: str, card: str = "pm_card_visa") -> None:  # type: ignore[no-untyped-def]
+    """A paying ACTIVE subscriber whose renewals charge `card`."""
+    await used_trial(deps, user)
+    await checkout.subscribe(deps, checkout.Subscribe(user, "premium", "pm_card_visa"))
+    if card != "pm_card_visa":
+        await payment_methods.add(
+            deps, payment_methods.AddPaymentMethod(user, card, make_default=True)
+        )
+
+
+async def renewal_of(deps, user: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """What the user's first renewal wrote, without ids and times."""
+    found = await scalar(
+        deps,
+        f"""
+        SELECT json_build_object(
+          'payment', (SELECT to_jsonb(x) FROM (SELECT {PAYMENT},
+              period_start = (SELECT period_start FROM invoices i WHERE i.id = p.invoice_id)
+              AS pays_its_invoice_period,
+              payment_id IS NOT NULL AS has_processor_id, payment_method_id,
+              failure_message) x),
+          'invoice', (SELECT to_jsonb(x) FROM (SELECT {INVOICE}, paid_at IS NOT NULL AS paid,
+              period_end = (SELECT current_period_end FROM subscriptions s WHERE s.id = p.order_id)
+              AS period_is_current FROM invoices i WHERE i.id = p.invoice_id) x),
+          'lines', (SELECT json_agg(json_build_array(position, kind, description, amount_cents,
+              plan_code) ORDER BY position) FROM invoice_lines l WHERE l.invoice_id = p.invoice_id),
+          'history', (SELECT json_agg(json_build_array(from_status, to_status, reason, actor,
+              details - 'invoice') ORDER BY id) FROM subscription_history h
+              WHERE h.user_id = p.owner_id AND h.occurred_at = p.created_at),
+          'subscription', (SELECT to_jsonb(x) FROM (SELECT status, payment_confirmation,
+              retry_count, price_paid_cents, is_current, cancel_at_period_end,
+              current_period_start = p.period_start AS starts_where_paid,
+              grace_expires_at - p.created_at AS grace, next_retry_at - p.created_at AS retry_in
+              FROM subscriptions s WHERE s.id = p.order_id) x),
+          'events', (SELECT json_agg(json_build_array(event_type,
+              ((envelope::jsonb)->'data') - 'subscriptionId' - 'userId' - 'currentPeriodStart'
+              - 'currentPeriodEnd' - 'params') ORDER BY id)
+              FROM outbox o WHERE o.key = p.owner_id AND o.created_at = p.created_at))
+        FROM payments p WHERE p.owner_id = :user AND p.purpose = 'RENEWAL'
+        ORDER BY p.created_at LIMIT 1
+        """,
+        user=user,
+    )
+    assert found is not None, f"{user} was not renewed"
+    return dict(found)
+
+
+async def test_bulk_and_general_paths_write_the_same_renewal(deps, clock, monkeypatch):
+    await active(deps, "gen-ok")
+    await active(deps, "gen-declined", "pm_card_chargeDeclined")
+    clock.advance(timedelta(days=32))
+
+    async def nothing_plain(*_: object) -> list[object]:
+        return []
+
+    with monkeypatch.context() as patched:  # the general path alone
+        patched.setattr(bulk, "claim", nothing_plain)
+        assert await scheduler.run_due_work(deps) == 2
+    general = {o: await renewal_of(deps, f"gen-{o}") for o in ("ok", "declined")}
+    await active(deps, "bulk-ok")
+    await active(deps, "bulk-declined", "pm_card_chargeDeclined")
+    clock.advance(timedelta(days=32))
+    claimed = []
+    real_claim = bulk.claim
+
+    async def watched(*args: Any) -> list[Any]:
+        found = await real_claim(*args)
+        claimed.extend(record["user_id"] for record in found)
+        return found
+
+    monkeypatch.setattr(bulk, "claim", watched)
+    await scheduler.run_due_work(deps)
+    assert {"bulk-ok", "bulk-declined", "gen-ok"} <= set(claimed)  # PAST_DUE is not plain
+    assert "gen-declined" not in claimed
+    for outcome, expected in general.items():
+        bulky = await renewal_of(deps, f"bulk-{outcome}")
+        assert expected["payment"].pop("payment_method_id")[:8] == "pm_local"
+        assert bulky["payment"].pop("payment_method_id")[:8] == "pm_local"
+        assert bulky == expected, outcome
+    declined = await renewal_of(deps, "bulk-declined")
+    assert declined["subscription"]["status"] == "PAST_DUE"
+    assert [e[0] for e in declined["events"]] == [
+        "subscription.status_changed",
+        "notification.requested",
+        "notification.requested",
+    ]
+    envelopes = await scalar(
+        deps, "SELECT json_agg(envelope) FROM outbox WHERE key = 'bulk-declined'"
+    )
+    for envelope in envelopes:
+        jsonschema.validate(envelope, schema(envelope["type"]))
+
+
+async def test_competing_workers_renew_each_plain_renewal_once(deps, clock, gateway):
+    for n in range(30):
+        await active(deps, f"many-{n}")
+    charged_before = gateway.charge_count
+    clock.advance(timedelta(days=32))
+    done = await asyncio.gather(
+        scheduler.run_due_work(deps, batch_size=4), scheduler.run_due_work(deps, batch_size=4)
+    )
+    assert sum(done) == 30 and all(done)  # both workers took a share
+    assert gateway.charge_count - charged_before == 30
+    renewals = await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'")
+    assert renewals == 30
+    numbers = await scalar(
+        deps,
+        "SELECT count(DISTINCT number) = count(*) AND max(number) = 'INV-00000060' FROM invoices",
+    )
+    assert numbers  # 30 first payments and 30 renewals, gapless
+
+
+async def test_a_crash_mid_batch_writes_nothing_and_the_rerun_charges_nobody_twice(
+    deps, clock, gateway
+):
+    for n in range(6):
+        await active(deps, f"crash-{n}")
+    clock.advance(timedelta(days=32))
+    charged_before = gateway.charge_count
+    crashing = dataclasses.replace(deps, gateway=CrashingGateway(gateway, 3))
+    with pytest.raises(WorkerKilled):
+        await scheduler.run_due_work(crashing, batch_size=10)
+    assert await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'") == 0
+    assert gateway.charge_count - charged_before == 3
+    assert await scheduler.run_due_work(deps) == 6
+    assert gateway.charge_count - charged_before == 6  # the same keys were replayed
+    twice = await scalar(
+        deps,
+        "SELECT count(*) FROM (SELECT order_id FROM payments WHERE purpose = 'RENEWAL'"
+        " GROUP BY order_id HAVING count(*) > 1) t",
+    )
+    assert twice == 0
+
+
+async def test_an_unreachable_gateway_defers_plain_renewals(deps, clock, gateway):
+    for n in range(3):
+        await active(deps, f"away-{n}")
+    clock.advance(timedelta(days=32))
+    gateway.available = False
+    assert await scheduler.run_due_work(deps) == 0
+    assert await scalar(deps, "SELECT count(*) FROM charge_deferrals") == 3
+    assert await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'") == 0
+    gateway.available = True
+    clock.advance(timedelta(seconds=30))
+    assert await scheduler.run_due_work(deps) == 3  # after the backoff, by the general path
+    assert await scalar(deps, "SELECT count(*) FROM charge_deferrals") == 0
