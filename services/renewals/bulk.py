@@ -234,17 +234,18 @@ def _renewal(record: RowMapping, plan: Plan) -> _Renewal:
 
 
 async def _charge_all(gateway: PaymentGateway, renewals: list[_Renewal]) -> None:
-    limit = asyncio.Semaphore(GATEWAY_CONCURRENCY)
+    """At most GATEWAY_CONCURRENCY charges in flight, by as many tasks (not one per row)."""
+    pending = iter(renewals)
 
-    async def one(renewal: _Renewal) -> None:
-        if renewal.request.amount_cents == 0:  # as the general path: nothing to charge
-            renewal.result = ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
-            return
-        async with limit:
+    async def charger() -> None:
+        for renewal in pending:
+            if renewal.request.amount_cents == 0:  # as the general path: nothing to charge
+                renewal.result = ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
+                continue
             try:
                 renewal.result = await send_charge(gateway, renewal.request)
             except DomainError as error:
                 renewal.error = error.message
                 log.warning("charge for %s deferred: %s", renewal.id, error.message)
 
-    await asyncio.gather(*(one(r) for r in renewals))
+    await asyncio.gather(*(charger() for _ in range(min(GATEWAY_CONCURRENCY, len(renewals)))))

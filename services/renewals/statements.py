@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy import RowMapping, Uuid, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,6 +89,7 @@ FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 
 _CLAIM = text(CLAIM_SQL).bindparams(bindparam("skip", type_=ARRAY(Uuid)))
 _UPDATED = list(STATE_FIELDS)
+_STATE_OF = attrgetter(*_UPDATED)
 _TYPES = {
     "status": "text",
     "status_before_suspension": "text",
@@ -142,17 +143,10 @@ async def write(
 
 def updated_columns(state: Any) -> tuple[Any, ...]:
     """A state's columns in the update's order (enums as their stored values)."""
-    values = (getattr(state, name) for name in _UPDATED)
-    return tuple(getattr(v, "value", v) for v in values)
-
-
-def details_json(details: dict[str, Any]) -> str:
-    return orjson.dumps(details).decode()
+    return tuple(getattr(v, "value", v) for v in _STATE_OF(state))
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
-    columns: list[list[Any]] = [[] for _ in range(width)]
-    for row in rows:
-        for column, value in zip(columns, row, strict=True):
-            column.append(value)
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    assert len(columns) == width, (len(columns), width)
     return columns
