@@ -126,8 +126,7 @@ class UnitOfWork:
         await self.session.rollback()
 
     async def commit(self) -> None:
-        for event in self._events:
-            self.messaging.add_outbox(event, topic=self._topic_for(event.type))
+        await self.messaging.add_outbox([(e, self._topic_for(e.type)) for e in self._events])
         await self.session.commit()
         self.committed_events, self._events = self._events, []
         if self._after_commit is not None and self.committed_events:

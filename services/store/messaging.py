@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, OutboxEvent, ProcessedMessage
 from services.messaging.events import DomainEvent
+from services.platform.db import session_driver
 
 
 @dataclass(frozen=True)
@@ -28,18 +30,25 @@ class MessagingRepository:
         self.session = session
         self.source = source
 
-    def add_outbox(self, event: DomainEvent, topic: str) -> OutboxEvent:
-        envelope = event.envelope(self.source)
-        row = OutboxEvent(
-            event_id=envelope["id"],
-            topic=topic,
-            key=event.subject,
-            event_type=event.type,
-            envelope=envelope,
-            created_at=event.occurred_at,
-        )
-        self.session.add(row)
-        return row
+    async def add_outbox(self, recorded: Sequence[tuple[DomainEvent, str]]) -> None:
+        """The transaction's (event, topic) pairs as outbox rows, in one statement: each
+        envelope is serialized once, by orjson, and the rows go in as arrays."""
+        if not recorded:
+            return
+        columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        for event, topic in recorded:
+            envelope = event.envelope(self.source)
+            row = (
+                envelope["id"],
+                topic,
+                event.subject,
+                event.type,
+                orjson.dumps(envelope).decode(),
+                event.occurred_at,
+            )
+            for column, value in zip(columns, row, strict=True):
+                column.append(value)
+        await (await session_driver(self.session)).execute(_ADD_OUTBOX, *columns)
 
     async def record_message(
         self,
@@ -128,6 +137,13 @@ class PendingEvent:
 
 # A batch's ids and keys travel as one array parameter each: an IN list would be one bound
 # parameter per event (1,000 a batch) to render and send per statement.
+_ADD_OUTBOX = """
+INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at)
+SELECT event_id, topic, key, event_type, envelope::jsonb, created_at
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+    WITH ORDINALITY AS t(event_id, topic, key, event_type, envelope, created_at, position)
+ORDER BY position  -- ids in the order the events were recorded: the relay's order
+"""
 _FOREIGN_FIRST = (
     select(OutboxEvent.key, func.min(OutboxEvent.id))
     .where(
