@@ -38,6 +38,8 @@ from services.billing.payments import (
 )
 from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
+from services.bulk import renewals
+from services.bulk.renewals import GATEWAY_CONCURRENCY
 from services.common.errors import DomainError
 from services.credits.ledger import record
 from services.credits.rules import CreditKind, credit_line
@@ -47,8 +49,6 @@ from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.renewals import bulk as renewals
-from services.renewals.bulk import GATEWAY_CONCURRENCY
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.store.usage import Overage

@@ -1,4 +1,4 @@
-"""Plain renewals are written in bulk (services/renewals): the same rows, states and
+"""Plain renewals are written in bulk (services/bulk/renewals.py): the same rows, states and
 events as the scheduler's general path, and the same guarantees (each due
 subscription renewed once by competing workers, a crash mid-batch writes nothing and
 charges nobody twice, an unreachable gateway defers without changing anything)."""
@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 
 from services.billing import payment_methods, scheduler
-from services.renewals import bulk
+from services.bulk import renewals as bulk
 from services.subscriptions import checkout
 from tests.conftest import scalar
 from tests.integration.billing.test_billing_cycle import CrashingGateway, WorkerKilled

@@ -11,11 +11,13 @@ from operator import attrgetter
 from typing import Any
 
 import asyncpg
-from sqlalchemy import RowMapping, Uuid, bindparam, text
+from sqlalchemy import RowMapping, String, Uuid, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.store.subscriptions import STATE_FIELDS
+from services.subscriptions.lifecycle import SubscriptionState
+from services.subscriptions.state import PaymentConfirmation, Status
 
 # A plain renewal: ACTIVE, due, nothing that changes its invoice (no scheduled plan
 # change, live discount, credit balance or usage in the period) and no charge waiting
@@ -81,13 +83,37 @@ FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[],
 
 INSERT_HISTORY_SQL = """
 INSERT INTO subscription_history (subscription_id, user_id, from_status, to_status, reason,
-    actor, occurred_at, details)
-SELECT subscription_id, user_id, from_status, to_status, reason, $7, $8, details::jsonb
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-    AS t(subscription_id, user_id, from_status, to_status, reason, details)
+    actor, details, occurred_at)
+SELECT subscription_id, user_id, from_status, to_status, reason, actor, details::jsonb, $8
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+    WITH ORDINALITY AS t(subscription_id, user_id, from_status, to_status, reason, actor,
+        details, position)
+ORDER BY position  -- one subscription's transitions keep their order
+"""
+
+UPDATE_PAYMENTS_SQL = """
+UPDATE payments p SET status_literal = t.status_literal, failure_message = t.failure_message,
+    processor_event_at = t.processor_event_at, updated_at = $5
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])
+    AS t(id, status_literal, failure_message, processor_event_at)
+WHERE p.id = t.id
+"""
+
+UPDATE_INVOICES_SQL = """
+UPDATE invoices i SET status = t.status,
+    amount_paid_cents = CASE WHEN t.status = 'PAID' THEN i.total_cents
+        ELSE i.amount_paid_cents END,
+    paid_at = CASE WHEN t.status = 'PAID' THEN $3 ELSE i.paid_at END
+FROM unnest($1::uuid[], $2::text[]) AS t(id, status)
+WHERE i.id = t.id
 """
 
 _CLAIM = text(CLAIM_SQL).bindparams(bindparam("skip", type_=ARRAY(Uuid)))
+_ENUMS = {
+    "status": Status,
+    "payment_confirmation": PaymentConfirmation,
+    "status_before_suspension": Status,
+}
 _UPDATED = list(STATE_FIELDS)
 _STATE_OF = attrgetter(*_UPDATED)
 _TYPES = {
@@ -100,12 +126,31 @@ _TYPES = {
 }
 UPDATE_SUBSCRIPTIONS_SQL = f"""
 UPDATE subscriptions s SET {", ".join(f"{name} = t.{name}" for name in _UPDATED)},
-    is_current = t.is_current, updated_at = $1
-FROM unnest($2::uuid[], $3::boolean[],
-    {", ".join(f"${n}::{_TYPES.get(name, 'timestamptz')}[]" for n, name in enumerate(_UPDATED, 4))})
-    AS t(id, is_current, {", ".join(_UPDATED)})
+    is_current = t.is_current, plan_id = t.plan_id, pending_plan_id = t.pending_plan_id,
+    updated_at = $1
+FROM unnest($2::uuid[], $3::boolean[], $4::uuid[], $5::uuid[],
+    {", ".join(f"${n}::{_TYPES.get(name, 'timestamptz')}[]" for n, name in enumerate(_UPDATED, 6))})
+    AS t(id, is_current, plan_id, pending_plan_id, {", ".join(_UPDATED)})
 WHERE s.id = t.id
 """
+SUBSCRIPTIONS_FOR_UPDATE_SQL = f"""
+SELECT id, user_id, plan_id, pending_plan_id, fulfillment::text AS fulfillment,
+    {", ".join(STATE_FIELDS)}
+FROM subscriptions WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+"""
+PAYMENTS_FOR_UPDATE_SQL = """
+SELECT id, payment_id, owner_id, order_id, invoice_id, purpose, amount_cents, status_literal,
+    processor_event_at, failure_message
+FROM payments WHERE id = ANY(:ids) OR payment_id = ANY(:processor_ids) ORDER BY id FOR UPDATE
+"""
+
+
+_PAYMENTS_FOR_UPDATE = text(PAYMENTS_FOR_UPDATE_SQL).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)), bindparam("processor_ids", type_=ARRAY(String))
+)
+_SUBSCRIPTIONS_FOR_UPDATE = text(SUBSCRIPTIONS_FOR_UPDATE_SQL).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid))
+)
 
 
 async def claim(
@@ -117,28 +162,75 @@ async def claim(
     return found.mappings().all()
 
 
-async def write(
+async def write_renewals(
     driver: asyncpg.Connection,
     payments: Sequence[Sequence[Any]],
     invoices: Sequence[Sequence[Any]],
     lines: Sequence[Sequence[Any]],
-    history: Sequence[Sequence[Any]],
-    states: Sequence[Sequence[Any]],
     *,
     platform: str,
-    actor: str,
     now: datetime,
 ) -> None:
-    """Each argument holds one tuple per row in its statement's column order."""
+    """The renewals' new rows; each argument holds one tuple per row in its statement's
+    column order."""
     if invoices:
         await driver.execute(INSERT_INVOICES_SQL, *_columns(invoices, 11), now)
         await driver.execute(INSERT_LINES_SQL, *_columns(lines, 6))
     if payments:
         await driver.execute(INSERT_PAYMENTS_SQL, *_columns(payments, 15), platform, now)
+
+
+async def write_changes(
+    driver: asyncpg.Connection,
+    history: Sequence[Sequence[Any]],
+    states: Sequence[Sequence[Any]],
+    now: datetime,
+) -> None:
+    """History rows (subscription, user, from, to, reason, actor, details JSON) and the
+    new states (id, is_current, plan id, pending plan id, *updated_columns)."""
     if history:
-        await driver.execute(INSERT_HISTORY_SQL, *_columns(history, 6), actor, now)
+        await driver.execute(INSERT_HISTORY_SQL, *_columns(history, 7), now)
     if states:
-        await driver.execute(UPDATE_SUBSCRIPTIONS_SQL, now, *_columns(states, 2 + len(_UPDATED)))
+        await driver.execute(UPDATE_SUBSCRIPTIONS_SQL, now, *_columns(states, 4 + len(_UPDATED)))
+
+
+async def write_payment_results(
+    driver: asyncpg.Connection,
+    payments: Sequence[Sequence[Any]],
+    invoices: Sequence[Sequence[Any]],
+    now: datetime,
+) -> None:
+    """Payments (id, status, failure message, processor event time) and invoices (id,
+    status) as their results left them."""
+    if payments:
+        await driver.execute(UPDATE_PAYMENTS_SQL, *_columns(payments, 4), now)
+    if invoices:
+        await driver.execute(UPDATE_INVOICES_SQL, *_columns(invoices, 2), now)
+
+
+async def payments_for_update(
+    session: AsyncSession, ids: Collection[uuid.UUID], processor_ids: Collection[str]
+) -> Sequence[RowMapping]:
+    found = await session.execute(
+        _PAYMENTS_FOR_UPDATE, {"ids": list(ids), "processor_ids": list(processor_ids)}
+    )
+    return found.mappings().all()
+
+
+async def subscriptions_for_update(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> Sequence[RowMapping]:
+    found = await session.execute(_SUBSCRIPTIONS_FOR_UPDATE, {"ids": list(ids)})
+    return found.mappings().all()
+
+
+def state_of_row(row: RowMapping, plan_code: str, pending_code: str | None) -> SubscriptionState:
+    """The rules' view of a subscription row read by these statements."""
+    fields: dict[str, Any] = {
+        name: _ENUMS[name](row[name]) if name in _ENUMS and row[name] else row[name]
+        for name in STATE_FIELDS
+    }
+    return SubscriptionState(plan_code=plan_code, pending_plan_code=pending_code, **fields)
 
 
 def updated_columns(state: Any) -> tuple[Any, ...]:

@@ -28,6 +28,8 @@ from models import Plan
 from services.billing.payments import invoice_status_after, send_charge, status_of_outcome
 from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, PaymentPurpose
+from services.bulk import statements
+from services.bulk.statements import state_of_row, updated_columns
 from services.common.errors import DomainError
 from services.gateway.base import (
     ChargeOutcome,
@@ -38,21 +40,13 @@ from services.gateway.base import (
 )
 from services.platform.db import session_driver
 from services.platform.uow import UnitOfWork
-from services.renewals import statements
 from services.store.plans import terms_of
-from services.store.subscriptions import STATE_FIELDS
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import SubscriptionState
-from services.subscriptions.state import PaymentConfirmation, Status
 from services.subscriptions.transitions import Changed, events_for
 
 log = logging.getLogger(__name__)
 GATEWAY_CONCURRENCY = 16  # charges in flight at once per worker
-_ENUMS = {
-    "status": Status,
-    "payment_confirmation": PaymentConfirmation,
-    "status_before_suspension": Status,
-}
 
 
 @dataclass(slots=True)
@@ -172,35 +166,27 @@ async def renew(
                 before.status.value if before else None,
                 after.status.value,
                 transition.reason,
+                actor,
                 orjson.dumps(details).decode(),
             )
         )
-        states.append((renewal.id, after.is_current, *statements.updated_columns(after)))
+        plan_id = renewal.plan.id
+        states.append((renewal.id, after.is_current, plan_id, None, *updated_columns(after)))
         changed = Changed(
             renewal.id, renewal.user_id, renewal.plan, renewal.fulfillment, transition
         )
         for event in events_for(changed, free_plan, actor, now):
             uow.record(event)
-    await statements.write(
-        await session_driver(uow.session),
-        payments,
-        invoices,
-        lines,
-        history,
-        states,
-        platform=gateway.platform,
-        actor=actor,
-        now=now,
+    driver = await session_driver(uow.session)
+    await statements.write_renewals(
+        driver, payments, invoices, lines, platform=gateway.platform, now=now
     )
+    await statements.write_changes(driver, history, states, now)
     return len(states)
 
 
 def _renewal(record: RowMapping, plan: Plan) -> _Renewal:
-    fields: dict[str, Any] = {
-        name: _ENUMS[name](record[name]) if name in _ENUMS and record[name] else record[name]
-        for name in STATE_FIELDS
-    }
-    state = SubscriptionState(plan_code=plan.code, pending_plan_code=None, **fields)
+    state = state_of_row(record, plan.code, None)
     period_start, anchor = record["current_period_end"], record["billing_cycle_anchor"]
     period_end = next_period_end(anchor, period_start, plan.interval)
     payment_id, subscription_id = uuid.uuid4(), record["id"]
