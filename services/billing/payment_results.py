@@ -16,11 +16,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from models import Payment, QuotaPack, Subscription
+from models import Payment, Plan, QuotaPack, Subscription
 from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
 from services.billing.rules import PaymentPurpose, PaymentStatus
+from services.bulk import payment_results as bulk_results
+from services.bulk import statements as bulk_statements
+from services.bulk.payment_results import OUTCOME_OF, Stale, result_transition, verdict
 from services.common.errors import InvalidTransition
-from services.gateway.base import ChargeOutcome
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.messaging import InboxRecord
@@ -29,12 +31,6 @@ from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle
 from services.subscriptions.transitions import apply_transition
 from services.usage.packs import settle_pack
-
-_OUTCOME_OF = {
-    PaymentStatus.SUCCESS: ChargeOutcome.SUCCEEDED,
-    PaymentStatus.FAILED: ChargeOutcome.DECLINED,
-    PaymentStatus.CANCELED: ChargeOutcome.CANCELED,
-}
 
 
 class ResultOutcome(StrEnum):
@@ -80,18 +76,78 @@ async def apply_payment_results(
             key = (message.source, message.message_id)
             applying.append(key in fresh)
             fresh.discard(key)  # a repeat later in this batch is a duplicate
-        batch = await _load(uow, [m for m, new in zip(messages, applying, strict=True) if new])
+        in_bulk, bulk = await _load_bulk(uow, messages)
+        batch = await _load(
+            uow,
+            [m for n, m in enumerate(messages) if applying[n] and n not in in_bulk],
+        )
+        free_plan = await uow.plans.free_plan() if in_bulk else None
         recorded = []
-        for message, new in zip(messages, applying, strict=True):
+        for position, (message, new) in enumerate(zip(messages, applying, strict=True)):
             if not new:
                 outcomes.append(ResultOutcome.DUPLICATE)
                 continue
-            outcome = await _apply(uow, batch, message, now)
+            if position in in_bulk:
+                assert free_plan is not None
+                outcome = _apply_in_bulk(uow, bulk, message, free_plan, now)
+            else:
+                outcome = await _apply(uow, batch, message, now)
             recorded.append((message.source, message.message_id, outcome.value))
             outcomes.append(outcome)
+        await bulk_results.write(uow, bulk, now)
         await uow.messaging.set_outcomes(recorded)
         await uow.commit()
     return outcomes
+
+
+async def _load_bulk(
+    uow: UnitOfWork, messages: Sequence[PaymentResultMessage]
+) -> tuple[set[int], bulk_results.BulkResults]:
+    """Lock every user the batch names (in one sorted statement, before any row), then
+    the subscription payments that go in bulk; returns which messages (by position) do."""
+    acting = [m for m in messages if m.status is not None]
+    ids = {m.payment_id for m in acting if m.payment_id is not None}
+    processor_ids = {
+        m.processor_payment_id for m in acting if m.payment_id is None and m.processor_payment_id
+    }
+    routes = await bulk_statements.payment_routes(uow.session, ids, processor_ids)
+    await uow.subscriptions.lock_users({route["owner_id"] for route in routes})
+    chosen = bulk_results.bulk_payment_ids(routes)
+    loaded = await bulk_results.load(uow, chosen)
+    in_bulk = {
+        position
+        for position, message in enumerate(messages)
+        if message.status is not None
+        and loaded.payment(message.payment_id, message.processor_payment_id) is not None
+    }
+    return in_bulk, loaded
+
+
+def _apply_in_bulk(
+    uow: UnitOfWork,
+    bulk: bulk_results.BulkResults,
+    message: PaymentResultMessage,
+    free_plan: Plan,
+    now: datetime,
+) -> ResultOutcome:
+    payment = bulk.payment(message.payment_id, message.processor_payment_id)
+    assert payment is not None and message.status is not None  # routed here when found
+    try:
+        bulk_results.apply(
+            uow,
+            bulk,
+            payment,
+            message.status,
+            message.occurred_at,
+            message.failure_message,
+            free_plan=free_plan,
+            actor=f"system:{message.source}",
+            details={"messageId": message.message_id, "paymentId": str(payment.id)},
+            now=now,
+        )
+    except bulk_results.Stale:
+        return ResultOutcome.STALE
+    return ResultOutcome.APPLIED
 
 
 @dataclass(frozen=True)
@@ -143,14 +199,15 @@ async def _apply(
     payment = batch.payment(message)
     if payment is None:
         return ResultOutcome.UNKNOWN_PAYMENT
-    if payment.status_literal is PaymentStatus.SUCCESS:
-        return ResultOutcome.STALE  # a succeeded payment never changes again
-    seen = payment.processor_event_at
-    if seen is not None and message.occurred_at <= seen:
+    try:
+        changes = verdict(
+            payment.status_literal, payment.processor_event_at, message.status, message.occurred_at
+        )
+    except Stale:
         return ResultOutcome.STALE
     payment.processor_event_at = message.occurred_at
     payment.updated_at = now
-    if message.status is PaymentStatus.STARTED or message.status is payment.status_literal:
+    if not changes:
         return ResultOutcome.APPLIED
     payment.status_literal = message.status
     payment.failure_message = message.failure_message
@@ -158,7 +215,7 @@ async def _apply(
         invoice = await uow.billing.invoice(payment.invoice_id)
         if invoice is not None:
             mark_invoice(
-                invoice, invoice_status_after(_OUTCOME_OF[message.status], payment.purpose), now
+                invoice, invoice_status_after(OUTCOME_OF[message.status], payment.purpose), now
             )
     if payment.quota_pack_id is not None:
         await settle_pack(uow, batch.packs[payment.quota_pack_id], message.status, now)
@@ -191,9 +248,7 @@ async def _move_subscription(
                 if payment.purpose in RENEWAL_PURPOSES and row.pending_plan
                 else row.plan
             )
-            found = lifecycle.payment_result(
-                state, terms_of(charged), payment.amount_cents, message.status, now
-            )
+            found = result_transition(state, charged, payment.amount_cents, message.status, now)
             if found is None:
                 return
             transition = found

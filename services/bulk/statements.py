@@ -138,6 +138,10 @@ SELECT id, user_id, plan_id, pending_plan_id, fulfillment::text AS fulfillment,
     {", ".join(STATE_FIELDS)}
 FROM subscriptions WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
 """
+PAYMENT_ROUTES_SQL = """
+SELECT id, payment_id, owner_id, order_id, quota_pack_id, purpose
+FROM payments WHERE id = ANY(:ids) OR payment_id = ANY(:processor_ids)
+"""
 PAYMENTS_FOR_UPDATE_SQL = """
 SELECT id, payment_id, owner_id, order_id, invoice_id, purpose, amount_cents, status_literal,
     processor_event_at, failure_message
@@ -146,6 +150,9 @@ FROM payments WHERE id = ANY(:ids) OR payment_id = ANY(:processor_ids) ORDER BY 
 
 
 _PAYMENTS_FOR_UPDATE = text(PAYMENTS_FOR_UPDATE_SQL).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)), bindparam("processor_ids", type_=ARRAY(String))
+)
+_PAYMENT_ROUTES = text(PAYMENT_ROUTES_SQL).bindparams(
     bindparam("ids", type_=ARRAY(Uuid)), bindparam("processor_ids", type_=ARRAY(String))
 )
 _SUBSCRIPTIONS_FOR_UPDATE = text(SUBSCRIPTIONS_FOR_UPDATE_SQL).bindparams(
@@ -206,6 +213,17 @@ async def write_payment_results(
         await driver.execute(UPDATE_PAYMENTS_SQL, *_columns(payments, 4), now)
     if invoices:
         await driver.execute(UPDATE_INVOICES_SQL, *_columns(invoices, 2), now)
+
+
+async def payment_routes(
+    session: AsyncSession, ids: Collection[uuid.UUID], processor_ids: Collection[str]
+) -> Sequence[RowMapping]:
+    """What decides which path a payment's results take (read without locks: none of
+    it changes after the payment is made), and whose it is, to lock the users first."""
+    found = await session.execute(
+        _PAYMENT_ROUTES, {"ids": list(ids), "processor_ids": list(processor_ids)}
+    )
+    return found.mappings().all()
 
 
 async def payments_for_update(

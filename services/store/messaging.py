@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import IdempotencyKey, OutboxEvent, ProcessedMessage
+from models import IdempotencyKey, OutboxEvent
 from services.messaging.events import DomainEvent
 from services.platform.db import session_driver
 
@@ -72,31 +72,21 @@ class MessagingRepository:
         primary key until this transaction ends."""
         if not records:
             return set()
-        rows = await self.session.execute(
-            insert(ProcessedMessage)
-            .values(
-                [
-                    {
-                        "source": r.source,
-                        "message_id": r.message_id,
-                        "message_type": r.message_type,
-                        "payload": r.payload,
-                        "processed_at": now,
-                    }
-                    for r in records
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["source", "message_id"])
-            .returning(ProcessedMessage.source, ProcessedMessage.message_id)
+        rows = await (await session_driver(self.session)).fetch(
+            _RECORD_MESSAGES,
+            [r.source for r in records],
+            [r.message_id for r in records],
+            [r.message_type for r in records],
+            [orjson.dumps(r.payload).decode() if r.payload is not None else None for r in records],
+            now,
         )
-        return {(source, message_id) for source, message_id in rows}
+        return {(row["source"], row["message_id"]) for row in rows}
 
     async def set_outcomes(self, outcomes: Sequence[tuple[str, str, str]]) -> None:
         """(source, message id, outcome) for inbox rows of this transaction."""
         if outcomes:
-            await self.session.execute(
-                update(ProcessedMessage),
-                [{"source": s, "message_id": m, "outcome": o} for s, m, o in outcomes],
+            await (await session_driver(self.session)).execute(
+                _SET_OUTCOMES, *(list(column) for column in zip(*outcomes, strict=True))
             )
 
     async def idempotency_key(self, user_id: str, key: str) -> IdempotencyKey | None:
@@ -137,6 +127,19 @@ class PendingEvent:
 
 # A batch's ids and keys travel as one array parameter each: an IN list would be one bound
 # parameter per event (1,000 a batch) to render and send per statement.
+_RECORD_MESSAGES = """
+INSERT INTO processed_messages (source, message_id, message_type, payload, processed_at)
+SELECT source, message_id, message_type, payload::jsonb, $5
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+    AS t(source, message_id, message_type, payload)
+ON CONFLICT (source, message_id) DO NOTHING
+RETURNING source, message_id
+"""
+_SET_OUTCOMES = """
+UPDATE processed_messages p SET outcome = t.outcome
+FROM unnest($1::text[], $2::text[], $3::text[]) AS t(source, message_id, outcome)
+WHERE p.source = t.source AND p.message_id = t.message_id
+"""
 _ADD_OUTBOX = """
 INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at)
 SELECT event_id, topic, key, event_type, envelope::jsonb, created_at
