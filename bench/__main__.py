@@ -24,6 +24,7 @@ from bench import (
     usage_batches,
 )
 from bench.common import Report
+from services.platform.config import Settings
 
 
 def main() -> None:
@@ -51,7 +52,7 @@ def main() -> None:
         lifecycle.run(report, 100_000 if args.full else 20_000, 500)
     if "events" in wanted:
         print("== outbox relay and consumer vs bare aiokafka", flush=True)
-        events.run(report, 20_000, 1000)
+        events.run(report, 20_000, Settings().outbox_batch_size)  # the relay as deployed
     if "usage" in wanted:
         print("== usage: consumeQuota vs a raw Redis INCRBY route", flush=True)
         usage.run(report)

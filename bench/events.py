@@ -263,7 +263,7 @@ def run(report: Report, count: int, batch: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=Settings().outbox_batch_size)
     args = parser.parse_args()
     report = Report()
     run(report, args.messages, args.batch)
