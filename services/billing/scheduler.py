@@ -41,6 +41,7 @@ from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
 from services.bulk import renewals
 from services.bulk.renewals import GATEWAY_CONCURRENCY
 from services.common.errors import DomainError
+from services.common.tasks import all_or_none
 from services.credits.ledger import record
 from services.credits.rules import CreditKind, credit_line
 from services.discounts.redemption import discounted, use_cycle
@@ -95,7 +96,7 @@ async def run_due_work(deps: Deps, batch_size: int = BATCH_SIZE) -> int:
         while await run_batch(deps, batch_size, report):
             pass
 
-    await asyncio.gather(*(batches() for _ in range(BATCHES_IN_FLIGHT)))
+    await all_or_none(*(batches() for _ in range(BATCHES_IN_FLIGHT)))
     return report.changed
 
 
@@ -285,7 +286,7 @@ async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Coll
                 collection.error = error.message
                 log.warning("charge for %s deferred: %s", collection.row.id, error.message)
 
-    await asyncio.gather(*(one(c) for c in collections.values()))
+    await all_or_none(*(one(c) for c in collections.values()))
 
 
 async def _queue_unreachable(

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import RowMapping
 
 from models import Plan
 from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after
@@ -111,7 +111,7 @@ class BulkResults:
         return self.by_processor_id.get(processor_id) if processor_id else None
 
 
-def bulk_payment_ids(routes: Sequence[RowMapping]) -> set[uuid.UUID]:
+def bulk_payment_ids(routes: Sequence[asyncpg.Record]) -> set[uuid.UUID]:
     """The payments whose results go in bulk: subscription payments of BULK_PURPOSES,
     unless their subscription has another kind of payment in the batch."""
     elsewhere = {

@@ -13,7 +13,6 @@ transaction with its outbox events.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Collection, Sequence
@@ -21,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
-from sqlalchemy import RowMapping
 
 from models import Plan
 from services.billing.payments import invoice_status_after, send_charge, status_of_outcome
@@ -31,6 +30,7 @@ from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.bulk import statements
 from services.bulk.statements import state_of_row, updated_columns
 from services.common.errors import DomainError
+from services.common.tasks import all_or_none
 from services.gateway.base import (
     ChargeOutcome,
     ChargeRequest,
@@ -66,7 +66,7 @@ class _Renewal:
 
 async def claim(
     uow: UnitOfWork, now: datetime, limit: int, skip: Collection[uuid.UUID]
-) -> Sequence[RowMapping]:
+) -> Sequence[asyncpg.Record]:
     """Lock up to `limit` plain renewals due at `now` (none of `skip`)."""
     return await statements.claim(uow.session, now, limit, skip)
 
@@ -74,7 +74,7 @@ async def claim(
 async def renew(
     uow: UnitOfWork,
     gateway: PaymentGateway,
-    records: Sequence[RowMapping],
+    records: Sequence[asyncpg.Record],
     free_plan: Plan,
     actor: str,
     now: datetime,
@@ -185,7 +185,7 @@ async def renew(
     return len(states)
 
 
-def _renewal(record: RowMapping, plan: Plan) -> _Renewal:
+def _renewal(record: asyncpg.Record, plan: Plan) -> _Renewal:
     state = state_of_row(record, plan.code, None)
     period_start, anchor = record["current_period_end"], record["billing_cycle_anchor"]
     period_end = next_period_end(anchor, period_start, plan.interval)
@@ -234,4 +234,4 @@ async def _charge_all(gateway: PaymentGateway, renewals: list[_Renewal]) -> None
                 renewal.error = error.message
                 log.warning("charge for %s deferred: %s", renewal.id, error.message)
 
-    await asyncio.gather(*(charger() for _ in range(min(GATEWAY_CONCURRENCY, len(renewals)))))
+    await all_or_none(*(charger() for _ in range(min(GATEWAY_CONCURRENCY, len(renewals)))))

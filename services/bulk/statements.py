@@ -11,10 +11,9 @@ from operator import attrgetter
 from typing import Any
 
 import asyncpg
-from sqlalchemy import RowMapping, String, Uuid, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.platform.db import session_driver
 from services.store.subscriptions import STATE_FIELDS
 from services.subscriptions.lifecycle import SubscriptionState
 from services.subscriptions.state import PaymentConfirmation, Status
@@ -30,9 +29,9 @@ SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillmen
     m.payment_method_id, m.customer_id
 FROM subscriptions s
 JOIN payment_methods m ON m.user_id = s.user_id AND m.is_default AND m.is_active
-WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= :now
+WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
     AND NOT s.cancel_at_period_end AND s.pending_plan_id IS NULL
-    AND s.id <> ALL(:skip)
+    AND s.id <> ALL($3::uuid[])
     AND NOT EXISTS (SELECT 1 FROM charge_deferrals d WHERE d.subscription_id = s.id)
     AND NOT EXISTS (SELECT 1 FROM subscription_discounts d
         WHERE d.subscription_id = s.id AND d.cycles_left IS DISTINCT FROM 0)
@@ -40,7 +39,7 @@ WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= :now
         WHERE b.user_id = s.user_id AND b.balance_cents <> 0)
     AND NOT EXISTS (SELECT 1 FROM usage_counters c
         WHERE c.user_id = s.user_id AND c.period_start = s.current_period_start)
-LIMIT :limit
+LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
 """
 
@@ -108,7 +107,6 @@ FROM unnest($1::uuid[], $2::text[]) AS t(id, status)
 WHERE i.id = t.id
 """
 
-_CLAIM = text(CLAIM_SQL).bindparams(bindparam("skip", type_=ARRAY(Uuid)))
 _ENUMS = {
     "status": Status,
     "payment_confirmation": PaymentConfirmation,
@@ -136,37 +134,25 @@ WHERE s.id = t.id
 SUBSCRIPTIONS_FOR_UPDATE_SQL = f"""
 SELECT id, user_id, plan_id, pending_plan_id, fulfillment::text AS fulfillment,
     {", ".join(STATE_FIELDS)}
-FROM subscriptions WHERE id = ANY(:ids) ORDER BY id FOR UPDATE
+FROM subscriptions WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE
 """
 PAYMENT_ROUTES_SQL = """
 SELECT id, payment_id, owner_id, order_id, quota_pack_id, purpose
-FROM payments WHERE id = ANY(:ids) OR payment_id = ANY(:processor_ids)
+FROM payments WHERE id = ANY($1::uuid[]) OR payment_id = ANY($2::text[])
 """
 PAYMENTS_FOR_UPDATE_SQL = """
 SELECT id, payment_id, owner_id, order_id, invoice_id, purpose, amount_cents, status_literal,
     processor_event_at, failure_message
-FROM payments WHERE id = ANY(:ids) OR payment_id = ANY(:processor_ids) ORDER BY id FOR UPDATE
+FROM payments WHERE id = ANY($1::uuid[]) OR payment_id = ANY($2::text[]) ORDER BY id FOR UPDATE
 """
-
-
-_PAYMENTS_FOR_UPDATE = text(PAYMENTS_FOR_UPDATE_SQL).bindparams(
-    bindparam("ids", type_=ARRAY(Uuid)), bindparam("processor_ids", type_=ARRAY(String))
-)
-_PAYMENT_ROUTES = text(PAYMENT_ROUTES_SQL).bindparams(
-    bindparam("ids", type_=ARRAY(Uuid)), bindparam("processor_ids", type_=ARRAY(String))
-)
-_SUBSCRIPTIONS_FOR_UPDATE = text(SUBSCRIPTIONS_FOR_UPDATE_SQL).bindparams(
-    bindparam("ids", type_=ARRAY(Uuid))
-)
 
 
 async def claim(
     session: AsyncSession, now: datetime, limit: int, skip: Collection[uuid.UUID]
-) -> Sequence[RowMapping]:
-    """Through the session, not the raw connection: the session's first statement is
-    what opens its transaction, and the row locks must last until it commits."""
-    found = await session.execute(_CLAIM, {"now": now, "limit": limit, "skip": list(skip)})
-    return found.mappings().all()
+) -> list[asyncpg.Record]:
+    """In the session's transaction (`session_driver` opens it first): the row locks
+    last until it commits."""
+    return await _fetch(session, CLAIM_SQL, now, limit, list(skip))
 
 
 async def write_renewals(
@@ -217,32 +203,32 @@ async def write_payment_results(
 
 async def payment_routes(
     session: AsyncSession, ids: Collection[uuid.UUID], processor_ids: Collection[str]
-) -> Sequence[RowMapping]:
+) -> list[asyncpg.Record]:
     """What decides which path a payment's results take (read without locks: none of
     it changes after the payment is made), and whose it is, to lock the users first."""
-    found = await session.execute(
-        _PAYMENT_ROUTES, {"ids": list(ids), "processor_ids": list(processor_ids)}
-    )
-    return found.mappings().all()
+    return await _fetch(session, PAYMENT_ROUTES_SQL, list(ids), list(processor_ids))
 
 
 async def payments_for_update(
     session: AsyncSession, ids: Collection[uuid.UUID], processor_ids: Collection[str]
-) -> Sequence[RowMapping]:
-    found = await session.execute(
-        _PAYMENTS_FOR_UPDATE, {"ids": list(ids), "processor_ids": list(processor_ids)}
-    )
-    return found.mappings().all()
+) -> list[asyncpg.Record]:
+    return await _fetch(session, PAYMENTS_FOR_UPDATE_SQL, list(ids), list(processor_ids))
 
 
 async def subscriptions_for_update(
     session: AsyncSession, ids: Collection[uuid.UUID]
-) -> Sequence[RowMapping]:
-    found = await session.execute(_SUBSCRIPTIONS_FOR_UPDATE, {"ids": list(ids)})
-    return found.mappings().all()
+) -> list[asyncpg.Record]:
+    return await _fetch(session, SUBSCRIPTIONS_FOR_UPDATE_SQL, list(ids))
 
 
-def state_of_row(row: RowMapping, plan_code: str, pending_code: str | None) -> SubscriptionState:
+async def _fetch(session: AsyncSession, sql: str, *args: Any) -> list[asyncpg.Record]:
+    found: list[asyncpg.Record] = await (await session_driver(session)).fetch(sql, *args)
+    return found
+
+
+def state_of_row(
+    row: asyncpg.Record, plan_code: str, pending_code: str | None
+) -> SubscriptionState:
     """The rules' view of a subscription row read by these statements."""
     fields: dict[str, Any] = {
         name: _ENUMS[name](row[name]) if name in _ENUMS and row[name] else row[name]

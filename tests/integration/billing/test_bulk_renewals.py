@@ -172,3 +172,20 @@ async def test_an_unreachable_gateway_defers_plain_renewals(deps, clock, gateway
     clock.advance(timedelta(seconds=30))
     assert await scheduler.run_due_work(deps) == 3  # after the backoff, by the general path
     assert await scalar(deps, "SELECT count(*) FROM charge_deferrals") == 0
+
+
+async def test_a_crash_in_one_batch_stops_the_other_before_the_run_returns(deps, clock, gateway):
+    for n in range(6):
+        await active(deps, f"pair-{n}")
+    clock.advance(timedelta(days=32))
+    crashing = dataclasses.replace(deps, gateway=CrashingGateway(gateway, 4))
+    with pytest.raises(WorkerKilled):  # two batches of 3 in flight: one of them dies
+        await scheduler.run_due_work(crashing, batch_size=3)
+    free = await scalar(  # nothing still holds a row, nothing half-written remains
+        deps,
+        "SELECT count(*) FROM (SELECT id FROM subscriptions WHERE status = 'ACTIVE'"
+        " FOR UPDATE SKIP LOCKED) s",
+    )
+    assert free == 6
+    assert await scheduler.run_due_work(deps) == 6
+    assert await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'") == 6
