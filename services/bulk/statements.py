@@ -39,6 +39,7 @@ WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
         WHERE b.user_id = s.user_id AND b.balance_cents <> 0)
     AND NOT EXISTS (SELECT 1 FROM usage_counters c
         WHERE c.user_id = s.user_id AND c.period_start = s.current_period_start)
+ORDER BY s.current_period_end  -- on ix_subscriptions_due_period: renewed rows leave it
 LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
 """
