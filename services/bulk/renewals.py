@@ -84,13 +84,16 @@ async def renew(
     gateway could not take are queued with backoff, rows still processing wait for
     their webhook: both go into `skipped` for this run."""
     plans = await uow.plans.by_ids({record["plan_id"] for record in records})
-    attempted = await uow.billing.attempts_made([record["id"] for record in records])
+    candidates = [_renewal(record, plans[record["plan_id"]]) for record in records]
+    charged = await statements.charged_keys(
+        uow.session, [r.request.idempotency_key for r in candidates]
+    )
     renewals = []
-    for record in records:
-        if (record["id"], record["current_period_end"], 0) in attempted:
-            skipped.add(record["id"])  # charged already, still processing: a webhook settles it
+    for renewal in candidates:
+        if renewal.request.idempotency_key in charged:
+            skipped.add(renewal.id)  # charged already, still processing: a webhook settles it
         else:
-            renewals.append(_renewal(record, plans[record["plan_id"]]))
+            renewals.append(renewal)
     await _charge_all(gateway, renewals)
     deferred = [(r.id, r.user_id, r.error or "") for r in renewals if r.result is None]
     if deferred:

@@ -202,6 +202,18 @@ async def write_payment_results(
         await driver.execute(UPDATE_INVOICES_SQL, *_columns(invoices, 2), now)
 
 
+async def charged_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Which of these processor idempotency keys a payment already carries: probes of
+    the unique index, whatever the statistics say (an anti-join on the payments of the
+    claimed rows became a scan of the table per batch while a big run outgrew them)."""
+    found = await _fetch(
+        session,
+        "SELECT idempotency_key FROM payments WHERE idempotency_key = ANY($1::text[])",
+        list(keys),
+    )
+    return {row["idempotency_key"] for row in found}
+
+
 async def payment_routes(
     session: AsyncSession, ids: Collection[uuid.UUID], processor_ids: Collection[str]
 ) -> list[asyncpg.Record]:

@@ -14,7 +14,14 @@ import jsonschema
 import pytest
 
 from services.billing import payment_methods, scheduler
+from services.billing.payment_results import (
+    PaymentResultMessage,
+    ResultOutcome,
+    apply_payment_results,
+)
+from services.billing.rules import PaymentStatus
 from services.bulk import renewals as bulk
+from services.gateway.base import ChargeOutcome, ChargeResult
 from services.subscriptions import checkout
 from tests.conftest import scalar
 from tests.integration.billing.test_billing_cycle import CrashingGateway, WorkerKilled
@@ -189,3 +196,53 @@ async def test_a_crash_in_one_batch_stops_the_other_before_the_run_returns(deps,
     assert free == 6
     assert await scheduler.run_due_work(deps) == 6
     assert await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'") == 6
+
+
+class ProcessingGateway:
+    """Answers every charge 'processing', as Stripe may for some payment methods."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.platform, self.charges = inner, inner.platform, 0
+
+    async def charge(self, request):  # type: ignore[no-untyped-def]
+        self.charges += 1
+        return ChargeResult(ChargeOutcome.PROCESSING, f"pi_slow_{self.charges}", "processing")
+
+
+async def test_a_renewal_still_processing_is_not_charged_again_and_its_result_renews_it(
+    deps, clock, gateway
+):
+    await active(deps, "slow")
+    clock.advance(timedelta(days=32))
+    slow = ProcessingGateway(gateway)
+    assert await scheduler.run_due_work(dataclasses.replace(deps, gateway=slow)) == 0
+    assert slow.charges == 1
+    waiting = await scalar(
+        deps, "SELECT status_literal FROM payments WHERE purpose = 'RENEWAL' AND owner_id = 'slow'"
+    )
+    assert waiting == "started"
+    charged_before = gateway.charge_count
+    assert await scheduler.run_due_work(deps) == 0  # the charge is known: nobody charges again
+    assert gateway.charge_count == charged_before
+    assert await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'") == 1
+    [outcome] = await apply_payment_results(
+        deps,
+        [
+            PaymentResultMessage(
+                "kafka",
+                "slow-1",
+                "payment.processed",
+                clock.now(),
+                PaymentStatus.SUCCESS,
+                processor_payment_id="pi_slow_1",
+            )
+        ],
+    )
+    assert outcome is ResultOutcome.APPLIED
+    renewed = await scalar(
+        deps,
+        "SELECT json_build_array(s.status, s.current_period_start = p.period_start, i.status)"
+        " FROM subscriptions s JOIN payments p ON p.order_id = s.id AND p.purpose = 'RENEWAL'"
+        " JOIN invoices i ON i.id = p.invoice_id WHERE s.user_id = 'slow'",
+    )
+    assert renewed == ["ACTIVE", True, "PAID"]
