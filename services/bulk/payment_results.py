@@ -23,7 +23,7 @@ from models import Plan
 from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after
 from services.billing.rules import InvoiceStatus, PaymentPurpose, PaymentStatus
 from services.bulk import statements
-from services.bulk.statements import state_of_row, updated_columns
+from services.bulk.statements import history_row, state_of_row, updated_columns
 from services.common.errors import InvalidTransition
 from services.gateway.base import ChargeOutcome
 from services.platform.db import session_driver
@@ -201,18 +201,7 @@ def apply(
     row.state, row.changed = after, True
     row.plan = loaded.plans_by_code[after.plan_code]
     row.pending = loaded.plans_by_code[after.pending_plan_code] if after.pending_plan_code else None
-    before = transition.before
-    loaded.history.append(
-        (
-            row.id,
-            row.user_id,
-            before.status.value if before else None,
-            after.status.value,
-            transition.reason,
-            actor,
-            orjson.dumps(details).decode(),
-        )
-    )
+    loaded.history.append(history_row(row.id, row.user_id, transition, actor, details))
     for event in events_for(
         Changed(row.id, row.user_id, row.plan, row.fulfillment, transition), free_plan, actor, now
     ):

@@ -28,7 +28,7 @@ from services.billing.payments import invoice_status_after, send_charge, status_
 from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.bulk import statements
-from services.bulk.statements import state_of_row, updated_columns
+from services.bulk.statements import history_row, state_of_row, updated_columns
 from services.common.errors import DomainError
 from services.common.tasks import all_or_none
 from services.gateway.base import (
@@ -161,18 +161,8 @@ async def renew(
         details: dict[str, object] = {"invoice": number, "amountCents": amount}
         if result.failure_message:
             details["failure"] = result.failure_message
-        before, after = transition.before, transition.after
-        history.append(
-            (
-                renewal.id,
-                renewal.user_id,
-                before.status.value if before else None,
-                after.status.value,
-                transition.reason,
-                actor,
-                orjson.dumps(details).decode(),
-            )
-        )
+        after = transition.after
+        history.append(history_row(renewal.id, renewal.user_id, transition, actor, details))
         plan_id = renewal.plan.id
         states.append((renewal.id, after.is_current, plan_id, None, *updated_columns(after)))
         changed = Changed(

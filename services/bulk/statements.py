@@ -11,11 +11,12 @@ from operator import attrgetter
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.platform.db import session_driver
 from services.store.subscriptions import STATE_FIELDS
-from services.subscriptions.lifecycle import SubscriptionState
+from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status
 
 # A plain renewal: ACTIVE, due, nothing that changes its invoice (no scheduled plan
@@ -248,6 +249,26 @@ def state_of_row(
         for name in STATE_FIELDS
     }
     return SubscriptionState(plan_code=plan_code, pending_plan_code=pending_code, **fields)
+
+
+def history_row(
+    subscription_id: uuid.UUID,
+    user_id: str,
+    transition: Transition,
+    actor: str,
+    details: dict[str, Any],
+) -> tuple[Any, ...]:
+    """A transition's history row in `write_changes`' column order."""
+    before, after = transition.before, transition.after
+    return (
+        subscription_id,
+        user_id,
+        before.status.value if before else None,
+        after.status.value,
+        transition.reason,
+        actor,
+        orjson.dumps(details).decode(),
+    )
 
 
 def updated_columns(state: Any) -> tuple[Any, ...]:
