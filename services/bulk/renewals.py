@@ -99,13 +99,36 @@ async def renew(
     if deferred:
         await uow.billing.defer_charges(deferred, now)
         skipped.update(subscription_id for subscription_id, _, _ in deferred)
-    answered = [r for r in renewals if r.result is not None]
-    numbers = iter(await uow.billing.invoice_numbers(len(answered)))
-    payments, invoices, lines, history, states = [], [], [], [], []
-    for renewal in answered:
-        assert renewal.result is not None
-        result, amount = renewal.result, renewal.request.amount_cents
-        invoice_id, number = uuid.uuid4(), next(numbers)
+    decided, states = [], []
+    for renewal in renewals:
+        if renewal.result is None:
+            continue
+        status = status_of_outcome(renewal.result.outcome)
+        amount = renewal.request.amount_cents
+        transition = lifecycle.payment_result(
+            renewal.state, terms_of(renewal.plan), amount, status, now
+        )
+        decided.append((renewal, renewal.result, status, transition))
+        if transition is None:  # still processing: its webhook settles it
+            skipped.add(renewal.id)
+            continue
+        after = transition.after
+        states.append(
+            (renewal.id, after.is_current, renewal.plan.id, None, *updated_columns(after))
+        )
+        changed = Changed(
+            renewal.id, renewal.user_id, renewal.plan, renewal.fulfillment, transition
+        )
+        for event in events_for(changed, free_plan, actor, now):
+            uow.record(event)
+    driver = await session_driver(uow.session)
+    # The states first: the invoice counter stays locked from the draw to the commit
+    # (gapless numbers), so only what needs its numbers is written under it.
+    await statements.write_changes(driver, [], states, now)
+    numbers = iter(await uow.billing.invoice_numbers(len(decided)))
+    payments, invoices, lines, history = [], [], [], []
+    for renewal, result, status, transition in decided:
+        amount, invoice_id, number = renewal.request.amount_cents, uuid.uuid4(), next(numbers)
         invoice_status = invoice_status_after(result.outcome, PaymentPurpose.RENEWAL)
         paid = invoice_status is InvoiceStatus.PAID
         invoices.append(
@@ -133,7 +156,6 @@ async def renew(
                 renewal.period_end,
             )
         )
-        status = status_of_outcome(result.outcome)
         payments.append(
             (
                 renewal.payment_id,
@@ -153,28 +175,15 @@ async def renew(
                 result.failure_message,
             )
         )
-        terms = terms_of(renewal.plan)
-        transition = lifecycle.payment_result(renewal.state, terms, amount, status, now)
-        if transition is None:  # still processing: its webhook settles it
-            skipped.add(renewal.id)
-            continue
-        details: dict[str, object] = {"invoice": number, "amountCents": amount}
-        if result.failure_message:
-            details["failure"] = result.failure_message
-        after = transition.after
-        history.append(history_row(renewal.id, renewal.user_id, transition, actor, details))
-        plan_id = renewal.plan.id
-        states.append((renewal.id, after.is_current, plan_id, None, *updated_columns(after)))
-        changed = Changed(
-            renewal.id, renewal.user_id, renewal.plan, renewal.fulfillment, transition
-        )
-        for event in events_for(changed, free_plan, actor, now):
-            uow.record(event)
-    driver = await session_driver(uow.session)
+        if transition is not None:
+            details: dict[str, object] = {"invoice": number, "amountCents": amount}
+            if result.failure_message:
+                details["failure"] = result.failure_message
+            history.append(history_row(renewal.id, renewal.user_id, transition, actor, details))
     await statements.write_renewals(
         driver, payments, invoices, lines, platform=gateway.platform, now=now
     )
-    await statements.write_changes(driver, history, states, now)
+    await statements.write_changes(driver, history, [], now)
     return len(states)
 
 
