@@ -42,7 +42,7 @@ from services.platform.db import session_driver
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
-from services.subscriptions.lifecycle import SubscriptionState
+from services.subscriptions.lifecycle import PlanTerms, SubscriptionState
 from services.subscriptions.transitions import Changed, events_for
 
 log = logging.getLogger(__name__)
@@ -100,14 +100,16 @@ async def renew(
         await uow.billing.defer_charges(deferred, now)
         skipped.update(subscription_id for subscription_id, _, _ in deferred)
     decided, states = [], []
+    plan_terms: dict[str, PlanTerms] = {}
     for renewal in renewals:
         if renewal.result is None:
             continue
         status = status_of_outcome(renewal.result.outcome)
         amount = renewal.request.amount_cents
-        transition = lifecycle.payment_result(
-            renewal.state, terms_of(renewal.plan), amount, status, now
+        terms = plan_terms.get(renewal.plan.code) or plan_terms.setdefault(
+            renewal.plan.code, terms_of(renewal.plan)
         )
+        transition = lifecycle.payment_result(renewal.state, terms, amount, status, now)
         decided.append((renewal, renewal.result, status, transition))
         if transition is None:  # still processing: its webhook settles it
             skipped.add(renewal.id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import asyncpg
@@ -109,11 +109,13 @@ FROM unnest($1::uuid[], $2::text[]) AS t(id, status)
 WHERE i.id = t.id
 """
 
-_ENUMS = {
-    "status": Status,
-    "payment_confirmation": PaymentConfirmation,
-    "status_before_suspension": Status,
+# Stored values to members by dict (an Enum call costs several times a lookup).
+_ENUMS: dict[str, dict[str, Any]] = {
+    "status": {member.value: member for member in Status},
+    "payment_confirmation": {member.value: member for member in PaymentConfirmation},
+    "status_before_suspension": {member.value: member for member in Status},
 }
+_STATE_COLUMNS = itemgetter(*STATE_FIELDS)
 _UPDATED = list(STATE_FIELDS)
 _STATE_OF = attrgetter(*_UPDATED)
 _TYPES = {
@@ -244,10 +246,10 @@ def state_of_row(
     row: asyncpg.Record, plan_code: str, pending_code: str | None
 ) -> SubscriptionState:
     """The rules' view of a subscription row read by these statements."""
-    fields: dict[str, Any] = {
-        name: _ENUMS[name](row[name]) if name in _ENUMS and row[name] else row[name]
-        for name in STATE_FIELDS
-    }
+    fields: dict[str, Any] = dict(zip(STATE_FIELDS, _STATE_COLUMNS(row), strict=True))
+    for name, members in _ENUMS.items():
+        if fields[name] is not None:
+            fields[name] = members[fields[name]]
     return SubscriptionState(plan_code=plan_code, pending_plan_code=pending_code, **fields)
 
 
