@@ -18,10 +18,15 @@ from typing import Any
 
 from models import Payment, Plan, QuotaPack, Subscription
 from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
-from services.billing.rules import PaymentPurpose, PaymentStatus
+from services.billing.rules import (
+    PaymentPurpose,
+    PaymentStatus,
+    StaleResult,
+    result_changes_status,
+)
 from services.bulk import payment_results as bulk_results
 from services.bulk import statements as bulk_statements
-from services.bulk.payment_results import OUTCOME_OF, Stale, result_transition, verdict
+from services.bulk.payment_results import OUTCOME_OF, result_transition
 from services.common.errors import InvalidTransition
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
@@ -145,7 +150,7 @@ def _apply_in_bulk(
             details={"messageId": message.message_id, "paymentId": str(payment.id)},
             now=now,
         )
-    except bulk_results.Stale:
+    except StaleResult:
         return ResultOutcome.STALE
     return ResultOutcome.APPLIED
 
@@ -200,10 +205,10 @@ async def _apply(
     if payment is None:
         return ResultOutcome.UNKNOWN_PAYMENT
     try:
-        changes = verdict(
+        changes = result_changes_status(
             payment.status_literal, payment.processor_event_at, message.status, message.occurred_at
         )
-    except Stale:
+    except StaleResult:
         return ResultOutcome.STALE
     payment.processor_event_at = message.occurred_at
     payment.updated_at = now

@@ -1,4 +1,5 @@
-"""Invoice and payment vocabularies, and how an invoice is built from a charge."""
+"""Invoice and payment vocabularies, how an invoice is built from a charge, and what a
+processor's report does to a payment."""
 
 from __future__ import annotations
 
@@ -69,3 +70,20 @@ def gateway_retry_delay(attempts: int) -> timedelta:
     doublings = min(max(attempts - 1, 0), 16)  # 30 s x 2^7 is past the cap already
     delay: timedelta = GATEWAY_RETRY_FIRST * (2**doublings)
     return min(delay, GATEWAY_RETRY_MAX)
+
+
+class StaleResult(Exception):
+    """A processor's report older than what the payment holds, or about a payment that
+    succeeded already: it changes nothing."""
+
+
+def result_changes_status(
+    current: PaymentStatus, seen: datetime | None, reported: PaymentStatus, at: datetime
+) -> bool:
+    """Whether a report made `at` changes a payment's status (False: it only records
+    that it was seen). Reports are applied in the order they happened, not arrived."""
+    if current is PaymentStatus.SUCCESS:
+        raise StaleResult  # a succeeded payment never changes again
+    if seen is not None and at <= seen:
+        raise StaleResult
+    return reported is not PaymentStatus.STARTED and reported is not current

@@ -1,10 +1,10 @@
 """Payment results in bulk: a consumer's batch of results for subscription payments,
 applied in memory in the order they arrived and written a table at a time.
 
-`billing.payment_results` keeps the rules and the other kinds of payment (quota packs,
-upgrades, final usage), which it applies through the ORM in the same transaction; a
+`billing.payment_results` routes each batch and applies the other kinds of payment
+(quota packs, upgrades, final usage) through the ORM in the same transaction; a
 subscription with any such payment in the batch goes there whole, so the two paths
-never touch the same rows. The decisions here are its decisions: `verdict` for the
+never touch the same rows. Both decide alike: `rules.result_changes_status` for the
 payment, `result_transition` for the subscription, `events_for` for the events.
 """
 
@@ -21,7 +21,12 @@ import orjson
 
 from models import Plan
 from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after
-from services.billing.rules import InvoiceStatus, PaymentPurpose, PaymentStatus
+from services.billing.rules import (
+    InvoiceStatus,
+    PaymentPurpose,
+    PaymentStatus,
+    result_changes_status,
+)
 from services.bulk import statements
 from services.bulk.statements import history_row, state_of_row, updated_columns
 from services.common.errors import InvalidTransition
@@ -40,22 +45,6 @@ OUTCOME_OF = {
     PaymentStatus.FAILED: ChargeOutcome.DECLINED,
     PaymentStatus.CANCELED: ChargeOutcome.CANCELED,
 }
-
-
-class Stale(Exception):
-    """Older than what the payment holds, or the payment succeeded already."""
-
-
-def verdict(
-    current: PaymentStatus, seen: datetime | None, status: PaymentStatus, at: datetime
-) -> bool:
-    """Whether a result reported `at` changes a payment's status (False: it only
-    records that it was seen); raises Stale when it changes nothing at all."""
-    if current is PaymentStatus.SUCCESS:
-        raise Stale  # a succeeded payment never changes again
-    if seen is not None and at <= seen:
-        raise Stale
-    return status is not PaymentStatus.STARTED and status is not current
 
 
 def result_transition(
@@ -183,8 +172,8 @@ def apply(
     details: dict[str, Any],
     now: datetime,
 ) -> None:
-    """One result, in memory (raises Stale when it changes nothing)."""
-    changes = verdict(payment.status, payment.seen_at, status, occurred_at)
+    """One result, in memory (raises StaleResult when it changes nothing)."""
+    changes = result_changes_status(payment.status, payment.seen_at, status, occurred_at)
     payment.seen_at, payment.touched = occurred_at, True
     if not changes:
         return
