@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Text, any_, bindparam, cast, delete, func, select, update
+from sqlalchemy import BigInteger, Text, any_, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,6 +127,12 @@ class PendingEvent:
 
 # A batch's ids and keys travel as one array parameter each: an IN list would be one bound
 # parameter per event (1,000 a batch) to render and send per statement.
+_CLAIM_UNPUBLISHED = """
+SELECT id, topic, key, convert_to(envelope::text, 'UTF8') AS value
+FROM outbox WHERE published_at IS NULL
+ORDER BY id LIMIT $1
+FOR UPDATE SKIP LOCKED
+"""
 _RECORD_MESSAGES = """
 INSERT INTO processed_messages (source, message_id, message_type, payload, processed_at)
 SELECT source, message_id, message_type, payload::jsonb, $5
@@ -172,24 +178,10 @@ class OutboxRepository:
         self.session = session
 
     async def claim_unpublished(self, limit: int) -> Sequence[PendingEvent]:
-        """The oldest unpublished events not held by another relay, as raw JSON (no
-        decode and re-encode on the way to the broker)."""
-        query = (
-            select(
-                OutboxEvent.id,
-                OutboxEvent.topic,
-                OutboxEvent.key,
-                cast(OutboxEvent.envelope, Text).label("value"),
-            )
-            .where(OutboxEvent.published_at.is_(None))
-            .order_by(OutboxEvent.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return [
-            PendingEvent(row.id, row.topic, row.key, row.value.encode())
-            for row in await self.session.execute(query)
-        ]
+        """The oldest unpublished events not held by another relay, as the bytes the
+        broker gets (PostgreSQL writes the JSON text; no decode and re-encode here)."""
+        rows = await (await session_driver(self.session)).fetch(_CLAIM_UNPUBLISHED, limit)
+        return [PendingEvent(*row) for row in rows]
 
     async def publishable_in_order(self, claimed: Sequence[PendingEvent]) -> list[PendingEvent]:
         """The claimed rows that come before any unpublished row of the same key that
