@@ -110,12 +110,7 @@ async def _load_bulk(
 ) -> tuple[set[int], bulk_results.BulkResults]:
     """Lock every user the batch names (in one sorted statement, before any row), then
     the subscription payments that go in bulk; returns which messages (by position) do."""
-    acting = [m for m in messages if m.status is not None]
-    ids = {m.payment_id for m in acting if m.payment_id is not None}
-    processor_ids = {
-        m.processor_payment_id for m in acting if m.payment_id is None and m.processor_payment_id
-    }
-    routes = await bulk_statements.payment_routes(uow.session, ids, processor_ids)
+    routes = await bulk_statements.payment_routes(uow.session, *_named(messages))
     await uow.subscriptions.lock_users({route["owner_id"] for route in routes})
     chosen = bulk_results.bulk_payment_ids(routes)
     loaded = await bulk_results.load(uow, chosen)
@@ -172,15 +167,22 @@ class _Batch:
         return None
 
 
-async def _load(uow: UnitOfWork, messages: Sequence[PaymentResultMessage]) -> _Batch:
+def _named(
+    messages: Sequence[PaymentResultMessage],
+) -> tuple[set[uuid.UUID], set[str]]:
+    """The payments the results name: by our id, else by the processor's."""
     acting = [m for m in messages if m.status is not None]
     ids = {m.payment_id for m in acting if m.payment_id is not None}
     processor_ids = {
         m.processor_payment_id for m in acting if m.payment_id is None and m.processor_payment_id
     }
-    # The users first, then their rows: the order the API's writes take them in.
-    await uow.subscriptions.lock_users(await uow.billing.payment_owners(ids, processor_ids))
-    payments = await uow.billing.payments_for_update(ids, processor_ids)
+    return ids, processor_ids
+
+
+async def _load(uow: UnitOfWork, messages: Sequence[PaymentResultMessage]) -> _Batch:
+    """The general path's payments and orders (their users are locked by `_load_bulk`,
+    before any row: the order the API's writes take them in)."""
+    payments = await uow.billing.payments_for_update(*_named(messages))
     await uow.billing.load_invoices({p.invoice_id for p in payments if p.invoice_id})
     subscriptions = await uow.subscriptions.by_ids_for_update(
         {p.order_id for p in payments if p.order_id}
