@@ -250,8 +250,6 @@ def new_payment(spec: ChargeSpec, platform: str, now: datetime) -> Payment:
 
 async def call_gateway(gateway: PaymentGateway, spec: ChargeSpec) -> ChargeResult:
     """Ask the processor; unreachable or unknown-method failures become typed errors."""
-    if spec.amount_cents == 0:
-        return ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
     order = spec.order
     order_key = "quota_pack_id" if isinstance(order, QuotaPack) else "subscription_id"
     request = ChargeRequest(
@@ -273,7 +271,10 @@ async def call_gateway(gateway: PaymentGateway, spec: ChargeSpec) -> ChargeResul
 
 
 async def send_charge(gateway: PaymentGateway, request: ChargeRequest) -> ChargeResult:
-    """One charge; unreachable or unknown-method failures become typed errors."""
+    """One charge (nothing to charge: no processor call); unreachable or
+    unknown-method failures become typed errors."""
+    if request.amount_cents == 0:
+        return ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
     try:
         return await gateway.charge(request)
     except GatewayUnavailable as exc:

@@ -13,7 +13,6 @@ period, so nothing is ever renewed twice.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -41,7 +40,7 @@ from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
 from services.bulk import renewals
 from services.bulk.renewals import GATEWAY_CONCURRENCY
 from services.common.errors import DomainError
-from services.common.tasks import all_or_none
+from services.common.tasks import all_or_none, each_at_most
 from services.credits.ledger import record
 from services.credits.rules import CreditKind, credit_line
 from services.discounts.redemption import discounted, use_cycle
@@ -276,17 +275,14 @@ def _final_usage(
 
 
 async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Collection]) -> None:
-    limit = asyncio.Semaphore(GATEWAY_CONCURRENCY)
+    async def charge(collection: Collection) -> None:
+        try:
+            collection.result = await call_gateway(gateway, collection.spec)
+        except DomainError as error:
+            collection.error = error.message
+            log.warning("charge for %s deferred: %s", collection.row.id, error.message)
 
-    async def one(collection: Collection) -> None:
-        async with limit:
-            try:
-                collection.result = await call_gateway(gateway, collection.spec)
-            except DomainError as error:
-                collection.error = error.message
-                log.warning("charge for %s deferred: %s", collection.row.id, error.message)
-
-    await all_or_none(*(one(c) for c in collections.values()))
+    await each_at_most(GATEWAY_CONCURRENCY, collections.values(), charge)
 
 
 async def _queue_unreachable(

@@ -30,9 +30,8 @@ from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.bulk import statements
 from services.bulk.statements import history_row, state_of_row, updated_columns
 from services.common.errors import DomainError
-from services.common.tasks import all_or_none
+from services.common.tasks import each_at_most
 from services.gateway.base import (
-    ChargeOutcome,
     ChargeRequest,
     ChargeResult,
     PaymentGateway,
@@ -42,7 +41,7 @@ from services.platform.db import session_driver
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
-from services.subscriptions.lifecycle import PlanTerms, SubscriptionState
+from services.subscriptions.lifecycle import SubscriptionState
 from services.subscriptions.transitions import Changed, events_for
 
 log = logging.getLogger(__name__)
@@ -84,6 +83,7 @@ async def renew(
     gateway could not take are queued with backoff, rows still processing wait for
     their webhook: both go into `skipped` for this run."""
     plans = await uow.plans.by_ids({record["plan_id"] for record in records})
+    terms = {plan_id: terms_of(plan) for plan_id, plan in plans.items()}
     candidates = [_renewal(record, plans[record["plan_id"]]) for record in records]
     charged = await statements.charged_keys(
         uow.session, [r.request.idempotency_key for r in candidates]
@@ -100,16 +100,14 @@ async def renew(
         await uow.billing.defer_charges(deferred, now)
         skipped.update(subscription_id for subscription_id, _, _ in deferred)
     decided, states = [], []
-    plan_terms: dict[str, PlanTerms] = {}
     for renewal in renewals:
         if renewal.result is None:
             continue
         status = status_of_outcome(renewal.result.outcome)
         amount = renewal.request.amount_cents
-        terms = plan_terms.get(renewal.plan.code) or plan_terms.setdefault(
-            renewal.plan.code, terms_of(renewal.plan)
+        transition = lifecycle.payment_result(
+            renewal.state, terms[renewal.plan.id], amount, status, now
         )
-        transition = lifecycle.payment_result(renewal.state, terms, amount, status, now)
         decided.append((renewal, renewal.result, status, transition))
         if transition is None:  # still processing: its webhook settles it
             skipped.add(renewal.id)
@@ -224,18 +222,11 @@ def _renewal(record: asyncpg.Record, plan: Plan) -> _Renewal:
 
 
 async def _charge_all(gateway: PaymentGateway, renewals: list[_Renewal]) -> None:
-    """At most GATEWAY_CONCURRENCY charges in flight, by as many tasks (not one per row)."""
-    pending = iter(renewals)
+    async def charge(renewal: _Renewal) -> None:
+        try:
+            renewal.result = await send_charge(gateway, renewal.request)
+        except DomainError as error:
+            renewal.error = error.message
+            log.warning("charge for %s deferred: %s", renewal.id, error.message)
 
-    async def charger() -> None:
-        for renewal in pending:
-            if renewal.request.amount_cents == 0:  # as the general path: nothing to charge
-                renewal.result = ChargeResult(ChargeOutcome.SUCCEEDED, "", "no_charge_needed")
-                continue
-            try:
-                renewal.result = await send_charge(gateway, renewal.request)
-            except DomainError as error:
-                renewal.error = error.message
-                log.warning("charge for %s deferred: %s", renewal.id, error.message)
-
-    await all_or_none(*(charger() for _ in range(min(GATEWAY_CONCURRENCY, len(renewals)))))
+    await each_at_most(GATEWAY_CONCURRENCY, renewals, charge)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 async def all_or_none(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
@@ -19,3 +21,17 @@ async def all_or_none(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+async def each_at_most(
+    limit: int, items: Iterable[T], work: Callable[[T], Awaitable[None]]
+) -> None:
+    """`work` on every item, at most `limit` at a time, by `limit` tasks (not one task
+    per item); a failure stops them all (`all_or_none`)."""
+    pending = iter(items)
+
+    async def worker() -> None:
+        for item in pending:
+            await work(item)
+
+    await all_or_none(*(worker() for _ in range(limit)))
