@@ -116,8 +116,7 @@ _ENUMS: dict[str, dict[str, Any]] = {
     "status_before_suspension": {member.value: member for member in Status},
 }
 _STATE_COLUMNS = itemgetter(*STATE_FIELDS)
-_UPDATED = list(STATE_FIELDS)
-_STATE_OF = attrgetter(*_UPDATED)
+_STATE_OF = attrgetter(*STATE_FIELDS)
 _TYPES = {
     "status": "text",
     "status_before_suspension": "text",
@@ -127,12 +126,12 @@ _TYPES = {
     "price_paid_cents": "bigint",
 }
 UPDATE_SUBSCRIPTIONS_SQL = f"""
-UPDATE subscriptions s SET {", ".join(f"{name} = t.{name}" for name in _UPDATED)},
+UPDATE subscriptions s SET {", ".join(f"{name} = t.{name}" for name in STATE_FIELDS)},
     is_current = t.is_current, plan_id = t.plan_id, pending_plan_id = t.pending_plan_id,
     updated_at = $1
 FROM unnest($2::uuid[], $3::boolean[], $4::uuid[], $5::uuid[],
-    {", ".join(f"${n}::{_TYPES.get(name, 'timestamptz')}[]" for n, name in enumerate(_UPDATED, 6))})
-    AS t(id, is_current, plan_id, pending_plan_id, {", ".join(_UPDATED)})
+    {", ".join(f"${n}::{_TYPES.get(name, 'timestamptz')}[]" for n, name in enumerate(STATE_FIELDS, 6))})
+    AS t(id, is_current, plan_id, pending_plan_id, {", ".join(STATE_FIELDS)})
 WHERE s.id = t.id
 """
 SUBSCRIPTIONS_FOR_UPDATE_SQL = f"""
@@ -188,7 +187,9 @@ async def write_changes(
     if history:
         await driver.execute(INSERT_HISTORY_SQL, *_columns(history, 7), now)
     if states:
-        await driver.execute(UPDATE_SUBSCRIPTIONS_SQL, now, *_columns(states, 4 + len(_UPDATED)))
+        await driver.execute(
+            UPDATE_SUBSCRIPTIONS_SQL, now, *_columns(states, 4 + len(STATE_FIELDS))
+        )
 
 
 async def write_payment_results(

@@ -35,20 +35,14 @@ class MessagingRepository:
         envelope is serialized once, by orjson, and the rows go in as arrays."""
         if not recorded:
             return
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [])
+        rows = []
         for event, topic in recorded:
             envelope = event.envelope(self.source)
-            row = (
-                envelope["id"],
-                topic,
-                event.subject,
-                event.type,
-                orjson.dumps(envelope).decode(),
-                event.occurred_at,
-            )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        await (await session_driver(self.session)).execute(_ADD_OUTBOX, *columns)
+            json = orjson.dumps(envelope).decode()
+            rows.append((envelope["id"], topic, event.subject, event.type, json, event.occurred_at))
+        await (await session_driver(self.session)).execute(
+            _ADD_OUTBOX, *(list(column) for column in zip(*rows, strict=True))
+        )
 
     async def record_message(
         self,
