@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from models import Payment, Plan, QuotaPack, Subscription
-from services.billing.payments import RENEWAL_PURPOSES, invoice_status_after, mark_invoice
+from services.billing.payments import invoice_status_after, mark_invoice
 from services.billing.rules import (
     PaymentPurpose,
     PaymentStatus,
@@ -250,12 +250,15 @@ async def _move_subscription(
             plans[target.code] = target
             transition = lifecycle.change_plan(state, terms_of(target), now)
         else:
-            charged = (
-                row.pending_plan
-                if payment.purpose in RENEWAL_PURPOSES and row.pending_plan
-                else row.plan
+            found = result_transition(
+                state,
+                row.plan,
+                row.pending_plan,
+                payment.purpose,
+                payment.amount_cents,
+                message.status,
+                now,
             )
-            found = result_transition(state, charged, payment.amount_cents, message.status, now)
             if found is None:
                 return
             transition = found

@@ -48,10 +48,18 @@ OUTCOME_OF = {
 
 
 def result_transition(
-    state: SubscriptionState, charged: Plan, amount_cents: int, status: PaymentStatus, now: datetime
+    state: SubscriptionState,
+    plan: Plan,
+    pending: Plan | None,
+    purpose: PaymentPurpose,
+    amount_cents: int,
+    status: PaymentStatus,
+    now: datetime,
 ) -> Transition | None:
     """What a payment's result does to its subscription (None: nothing, including when
-    the subscription has moved on; the payment record still tells the truth)."""
+    the subscription has moved on; the payment record still tells the truth). A
+    renewal-type charge paid for the plan a scheduled downgrade chose."""
+    charged = pending if pending is not None and purpose in RENEWAL_PURPOSES else plan
     try:
         return lifecycle.payment_result(state, terms_of(charged), amount_cents, status, now)
     except InvalidTransition:
@@ -181,9 +189,9 @@ def apply(
     if payment.invoice_id is not None:
         payment.invoice_status = invoice_status_after(OUTCOME_OF[status], payment.purpose)
     row = loaded.subscriptions[payment.order_id]
-    renewing = payment.purpose in RENEWAL_PURPOSES and row.pending is not None
-    charged = row.pending if renewing and row.pending is not None else row.plan
-    transition = result_transition(row.state, charged, payment.amount_cents, status, now)
+    transition = result_transition(
+        row.state, row.plan, row.pending, payment.purpose, payment.amount_cents, status, now
+    )
     if transition is None:
         return
     after = transition.after
