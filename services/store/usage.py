@@ -79,14 +79,11 @@ class UsageRepository:
         inserted = await self.session.execute(statement.returning(UsageEvent.event_id))
         return inserted.scalar() is not None
 
-    async def _driver(self) -> asyncpg.Connection:
-        return await session_driver(self.session)
-
     async def claim_events(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
         """Record many events at once; the (user id, event id) of those not known before."""
         if not rows:
             return set()
-        found = await (await self._driver()).fetch(
+        found = await (await session_driver(self.session)).fetch(
             CLAIM_EVENTS_SQL,
             [r["user_id"] for r in rows],
             [r["event_id"] for r in rows],
@@ -107,14 +104,16 @@ class UsageRepository:
         if not sums:
             return {}
         columns = list(zip(*sums, strict=True))
-        found = await (await self._driver()).fetch(ADD_TO_COUNTERS_SQL, *map(list, columns))
+        found = await (await session_driver(self.session)).fetch(
+            ADD_TO_COUNTERS_SQL, *map(list, columns)
+        )
         return {(r["user_id"], r["meter_id"], r["period_start"]): int(r["used"]) for r in found}
 
     async def answer_events(self, answers: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
         """Store many events' answers (they were claimed, in this transaction)."""
         if not answers:
             return
-        await (await self._driver()).execute(
+        await (await session_driver(self.session)).execute(
             ANSWER_EVENTS_SQL,
             [a[0] for a in answers],
             [a[1] for a in answers],
