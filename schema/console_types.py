@@ -23,7 +23,9 @@ class MetricsPoint:
     active_subscriptions: int
 
 
-@strawberry.type(description="Key figures over a range, computed in SQL (docs/api.md, Console and portal).")
+@strawberry.type(
+    description="Key figures over a range, computed in SQL (docs/api.md, Console and portal)."
+)
 class Metrics:
     from_: datetime = strawberry.field(name="from")
     to: datetime
