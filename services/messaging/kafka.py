@@ -9,10 +9,15 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
+from services.common.tasks import all_or_none
 from services.messaging.publisher import OutboundMessage, PublishError
 
 log = logging.getLogger(__name__)
+# A produce batch's size: well under Kafka's default 1 MiB message.max.bytes.
+MAX_BATCH_BYTES = 256 * 1024
+CLOUDEVENT_HEADERS = [("content-type", b"application/cloudevents+json")]
 
 
 def make_producer(bootstrap: str, client_id: str, *, idempotent: bool) -> AIOKafkaProducer:
@@ -23,6 +28,7 @@ def make_producer(bootstrap: str, client_id: str, *, idempotent: bool) -> AIOKaf
         enable_idempotence=idempotent,
         linger_ms=5,
         request_timeout_ms=10_000,
+        max_batch_size=MAX_BATCH_BYTES,
     )
 
 
@@ -46,19 +52,31 @@ class KafkaPublisher:
             self._producer = producer
         return self._producer
 
+    async def start(self) -> None:
+        """Connect now rather than at the first publish."""
+        await self._started()
+
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        """Messages go out as whole produce batches, one partition's after another in
+        their order (a future per batch, not per message: several times the rate of
+        `send`). Partitions are the default partitioner's, as `send` would pick them."""
         producer = await self._started()
         try:
-            pending = [
-                await producer.send(
-                    message.topic,
-                    value=message.value,
-                    key=message.key.encode(),
-                    headers=[("content-type", b"application/cloudevents+json")],
+            by_partition: dict[tuple[str, int], list[OutboundMessage]] = {}
+            partitions = {
+                topic: sorted(await producer.partitions_for(topic))
+                for topic in {message.topic for message in messages}
+            }
+            for message in messages:
+                choices = partitions[message.topic]
+                partition = _PARTITIONER(message.key.encode(), choices, choices)
+                by_partition.setdefault((message.topic, partition), []).append(message)
+            await all_or_none(
+                *(
+                    _send_in_order(producer, topic, partition, in_partition)
+                    for (topic, partition), in_partition in by_partition.items()
                 )
-                for message in messages
-            ]
-            await asyncio.gather(*pending)
+            )
         except (KafkaError, OSError) as error:
             # A fresh producer next time: the old one may hold a broken connection.
             await self.close()
@@ -68,6 +86,29 @@ class KafkaPublisher:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+
+
+_PARTITIONER = DefaultPartitioner()
+
+
+async def _send_in_order(
+    producer: AIOKafkaProducer, topic: str, partition: int, messages: Sequence[OutboundMessage]
+) -> None:
+    """One partition's messages in batches; the producer keeps one batch per partition
+    in flight, so they arrive in this order. Returns once all are acknowledged."""
+    delivered = []
+    batch = producer.create_batch()
+    for message in messages:
+        key = message.key.encode()
+        if (
+            batch.append(key=key, value=message.value, timestamp=None, headers=CLOUDEVENT_HEADERS)
+            is None
+        ):
+            delivered.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = producer.create_batch()
+            batch.append(key=key, value=message.value, timestamp=None, headers=CLOUDEVENT_HEADERS)
+    delivered.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*delivered)
 
 
 Handler = Callable[[str, Sequence[tuple[bytes | None, bytes | None]]], Awaitable[None]]

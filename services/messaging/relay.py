@@ -6,6 +6,12 @@ unpublished events of that key, so one user's events never overtake each other e
 when two relays hold neighbouring batches. Publishing is at-least-once: a relay that
 dies after the broker acknowledged but before marking rows publishes them again, and
 consumers drop the duplicates by event id.
+
+One relay keeps two batches in flight, each in its own transaction: while one is sent
+to the broker, the one before it is marked published and the one after it claimed.
+A batch is sent only once the batch before it was acknowledged (a failed batch fails
+the one after it, unsent), and it commits only after the batch before it finished, so
+the order above holds across batches too.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,9 +28,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.messaging.live import LiveFeed
 from services.messaging.publisher import OutboundMessage, Publisher, PublishError
 from services.platform.clock import Clock
-from services.store.messaging import OutboxRepository
+from services.store.messaging import OutboxRepository, PendingEvent
 
 log = logging.getLogger(__name__)
+IN_FLIGHT = 2  # batches per relay: one being sent while the one before is marked
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Claimed rows whose transaction stays open until they are marked published."""
+
+    session: AsyncSession
+    events: Sequence[PendingEvent]
+    acked: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    task: asyncio.Task[int] | None = None
 
 
 class OutboxRelay:
@@ -47,26 +67,76 @@ class OutboxRelay:
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events went out. Raises PublishError
         (nothing marked) when the broker did not take them."""
-        async with self.session_factory() as session, session.begin():
-            outbox = OutboxRepository(session)
-            claimed = await outbox.claim_unpublished(self.batch_size)
-            if not claimed:
-                return 0
-            ready = await outbox.publishable_in_order(claimed)
-            if not ready:
-                return 0
-            messages = [OutboundMessage(row.topic, row.key, row.value) for row in ready]
-            await self.publisher.publish(messages)
-            await outbox.mark_published([row.id for row in ready], self.clock.now())
-        if self.live is not None:  # committed and published: push to websocket clients
-            await self.live.publish(messages)
-        return len(ready)
+        batch = await self._claim(held=())
+        return 0 if batch is None else await self._publish(batch, None)
 
     async def drain(self) -> int:
-        total = 0
-        while sent := await self.relay_once():
-            total += sent
+        """Publish until nothing publishable is left; returns how many went out."""
+        total, flying = 0, list[_Batch]()  # oldest first
+        try:
+            while True:
+                if len(flying) == IN_FLIGHT:
+                    total += await _task(flying.pop(0))
+                held = [event.id for batch in flying for event in batch.events]
+                batch = await self._claim(held)
+                if batch is None:
+                    break
+                batch.task = asyncio.create_task(
+                    self._publish(batch, flying[-1] if flying else None)
+                )
+                flying.append(batch)
+            while flying:
+                total += await _task(flying.pop(0))
+        finally:  # after a failure: the later batches are unsent, roll them back
+            for batch in flying:
+                _task(batch).cancel()
+            await asyncio.gather(*(_task(batch) for batch in flying), return_exceptions=True)
         return total
+
+    async def _claim(self, held: Sequence[int]) -> _Batch | None:
+        """The next batch in its own open transaction, or None when nothing can go out
+        yet. `held` are this relay's rows still in flight: they go out first."""
+        session = self.session_factory()
+        try:
+            await session.begin()
+            outbox = OutboxRepository(session)
+            claimed = await outbox.claim_unpublished(self.batch_size)
+            ready = await outbox.publishable_in_order(claimed, held) if claimed else []
+        except BaseException:
+            await session.close()
+            raise
+        if not ready:
+            await session.close()
+            return None
+        return _Batch(session, ready)
+
+    async def _publish(self, batch: _Batch, before: _Batch | None) -> int:
+        messages = [OutboundMessage(row.topic, row.key, row.value) for row in batch.events]
+        try:
+            if before is not None:
+                await asyncio.shield(before.acked)  # its failure fails this batch, unsent
+            await self.publisher.publish(messages)
+            batch.acked.set_result(None)
+            if before is not None:  # commits (and live pushes) in batch order
+                await asyncio.gather(_task(before), return_exceptions=True)
+            await OutboxRepository(batch.session).mark_published(
+                [row.id for row in batch.events], self.clock.now()
+            )
+            await batch.session.commit()
+        except BaseException as error:
+            if batch.acked.done():
+                pass
+            elif isinstance(error, asyncio.CancelledError):
+                batch.acked.cancel()
+            else:
+                batch.acked.set_exception(error)
+                batch.acked.exception()  # retrieved: only the batch after it may care
+            raise
+        finally:
+            await batch.session.close()
+        if self.live is not None:  # committed and published: push to websocket clients
+            await self.live.publish(messages)
+        return len(messages)
 
     async def prune(self) -> int:
         async with self.session_factory() as session, session.begin():
@@ -94,6 +164,11 @@ class OutboxRelay:
                 continue
             if not sent:
                 await _sleep(stop, idle_seconds)
+
+
+def _task(batch: _Batch) -> asyncio.Task[int]:
+    assert batch.task is not None
+    return batch.task
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -177,12 +177,16 @@ class OutboxRepository:
         rows = await (await session_driver(self.session)).fetch(_CLAIM_UNPUBLISHED, limit)
         return [PendingEvent(*row) for row in rows]
 
-    async def publishable_in_order(self, claimed: Sequence[PendingEvent]) -> list[PendingEvent]:
+    async def publishable_in_order(
+        self, claimed: Sequence[PendingEvent], held: Sequence[int] = ()
+    ) -> list[PendingEvent]:
         """The claimed rows that come before any unpublished row of the same key that
-        someone else holds (or that was written after our claim)."""
+        someone else holds (or that was written after our claim). `held` are rows this
+        relay sends before these: they do not count as someone else's."""
+        mine = [row.id for row in claimed]
+        mine.extend(held)
         result = await self.session.execute(
-            _FOREIGN_FIRST,
-            {"keys": list({row.key for row in claimed}), "mine": [row.id for row in claimed]},
+            _FOREIGN_FIRST, {"keys": list({row.key for row in claimed}), "mine": mine}
         )
         foreign_first: dict[str, int] = {key: first for key, first in result}
         return [

@@ -95,6 +95,39 @@ async def consume(broker: TansuBroker, topics: Sequence[str], count: int, group:
     return got
 
 
+async def test_the_publisher_batches_each_key_where_send_would_put_it_in_order(broker):
+    suffix = uuid.uuid4().hex[:6]
+    batched, plain = f"publisher-batched-{suffix}", f"publisher-plain-{suffix}"
+    await broker.create_topics([batched, plain])
+    padding = "x" * 2000  # ~1.2 MB in all: several produce batches per partition
+    messages = [
+        OutboundMessage.of(batched, f"key-{n % 40}", {"n": n, "padding": padding})
+        for n in range(600)
+    ]
+    publisher = KafkaPublisher(broker.bootstrap, "test")
+    await publisher.publish(messages)
+    await publisher.close()
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send_and_wait(plain, message.value, key=message.key.encode())
+    finally:
+        await producer.stop()
+    got = await consume(broker, [batched], len(messages))
+    reference = {r.key: r.partition for r in await consume(broker, [plain], len(messages))}
+    assert len(got) == len(messages)
+    assert len({record.partition for record in got}) == 3
+    sequences: dict[bytes, list[int]] = {}
+    for record in got:
+        assert record.partition == reference[record.key]
+        assert dict(record.headers)["content-type"] == b"application/cloudevents+json"
+        sequences.setdefault(record.key, []).append(orjson.loads(record.value)["n"])
+    for key, sequence in sequences.items():
+        assert sequence == sorted(sequence), key
+        assert len(sequence) == 15
+
+
 async def test_every_produced_event_matches_its_schema(deps, clock):
     from datetime import timedelta
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from services.common.errors import DomainError, ErrorCode
-from services.messaging.publisher import InProcessBus, OutboundMessage
+from services.messaging.publisher import InProcessBus, OutboundMessage, PublishError
 from services.messaging.relay import OutboxRelay
 from services.pricing import broadcasts, catalog
 from services.subscriptions import cancellation, checkout, fulfillment_updates
@@ -43,6 +43,59 @@ async def test_several_relays_never_reorder_one_users_events(deps):
     assert await scalar(deps, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     seen = [(m.key, m.envelope["id"]) for m in recorder.seen]
     assert len(seen) == len(set(seen)) == len(expected)
+    for user in {key for key, _ in expected}:
+        assert [e for k, e in seen if k == user] == [e for k, e in expected if k == user]
+
+
+class FailsOnce:
+    """Slow to acknowledge (so a relay's next batch is claimed meanwhile), and refuses
+    its `fail_on`th publish; records how many publishes ever ran at once."""
+
+    def __init__(self, fail_on: int) -> None:
+        self.seen: list[OutboundMessage] = []
+        self.calls, self.running, self.most_at_once = 0, 0, 0
+        self.fail_on = fail_on
+
+    async def publish(self, messages: Sequence[OutboundMessage]) -> None:
+        self.calls += 1
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await asyncio.sleep(0.05)
+            if self.calls == self.fail_on:
+                raise PublishError("broker refused the batch")
+            self.seen.extend(messages)
+        finally:
+            self.running -= 1
+
+
+async def test_a_failed_batch_stops_the_batches_claimed_after_it_unsent(deps):
+    for n in range(12):
+        user = f"p{n % 3}"
+        await checkout.subscribe(deps, checkout.Subscribe(user, "premium", "pm_card_visa"))
+        await cancellation.cancel(deps, cancellation.CancelSubscription(user, at_period_end=False))
+    expected = await scalar(
+        deps, "SELECT json_agg(json_build_array(key, event_id) ORDER BY id) FROM outbox"
+    )
+    assert len(expected) > 3 * 5  # more batches than the relay keeps in flight
+    failing = FailsOnce(fail_on=2)
+    relay = OutboxRelay(deps.session_factory, failing, deps.clock, batch_size=5)
+    try:
+        await relay.drain()
+    except PublishError:
+        pass
+    else:
+        raise AssertionError("the refused batch was not reported")
+    assert failing.most_at_once == 1  # a batch is sent only once the one before it was acked
+    first = [(m.key, m.envelope["id"]) for m in failing.seen]
+    assert first == [tuple(e) for e in expected[:5]]  # only the batch before the failure
+    published = await scalar(deps, "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL")
+    assert published == 5  # the refused batch and the one claimed after it stay unpublished
+    again = FailsOnce(fail_on=0)
+    await OutboxRelay(deps.session_factory, again, deps.clock, batch_size=5).drain()
+    assert again.most_at_once == 1
+    seen = first + [(m.key, m.envelope["id"]) for m in again.seen]
+    assert sorted(seen) == sorted(tuple(e) for e in expected)
     for user in {key for key, _ in expected}:
         assert [e for k, e in seen if k == user] == [e for k, e in expected if k == user]
 
