@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, Identity, Index, String, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import USER_ID, Base, server_now
@@ -22,7 +22,12 @@ class OutboxEvent(Base):
         Index(
             "ix_outbox_unpublished_key", "key", "id", postgresql_where=text("published_at IS NULL")
         ),
-        Index("ix_outbox_published_at", "published_at"),
+        # Pruning; new (unpublished) events stay out of it.
+        Index(
+            "ix_outbox_published_at",
+            "published_at",
+            postgresql_where=text("published_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -30,7 +35,8 @@ class OutboxEvent(Base):
     topic: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(USER_ID)
     event_type: Mapped[str] = mapped_column(String(128))
-    envelope: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # json, not jsonb: the text as the service serialized it, which the relay sends.
+    envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
 

@@ -79,14 +79,15 @@ class OutboxRelay:
                     total += await _task(flying.pop(0))
                 held = [event.id for batch in flying for event in batch.events]
                 batch = await self._claim(held)
-                if batch is None:
-                    break
+                if batch is None:  # nothing yet: once what is in flight is done, maybe
+                    if not flying:
+                        break
+                    total += await _task(flying.pop(0))
+                    continue
                 batch.task = asyncio.create_task(
                     self._publish(batch, flying[-1] if flying else None)
                 )
                 flying.append(batch)
-            while flying:
-                total += await _task(flying.pop(0))
         finally:  # after a failure: the later batches are unsent, roll them back
             for batch in flying:
                 _task(batch).cancel()

@@ -142,7 +142,7 @@ WHERE p.source = t.source AND p.message_id = t.message_id
 """
 _ADD_OUTBOX = """
 INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at)
-SELECT event_id, topic, key, event_type, envelope::jsonb, created_at
+SELECT event_id, topic, key, event_type, envelope::json, created_at
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
     WITH ORDINALITY AS t(event_id, topic, key, event_type, envelope, created_at, position)
 ORDER BY position  -- ids in the order the events were recorded: the relay's order
