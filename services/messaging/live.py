@@ -165,6 +165,9 @@ class LiveHub:
         quotas = sum(len(boxes) for boxes in self._quotas_by_user.values())
         return len(self._firehose) + users + quotas
 
+    def watches_quotas_of(self, user_id: str) -> bool:
+        return user_id in self._quotas_by_user
+
     def dispatch(self, change: Change) -> None:
         if isinstance(change, QuotaChange):
             for box in list(self._quotas_by_user.get(change.user_id, {}).values()):
@@ -218,6 +221,9 @@ async def _listening(
 class LiveFeed(Protocol):
     async def publish(self, messages: Sequence[OutboundMessage]) -> None: ...
 
+    def may_watch_quotas_of(self, user_id: str) -> bool:
+        """False only when no listener anywhere can want this user's quota changes."""
+
 
 def _changes(messages: Sequence[OutboundMessage]) -> list[bytes]:
     return [
@@ -233,6 +239,9 @@ class LocalFeed:
     def __init__(self, hub: LiveHub) -> None:
         self.hub = hub
 
+    def may_watch_quotas_of(self, user_id: str) -> bool:
+        return self.hub.watches_quotas_of(user_id)  # this process's hub is every listener
+
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
         for value in _changes(messages):
             change = parse_change(orjson.loads(value))
@@ -247,6 +256,9 @@ class RedisFeed:
     def __init__(self, redis: Redis, channel: str) -> None:
         self.redis = redis
         self.channel = channel
+
+    def may_watch_quotas_of(self, user_id: str) -> bool:
+        return True  # another process's clients may
 
     async def publish(self, messages: Sequence[OutboundMessage]) -> None:
         values = _changes(messages)
@@ -301,6 +313,8 @@ class QuotaPushes:
         self._flushing: asyncio.Task[None] | None = None
 
     def offer(self, change: QuotaChange) -> None:
+        if not self.feed.may_watch_quotas_of(change.user_id):
+            return  # nobody would see it: not built, serialized and parsed back for nothing
         self._latest[(change.user_id, change.meter_key)] = change
         if self._flushing is None:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
