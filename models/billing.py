@@ -68,7 +68,10 @@ class InvoiceLine(Base):
     __table_args__ = (Index(None, "invoice_id", "position"),)
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"))
+    # Deferrable: bulk renewals write lines before their invoices (numbered last).
+    invoice_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("invoices.id", deferrable=True, initially="IMMEDIATE")
+    )
     position: Mapped[int]
     kind: Mapped[LineKind] = mapped_column(enum_column(LineKind, "invoice_line_kind"))
     description: Mapped[str] = mapped_column(Text)
@@ -114,7 +117,10 @@ class Payment(Base):
     owner_id: Mapped[str] = mapped_column(USER_ID)
     order_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
     quota_pack_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("quota_packs.id"))
-    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id"))
+    # Deferrable: bulk renewals write payments before their invoices (numbered last).
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("invoices.id", deferrable=True, initially="IMMEDIATE")
+    )
     purpose: Mapped[PaymentPurpose] = mapped_column(enum_column(PaymentPurpose, "payment_purpose"))
     amount_cents: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))

@@ -122,19 +122,20 @@ async def renew(
         for event in events_for(changed, free_plan, actor, now):
             uow.record(event)
     driver = await session_driver(uow.session)
-    # The states first: the invoice counter stays locked from the draw to the commit
-    # (gapless numbers), so only what needs its numbers is written under it.
+    # The invoice counter stays locked from the draw to the commit (gapless numbers), so
+    # everything that does not carry a number is written before it: the states, then the
+    # payments and lines (their invoice foreign keys checked at commit, once the
+    # invoices exist).
+    await statements.defer_invoice_references(driver)
     await statements.write_changes(driver, [], states, now)
-    numbers = iter(await uow.billing.invoice_numbers(len(decided)))
-    payments, invoices, lines, history = [], [], [], []
-    for renewal, result, status, transition in decided:
-        amount, invoice_id, number = renewal.request.amount_cents, uuid.uuid4(), next(numbers)
+    payments, invoices, lines = [], [], []
+    for renewal, result, status, _ in decided:
+        amount, invoice_id = renewal.request.amount_cents, uuid.uuid4()
         invoice_status = invoice_status_after(result.outcome, PaymentPurpose.RENEWAL)
         paid = invoice_status is InvoiceStatus.PAID
         invoices.append(
             (
                 invoice_id,
-                number,
                 renewal.user_id,
                 renewal.id,
                 invoice_status.value,
@@ -175,14 +176,21 @@ async def renew(
                 result.failure_message,
             )
         )
+    await statements.write_payments_and_lines(
+        driver, payments, lines, platform=gateway.platform, now=now
+    )
+    numbers = await uow.billing.invoice_numbers(len(decided))
+    history = []
+    for (renewal, result, _, transition), number in zip(decided, numbers, strict=True):
         if transition is not None:
-            details: dict[str, object] = {"invoice": number, "amountCents": amount}
+            details: dict[str, object] = {
+                "invoice": number,
+                "amountCents": renewal.request.amount_cents,
+            }
             if result.failure_message:
                 details["failure"] = result.failure_message
             history.append(history_row(renewal.id, renewal.user_id, transition, actor, details))
-    await statements.write_renewals(
-        driver, payments, invoices, lines, platform=gateway.platform, now=now
-    )
+    await statements.write_invoices(driver, invoices, numbers, now)
     await statements.write_changes(driver, history, [], now)
     return len(states)
 

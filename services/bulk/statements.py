@@ -158,22 +158,41 @@ async def claim(
     return await _fetch(session, CLAIM_SQL, now, limit, list(skip))
 
 
-async def write_renewals(
+async def defer_invoice_references(driver: asyncpg.Connection) -> None:
+    """Payments' and lines' invoice foreign keys checked at commit in this transaction
+    (they are written before their invoices, which wait for their numbers)."""
+    await driver.execute(
+        "SET CONSTRAINTS fk_payments_invoice_id_invoices, fk_invoice_lines_invoice_id_invoices"
+        " DEFERRED"
+    )
+
+
+async def write_payments_and_lines(
     driver: asyncpg.Connection,
     payments: Sequence[Sequence[Any]],
-    invoices: Sequence[Sequence[Any]],
     lines: Sequence[Sequence[Any]],
     *,
     platform: str,
     now: datetime,
 ) -> None:
-    """The renewals' new rows; each argument holds one tuple per row in its statement's
-    column order."""
-    if invoices:
-        await driver.execute(INSERT_INVOICES_SQL, *_columns(invoices, 11), now)
+    """The renewals' payments and invoice lines; each argument holds one tuple per row in
+    its statement's column order."""
+    if lines:
         await driver.execute(INSERT_LINES_SQL, *_columns(lines, 6))
     if payments:
         await driver.execute(INSERT_PAYMENTS_SQL, *_columns(payments, 15), platform, now)
+
+
+async def write_invoices(
+    driver: asyncpg.Connection,
+    invoices: Sequence[Sequence[Any]],
+    numbers: Sequence[str],
+    now: datetime,
+) -> None:
+    """The renewals' invoices (all but their numbers, given apart: drawn last)."""
+    if invoices:
+        columns = _columns(invoices, 10)
+        await driver.execute(INSERT_INVOICES_SQL, columns[0], list(numbers), *columns[1:], now)
 
 
 async def write_changes(
