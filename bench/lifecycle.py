@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bench.common import Report, Result, drop_database, fresh_database
-from services.billing.scheduler import run_due_work
+from services.billing.scheduler import BATCH_SIZE, run_due_work
 from services.gateway.local import LocalGateway
 from services.platform.clock import FrozenClock
 from services.platform.config import Settings
@@ -151,7 +151,7 @@ def run(report: Report, count: int, batch_size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--batch", type=int, default=BATCH_SIZE)
     args = parser.parse_args()
     report = Report()
     run(report, args.rows, args.batch)

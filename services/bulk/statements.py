@@ -115,6 +115,7 @@ _ENUMS: dict[str, dict[str, Any]] = {
     "payment_confirmation": {member.value: member for member in PaymentConfirmation},
     "status_before_suspension": {member.value: member for member in Status},
 }
+_ENUM_POSITIONS = [n for n, name in enumerate(STATE_FIELDS) if name in _ENUMS]
 _STATE_COLUMNS = itemgetter(*STATE_FIELDS)
 _STATE_OF = attrgetter(*STATE_FIELDS)
 _TYPES = {
@@ -293,9 +294,13 @@ def history_row(
     )
 
 
-def updated_columns(state: Any) -> tuple[Any, ...]:
+def updated_columns(state: Any) -> list[Any]:
     """A state's columns in the update's order (enums as their stored values)."""
-    return tuple(getattr(v, "value", v) for v in _STATE_OF(state))
+    values = list(_STATE_OF(state))
+    for position in _ENUM_POSITIONS:
+        if values[position] is not None:
+            values[position] = values[position].value
+    return values
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

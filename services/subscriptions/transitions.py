@@ -6,6 +6,7 @@ history row or its outbox events.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -116,7 +117,10 @@ def events_for(
 ) -> list[DomainEvent]:
     """The outbox events of one transition (the bulk renewals use it as well)."""
     transition, user = changed.transition, changed.user_id
-    data = state_data(changed.subscription_id, user, changed.plan.code, transition.after)
+    # Built only for a transition that has events (a plain renewal has none).
+    data = functools.cache(
+        lambda: state_data(changed.subscription_id, user, changed.plan.code, transition.after)
+    )
     reason = transition.reason
     found: list[DomainEvent] = []
     if transition.status_changed:
@@ -128,7 +132,7 @@ def events_for(
                 events.SUBSCRIPTION_STATUS_CHANGED,
                 user,
                 {
-                    **data,
+                    **data(),
                     "from": transition.before.status.value if transition.before else None,
                     "to": transition.after.status.value,
                     "reason": reason,
@@ -140,29 +144,31 @@ def events_for(
             )
         )
     if reason in STARTED_REASONS:
-        found.append(DomainEvent(events.SUBSCRIPTION_STARTED, user, data, now))
+        found.append(DomainEvent(events.SUBSCRIPTION_STARTED, user, data(), now))
     if reason in CANCELLED_REASONS:
         found.append(
-            DomainEvent(events.SUBSCRIPTION_CANCELLED, user, {**data, "reason": note}, now)
+            DomainEvent(events.SUBSCRIPTION_CANCELLED, user, {**data(), "reason": note}, now)
         )
     if reason == "paused":
         until = events.iso(transition.after.resumes_at)
         found.append(
-            DomainEvent(events.SUBSCRIPTION_PAUSED, user, {**data, "resumesAt": until}, now)
+            DomainEvent(events.SUBSCRIPTION_PAUSED, user, {**data(), "resumesAt": until}, now)
         )
     if reason == "unpaused":
-        found.append(DomainEvent(events.SUBSCRIPTION_RESUMED, user, data, now))
+        found.append(DomainEvent(events.SUBSCRIPTION_RESUMED, user, data(), now))
     if reason == "upgraded":
         previous = transition.before.plan_code if transition.before else None
         found.append(
-            DomainEvent(events.SUBSCRIPTION_UPGRADED, user, {**data, "fromPlanCode": previous}, now)
+            DomainEvent(
+                events.SUBSCRIPTION_UPGRADED, user, {**data(), "fromPlanCode": previous}, now
+            )
         )
     if reason in PAID_PERIOD_REASONS and changed.fulfillment:
         found.append(
             DomainEvent(
                 events.FULFILLMENT_REQUESTED,
                 user,
-                {**data, "fulfillment": changed.fulfillment},
+                {**data(), "fulfillment": changed.fulfillment},
                 now,
             )
         )
@@ -170,5 +176,5 @@ def events_for(
     if reason == "payment_failed" and transition.after.status is Status.PAST_DUE:
         templates = (*templates, "subscription_past_due")
     for template in templates:
-        found.append(events.notification(user, template, now, **data))
+        found.append(events.notification(user, template, now, **data()))
     return found
