@@ -45,53 +45,6 @@ LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
 """
 
-INSERT_PAYMENTS_SQL = """
-INSERT INTO payments (id, owner_id, order_id, invoice_id, purpose, amount_cents, currency,
-    payment_id, payment_status, status_literal, payment_method_id, idempotency_key,
-    period_start, attempt, redirect_url, client_secret, failure_message, platform, is_active,
-    created_at, updated_at)
-SELECT id, owner_id, order_id, invoice_id, 'RENEWAL', amount_cents, currency, payment_id,
-    payment_status, status_literal, payment_method_id, idempotency_key, period_start, 0,
-    redirect_url, client_secret, failure_message, $16, true, $17, $17
-FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::text[],
-    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[],
-    $13::text[], $14::text[], $15::text[])
-    AS t(id, owner_id, order_id, invoice_id, amount_cents, currency, payment_id,
-        payment_status, status_literal, payment_method_id, idempotency_key, period_start,
-        redirect_url, client_secret, failure_message)
-"""
-
-INSERT_INVOICES_SQL = """
-INSERT INTO invoices (id, number, user_id, subscription_id, status, currency, total_cents,
-    amount_paid_cents, amount_refunded_cents, period_start, period_end, paid_at, created_at)
-SELECT id, number, user_id, subscription_id, status, currency, total_cents,
-    amount_paid_cents, 0, period_start, period_end, paid_at, $12
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::text[], $6::text[],
-    $7::bigint[], $8::bigint[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
-    AS t(id, number, user_id, subscription_id, status, currency, total_cents,
-        amount_paid_cents, period_start, period_end, paid_at)
-"""
-
-INSERT_LINES_SQL = """
-INSERT INTO invoice_lines (id, invoice_id, position, kind, description, amount_cents,
-    plan_code, period_start, period_end)
-SELECT gen_random_uuid(), invoice_id, 0, 'SUBSCRIPTION', description, amount_cents, plan_code,
-    period_start, period_end
-FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[],
-    $6::timestamptz[]) AS t(invoice_id, description, amount_cents, plan_code, period_start,
-    period_end)
-"""
-
-INSERT_HISTORY_SQL = """
-INSERT INTO subscription_history (subscription_id, user_id, from_status, to_status, reason,
-    actor, details, occurred_at)
-SELECT subscription_id, user_id, from_status, to_status, reason, actor, details::jsonb, $8
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-    WITH ORDINALITY AS t(subscription_id, user_id, from_status, to_status, reason, actor,
-        details, position)
-ORDER BY position  -- one subscription's transitions keep their order
-"""
-
 UPDATE_PAYMENTS_SQL = """
 UPDATE payments p SET status_literal = t.status_literal, failure_message = t.failure_message,
     processor_event_at = t.processor_event_at, updated_at = $5
@@ -176,12 +129,22 @@ async def write_payments_and_lines(
     platform: str,
     now: datetime,
 ) -> None:
-    """The renewals' payments and invoice lines; each argument holds one tuple per row in
-    its statement's column order."""
+    """The renewals' payments and invoice lines, by binary COPY (no statement to plan,
+    no arrays to unnest); each argument holds one tuple per row in the order of the
+    columns below."""
     if lines:
-        await driver.execute(INSERT_LINES_SQL, *_columns(lines, 6))
+        await driver.copy_records_to_table(
+            "invoice_lines",
+            columns=_LINE_COLUMNS,
+            records=[(uuid.uuid4(), 0, "SUBSCRIPTION", *line) for line in lines],
+        )
     if payments:
-        await driver.execute(INSERT_PAYMENTS_SQL, *_columns(payments, 15), platform, now)
+        constant = ("RENEWAL", 0, platform, True, now, now)
+        await driver.copy_records_to_table(
+            "payments",
+            columns=_PAYMENT_COLUMNS,
+            records=[(*payment, *constant) for payment in payments],
+        )
 
 
 async def write_invoices(
@@ -192,8 +155,73 @@ async def write_invoices(
 ) -> None:
     """The renewals' invoices (all but their numbers, given apart: drawn last)."""
     if invoices:
-        columns = _columns(invoices, 10)
-        await driver.execute(INSERT_INVOICES_SQL, columns[0], list(numbers), *columns[1:], now)
+        await driver.copy_records_to_table(
+            "invoices",
+            columns=_INVOICE_COLUMNS,
+            records=[
+                (*invoice, number, now) for invoice, number in zip(invoices, numbers, strict=True)
+            ],
+        )
+
+
+_LINE_COLUMNS = [
+    "id",
+    "position",
+    "kind",
+    "invoice_id",
+    "description",
+    "amount_cents",
+    "plan_code",
+    "period_start",
+    "period_end",
+]
+_PAYMENT_COLUMNS = [
+    "id",
+    "owner_id",
+    "order_id",
+    "invoice_id",
+    "amount_cents",
+    "currency",
+    "payment_id",
+    "payment_status",
+    "status_literal",
+    "payment_method_id",
+    "idempotency_key",
+    "period_start",
+    "redirect_url",
+    "client_secret",
+    "failure_message",
+    "purpose",
+    "attempt",
+    "platform",
+    "is_active",
+    "created_at",
+    "updated_at",
+]
+_HISTORY_COLUMNS = [
+    "subscription_id",
+    "user_id",
+    "from_status",
+    "to_status",
+    "reason",
+    "actor",
+    "details",
+    "occurred_at",
+]
+_INVOICE_COLUMNS = [
+    "id",
+    "user_id",
+    "subscription_id",
+    "status",
+    "currency",
+    "total_cents",
+    "amount_paid_cents",
+    "period_start",
+    "period_end",
+    "paid_at",
+    "number",
+    "created_at",
+]
 
 
 async def write_changes(
@@ -204,8 +232,12 @@ async def write_changes(
 ) -> None:
     """History rows (subscription, user, from, to, reason, actor, details JSON) and the
     new states (id, is_current, plan id, pending plan id, *updated_columns)."""
-    if history:
-        await driver.execute(INSERT_HISTORY_SQL, *_columns(history, 7), now)
+    if history:  # COPY keeps the rows' order: one subscription's transitions keep theirs
+        await driver.copy_records_to_table(
+            "subscription_history",
+            columns=_HISTORY_COLUMNS,
+            records=[(*row, now) for row in history],
+        )
     if states:
         await driver.execute(
             UPDATE_SUBSCRIPTIONS_SQL, now, *_columns(states, 4 + len(STATE_FIELDS))
