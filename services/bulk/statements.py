@@ -1,6 +1,7 @@
-"""SQL for bulk renewals: one claim, then one statement per table for the whole batch
-on the session's own asyncpg connection (in its transaction, `unnest` of arrays), so
-the cost per renewal is a few array elements instead of an ORM object and a flush."""
+"""SQL for bulk renewals and payment results: one claim, then one statement per table
+for the whole batch on the session's own asyncpg connection, in its transaction (new
+rows by binary COPY, updates from `unnest` of arrays), so the cost per renewal is a few
+values instead of an ORM object and a flush."""
 
 from __future__ import annotations
 
