@@ -324,7 +324,9 @@ def worker(settings: Settings) -> None:
     deps, publisher, redis = app.state.deps, app.state.publisher, app.state.redis
     # Live pushes from a separate worker reach API processes only through Redis.
     live = deps.live if redis else None
-    asyncio.run(run_worker(deps, publisher, build_consumer(deps, publisher), live))
+    consumer = build_consumer(deps, publisher)
+    settle_heap()  # as for serving: batches of thousands of rows make young garbage fast
+    asyncio.run(run_worker(deps, publisher, consumer, live))
 
 
 def stop(settings: Settings) -> None:

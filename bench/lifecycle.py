@@ -23,6 +23,7 @@ from services.platform.clock import FrozenClock
 from services.platform.config import Settings
 from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
+from services.platform.heap import settle_heap
 from services.pricing.seed import seed_plans
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -106,6 +107,7 @@ async def drain(url: str, batch_size: int) -> int:
 
 
 def _worker(url: str, batch_size: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    settle_heap()  # the GC settings `main.py worker` runs with
     results.put(asyncio.run(drain(url, batch_size)))
 
 

@@ -6,7 +6,6 @@ history row or its outbox events.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -117,10 +116,15 @@ def events_for(
 ) -> list[DomainEvent]:
     """The outbox events of one transition (the bulk renewals use it as well)."""
     transition, user = changed.transition, changed.user_id
-    # Built only for a transition that has events (a plain renewal has none).
-    data = functools.cache(
-        lambda: state_data(changed.subscription_id, user, changed.plan.code, transition.after)
-    )
+    built: list[dict[str, Any]] = []
+
+    def data() -> dict[str, Any]:  # built only for a transition that has events
+        if not built:
+            built.append(
+                state_data(changed.subscription_id, user, changed.plan.code, transition.after)
+            )
+        return built[0]
+
     reason = transition.reason
     found: list[DomainEvent] = []
     if transition.status_changed:
