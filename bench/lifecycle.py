@@ -12,7 +12,9 @@ import argparse
 import asyncio
 import multiprocessing
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Event
 
 import asyncpg
 
@@ -92,7 +94,7 @@ async def baseline_update(url: str) -> float:
         await connection.close()
 
 
-async def drain(url: str, batch_size: int) -> int:
+async def drain(url: str, batch_size: int, ready: Callable[[], None] = lambda: None) -> int:
     engine = make_engine(url, pool_size=2)
     deps = Deps(
         settings=Settings(database_url=url),
@@ -101,29 +103,52 @@ async def drain(url: str, batch_size: int) -> int:
         gateway=LocalGateway(),
     )
     try:
+        async with engine.connect():  # connected before the clock starts
+            pass
+        ready()
         return await run_due_work(deps, batch_size)
     finally:
         await engine.dispose()
 
 
-def _worker(url: str, batch_size: int, results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _worker(
+    url: str,
+    batch_size: int,
+    ready: multiprocessing.Queue,  # type: ignore[type-arg]
+    go: Event,
+    results: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
     settle_heap()  # the GC settings `main.py worker` runs with
-    results.put(asyncio.run(drain(url, batch_size)))
+
+    def started() -> None:  # imported and connected: wait for the others, then go
+        ready.put(True)
+        go.wait()
+
+    results.put(asyncio.run(drain(url, batch_size, started)))
 
 
 def run_workers(url: str, workers: int, batch_size: int) -> tuple[float, int]:
+    """Seconds from the moment every worker process is up (imported, connected) until
+    the last one finds nothing due: process start-up is not renewal time."""
     context = multiprocessing.get_context("spawn")
+    ready: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
     results: multiprocessing.Queue = context.Queue()  # type: ignore[type-arg]
+    go = context.Event()
     processes = [
-        context.Process(target=_worker, args=(url, batch_size, results)) for _ in range(workers)
+        context.Process(target=_worker, args=(url, batch_size, ready, go, results))
+        for _ in range(workers)
     ]
-    started = time.perf_counter()
     for process in processes:
         process.start()
+    for _ in processes:
+        ready.get()
+    started = time.perf_counter()
+    go.set()
     done = sum(results.get() for _ in processes)
+    elapsed = time.perf_counter() - started
     for process in processes:
         process.join()
-    return time.perf_counter() - started, done
+    return elapsed, done
 
 
 def run(report: Report, count: int, batch_size: int) -> None:
