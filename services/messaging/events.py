@@ -48,8 +48,18 @@ class DomainEvent:
         """The CloudEvents 1.0 JSON envelope, as the `cloudevents` library writes it
         (tests/unit/messaging compares the two for every event type); built directly,
         it costs a dict instead of an event object and a JSON round trip."""
+        data = orjson.loads(orjson.dumps(self.data))  # plain JSON values, a copy
+        return self._envelope(source, self.id or str(uuid.uuid4()), data)
+
+    def serialized(self, source: str) -> tuple[str, bytes]:
+        """(its id, the envelope as JSON), serialized once: what the outbox stores and
+        the relay sends (the same bytes as `orjson.dumps(self.envelope(source))`)."""
+        event_id = self.id or str(uuid.uuid4())
+        return event_id, orjson.dumps(self._envelope(source, event_id, self.data))
+
+    def _envelope(self, source: str, event_id: str, data: dict[str, Any]) -> dict[str, Any]:
         return {
-            "id": self.id or str(uuid.uuid4()),
+            "id": event_id,
             "source": source,
             "type": self.type,
             "specversion": "1.0",
@@ -57,7 +67,7 @@ class DomainEvent:
             "subject": self.subject,
             "datacontenttype": "application/json",
             "dataversion": DATA_VERSION,
-            "data": orjson.loads(orjson.dumps(self.data)),  # plain JSON values, a copy
+            "data": data,
         }
 
 

@@ -31,17 +31,19 @@ class MessagingRepository:
         self.source = source
 
     async def add_outbox(self, recorded: Sequence[tuple[DomainEvent, str]]) -> None:
-        """The transaction's (event, topic) pairs as outbox rows, in one statement: each
-        envelope is serialized once, by orjson, and the rows go in as arrays."""
+        """The transaction's (event, topic) pairs as outbox rows, by one binary COPY (its
+        rows keep their order, so ids follow the order the events were recorded: the
+        relay's order); each envelope is serialized once, by orjson."""
         if not recorded:
             return
         rows = []
         for event, topic in recorded:
-            envelope = event.envelope(self.source)
-            json = orjson.dumps(envelope).decode()
-            rows.append((envelope["id"], topic, event.subject, event.type, json, event.occurred_at))
-        await (await session_driver(self.session)).execute(
-            _ADD_OUTBOX, *(list(column) for column in zip(*rows, strict=True))
+            event_id, value = event.serialized(self.source)
+            rows.append(
+                (event_id, topic, event.subject, event.type, value.decode(), event.occurred_at)
+            )
+        await (await session_driver(self.session)).copy_records_to_table(
+            "outbox", columns=_OUTBOX_COLUMNS, records=rows
         )
 
     async def record_message(
@@ -140,13 +142,7 @@ UPDATE processed_messages p SET outcome = t.outcome
 FROM unnest($1::text[], $2::text[], $3::text[]) AS t(source, message_id, outcome)
 WHERE p.source = t.source AND p.message_id = t.message_id
 """
-_ADD_OUTBOX = """
-INSERT INTO outbox (event_id, topic, key, event_type, envelope, created_at)
-SELECT event_id, topic, key, event_type, envelope::json, created_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-    WITH ORDINALITY AS t(event_id, topic, key, event_type, envelope, created_at, position)
-ORDER BY position  -- ids in the order the events were recorded: the relay's order
-"""
+_OUTBOX_COLUMNS = ["event_id", "topic", "key", "event_type", "envelope", "created_at"]
 _FOREIGN_FIRST = (
     select(OutboxEvent.key, func.min(OutboxEvent.id))
     .where(

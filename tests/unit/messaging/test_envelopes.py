@@ -4,6 +4,7 @@ trip per event)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import orjson
@@ -60,6 +61,14 @@ def test_every_event_type_is_enveloped_as_the_library_writes_it(event_type, mome
     ours = event.envelope("urn:subscription-service")
     assert ours == library_envelope(event, "urn:subscription-service")
     assert list(ours) == list(library_envelope(event, "urn:subscription-service"))  # order too
+    event_id, stored = event.serialized("urn:subscription-service")
+    assert (event_id, stored) == ("evt-1", orjson.dumps(ours))  # what the outbox keeps
+
+
+def test_data_with_dates_and_ids_serializes_as_its_envelope_does():
+    data = {"at": MOMENTS[1], "subscriptionId": uuid.UUID(int=7), "nested": {"when": MOMENTS[2]}}
+    event = DomainEvent("plan.updated", "u", data, MOMENTS[0], id="evt-2")
+    assert event.serialized("urn:s")[1] == orjson.dumps(event.envelope("urn:s"))
 
 
 def test_the_envelope_copies_its_data():
