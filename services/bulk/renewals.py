@@ -84,16 +84,12 @@ async def renew(
     their webhook: both go into `skipped` for this run."""
     plans = await uow.plans.by_ids({record["plan_id"] for record in records})
     terms = {plan_id: terms_of(plan) for plan_id, plan in plans.items()}
-    candidates = [_renewal(record, plans[record["plan_id"]]) for record in records]
-    charged = await statements.charged_keys(
-        uow.session, [r.request.idempotency_key for r in candidates]
-    )
     renewals = []
-    for renewal in candidates:
-        if renewal.request.idempotency_key in charged:
-            skipped.add(renewal.id)  # charged already, still processing: a webhook settles it
+    for record in records:
+        if record["charged"]:  # charged already, still processing: a webhook settles it
+            skipped.add(record["id"])
         else:
-            renewals.append(renewal)
+            renewals.append(_renewal(record, plans[record["plan_id"]]))
     await _charge_all(gateway, renewals)
     deferred = [(r.id, r.user_id, r.error or "") for r in renewals if r.result is None]
     if deferred:

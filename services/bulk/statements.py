@@ -22,13 +22,18 @@ from services.subscriptions.state import PaymentConfirmation, Status
 
 # A plain renewal: ACTIVE, due, nothing that changes its invoice (no scheduled plan
 # change, live discount, credit balance or usage in the period) and no charge waiting
-# out a gateway backoff. Anything else takes the scheduler's general path. (An earlier
-# attempt for the period is looked up for the claimed rows afterwards: as an anti-join
-# here, statistics gone stale during a big run made it a scan of payments per row.)
+# out a gateway backoff. Anything else takes the scheduler's general path. `charged`:
+# this period's charge was made already (still processing; its result settles it), by
+# the general path's test (`attempts_made`). It is a probe of uq_payments_period_attempt
+# per claimed row, in the select list: as an anti-join in the WHERE clause, statistics
+# gone stale during a big run made it a scan of payments per batch.
 CLAIM_SQL = f"""
 SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillment,
     {", ".join(f"s.{name}" for name in STATE_FIELDS)},
-    m.payment_method_id, m.customer_id
+    m.payment_method_id, m.customer_id,
+    EXISTS (SELECT FROM payments p WHERE p.order_id = s.id
+        AND p.period_start = s.current_period_end AND p.attempt = 0
+        AND p.purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY')) AS charged
 FROM subscriptions s
 JOIN payment_methods m ON m.user_id = s.user_id AND m.is_default AND m.is_active
 WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
@@ -257,18 +262,6 @@ async def write_payment_results(
         await driver.execute(UPDATE_PAYMENTS_SQL, *_columns(payments, 4), now)
     if invoices:
         await driver.execute(UPDATE_INVOICES_SQL, *_columns(invoices, 2), now)
-
-
-async def charged_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
-    """Which of these processor idempotency keys a payment already carries: probes of
-    the unique index, whatever the statistics say (an anti-join on the payments of the
-    claimed rows became a scan of the table per batch while a big run outgrew them)."""
-    found = await _fetch(
-        session,
-        "SELECT idempotency_key FROM payments WHERE idempotency_key = ANY($1::text[])",
-        list(keys),
-    )
-    return {row["idempotency_key"] for row in found}
 
 
 async def payment_routes(
