@@ -31,7 +31,7 @@ from services.bulk import statements
 from services.bulk.statements import history_row, state_of_row, updated_columns
 from services.common.errors import InvalidTransition
 from services.gateway.base import ChargeOutcome
-from services.platform.db import session_driver
+from services.platform.db import plan_as_key_lookups, session_driver
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
@@ -221,6 +221,7 @@ async def write(uow: UnitOfWork, loaded: BulkResults, now: datetime) -> None:
         if row.changed
     ]
     driver = await session_driver(uow.session)
+    await plan_as_key_lookups(driver)
     await statements.write_payment_results(
         driver,
         [(p.id, p.status.value, p.failure_message, p.seen_at) for p in touched],

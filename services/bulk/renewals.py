@@ -37,7 +37,7 @@ from services.gateway.base import (
     PaymentGateway,
     idempotency_key,
 )
-from services.platform.db import session_driver
+from services.platform.db import plan_as_key_lookups, session_driver
 from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
@@ -118,6 +118,7 @@ async def renew(
         for event in events_for(changed, free_plan, actor, now):
             uow.record(event)
     driver = await session_driver(uow.session)
+    await plan_as_key_lookups(driver)
     # The invoice counter stays locked from the draw to the commit (gapless numbers), so
     # everything that does not carry a number is written before it: the states, then the
     # payments and lines (their invoice foreign keys checked at commit, once the

@@ -51,6 +51,16 @@ async def session_driver(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+async def plan_as_key_lookups(driver: asyncpg.Connection) -> None:
+    """For the rest of this transaction, price an index probe as on SSD or a warm cache
+    (PostgreSQL's default random_page_cost of 4 assumes spinning disks). A batch's
+    `UPDATE … FROM unnest(keys)` is then planned as a primary-key probe per row, not as a
+    hash of the whole table scanned per batch: 2,000 subscriptions updated at 100,000
+    rows took 77 ms that way (growing with the table), usage events at 200,000 rows
+    77 ms against 23 ms probing."""
+    await driver.execute("SET LOCAL random_page_cost = 1.1")
+
+
 def violates(error: IntegrityError, constraint: str) -> bool:
     """Whether an IntegrityError came from the named constraint or unique index."""
     return constraint in str(error.orig)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
-from services.platform.db import session_driver
+from services.platform.db import plan_as_key_lookups, session_driver
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,9 @@ class UsageRepository:
         """Store many events' answers (they were claimed, in this transaction)."""
         if not answers:
             return
-        await (await session_driver(self.session)).execute(
+        driver = await session_driver(self.session)
+        await plan_as_key_lookups(driver)  # not a scan of every event ever recorded
+        await driver.execute(
             ANSWER_EVENTS_SQL,
             [a[0] for a in answers],
             [a[1] for a in answers],
