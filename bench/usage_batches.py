@@ -22,7 +22,7 @@ import httpx
 import orjson
 
 from bench.common import Report, Result, drop_database, fresh_database
-from bench.events import bare_getmany, produce, produced_key
+from bench.events import bare_getmany, last_of_each_partition, produce
 from bench.http import _serve, stop
 from services.gateway.local import LocalGateway
 from services.messaging.inbound import make_handler
@@ -163,9 +163,8 @@ async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> 
     task = asyncio.create_task(loop.run(stop_loop))
     connection = await asyncpg.connect(url)
     counted = "SELECT count(*) FROM usage_events WHERE event_id LIKE 'kafka-%'"
-    # Done when every Kafka key's last event is counted (a key's events apply in order):
-    # probes of the events' key, not a count(*) taking CPU from the consumer measured.
-    last = {produced_key(n): (f"user-{n % USERS}", f"kafka-{n}") for n in range(count)}
+    # Done when each partition's last event is counted (see last_of_each_partition).
+    last = {n: (f"user-{n % USERS}", f"kafka-{n}") for n in last_of_each_partition(count)}
     finished = (
         "SELECT count(*) FROM usage_events e"
         " JOIN unnest($1::text[], $2::text[]) AS t(user_id, event_id)"
