@@ -24,7 +24,6 @@ from bench import (
     usage_batches,
 )
 from bench.common import Report
-from services.billing.scheduler import BATCH_SIZE
 from services.platform.config import Settings
 
 
@@ -50,7 +49,9 @@ def main() -> None:
         scale.run(report, 1_000_000 if args.full else 100_000)
     if "lifecycle" in wanted:
         print("== lifecycle scheduler vs a plain SQL UPDATE", flush=True)
-        lifecycle.run(report, 100_000 if args.full else 20_000, BATCH_SIZE)  # as deployed
+        lifecycle.run(
+            report, 100_000 if args.full else 20_000, Settings().scheduler_batch_size
+        )  # as deployed
     if "events" in wanted:
         print("== outbox relay and consumer vs bare aiokafka", flush=True)
         events.run(report, 20_000, Settings().outbox_batch_size)  # the relay as deployed

@@ -19,7 +19,7 @@ from multiprocessing.synchronize import Event
 import asyncpg
 
 from bench.common import Report, Result, drop_database, fresh_database
-from services.billing.scheduler import BATCH_SIZE, run_due_work
+from services.billing.scheduler import run_due_work
 from services.gateway.local import LocalGateway
 from services.platform.clock import FrozenClock
 from services.platform.config import Settings
@@ -178,7 +178,7 @@ def run(report: Report, count: int, batch_size: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=BATCH_SIZE)
+    parser.add_argument("--batch", type=int, default=Settings().scheduler_batch_size)
     args = parser.parse_args()
     report = Report()
     run(report, args.rows, args.batch)

@@ -59,10 +59,10 @@ from services.usage.metering import renewal_usage_lines
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = "system:scheduler"
-# 2,000 rows a batch, three batches at once, each in its own transaction on its own rows
-# (SKIP LOCKED): while one waits on PostgreSQL writing its rows, the others are decided
-# and charged. (100,000 due renewals: ~5,200 rows/s at 500 x 2, ~6,600 at 2,000 x 3.)
-BATCH_SIZE = 2000
+# Three batches at once (SCHEDULER_BATCH_SIZE rows each, 2,000 by default), each in its
+# own transaction on its own rows (SKIP LOCKED): while one waits on PostgreSQL writing
+# its rows, the others are decided and charged. (100,000 due renewals, local gateway:
+# ~5,200 rows/s at 500 x 2, ~6,600 at 2,000 x 3.)
 BATCHES_IN_FLIGHT = 3
 
 
@@ -86,11 +86,12 @@ class Collection:
     error: str | None = None  # why the gateway took no charge
 
 
-async def run_due_work(deps: Deps, batch_size: int = BATCH_SIZE) -> int:
+async def run_due_work(deps: Deps, batch_size: int | None = None) -> int:
     """Apply everything due at the clock's `now`, batch after batch, until nothing is
     left; returns how many subscriptions were acted on. Rows that could not be handled
     now (gateway unreachable, a charge still processing) wait for the next run."""
     report = RunReport()
+    batch_size = batch_size or deps.settings.scheduler_batch_size
 
     async def batches() -> None:
         while await run_batch(deps, batch_size, report):

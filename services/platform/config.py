@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # Events per relay transaction: each batch waits for the broker's acknowledgements
     # once, so bigger batches publish faster (1,000: 0.32 of a bare producer, 5,000: 0.43).
     outbox_batch_size: int = Field(default=5000, ge=1)
+    # Due rows per scheduler transaction (three run at once). A batch holds its rows'
+    # locks while its charges run, 16 at a time: with a remote processor, a smaller batch
+    # keeps a user's own change from waiting long behind a renewal.
+    scheduler_batch_size: int = Field(default=2000, ge=1, le=20_000)
     outbox_retention_hours: int = Field(default=72, ge=1)
     # /admin/health says "degraded" when events or lifecycle work wait longer than this.
     stall_alert_seconds: float = Field(default=120.0, gt=0)

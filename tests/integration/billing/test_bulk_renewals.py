@@ -145,6 +145,26 @@ async def test_competing_workers_renew_each_plain_renewal_once(deps, clock, gate
     assert numbers  # 30 first payments and 30 renewals, gapless
 
 
+async def test_the_worker_claims_batches_of_its_configured_size(deps, clock, monkeypatch):
+    for n in range(7):
+        await active(deps, f"sized-{n}")
+    clock.advance(timedelta(days=32))
+    asked: list[int] = []
+    claim = bulk.claim
+
+    async def recorded(uow, now, limit, skip):  # type: ignore[no-untyped-def]
+        asked.append(limit)
+        return await claim(uow, now, limit, skip)
+
+    monkeypatch.setattr(bulk, "claim", recorded)
+    sized = dataclasses.replace(
+        deps, settings=deps.settings.model_copy(update={"scheduler_batch_size": 2})
+    )
+    assert await scheduler.run_due_work(sized) == 7
+    assert set(asked) == {2}
+    assert len(asked) >= 4 + 1  # 7 rows in batches of 2, then nothing left to claim
+
+
 async def test_a_crash_mid_batch_writes_nothing_and_the_rerun_charges_nobody_twice(
     deps, clock, gateway
 ):
