@@ -228,4 +228,5 @@ async def write(uow: UnitOfWork, loaded: BulkResults, now: datetime) -> None:
         [(p.invoice_id, p.invoice_status.value) for p in touched if p.invoice_status],
         now,
     )
-    await statements.write_changes(driver, loaded.history, states, now)
+    await statements.write_history(driver, loaded.history, now)
+    await statements.write_states(driver, states, now)

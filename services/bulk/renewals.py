@@ -124,7 +124,7 @@ async def renew(
     # payments and lines (their invoice foreign keys checked at commit, once the
     # invoices exist).
     await statements.defer_invoice_references(driver)
-    await statements.write_changes(driver, [], states, now)
+    await statements.write_states(driver, states, now)
     payments, invoices, lines = [], [], []
     for renewal, result, status, _ in decided:
         amount, invoice_id = renewal.request.amount_cents, uuid.uuid4()
@@ -188,7 +188,7 @@ async def renew(
                 details["failure"] = result.failure_message
             history.append(history_row(renewal.id, renewal.user_id, transition, actor, details))
     await statements.write_invoices(driver, invoices, numbers, now)
-    await statements.write_changes(driver, history, [], now)
+    await statements.write_history(driver, history, now)
     return len(states)
 
 

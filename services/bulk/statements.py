@@ -230,20 +230,23 @@ _INVOICE_COLUMNS = [
 ]
 
 
-async def write_changes(
-    driver: asyncpg.Connection,
-    history: Sequence[Sequence[Any]],
-    states: Sequence[Sequence[Any]],
-    now: datetime,
+async def write_history(
+    driver: asyncpg.Connection, history: Sequence[Sequence[Any]], now: datetime
 ) -> None:
-    """History rows (subscription, user, from, to, reason, actor, details JSON) and the
-    new states (id, is_current, plan id, pending plan id, *updated_columns)."""
-    if history:  # COPY keeps the rows' order: one subscription's transitions keep theirs
+    """History rows (subscription, user, from, to, reason, actor, details JSON), by COPY:
+    it keeps the rows' order, so one subscription's transitions keep theirs."""
+    if history:
         await driver.copy_records_to_table(
             "subscription_history",
             columns=_HISTORY_COLUMNS,
             records=[(*row, now) for row in history],
         )
+
+
+async def write_states(
+    driver: asyncpg.Connection, states: Sequence[Sequence[Any]], now: datetime
+) -> None:
+    """New states (id, is_current, plan id, pending plan id, *updated_columns)."""
     if states:
         await driver.execute(
             UPDATE_SUBSCRIPTIONS_SQL, now, *_columns(states, 4 + len(STATE_FIELDS))
@@ -307,7 +310,7 @@ def history_row(
     actor: str,
     details: dict[str, Any],
 ) -> tuple[Any, ...]:
-    """A transition's history row in `write_changes`' column order."""
+    """A transition's history row in `write_history`'s column order."""
     before, after = transition.before, transition.after
     return (
         subscription_id,

@@ -100,13 +100,14 @@ async def _send_in_order(
     batch = producer.create_batch()
     for message in messages:
         key = message.key.encode()
-        if (
+        # A full batch refuses the message: send it and start another (which always
+        # takes its first message, whatever its size).
+        while (
             batch.append(key=key, value=message.value, timestamp=None, headers=CLOUDEVENT_HEADERS)
             is None
         ):
             delivered.append(await producer.send_batch(batch, topic, partition=partition))
             batch = producer.create_batch()
-            batch.append(key=key, value=message.value, timestamp=None, headers=CLOUDEVENT_HEADERS)
     delivered.append(await producer.send_batch(batch, topic, partition=partition))
     await asyncio.gather(*delivered)
 

@@ -124,12 +124,11 @@ class OutboxRelay:
                 [row.id for row in batch.events], self.clock.now()
             )
             await batch.session.commit()
+        except asyncio.CancelledError:
+            batch.acked.cancel()  # no-op once acknowledged
+            raise
         except BaseException as error:
-            if batch.acked.done():
-                pass
-            elif isinstance(error, asyncio.CancelledError):
-                batch.acked.cancel()
-            else:
+            if not batch.acked.done():
                 batch.acked.set_exception(error)
                 batch.acked.exception()  # retrieved: only the batch after it may care
             raise
