@@ -21,9 +21,11 @@ from services.billing.payment_results import (
 )
 from services.billing.rules import PaymentStatus
 from services.bulk import renewals as bulk
+from services.bulk import statements
 from services.gateway.base import ChargeOutcome, ChargeResult
+from services.platform.db import session_driver
 from services.subscriptions import checkout
-from tests.conftest import scalar
+from tests.conftest import execute, scalar
 from tests.integration.billing.test_billing_cycle import CrashingGateway, WorkerKilled
 from tests.integration.messaging.test_events import schema
 from tests.integration.subscriptions.test_checkout import used_trial
@@ -272,3 +274,58 @@ async def test_a_renewal_still_processing_is_not_charged_again_and_its_result_re
         " JOIN invoices i ON i.id = p.invoice_id WHERE s.user_id = 'slow'",
     )
     assert renewed == ["ACTIVE", True, "PAID"]
+
+
+# 3,000 more subscribers due with it, analyzed; a renewal of each for an earlier period,
+# not analyzed.
+PROBE_SETUP = [
+    """
+    INSERT INTO payment_methods (id, payment_method_id, user_id, customer_id, platform,
+        card_info, is_default, is_active, created_at)
+    SELECT gen_random_uuid(), 'pm_probe_' || n, 'probe-' || n, 'cus_probe_' || n, 'local',
+        '{}', true, true, :due
+    FROM generate_series(1, 3000) n
+    """,
+    """
+    INSERT INTO subscriptions (id, user_id, plan_id, status, payment_confirmation,
+        is_current, billing_cycle_anchor, current_period_start, current_period_end,
+        cancel_at_period_end, status_updated_at, price_paid_cents, currency,
+        payment_processor, retry_count, is_active, created_at, updated_at)
+    SELECT gen_random_uuid(), 'probe-' || n, s.plan_id, 'ACTIVE', 'PAID', true, :due,
+        :due, :due, false, :due, 999, 'USD', 'local', 0, true, :due, :due
+    FROM generate_series(1, 3000) n, subscriptions s WHERE s.user_id = 'probe-0'
+        AND s.is_current
+    """,
+    "ANALYZE subscriptions, payment_methods",
+    """
+    INSERT INTO payments (id, owner_id, order_id, purpose, amount_cents, currency,
+        payment_status, status_literal, idempotency_key, period_start, attempt, platform,
+        is_active, created_at, updated_at)
+    SELECT gen_random_uuid(), user_id, id, 'RENEWAL', 999, 'USD', 'succeeded', 'success',
+        'old-' || id, CAST(:due AS timestamptz) - interval '1 month', 0, 'local', true,
+        :due, :due
+    FROM subscriptions WHERE user_id LIKE 'probe-%' AND user_id <> 'probe-0'
+    """,
+]
+
+
+async def test_the_claim_reads_payments_only_for_the_rows_it_claims(deps, clock):
+    """The `charged` probe must stay a lookup per claimed row. With many rows due and
+    the payments' statistics stale (as in any big run), the planner once hashed every
+    renewal-type payment per batch instead: a claim that grew with the table."""
+    await active(deps, "probe-0")
+    due = clock.now() + timedelta(days=32)
+    for sql in PROBE_SETUP:
+        await execute(deps, sql, due=due)
+    clock.advance(timedelta(days=33))
+    async with deps.uow() as uow:
+        driver = await session_driver(uow.session)
+        [plan] = await driver.fetchval(
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statements.CLAIM_SQL, clock.now(), 5, []
+        )
+    assert _rows_read(plan["Plan"], "payments") <= 5  # at most one per claimed row
+
+
+def _rows_read(node: dict[str, Any], table: str) -> float:
+    own = node["Actual Rows"] * node["Actual Loops"] if node.get("Relation Name") == table else 0
+    return own + sum(_rows_read(child, table) for child in node.get("Plans", []))
