@@ -48,7 +48,7 @@ from services.platform.clock import Clock, OffsetClock, SystemClock
 from services.platform.config import GatewayKind, Settings
 from services.platform.db import close_read_pools, make_engine, make_session_factory
 from services.platform.deps import Deps
-from services.platform.heap import settle_heap
+from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.platform.rate_limits import RateLimiter
 from services.platform.worker import background_loops, run_worker
 from services.reads.access_cache import AccessCache, MemoryStore, RedisStore
@@ -325,7 +325,7 @@ def worker(settings: Settings) -> None:
     # Live pushes from a separate worker reach API processes only through Redis.
     live = deps.live if redis else None
     consumer = build_consumer(deps, publisher)
-    settle_heap()  # as for serving: batches of thousands of rows make young garbage fast
+    settle_heap(WORKER_YOUNG_THRESHOLD)  # batches of thousands of rows stay alive
     asyncio.run(run_worker(deps, publisher, consumer, live))
 
 

@@ -33,7 +33,7 @@ from services.platform.clock import FrozenClock
 from services.platform.config import Settings
 from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
-from services.platform.heap import settle_heap
+from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.pricing.seed import seed_plans
 from tests.kafka_broker import TansuBroker
 
@@ -276,7 +276,9 @@ async def service_consumer(url: str, bootstrap: str, topic: str, messages: list[
 
 
 def run(report: Report, count: int, batch: int) -> None:
-    settle_heap()  # consumers and relay run here: with the GC settings of `main.py worker`
+    settle_heap(
+        WORKER_YOUNG_THRESHOLD
+    )  # consumers and relay run here: with the GC settings of `main.py worker`
     broker = TansuBroker()
     broker.start()
     url, admin = fresh_database("events")

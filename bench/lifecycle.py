@@ -25,7 +25,7 @@ from services.platform.clock import FrozenClock
 from services.platform.config import Settings
 from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
-from services.platform.heap import settle_heap
+from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.pricing.seed import seed_plans
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
@@ -118,7 +118,7 @@ def _worker(
     go: Event,
     results: multiprocessing.Queue,  # type: ignore[type-arg]
 ) -> None:
-    settle_heap()  # the GC settings `main.py worker` runs with
+    settle_heap(WORKER_YOUNG_THRESHOLD)  # the GC settings `main.py worker` runs with
 
     def started() -> None:  # imported and connected: wait for the others, then go
         ready.put(True)

@@ -33,7 +33,7 @@ from services.platform.clock import SystemClock
 from services.platform.config import Settings
 from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
-from services.platform.heap import settle_heap
+from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.reads.access_cache import AccessCache, MemoryStore
 from services.usage import meters
 from services.usage.rules import Aggregation
@@ -190,7 +190,9 @@ async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> 
 
 
 def run(report: Report, count: int = 20_000) -> None:
-    settle_heap()  # the consumer runs in this process: with the GC settings of `main.py worker`
+    settle_heap(
+        WORKER_YOUNG_THRESHOLD
+    )  # the consumer runs in this process: with the GC settings of `main.py worker`
     url, admin = fresh_database("usage_batches")
     broker = TansuBroker()
     broker.start()

@@ -28,10 +28,11 @@ from services.billing.payments import invoice_status_after, send_charge, status_
 from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.bulk import statements
-from services.bulk.statements import history_row, state_of_row, updated_columns
+from services.bulk.statements import history_row, new_ids, state_of_row, updated_columns
 from services.common.errors import DomainError
 from services.common.tasks import each_at_most
 from services.gateway.base import (
+    ChargeOutcome,
     ChargeRequest,
     ChargeResult,
     PaymentGateway,
@@ -42,10 +43,16 @@ from services.platform.uow import UnitOfWork
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import SubscriptionState
+from services.subscriptions.state import PlanTerms
 from services.subscriptions.transitions import Changed, events_for
 
 log = logging.getLogger(__name__)
 GATEWAY_CONCURRENCY = 16  # charges in flight at once per worker
+_RENEWAL = PaymentPurpose.RENEWAL.value
+# Enum members' values and the invoice each outcome leaves, looked up once, not per row.
+_INVOICE_STATUS_AFTER = {
+    outcome: invoice_status_after(outcome, PaymentPurpose.RENEWAL) for outcome in ChargeOutcome
+}
 
 
 @dataclass(slots=True)
@@ -55,6 +62,7 @@ class _Renewal:
     fulfillment: dict[str, Any] | None
     state: SubscriptionState
     plan: Plan
+    terms: PlanTerms
     period_start: datetime
     period_end: datetime
     request: ChargeRequest
@@ -82,14 +90,18 @@ async def renew(
     """Charge and record the claimed renewals; returns how many changed. Rows the
     gateway could not take are queued with backoff, rows still processing wait for
     their webhook: both go into `skipped` for this run."""
-    plans = await uow.plans.by_ids({record["plan_id"] for record in records})
-    terms = {plan_id: terms_of(plan) for plan_id, plan in plans.items()}
+    plans = {
+        plan_id: (plan, terms_of(plan), f"{_RENEWAL.lower()} {plan.name}")
+        for plan_id, plan in (
+            await uow.plans.by_ids({record["plan_id"] for record in records})
+        ).items()
+    }
     renewals = []
-    for record in records:
+    for record, payment_id in zip(records, new_ids(len(records)), strict=True):
         if record["charged"]:  # charged already, still processing: a webhook settles it
             skipped.add(record["id"])
         else:
-            renewals.append(_renewal(record, plans[record["plan_id"]]))
+            renewals.append(_renewal(record, *plans[record["plan_id"]], payment_id))
     await _charge_all(gateway, renewals)
     deferred = [(r.id, r.user_id, r.error or "") for r in renewals if r.result is None]
     if deferred:
@@ -101,9 +113,7 @@ async def renew(
             continue
         status = status_of_outcome(renewal.result.outcome)
         amount = renewal.request.amount_cents
-        transition = lifecycle.payment_result(
-            renewal.state, terms[renewal.plan.id], amount, status, now
-        )
+        transition = lifecycle.payment_result(renewal.state, renewal.terms, amount, status, now)
         decided.append((renewal, renewal.result, status, transition))
         if transition is None:  # still processing: its webhook settles it
             skipped.add(renewal.id)
@@ -126,16 +136,18 @@ async def renew(
     await statements.defer_invoice_references(driver)
     await statements.write_states(driver, states, now)
     payments, invoices, lines = [], [], []
-    for renewal, result, status, _ in decided:
-        amount, invoice_id = renewal.request.amount_cents, uuid.uuid4()
-        invoice_status = invoice_status_after(result.outcome, PaymentPurpose.RENEWAL)
+    for (renewal, result, status, _), invoice_id in zip(
+        decided, new_ids(len(decided)), strict=True
+    ):
+        amount = renewal.request.amount_cents
+        invoice_status = _INVOICE_STATUS_AFTER[result.outcome]
         paid = invoice_status is InvoiceStatus.PAID
         invoices.append(
             (
                 invoice_id,
                 renewal.user_id,
                 renewal.id,
-                invoice_status.value,
+                invoice_status,
                 renewal.request.currency,
                 amount,
                 amount if paid else 0,
@@ -149,7 +161,7 @@ async def renew(
                 invoice_id,
                 renewal.plan.name,
                 amount,
-                renewal.plan.code,
+                renewal.terms.code,
                 renewal.period_start,
                 renewal.period_end,
             )
@@ -164,7 +176,7 @@ async def renew(
                 renewal.request.currency,
                 result.processor_payment_id or None,
                 result.processor_status,
-                status.value,
+                status,
                 renewal.request.payment_method_id,
                 renewal.request.idempotency_key,
                 renewal.period_start,
@@ -192,33 +204,37 @@ async def renew(
     return len(states)
 
 
-def _renewal(record: asyncpg.Record, plan: Plan) -> _Renewal:
-    state = state_of_row(record, plan.code, None)
+def _renewal(
+    record: asyncpg.Record, plan: Plan, terms: PlanTerms, description: str, payment_id: uuid.UUID
+) -> _Renewal:
+    state = state_of_row(record, terms.code, None)
     period_start, anchor = record["current_period_end"], record["billing_cycle_anchor"]
-    period_end = next_period_end(anchor, period_start, plan.interval)
-    payment_id, subscription_id = uuid.uuid4(), record["id"]
+    period_end = next_period_end(anchor, period_start, terms.interval)
+    subscription_id, user_id = record["id"], record["user_id"]
+    subscription_key = str(subscription_id)
     request = ChargeRequest(
         customer_id=record["customer_id"],
         payment_method_id=record["payment_method_id"],
-        amount_cents=plan.price_cents,
+        amount_cents=terms.price_cents,
         currency=record["currency"],
-        description=f"{PaymentPurpose.RENEWAL.value.lower()} {plan.name}",
-        idempotency_key=idempotency_key(str(subscription_id), period_start.isoformat(), "0"),
+        description=description,
+        idempotency_key=idempotency_key(subscription_key, period_start.isoformat(), "0"),
         off_session=True,
         metadata={
             "payment_id": str(payment_id),
-            "subscription_id": str(subscription_id),
-            "user_id": record["user_id"],
-            "purpose": PaymentPurpose.RENEWAL.value,
+            "subscription_id": subscription_key,
+            "user_id": user_id,
+            "purpose": _RENEWAL,
         },
     )
     fulfillment = orjson.loads(record["fulfillment"]) if record["fulfillment"] else None
     return _Renewal(
         subscription_id,
-        record["user_id"],
+        user_id,
         fulfillment,
         state,
         plan,
+        terms,
         period_start,
         period_end,
         request,
