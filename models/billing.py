@@ -91,7 +91,13 @@ class Payment(Base):
         Index(None, "owner_id", "created_at"),
         Index(None, "order_id", "created_at"),
         Index(None, "payment_id"),
-        Index(None, "status_literal"),
+        # The reconciler's charges still waiting on the processor: a success never enters.
+        Index(
+            "ix_payments_unsettled",
+            "platform",
+            "created_at",
+            postgresql_where=text("status_literal = 'started'"),
+        ),
         # Each collection attempt for a period happens once...
         Index(
             "uq_payments_period_attempt",

@@ -112,10 +112,8 @@ class SubscriptionHistory(Base):
     """One row per transition: from, to, why, who, when."""
 
     __tablename__ = "subscription_history"
-    __table_args__ = (
-        Index(None, "subscription_id", "occurred_at"),
-        Index(None, "user_id", "occurred_at"),
-    )
+    # Read by subscription only (a user's history is their subscriptions'): one index.
+    __table_args__ = (Index(None, "subscription_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))

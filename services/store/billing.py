@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -273,7 +273,9 @@ class BillingRepository:
             select(Payment.id, Payment.payment_id)
             .where(
                 Payment.platform == platform,
-                Payment.status_literal == PaymentStatus.STARTED,
+                # Written out, not a parameter: a plan must see it to use the partial
+                # index ix_payments_unsettled.
+                Payment.status_literal == literal_column(f"'{PaymentStatus.STARTED.value}'"),
                 Payment.payment_id.is_not(None),
                 Payment.created_at < started_before,
             )
