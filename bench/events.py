@@ -276,9 +276,8 @@ async def service_consumer(url: str, bootstrap: str, topic: str, messages: list[
 
 
 def run(report: Report, count: int, batch: int) -> None:
-    settle_heap(
-        WORKER_YOUNG_THRESHOLD
-    )  # consumers and relay run here: with the GC settings of `main.py worker`
+    # Consumers and relay run here: with the GC settings of `main.py worker`.
+    settle_heap(WORKER_YOUNG_THRESHOLD)
     broker = TansuBroker()
     broker.start()
     url, admin = fresh_database("events")

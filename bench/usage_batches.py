@@ -190,9 +190,8 @@ async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> 
 
 
 def run(report: Report, count: int = 20_000) -> None:
-    settle_heap(
-        WORKER_YOUNG_THRESHOLD
-    )  # the consumer runs in this process: with the GC settings of `main.py worker`
+    # The consumer runs in this process: with the GC settings of `main.py worker`.
+    settle_heap(WORKER_YOUNG_THRESHOLD)
     url, admin = fresh_database("usage_batches")
     broker = TansuBroker()
     broker.start()
