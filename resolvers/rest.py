@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers.rest_json import error_body, error_response, json_response
+from resolvers.rest_json import error_body, error_response, json_response, ready_json_response
 from services.common.errors import DomainError, ErrorCode
 from services.common.results import ChargeOutcomeResult
 from services.common.text import unstorable_message, unstorable_path
@@ -261,7 +261,7 @@ async def usage(request: Request) -> Response:
                 "resetsAt": outcome.resets_at,
             }
         )
-    return json_response({"results": results})
+    return ready_json_response({"results": results})
 
 
 routes = [

@@ -53,6 +53,13 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(plain(data)), status, media_type="application/json")
 
 
+def ready_json_response(data: dict[str, Any], status: int = 200) -> Response:
+    """`data` built as JSON already (camelCase keys; datetimes, which orjson writes as
+    `isoformat()` does): no walk through `plain`, which took 13% of a 1,000-event usage
+    batch's CPU."""
+    return Response(orjson.dumps(data), status, media_type="application/json")
+
+
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     return {"errors": [{"code": code, "field": field, "message": message}]}
 
