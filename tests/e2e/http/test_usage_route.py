@@ -30,8 +30,11 @@ async def test_a_batch_counts_each_event_once_and_answers_each(api, deps):
     assert results[1] == results[0]  # a replay answers as the first time
     assert results[2]["remaining"] == 1
     assert results[3]["errors"][0]["code"] == "METER_NOT_FOUND"
-    mine = await api.gql("{ myUsage { used } }", user="val")
-    assert mine["data"]["myUsage"] == [{"used": 2}]
+    mine = await api.gql("{ myUsage { used periodEnd } }", user="val")
+    [usage] = mine["data"]["myUsage"]
+    assert usage["used"] == 2
+    # resetsAt is written as the GraphQL API and the other routes write times.
+    assert results[2]["resetsAt"] == usage["periodEnd"]
 
 
 async def test_a_full_batch_fits_and_bad_batches_are_refused(api):
