@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -32,6 +33,9 @@ class CacheStore(Protocol):
     async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
         """(the entry, the user's generation, the global generation)."""
 
+    async def read_many(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
+        """`read` for each user, in their order."""
+
     async def write(self, user_id: str, value: bytes) -> None: ...
 
     async def bump(self, user_ids: Iterable[str]) -> None: ...
@@ -45,9 +49,16 @@ class MemoryStore:
         self._generations: dict[str, int] = {}
 
     async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
-        found = self._entries.get(user_id)
-        entry = found[1] if found and found[0] > time.monotonic() else None
-        return entry, self._generations.get(user_id, 0), self._generations.get(GLOBAL, 0)
+        return (await self.read_many([user_id]))[0]
+
+    async def read_many(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
+        now, everyone = time.monotonic(), self._generations.get(GLOBAL, 0)
+        found = []
+        for user_id in user_ids:
+            entry = self._entries.get(user_id)
+            value = entry[1] if entry and entry[0] > now else None
+            found.append((value, self._generations.get(user_id, 0), everyone))
+        return found
 
     async def write(self, user_id: str, value: bytes) -> None:
         if len(self._entries) > 100_000:
@@ -74,11 +85,19 @@ class RedisStore:
         return f"{self.prefix}:access-gen:{user_id}"
 
     async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
-        entry, generation, everyone = await self.redis.mget(
-            self._entry_key(user_id), self._generation_key(user_id), self._generation_key(GLOBAL)
-        )
-        raw = entry.encode() if isinstance(entry, str) else entry
-        return raw, int(generation or 0), int(everyone or 0)
+        return (await self.read_many([user_id]))[0]
+
+    async def read_many(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
+        """One MGET for all of them (a usage batch names up to 1,000 users)."""
+        keys = [self._generation_key(GLOBAL)]
+        for user_id in user_ids:
+            keys += (self._entry_key(user_id), self._generation_key(user_id))
+        everyone, *values = await self.redis.mget(keys)
+        found = []
+        for entry, generation in zip(values[::2], values[1::2], strict=True):
+            raw = entry.encode() if isinstance(entry, str) else entry
+            found.append((raw, int(generation or 0), int(everyone or 0)))
+        return found
 
     async def write(self, user_id: str, value: bytes) -> None:
         await self.redis.set(self._entry_key(user_id), value, ex=TTL_SECONDS)
@@ -117,16 +136,11 @@ class AccessCache:
         generations = None
         if not self.degraded:
             try:
-                if self._unbumped:  # first replay what was missed, or entries lie
-                    await self.store.bump(self._unbumped)
-                    self._unbumped.clear()
-                raw, generation, everyone = await self.store.read(user_id)
+                [(raw, generation, everyone)] = await self._read([user_id])
                 generations = [generation, everyone]
-                if raw is not None:
-                    cached = orjson.loads(raw)
-                    if cached["gen"] == generations:
-                        self.hits += 1
-                        return dict(cached["value"])
+                found = self._fresh(raw, generations)
+                if found is not None:
+                    return found
             except (RedisError, OSError) as error:
                 self._trip(error)
         self.misses += 1
@@ -150,6 +164,42 @@ class AccessCache:
             except (RedisError, OSError) as error:
                 self._trip(error)
         return value
+
+    async def get_many(
+        self, user_ids: list[str], load: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """`get` for each user, in their order: the hits in one read of the store, the
+        misses through `get` (loaded side by side, each written back)."""
+        found: list[dict[str, Any] | None] = [None] * len(user_ids)
+        if not self.degraded:
+            try:
+                for index, (raw, generation, everyone) in enumerate(await self._read(user_ids)):
+                    found[index] = self._fresh(raw, [generation, everyone])
+            except (RedisError, OSError) as error:
+                self._trip(error)
+        missed = [index for index, value in enumerate(found) if value is None]
+        loaded = await asyncio.gather(
+            *(self.get(user_ids[i], partial(load, user_ids[i])) for i in missed)
+        )
+        for index, value in zip(missed, loaded, strict=True):
+            found[index] = value
+        return [value for value in found if value is not None]
+
+    async def _read(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
+        if self._unbumped:  # first replay what was missed, or entries lie
+            await self.store.bump(self._unbumped)
+            self._unbumped.clear()
+        return await self.store.read_many(user_ids)
+
+    def _fresh(self, raw: bytes | None, generations: list[int]) -> dict[str, Any] | None:
+        """The entry's snapshot if no change was announced since it was written."""
+        if raw is None:
+            return None
+        cached = orjson.loads(raw)
+        if cached["gen"] != generations:
+            return None
+        self.hits += 1
+        return dict(cached["value"])
 
     async def invalidate(self, user_ids: Iterable[str]) -> None:
         users = set(user_ids)

@@ -9,7 +9,6 @@ its own event."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from services.common.errors import DomainError
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.reads.queries import snapshot_of
+from services.reads.queries import snapshots_of
 from services.usage.counting import QuotaDecision, UsageEvent, record_thresholds, replay
 from services.usage.metering import (
     RecordUsage,
@@ -51,9 +50,7 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
     """Each command's decision, or the business error that refused it."""
     now = deps.clock.now()
     users = sorted({cmd.user_id for cmd in commands})
-    snapshots = dict(
-        zip(users, await asyncio.gather(*(snapshot_of(deps, u) for u in users)), strict=True)
-    )
+    snapshots = dict(zip(users, await snapshots_of(deps, users), strict=True))
     outcomes: list[Outcome | None] = [None] * len(commands)
     batched, one_by_one, seen = [], [], set()
     for index, cmd in enumerate(commands):

@@ -66,6 +66,32 @@ async def test_a_catalog_change_invalidates_everyone(cached):
     assert (await queries.entitlements_of(cached, "cat")).features == ("basic_content", "ad_free")
 
 
+async def test_a_batch_read_takes_its_hits_in_one_read_and_loads_only_its_misses(cached):
+    for user in ("gus", "hal", "ida"):
+        await checkout.subscribe(cached, checkout.Subscribe(user, "premium", "pm_card_visa"))
+    await queries.entitlements_of(cached, "gus")
+    await queries.entitlements_of(cached, "hal")
+    await admin_actions.suspend(cached, "root", admin_actions.SuspendSubscription("hal"))
+    reads: list[list[str]] = []
+    read_many = cached.cache.store.read_many
+
+    async def counted(user_ids):  # type: ignore[no-untyped-def]
+        reads.append(list(user_ids))
+        return await read_many(user_ids)
+
+    cached.cache.store.read_many = counted
+    hits, misses = cached.cache.hits, cached.cache.misses
+    users = ["ida", "gus", "hal"]  # never read, cached, changed since it was cached
+    batch = await queries.snapshots_of(cached, users)
+    assert reads[0] == users and sorted(reads[1:]) == [["hal"], ["ida"]]
+    assert (cached.cache.hits - hits, cached.cache.misses - misses) == (1, 2)
+    singly = [await queries.snapshot_of(cached, user) for user in users]
+    assert batch == singly  # in the users' order, the suspension seen
+    now = cached.clock.now()
+    tiers = [queries.access_at(u, b, now).tier for u, b in zip(users, batch, strict=True)]
+    assert tiers == ["premium", "premium", "suspended"]
+
+
 async def test_concurrent_misses_for_one_user_read_the_database_once(deps):
     cache = AccessCache(MemoryStore())
     loads = 0
