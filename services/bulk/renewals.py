@@ -49,7 +49,7 @@ from services.subscriptions.transitions import Changed, events_for
 log = logging.getLogger(__name__)
 GATEWAY_CONCURRENCY = 16  # charges in flight at once per worker
 _RENEWAL = PaymentPurpose.RENEWAL.value
-# Enum members' values and the invoice each outcome leaves, looked up once, not per row.
+# The purpose's stored value and the invoice each outcome leaves: once, not per row.
 _INVOICE_STATUS_AFTER = {
     outcome: invoice_status_after(outcome, PaymentPurpose.RENEWAL) for outcome in ChargeOutcome
 }
