@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -58,3 +59,16 @@ def test_proration_lines_stay_within_their_prices(old, new, length, elapsed):
     assert result.amount_due_cents == max(result.charge_cents - result.credit_cents, 0)
     if new >= old:
         assert result.charge_cents >= result.credit_cents
+
+
+@given(
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2200, 1, 1)),
+    st.integers(0, 600),
+)
+def test_add_months_lands_on_the_same_day_or_the_months_last(moment, months):
+    moved = add_months(moment, months)
+    index = moment.year * 12 + moment.month - 1 + months
+    assert (moved.year * 12 + moved.month - 1) == index
+    last_day = calendar.monthrange(moved.year, moved.month)[1]
+    assert moved.day == min(moment.day, last_day)
+    assert moved.time() == moment.time()
