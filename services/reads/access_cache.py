@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -30,11 +29,9 @@ GLOBAL = "*"
 
 
 class CacheStore(Protocol):
-    async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
-        """(the entry, the user's generation, the global generation)."""
-
     async def read_many(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
-        """`read` for each user, in their order."""
+        """(the entry, the user's generation, the global generation) of each user, in
+        their order."""
 
     async def write(self, user_id: str, value: bytes) -> None: ...
 
@@ -47,9 +44,6 @@ class MemoryStore:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, bytes]] = {}
         self._generations: dict[str, int] = {}
-
-    async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
-        return (await self.read_many([user_id]))[0]
 
     async def read_many(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
         now, everyone = time.monotonic(), self._generations.get(GLOBAL, 0)
@@ -83,9 +77,6 @@ class RedisStore:
 
     def _generation_key(self, user_id: str) -> str:
         return f"{self.prefix}:access-gen:{user_id}"
-
-    async def read(self, user_id: str) -> tuple[bytes | None, int, int]:
-        return (await self.read_many([user_id]))[0]
 
     async def read_many(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
         """One MGET for all of them (a usage batch names up to 1,000 users)."""
@@ -133,16 +124,40 @@ class AccessCache:
         self, user_id: str, load: Callable[[], Awaitable[dict[str, Any]]]
     ) -> dict[str, Any]:
         """The cached snapshot for `user_id`, or `load()`'s (shared by concurrent misses)."""
-        generations = None
+        [value] = await self.get_many([user_id], lambda _: load())
+        return value
+
+    async def get_many(
+        self, user_ids: list[str], load: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
+        """The cached snapshot of each user, in their order, from one read of the store;
+        the misses are loaded side by side and written back."""
+        found: list[dict[str, Any] | None] = [None] * len(user_ids)
+        generations: list[list[int] | None] = [None] * len(user_ids)
         if not self.degraded:
             try:
-                [(raw, generation, everyone)] = await self._read([user_id])
-                generations = [generation, everyone]
-                found = self._fresh(raw, generations)
-                if found is not None:
-                    return found
+                for index, (raw, generation, everyone) in enumerate(await self._read(user_ids)):
+                    generations[index] = seen = [generation, everyone]
+                    found[index] = self._fresh(raw, seen)
             except (RedisError, OSError) as error:
                 self._trip(error)
+        missed = [index for index, value in enumerate(found) if value is None]
+        if missed:
+            loaded = await asyncio.gather(
+                *(self._load(user_ids[i], load, generations[i]) for i in missed)
+            )
+            for index, value in zip(missed, loaded, strict=True):
+                found[index] = value
+        return [value for value in found if value is not None]
+
+    async def _load(
+        self,
+        user_id: str,
+        load: Callable[[str], Awaitable[dict[str, Any]]],
+        generations: list[int] | None,
+    ) -> dict[str, Any]:
+        """A miss: `load(user_id)`, shared by concurrent misses for the user, written
+        back under the generations read before it (None: the store was not read)."""
         self.misses += 1
         pending = self._loading.get(user_id)
         if pending is not None:
@@ -150,7 +165,7 @@ class AccessCache:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._loading[user_id] = future
         try:
-            value = await load()
+            value = await load(user_id)
             future.set_result(value)
         except BaseException as error:
             future.set_exception(error)
@@ -164,26 +179,6 @@ class AccessCache:
             except (RedisError, OSError) as error:
                 self._trip(error)
         return value
-
-    async def get_many(
-        self, user_ids: list[str], load: Callable[[str], Awaitable[dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
-        """`get` for each user, in their order: the hits in one read of the store, the
-        misses through `get` (loaded side by side, each written back)."""
-        found: list[dict[str, Any] | None] = [None] * len(user_ids)
-        if not self.degraded:
-            try:
-                for index, (raw, generation, everyone) in enumerate(await self._read(user_ids)):
-                    found[index] = self._fresh(raw, [generation, everyone])
-            except (RedisError, OSError) as error:
-                self._trip(error)
-        missed = [index for index, value in enumerate(found) if value is None]
-        loaded = await asyncio.gather(
-            *(self.get(user_ids[i], partial(load, user_ids[i])) for i in missed)
-        )
-        for index, value in zip(missed, loaded, strict=True):
-            found[index] = value
-        return [value for value in found if value is not None]
 
     async def _read(self, user_ids: list[str]) -> list[tuple[bytes | None, int, int]]:
         if self._unbumped:  # first replay what was missed, or entries lie
