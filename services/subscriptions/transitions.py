@@ -116,14 +116,13 @@ def events_for(
 ) -> list[DomainEvent]:
     """The outbox events of one transition (the bulk renewals use it as well)."""
     transition, user = changed.transition, changed.user_id
-    built: list[dict[str, Any]] = []
+    payload: dict[str, Any] | None = None
 
-    def data() -> dict[str, Any]:  # built only for a transition that has events
-        if not built:
-            built.append(
-                state_data(changed.subscription_id, user, changed.plan.code, transition.after)
-            )
-        return built[0]
+    def data() -> dict[str, Any]:  # built once, and only for a transition with events
+        nonlocal payload
+        if payload is None:
+            payload = state_data(changed.subscription_id, user, changed.plan.code, transition.after)
+        return payload
 
     reason = transition.reason
     found: list[DomainEvent] = []
