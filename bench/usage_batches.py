@@ -164,13 +164,13 @@ async def service_consumer(url: str, bootstrap: str, topic: str, count: int) -> 
     connection = await asyncpg.connect(url)
     counted = "SELECT count(*) FROM usage_events WHERE event_id LIKE 'kafka-%'"
     # Done when each partition's last event is counted (see last_of_each_partition).
-    last = {n: (f"user-{n % USERS}", f"kafka-{n}") for n in last_of_each_partition(count)}
+    last = last_of_each_partition(count)
+    users, ids = [f"user-{n % USERS}" for n in last], [f"kafka-{n}" for n in last]
     finished = (
         "SELECT count(*) FROM usage_events e"
         " JOIN unnest($1::text[], $2::text[]) AS t(user_id, event_id)"
         " ON e.user_id = t.user_id AND e.event_id = t.event_id"
     )
-    users, ids = [u for u, _ in last.values()], [e for _, e in last.values()]
     try:
         # The clock starts at the first counted event, as the bare loop's starts after
         # its consumer joined the group: both leave the group join out.
