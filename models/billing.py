@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,6 +33,12 @@ class Invoice(Base):
             "amount_refunded_cents >= 0 AND amount_refunded_cents <= amount_paid_cents",
             name="refunded_within_paid",
         ),
+        # Nothing goes back past what paid for it (docs/money.md: one rule for returns).
+        CheckConstraint(
+            "amount_credited_cents >= 0 AND credit_applied_cents >= 0 AND amount_refunded_cents"
+            " + amount_credited_cents <= amount_paid_cents + credit_applied_cents",
+            name="returns_within_paid",
+        ),
         Index(
             "ix_invoices_open_subscription",
             "subscription_id",
@@ -52,6 +58,13 @@ class Invoice(Base):
     total_cents: Mapped[int]
     amount_paid_cents: Mapped[int] = mapped_column(default=0)
     amount_refunded_cents: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Paid without the card: the credit balance (CREDIT lines) and an earlier invoice's
+    # unused time moved over by an upgrade (PRORATION_CREDIT lines), as positive cents.
+    credit_applied_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Unused time given back against this invoice (credit notes of kind UNUSED_TIME and
+    # PRORATION that are not void); `time_credited_at` is when its time stopped counting.
+    amount_credited_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    time_credited_at: Mapped[datetime | None]
     period_start: Mapped[datetime | None]
     period_end: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]

@@ -6,13 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, uuid_pk
 from models.billing import Invoice
-from services.credits.rules import CreditKind, RefundStatus
+from services.credits.rules import CreditKind, CreditNoteKind, RefundStatus
 
 
 class CreditEntry(Base):
@@ -23,6 +23,13 @@ class CreditEntry(Base):
     __table_args__ = (
         CheckConstraint("balance_after_cents >= 0", name="balance_not_negative"),
         Index(None, "user_id", "id"),
+        # Credit spent on an invoice that was never paid comes back once.
+        Index(
+            "uq_credit_ledger_restored_invoice",
+            "invoice_id",
+            unique=True,
+            postgresql_where=text("kind = 'CREDIT_RESTORED'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -65,14 +72,30 @@ class Refund(Base):
 
 
 class CreditNote(Base):
-    """What a refund took off an invoice, with its own gapless number."""
+    """Money given back against the invoice that paid for it, with its own gapless
+    number: a refund (to the card or the balance), the unused time of a cancellation or
+    a pause (to the balance), or an upgrade's proration credit (to the upgrade's
+    invoice, `applied_invoice_id`). A void note (its upgrade was never paid) gave
+    nothing back."""
 
     __tablename__ = "credit_notes"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("(kind = 'REFUND') = (refund_id IS NOT NULL)", name="refund_kind"),
+        CheckConstraint(
+            "(kind = 'PRORATION') = (applied_invoice_id IS NOT NULL)", name="proration_kind"
+        ),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     number: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[CreditNoteKind] = mapped_column(enum_column(CreditNoteKind, "credit_note_kind"))
     invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id"), index=True)
-    refund_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("refunds.id"), unique=True)
+    refund_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("refunds.id"), unique=True)
+    applied_invoice_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("invoices.id"), index=True
+    )
+    voided_at: Mapped[datetime | None]
     user_id: Mapped[str] = mapped_column(USER_ID)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

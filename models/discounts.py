@@ -35,6 +35,8 @@ class Coupon(Base):
     duration_in_cycles: Mapped[int | None]
     applies_to_plans: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     max_redemptions: Mapped[int | None]
+    # Redemptions one customer may make across all their subscriptions (None: no limit).
+    max_redemptions_per_customer: Mapped[int | None] = mapped_column(default=1, server_default="1")
     times_redeemed: Mapped[int] = mapped_column(default=0)
     redeem_by: Mapped[datetime | None]
     archived: Mapped[bool] = mapped_column(default=False)
@@ -76,6 +78,7 @@ class SubscriptionDiscount(Base):
             unique=True,
             postgresql_where=text("cycles_left IS DISTINCT FROM 0"),
         ),
+        Index(None, "user_id", "coupon_id"),  # a customer's redemptions of a coupon
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

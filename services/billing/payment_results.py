@@ -19,6 +19,7 @@ from typing import Any
 from models import Payment, Plan, QuotaPack, Subscription
 from services.billing.payments import invoice_status_after, mark_invoice
 from services.billing.rules import (
+    InvoiceStatus,
     PaymentPurpose,
     PaymentStatus,
     StaleResult,
@@ -28,6 +29,7 @@ from services.bulk import payment_results as bulk_results
 from services.bulk import statements as bulk_statements
 from services.bulk.payment_results import OUTCOME_OF, result_transition
 from services.common.errors import InvalidTransition
+from services.credits.ledger import release_invoice
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.messaging import InboxRecord
@@ -221,9 +223,10 @@ async def _apply(
     if payment.invoice_id is not None:
         invoice = await uow.billing.invoice(payment.invoice_id)
         if invoice is not None:
-            mark_invoice(
-                invoice, invoice_status_after(OUTCOME_OF[message.status], payment.purpose), now
-            )
+            status = invoice_status_after(OUTCOME_OF[message.status], payment.purpose)
+            mark_invoice(invoice, status, now)
+            if status in (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE):
+                await release_invoice(uow, invoice, now, f"system:{message.source}")
     if payment.quota_pack_id is not None:
         await settle_pack(uow, batch.packs[payment.quota_pack_id], message.status, now)
     elif payment.order_id is not None and payment.purpose is not PaymentPurpose.FINAL_USAGE:

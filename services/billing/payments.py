@@ -22,7 +22,13 @@ from models import (
     QuotaPack,
     Subscription,
 )
-from services.billing.rules import InvoiceStatus, Line, PaymentPurpose, PaymentStatus
+from services.billing.rules import (
+    CREDIT_SOURCES,
+    InvoiceStatus,
+    Line,
+    PaymentPurpose,
+    PaymentStatus,
+)
 from services.common.errors import DomainError, ErrorCode
 from services.gateway.base import (
     ChargeOutcome,
@@ -359,6 +365,9 @@ def build_invoice(
         currency=order.currency,
         total_cents=total,
         amount_paid_cents=0,
+        credit_applied_cents=-sum(
+            line.amount_cents for line in lines if line.kind in CREDIT_SOURCES
+        ),
         period_start=min(starts) if starts else None,
         period_end=max(ends) if ends else None,
         paid_at=None,

@@ -26,6 +26,11 @@ class LineKind(StrEnum):
     CREDIT = "CREDIT"  # the customer's credit balance applied, negative
 
 
+# Lines that pay an invoice without the card: the credit balance, and an earlier
+# invoice's unused time moved over by an upgrade (both negative).
+CREDIT_SOURCES = frozenset({LineKind.CREDIT, LineKind.PRORATION_CREDIT})
+
+
 class PaymentPurpose(StrEnum):
     FIRST_PAYMENT = "FIRST_PAYMENT"
     TRIAL_CONVERSION = "TRIAL_CONVERSION"

@@ -41,7 +41,7 @@ from services.bulk import renewals
 from services.bulk.renewals import GATEWAY_CONCURRENCY
 from services.common.errors import DomainError
 from services.common.tasks import all_or_none, each_at_most
-from services.credits.ledger import record
+from services.credits.ledger import record, release_invoice
 from services.credits.rules import CreditKind, credit_line
 from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import ChargeResult, PaymentGateway, idempotency_key
@@ -130,6 +130,7 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
         numbers = iter(
             await uow.billing.invoice_numbers(sum(1 for c in charged if c.spec.invoice is None))
         )
+        closed: list[Invoice] = []
         for row in rows:
             collection = batch.collections.get(row.id)
             unreachable = collection is not None and collection.result is None
@@ -145,11 +146,14 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
                 free_plan,
                 now,
                 deps.gateway.platform,
+                closed,
             )
             if acted:
                 report.changed += 1
             else:
                 report.skipped.add(row.id)
+        for invoice in closed:  # credit spent on what was never paid comes back
+            await release_invoice(uow, invoice, now, SCHEDULER_ACTOR)
         await uow.commit()
         return len(rows)
 
@@ -312,8 +316,10 @@ def _apply_due(
     free_plan: Plan,
     now: datetime,
     platform: str,
+    closed: list[Invoice],
 ) -> bool:
-    """Write what is due for one row; False when nothing could be done now."""
+    """Write what is due for one row; False when nothing could be done now. Invoices it
+    closes unpaid are added to `closed`."""
     state = state_of(row)
     acted = False
     if lifecycle.trial_reminder_due(state, now) and row.trial_reminder_sent_at is None:
@@ -349,6 +355,7 @@ def _apply_due(
         )
         for invoice in open_invoices:
             mark_invoice(invoice, closing, now)
+            closed.append(invoice)
     apply_transition(
         uow,
         row,

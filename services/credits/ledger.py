@@ -1,22 +1,25 @@
 """The customer credit balance: credit comes from admin adjustments, refunds kept as
-credit, and the unused time of an immediate cancellation (CREDIT_UNUSED_TIME); it is
-spent on the next renewal invoices before the card is charged. Every change is a
+credit, the unused time of an immediate cancellation or a pause (CREDIT_UNUSED_TIME)
+and credit restored from invoices never paid; it is spent on the next renewal invoices
+before the card is charged. Every change is a
 ledger row written with the balance row locked, in the transaction that caused it."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import CreditBalance, CreditEntry, Subscription
-from services.billing.proration import prorate
+from models import CreditBalance, CreditEntry, Invoice, Subscription
+from services.billing.rules import InvoiceStatus
 from services.common.errors import DomainError, ErrorCode
 from services.common.pagination import Page, check_first
 from services.common.text import check_text
-from services.credits.rules import CreditKind, check_adjustment
+from services.credits import returns
+from services.credits.rules import CreditKind, CreditNoteKind, check_adjustment
 from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
@@ -24,6 +27,7 @@ from services.platform.uow import UnitOfWork
 from services.pricing.rules import normalize_currency
 
 MAX_REASON = 500
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ async def credit(
     reason: str,
     actor: str,
     now: datetime,
+    invoice_id: uuid.UUID | None = None,
 ) -> CreditEntry:
     """Add to (or, negative, take from) the user's balance, in its currency."""
     balance = await uow.credits.balance_for_update(user_id, currency, now)
@@ -124,7 +129,7 @@ async def credit(
     if balance.balance_cents == 0:
         balance.currency = currency  # an empty balance takes the currency it is given
     check_adjustment(amount_cents, balance.balance_cents)
-    return record(uow, balance, amount_cents, kind, reason, actor, now)
+    return record(uow, balance, amount_cents, kind, reason, actor, now, invoice_id)
 
 
 async def adjust_credit(deps: Deps, admin_id: str, cmd: AdjustCredit) -> CreditEntryView:
@@ -150,20 +155,54 @@ async def adjust_credit(deps: Deps, admin_id: str, cmd: AdjustCredit) -> CreditE
 async def credit_unused_time(
     uow: UnitOfWork, row: Subscription, now: datetime, actor: str
 ) -> CreditEntry | None:
-    """The paid, unused part of the current period, as credit (an immediate
-    cancellation; prorated to the second, half up)."""
-    start, end = row.current_period_start, row.current_period_end
-    if row.price_paid_cents <= 0 or start is None or end is None or now >= end:
+    """The paid, unused and unrefunded part of the current period, drawn against the
+    invoice that paid for it (a credit note) and added to the balance (an immediate
+    cancellation or a pause; prorated to the second, half up)."""
+    unused = await returns.unused_time(uow, row, now)
+    if unused is None:
         return None
-    if row.trial_end is not None and now < row.trial_end:
-        return None  # a trial was not paid for
-    unused = prorate(row.price_paid_cents, 0, start, end, now).credit_cents
-    if unused <= 0:
-        return None
+    end = row.current_period_end
+    assert end is not None
     reason = f"unused time on {row.plan.name} until {end.date().isoformat()}"
+    note = await returns.draw(uow, unused, CreditNoteKind.UNUSED_TIME, reason, now)
+    if note is None:
+        return None
     return await credit(
-        uow, row.user_id, unused, row.currency, CreditKind.PRORATION, reason, actor, now
+        uow,
+        row.user_id,
+        note.amount_cents,
+        row.currency,
+        CreditKind.PRORATION,
+        reason,
+        actor,
+        now,
+        invoice_id=unused.invoice.id,
     )
+
+
+async def release_invoice(uow: UnitOfWork, invoice: Invoice, now: datetime, actor: str) -> None:
+    """An invoice ended void or uncollectible: the balance spent on it comes back (once,
+    CREDIT_RESTORED) and proration credit that was to pay it goes back to its invoice."""
+    assert invoice.status in (InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE)
+    await returns.void_proration_notes(uow, invoice, now)
+    spent = await uow.credits.spent_on(invoice.id)
+    if spent <= 0 or await uow.credits.credit_restored(invoice.id):
+        return
+    reason = f"credit spent on invoice {invoice.number}, which was not paid"
+    try:
+        await credit(
+            uow,
+            invoice.user_id,
+            spent,
+            invoice.currency,
+            CreditKind.CREDIT_RESTORED,
+            reason,
+            actor,
+            now,
+            invoice_id=invoice.id,
+        )
+    except DomainError as error:  # the balance moved to another currency meanwhile
+        log.warning("credit of invoice %s not restored: %s", invoice.number, error.message)
 
 
 async def balance_of(deps: Deps, user_id: str) -> tuple[int, str | None]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from models import Refund
 from services.billing.payment_results import PaymentResultMessage, ResultOutcome
+from services.credits import returns
 from services.credits.refunds import refund_created, settle_refund
 from services.credits.rules import RefundStatus, refundable_cents
 from services.platform.deps import Deps
@@ -101,11 +102,14 @@ async def _from_dashboard(
     uow: UnitOfWork, refund_id: str, intent: str, amount: int, now: Any
 ) -> Refund | None:
     found = await uow.billing.payments_for_update((), {intent})
-    if not found or found[0].invoice_id is None:
+    payment = found[0] if found else None
+    if payment is None or payment.invoice_id is None:
         return None
-    payment = found[0]
-    refundable = refundable_cents(
-        payment.amount_cents, await uow.credits.refunded_cents(payment.id)
+    invoice = await uow.credits.invoice_for_update(payment.invoice_id)
+    assert invoice is not None
+    refundable = min(
+        refundable_cents(payment.amount_cents, await uow.credits.refunded_cents(payment.id)),
+        await returns.returnable(uow, invoice),
     )
     if amount > refundable:
         log.error("Stripe refunded %s on %s, more than the %s we hold", amount, intent, refundable)

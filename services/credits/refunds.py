@@ -20,8 +20,15 @@ from services.billing.rules import PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode
 from services.common.pagination import check_first
 from services.common.text import check_text
+from services.credits import returns
 from services.credits.ledger import credit
-from services.credits.rules import CreditKind, RefundStatus, check_refund, refundable_cents
+from services.credits.rules import (
+    CreditKind,
+    CreditNoteKind,
+    RefundStatus,
+    check_refund,
+    refundable_cents,
+)
 from services.gateway.base import (
     GatewayUnavailable,
     RefundRequest,
@@ -125,11 +132,16 @@ async def refund_payment(deps: Deps, admin_id: str, cmd: RefundPayment) -> Refun
                 f"a {payment.status_literal.value} payment has nothing to refund",
                 "paymentId",
             )
-        refundable = refundable_cents(
-            payment.amount_cents, await uow.credits.refunded_cents(payment.id)
+        invoice = await uow.credits.invoice_for_update(payment.invoice_id)
+        assert invoice is not None
+        # Never past the payment, nor past what its invoice has left after unused time
+        # and other refunds went back against it (docs/money.md).
+        refundable = min(
+            refundable_cents(payment.amount_cents, await uow.credits.refunded_cents(payment.id)),
+            await returns.returnable(uow, invoice),
         )
         amount = cmd.amount_cents if cmd.amount_cents is not None else refundable
-        check_refund(amount, refundable)
+        check_refund(amount, refundable, credited_cents=invoice.amount_credited_cents)
         refund = Refund(
             id=uuid.uuid4(),
             payment_id=payment.id,
@@ -158,6 +170,7 @@ async def refund_payment(deps: Deps, admin_id: str, cmd: RefundPayment) -> Refun
                 note,
                 admin_id,
                 now,
+                invoice_id=payment.invoice_id,
             )
             refund.status = RefundStatus.SUCCEEDED
         else:
@@ -209,6 +222,7 @@ async def settle_refund(uow: UnitOfWork, refund: Refund, now: datetime) -> Credi
     note = CreditNote(
         id=uuid.uuid4(),
         number=await uow.billing.next_credit_note_number(),
+        kind=CreditNoteKind.REFUND,
         invoice_id=invoice.id,
         refund_id=refund.id,
         user_id=refund.user_id,
@@ -219,7 +233,7 @@ async def settle_refund(uow: UnitOfWork, refund: Refund, now: datetime) -> Credi
         created_at=now,
     )
     uow.credits.add(note)
-    uow.record(_credit_note_issued(note, invoice, refund, now))
+    uow.record(returns.credit_note_issued(note, invoice, now))
     return note
 
 
@@ -244,22 +258,6 @@ def refund_created(refund: Refund, now: datetime) -> DomainEvent:
         "reason": refund.reason,
     }
     return DomainEvent(events.REFUND_CREATED, refund.user_id, data, now)
-
-
-def _credit_note_issued(
-    note: CreditNote, invoice: Invoice, refund: Refund, now: datetime
-) -> DomainEvent:
-    data = {
-        "number": note.number,
-        "invoiceId": str(invoice.id),
-        "invoiceNumber": invoice.number,
-        "refundId": str(refund.id),
-        "userId": note.user_id,
-        "amountCents": note.amount_cents,
-        "currency": note.currency,
-        "reason": note.reason,
-    }
-    return DomainEvent(events.CREDIT_NOTE_ISSUED, note.user_id, data, now)
 
 
 async def _replayed(

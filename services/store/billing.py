@@ -156,6 +156,12 @@ class BillingRepository:
     async def invoice(self, invoice_id: uuid.UUID) -> Invoice | None:
         return await self.session.get(Invoice, invoice_id)
 
+    async def invoice_of_payment(self, payment_id: uuid.UUID) -> Invoice | None:
+        payment = await self.session.get(Payment, payment_id)
+        if payment is None or payment.invoice_id is None:
+            return None
+        return await self.invoice(payment.invoice_id)
+
     async def attempts_made(
         self, subscription_ids: Collection[uuid.UUID]
     ) -> set[tuple[uuid.UUID | None, datetime | None, int]]:

@@ -7,12 +7,17 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
-from models import CreditBalance, CreditEntry, CreditNote, Invoice, Payment, Refund
-from services.credits.rules import RefundStatus
+from models import CreditBalance, CreditEntry, CreditNote, Invoice, InvoiceLine, Payment, Refund
+from services.billing.rules import InvoiceStatus, LineKind
+from services.credits.rules import CreditKind, RefundStatus
+
+# Lines that pay for a stretch of the subscription's time (not usage, not packs).
+TIME_KINDS = (LineKind.SUBSCRIPTION, LineKind.PRORATION_CHARGE)
 
 
 class CreditRepository:
@@ -93,3 +98,71 @@ class CreditRepository:
         return await self.session.scalar(
             select(CreditNote).where(CreditNote.refund_id == refund_id)
         )
+
+    async def invoice_refunds_cents(self, invoice_id: uuid.UUID) -> int:
+        """What refunds that did not fail took off this invoice (pending ones included:
+        their money is on its way back)."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(Refund.amount_cents), 0)).where(
+                Refund.invoice_id == invoice_id, Refund.status != RefundStatus.FAILED
+            )
+        )
+        return int(total or 0)
+
+    async def funding_invoice_for_update(
+        self, subscription_id: uuid.UUID, period_start: datetime, period_end: datetime
+    ) -> Invoice | None:
+        """The paid invoice that pays for the subscription's current period now, locked,
+        with its lines: the newest whose time lines reach into the period and whose time
+        no earlier return has ended (an upgrade's invoice takes over from the period's)."""
+        time_line = (
+            select(InvoiceLine.id)
+            .where(
+                InvoiceLine.invoice_id == Invoice.id,
+                InvoiceLine.kind.in_(TIME_KINDS),
+                InvoiceLine.period_end > period_start,
+                InvoiceLine.period_end <= period_end,
+            )
+            .exists()
+        )
+        return await self.session.scalar(
+            select(Invoice)
+            .where(
+                Invoice.subscription_id == subscription_id,
+                Invoice.status == InvoiceStatus.PAID,
+                Invoice.time_credited_at.is_(None),
+                time_line,
+            )
+            .order_by(Invoice.created_at.desc(), Invoice.number.desc())
+            .limit(1)
+            .options(selectinload(Invoice.lines))
+            .with_for_update(of=Invoice)
+            .execution_options(populate_existing=True)
+        )
+
+    async def proration_notes_paying(self, invoice_id: uuid.UUID) -> Sequence[CreditNote]:
+        """The live proration credit notes that pay part of this invoice, locked."""
+        query = (
+            select(CreditNote)
+            .where(CreditNote.applied_invoice_id == invoice_id, CreditNote.voided_at.is_(None))
+            .with_for_update()
+        )
+        return (await self.session.scalars(query)).all()
+
+    async def credit_restored(self, invoice_id: uuid.UUID) -> bool:
+        query = select(
+            exists().where(
+                CreditEntry.invoice_id == invoice_id,
+                CreditEntry.kind == CreditKind.CREDIT_RESTORED,
+            )
+        )
+        return bool(await self.session.scalar(query))
+
+    async def spent_on(self, invoice_id: uuid.UUID) -> int:
+        """The balance spent on this invoice (its APPLIED ledger entries), positive."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(CreditEntry.amount_cents), 0)).where(
+                CreditEntry.invoice_id == invoice_id, CreditEntry.kind == CreditKind.APPLIED
+            )
+        )
+        return -int(total or 0)

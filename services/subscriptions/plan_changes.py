@@ -9,10 +9,12 @@ from datetime import datetime
 from models import Plan, Subscription
 from services.billing.idempotency import check_key, previous_response, request_hash
 from services.billing.payments import ChargeSpec, charge, method_for_charge
-from services.billing.proration import Proration, prorate
+from services.billing.proration import prorate
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.common.results import ChargeOutcomeResult
+from services.credits import returns
+from services.credits.rules import CreditNoteKind
 from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import idempotency_key
 from services.platform.deps import Deps
@@ -55,17 +57,21 @@ class Downgrade:
     plan_code: str
 
 
-def proration_lines(row: Subscription, target: Plan, now: datetime) -> tuple[Proration, list[Line]]:
-    """Credit for the unused time on the old plan, charge for the rest of the period on the
-    new one. Both lines cover the same span, so they sum to the amount charged."""
+def proration_lines(
+    row: Subscription, target: Plan, now: datetime, unused_cents: int
+) -> list[Line]:
+    """Credit for the unused time on the old plan (what its invoice can still give back,
+    services/credits/returns.py), charge for the rest of the period on the new one. Both
+    lines cover the same span. No account credit is carried: the credit line is capped
+    at the charge."""
     start, end = row.current_period_start, row.current_period_end
     assert start is not None and end is not None
-    proration = prorate(row.plan.price_cents, target.price_cents, start, end, now)
-    lines = [
+    charge = prorate(0, target.price_cents, start, end, now).charge_cents
+    return [
         Line(
             LineKind.PRORATION_CREDIT,
             f"Unused time on {row.plan.name}",
-            -proration.credit_cents,
+            -min(unused_cents, charge),
             row.plan.code,
             now,
             end,
@@ -73,23 +79,12 @@ def proration_lines(row: Subscription, target: Plan, now: datetime) -> tuple[Pro
         Line(
             LineKind.PRORATION_CHARGE,
             f"Remaining time on {target.name}",
-            proration.charge_cents,
+            charge,
             target.code,
             now,
             end,
         ),
     ]
-    if proration.amount_due_cents == 0 and proration.charge_cents < proration.credit_cents:
-        # No account credit is carried: the credit line is capped at the charge.
-        lines[0] = Line(
-            LineKind.PRORATION_CREDIT,
-            lines[0].description,
-            -proration.charge_cents,
-            row.plan.code,
-            now,
-            end,
-        )
-    return proration, lines
 
 
 async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
@@ -117,7 +112,8 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
                 state, terms_of(target), now
             )
         elif state.status is Status.ACTIVE:
-            _, prorated = proration_lines(row, target, now)
+            unused = await returns.unused_time(uow, row, now)
+            prorated = proration_lines(row, target, now, unused.amount_cents if unused else 0)
             discount = await uow.discounts.discount(row.id)
             lines = discounted(discount, tuple(prorated))
             method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
@@ -134,6 +130,20 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
             )
             payment, _ = await charge(uow, deps.gateway, spec, now)
             use_cycle(discount, lines)
+            if unused is not None and payment.status in (
+                PaymentStatus.SUCCESS,
+                PaymentStatus.STARTED,  # held for it; given back if it is never paid
+            ):
+                paying = await uow.billing.invoice_of_payment(spec.payment_id)
+                await returns.draw(
+                    uow,
+                    unused,
+                    CreditNoteKind.PRORATION,
+                    f"unused time on {row.plan.name}, toward {target.name}",
+                    now,
+                    amount_cents=-prorated[0].amount_cents,
+                    applied_to=paying,
+                )
             switched = None
             if payment.status is PaymentStatus.SUCCESS:
                 switched = lifecycle.change_plan(state, terms_of(target), now)
@@ -184,7 +194,8 @@ async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview
         upgrade = target.tier_rank > row.plan.tier_rank
         lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
         if upgrade and row.status is Status.ACTIVE:
-            _, prorated = proration_lines(row, target, now)
+            unused = await returns.unused_time(uow, row, now)
+            prorated = proration_lines(row, target, now, unused.amount_cents if unused else 0)
             lines = list(discounted(await uow.discounts.discount(row.id), tuple(prorated)))
             amount, effective = sum(line.amount_cents for line in lines), now
         elif upgrade:
