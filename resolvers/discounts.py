@@ -37,6 +37,7 @@ def _coupon(view: coupons.CouponView) -> money_types.Coupon:
         times_redeemed=view.times_redeemed,
         redeem_by=view.redeem_by,
         archived=view.archived,
+        max_redemptions_per_customer=view.max_redemptions_per_customer,
     )
 
 
@@ -59,6 +60,7 @@ async def create_coupon(info: Info, input: CreateCouponInput) -> money_types.Cou
         applies_to_plans=tuple(input.applies_to_plans),
         max_redemptions=input.max_redemptions,
         redeem_by=input.redeem_by,
+        max_redemptions_per_customer=input.max_redemptions_per_customer,
     )
     return await _coupon_payload(coupons.create_coupon(info.context.deps, command))
 

@@ -54,6 +54,11 @@ class CreateCouponInput:
     applies_to_plans: list[str] = strawberry.field(default_factory=list)
     max_redemptions: int | None = None
     redeem_by: datetime | None = None
+    max_redemptions_per_customer: int | None = strawberry.field(
+        default=1,
+        description="How often one customer may redeem it, across all their subscriptions"
+        " (null: no limit per customer).",
+    )
 
 
 @strawberry.input

@@ -32,6 +32,7 @@ class Coupon:
     times_redeemed: int
     redeem_by: datetime | None
     archived: bool
+    max_redemptions_per_customer: int | None
 
 
 @strawberry.type(description="A code customers type to get a coupon's discount.")

@@ -31,6 +31,7 @@ class CreateCoupon:
     applies_to_plans: tuple[str, ...] = ()
     max_redemptions: int | None = None
     redeem_by: datetime | None = None
+    max_redemptions_per_customer: int | None = 1  # None: no limit per customer
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class CouponView:
     times_redeemed: int
     redeem_by: datetime | None
     archived: bool
+    max_redemptions_per_customer: int | None
 
     @classmethod
     def of(cls, coupon: Coupon) -> CouponView:
@@ -72,6 +74,7 @@ class CouponView:
             coupon.times_redeemed,
             coupon.redeem_by,
             coupon.archived,
+            coupon.max_redemptions_per_customer,
         )
 
 
@@ -133,6 +136,7 @@ async def create_coupon(deps: Deps, cmd: CreateCoupon) -> CouponView:
     )
     check_coupon(terms)
     check_limit(cmd.max_redemptions, "maxRedemptions")
+    check_limit(cmd.max_redemptions_per_customer, "maxRedemptionsPerCustomer")
     now = deps.clock.now()
     if cmd.redeem_by is not None and cmd.redeem_by <= now:
         raise DomainError(ErrorCode.INVALID_INPUT, "redeemBy must be in the future", "redeemBy")
@@ -153,6 +157,7 @@ async def create_coupon(deps: Deps, cmd: CreateCoupon) -> CouponView:
             duration_in_cycles=terms.duration_in_cycles,
             applies_to_plans=list(terms.applies_to_plans),
             max_redemptions=cmd.max_redemptions,
+            max_redemptions_per_customer=cmd.max_redemptions_per_customer,
             times_redeemed=0,
             redeem_by=cmd.redeem_by,
             archived=False,

@@ -59,9 +59,15 @@ def _invalid() -> DomainError:
 
 
 async def usable_code(
-    uow: UnitOfWork, code: str, user_id: str, plan: Plan, now: datetime
+    uow: UnitOfWork,
+    code: str,
+    user_id: str,
+    plan: Plan,
+    now: datetime,
+    subscription_id: uuid.UUID | None = None,
 ) -> PromotionCode:
-    """The promotion code, if this user may redeem it for this plan now (nothing taken)."""
+    """The promotion code, if this user may redeem it for this plan now (nothing taken),
+    on `subscription_id` (a new checkout's, or the current one)."""
     try:
         promo = await uow.discounts.promotion_code(check_code(code, "promotionCode"))
     except DomainError as error:
@@ -73,10 +79,19 @@ async def usable_code(
     )
     if refusal is not None:
         raise refusal
-    if promo.first_time_only and await uow.billing.has_paid(user_id):
+    if promo.first_time_only and await uow.billing.had_business(user_id, subscription_id):
         raise DomainError(
             ErrorCode.COUPON_NOT_APPLICABLE,
             "this promotion code is for first-time customers",
+            "promotionCode",
+        )
+    limit = promo.coupon.max_redemptions_per_customer
+    if limit is not None and await uow.discounts.redemptions_by(user_id, promo.coupon_id) >= limit:
+        raise DomainError(
+            ErrorCode.COUPON_NOT_APPLICABLE,
+            "you have already redeemed this offer"
+            if limit == 1
+            else f"this offer can be redeemed {limit} times per customer",
             "promotionCode",
         )
     return promo
@@ -87,7 +102,7 @@ async def redeem(
 ) -> SubscriptionDiscount:
     """Redeem `code` for the subscription (flushed, with its user lock held): the
     redemption counts are taken under their row locks, so limits hold under load."""
-    promo = await usable_code(uow, code, row.user_id, plan, now)
+    promo = await usable_code(uow, code, row.user_id, plan, now, row.id)
     if await uow.discounts.discount(row.id) is not None:  # one that ran its course is not
         raise DomainError(
             ErrorCode.COUPON_NOT_APPLICABLE,

@@ -71,6 +71,12 @@ def check_coupon(terms: CouponTerms) -> None:
             )
         if terms.currency is None:
             raise DomainError(ErrorCode.INVALID_INPUT, "an amount off needs a currency", "currency")
+    elif terms.currency is not None:  # a percentage fits every currency: one given is a slip
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "a percentOff coupon applies in every currency: leave currency out",
+            "currency",
+        )
     repeating = terms.duration is Duration.REPEATING
     cycles = terms.duration_in_cycles
     if repeating and (cycles is None or not 1 <= cycles <= MAX_CYCLES):

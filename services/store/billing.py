@@ -6,7 +6,17 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, exists, func, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    delete,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -19,6 +29,7 @@ from models import (
     Payment,
     PaymentCustomer,
     PaymentMethod,
+    Subscription,
 )
 from services.billing.rules import (
     InvoiceStatus,
@@ -127,16 +138,16 @@ class BillingRepository:
         )
         return [(payment, number) for payment, number in await self.session.execute(query)]
 
-    async def has_paid(self, user_id: str) -> bool:
-        """Whether the user ever paid us anything (first-time promotion codes)."""
-        query = select(
-            exists().where(
-                Payment.owner_id == user_id,
-                Payment.status_literal == PaymentStatus.SUCCESS,
-                Payment.amount_cents > 0,
-            )
+    async def had_business(self, user_id: str, besides: uuid.UUID | None = None) -> bool:
+        """Whether the user ever had a subscription (one that got past checkout, other
+        than `besides`) or a paid invoice of any amount: first-time promotion codes."""
+        started = exists().where(
+            Subscription.user_id == user_id,
+            Subscription.id != besides if besides is not None else true(),
+            or_(Subscription.activated_at.is_not(None), Subscription.trial_start.is_not(None)),
         )
-        return bool(await self.session.scalar(query))
+        invoiced = exists().where(Invoice.user_id == user_id, Invoice.status == InvoiceStatus.PAID)
+        return bool(await self.session.scalar(select(or_(started, invoiced))))
 
     async def payment_owners(
         self, payment_ids: Collection[uuid.UUID], processor_payment_ids: Collection[str]

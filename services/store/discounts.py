@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from models import Coupon, PromotionCode, SubscriptionDiscount
+from models import Coupon, PromotionCode, Subscription, SubscriptionDiscount
+from services.subscriptions.state import Status
 
 _LIVE = SubscriptionDiscount.cycles_left.is_distinct_from(0)
 
@@ -59,6 +60,21 @@ class DiscountRepository:
             if taken is None:
                 return False
         return True
+
+    async def redemptions_by(self, user_id: str, coupon_id: uuid.UUID) -> int:
+        """The customer's redemptions of the coupon, on any subscription of theirs that
+        got past checkout (a declined first payment does not use one up)."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(SubscriptionDiscount)
+            .join(Subscription, Subscription.id == SubscriptionDiscount.subscription_id)
+            .where(
+                SubscriptionDiscount.user_id == user_id,
+                SubscriptionDiscount.coupon_id == coupon_id,
+                Subscription.status != Status.FAILED,
+            )
+        )
+        return int(count or 0)
 
     async def discount(self, subscription_id: uuid.UUID) -> SubscriptionDiscount | None:
         """The subscription's live discount (one that ran its course is only a record)."""
