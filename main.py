@@ -3,6 +3,7 @@
 python main.py serve [--host H] [--port P]   run the API (embedded defaults if unset)
 python main.py worker                        run the background lifecycle worker
 python main.py migrate                       apply migrations and seed the default plans
+python main.py audit                         check every money invariant (exit 1 if broken)
 python main.py stop                          stop the embedded PostgreSQL of EMBEDDED_DATA_DIR
 python main.py token --user ID [--admin] [--service]   print a development JWT
 python main.py billing-engine [--port 50051] [--kafka H:P]   a stand-in Billing Engine
@@ -329,6 +330,28 @@ def worker(settings: Settings) -> None:
     asyncio.run(run_worker(deps, publisher, consumer, live))
 
 
+def audit(settings: Settings) -> int:
+    """Check every money invariant over the whole database (services/reads/audit.py):
+    one line per broken invariant with the rows breaking it; 1 when any is broken."""
+    from services.reads.audit import CHECKS, violations
+
+    settings = resolve_database(settings)
+    assert settings.database_url is not None
+    engine = make_engine(settings.database_url, 1)
+
+    async def run() -> list[str]:
+        try:
+            return [v.line() for v in await violations(make_session_factory(engine))]
+        finally:
+            await engine.dispose()
+
+    broken = asyncio.run(run())
+    for line in broken:
+        print(line)
+    print(f"audit: {len(CHECKS) - len(broken)} of {len(CHECKS)} invariants hold")
+    return 1 if broken else 0
+
+
 def stop(settings: Settings) -> None:
     from services.platform.embedded_db import stop_embedded
 
@@ -357,6 +380,7 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("worker", help="run the lifecycle worker")
     commands.add_parser("migrate", help="apply migrations and seed default plans")
     commands.add_parser("stop", help="stop the embedded PostgreSQL of EMBEDDED_DATA_DIR")
+    commands.add_parser("audit", help="check every money invariant over the database")
     engine_cmd = commands.add_parser(
         "billing-engine", help="serve a stand-in Billing Engine (gRPC) with test cards"
     )
@@ -379,6 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         print("database is at the newest migration")
     elif args.command == "stop":
         stop(settings)
+    elif args.command == "audit":
+        sys.exit(audit(settings))
     elif args.command == "billing-engine":
         from services.gateway.engine_standin import run_forever
 
