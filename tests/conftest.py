@@ -77,7 +77,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
     migrate.upgrade(url)
     yield url
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        broken = asyncio.run(_audit(url))
+        # Every money invariant holds over what the whole session wrote (main.py audit).
+        assert broken == [], "the money audit fails after the tests:\n" + "\n".join(broken)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _audit(url: str) -> list[str]:
+    from services.reads.audit import violations
+
+    engine = make_engine(url, 1)
+    try:
+        return [v.line() for v in await violations(make_session_factory(engine))]
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(scope="session")

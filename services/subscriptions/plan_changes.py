@@ -66,7 +66,8 @@ def proration_lines(
     at the charge."""
     start, end = row.current_period_start, row.current_period_end
     assert start is not None and end is not None
-    charge = prorate(0, target.price_cents, start, end, now).charge_cents
+    # A period just restarted by a resume has no time left yet: its renewal is due now.
+    charge = prorate(0, target.price_cents, start, end, now).charge_cents if end > start else 0
     return [
         Line(
             LineKind.PRORATION_CREDIT,

@@ -29,7 +29,7 @@ async def audit_holds(deps) -> None:  # type: ignore[no-untyped-def]
     assert [v.line() for v in await violations(deps.session_factory)] == []
 
 
-async def _plans(deps) -> None:  # type: ignore[no-untyped-def]
+async def create_plans(deps) -> None:  # type: ignore[no-untyped-def]
     """1000 and 2000 a month, no trial (made once per test session)."""
     for code, price, rank in (("m1000", 1000, 40), ("m2000", 2000, 41)):
         if await scalar(deps, "SELECT count(*) FROM plans WHERE code = :c", c=code) == 0:
@@ -51,7 +51,7 @@ async def _plans(deps) -> None:  # type: ignore[no-untyped-def]
 
 async def paid_1000(deps, user: str) -> str:  # type: ignore[no-untyped-def]
     """A customer on the 1000-a-month plan, paid by card; returns the payment's id."""
-    await _plans(deps)
+    await create_plans(deps)
     result = await checkout.subscribe(deps, checkout.Subscribe(user, "m1000", "pm_card_visa"))
     assert result.payment is not None and result.payment.amount_cents == 1000
     assert result.payment.id is not None
@@ -195,7 +195,7 @@ async def test_an_upgrade_credits_the_old_invoice_once_then_cancel_counts_the_ne
 
 
 async def test_a_once_code_cannot_be_applied_again_after_it_ran_its_course(deps):
-    await _plans(deps)
+    await create_plans(deps)
     await coupons.create_coupon(
         deps, coupons.CreateCoupon("MT-ONCE", "once", Duration.ONCE, percent_off=50)
     )
@@ -218,7 +218,7 @@ async def test_a_once_code_cannot_be_applied_again_after_it_ran_its_course(deps)
 
 
 async def test_a_coupon_may_allow_more_than_one_redemption_per_customer(deps):
-    await _plans(deps)
+    await create_plans(deps)
     await coupons.create_coupon(
         deps,
         coupons.CreateCoupon(
@@ -237,7 +237,7 @@ async def test_a_coupon_may_allow_more_than_one_redemption_per_customer(deps):
 
 
 async def test_a_first_time_code_is_refused_after_a_free_first_invoice(deps):
-    await _plans(deps)
+    await create_plans(deps)
     await coupons.create_coupon(
         deps,
         coupons.CreateCoupon(
