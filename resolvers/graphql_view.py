@@ -8,14 +8,14 @@ from typing import Any
 import orjson
 import strawberry
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
-from resolvers.static_assets import graphiql_html
+from resolvers.static_assets import graphiql_headers, graphiql_html
 from resolvers.ws_session import (
     BoundedTextFrames,
     GuardedLegacyWS,
@@ -59,6 +59,9 @@ class GraphQLView(GraphQL[Context, None]):
     def graphql_ide_html(self) -> str:
         """GraphiQL with its assets served by the service (it works offline)."""
         return graphiql_html()
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.graphql_ide_html, headers=graphiql_headers())
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -14,7 +14,7 @@ from resolvers.rest_json import error_body, error_response, json_response, ready
 from services.common.errors import DomainError, ErrorCode
 from services.common.results import ChargeOutcomeResult
 from services.common.text import unstorable_message, unstorable_path
-from services.platform.auth import AuthError, Principal, TokenVerifier
+from services.platform.auth import AuthError, Principal, TokenVerifier, check_user_id
 from services.platform.deps import Deps
 from services.platform.rate_limits import Limit, RateLimiter, Refusal
 from services.pricing import catalog
@@ -222,7 +222,7 @@ def _usage_event(raw: object, index: int) -> metering.RecordUsage:
     if occurred_at is not None and occurred_at.tzinfo is None:
         raise DomainError(ErrorCode.INVALID_INPUT, f"{where}.occurredAt needs a time zone", where)
     return metering.RecordUsage(
-        user_id=_string(raw, "userId", required=True) or "",
+        user_id=check_user_id(_string(raw, "userId", required=True) or "", f"{where}.userId"),
         meter_key=_string(raw, "meterKey", required=True) or "",
         quantity=quantity,
         event_id=_string(raw, "eventId", required=True) or "",

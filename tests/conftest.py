@@ -25,6 +25,7 @@ from services.platform.config import Settings
 from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.pricing.seed import seed_plans
+from services.reads.audit import violations
 from tests.ports import free_port
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -77,22 +78,7 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
     migrate.upgrade(url)
     yield url
-    try:
-        broken = asyncio.run(_audit(url))
-        # Every money invariant holds over what the whole session wrote (main.py audit).
-        assert broken == [], "the money audit fails after the tests:\n" + "\n".join(broken)
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _audit(url: str) -> list[str]:
-    from services.reads.audit import violations
-
-    engine = make_engine(url, 1)
-    try:
-        return [v.line() for v in await violations(make_session_factory(engine))]
-    finally:
-        await engine.dispose()
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -130,14 +116,19 @@ def gateway() -> LocalGateway:
 
 
 @pytest.fixture
-async def deps(settings: Settings, engine, clock: FrozenClock, gateway: LocalGateway) -> Deps:
-    """Services on a clean database with the default plans seeded."""
+async def deps(
+    settings: Settings, engine, clock: FrozenClock, gateway: LocalGateway
+) -> AsyncIterator[Deps]:
+    """Services on a clean database with the default plans seeded. Whatever the test
+    wrote must pass the money audit (main.py audit) when it ends."""
     factory = make_session_factory(engine)
     async with factory() as session:
         await session.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
         await session.commit()
         await seed_plans(session, clock.now())
-    return Deps(settings=settings, session_factory=factory, clock=clock, gateway=gateway)
+    yield Deps(settings=settings, session_factory=factory, clock=clock, gateway=gateway)
+    broken = [v.line() for v in await violations(factory)]
+    assert broken == [], "the money audit fails after this test:\n" + "\n".join(broken)
 
 
 async def scalar(deps: Deps, sql: str, **params: object) -> object:

@@ -22,6 +22,7 @@ from services.credits import returns
 from services.credits.rules import CreditKind, CreditNoteKind, check_adjustment
 from services.messaging import events
 from services.messaging.events import DomainEvent
+from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing.rules import normalize_currency
@@ -133,6 +134,7 @@ async def credit(
 
 
 async def adjust_credit(deps: Deps, admin_id: str, cmd: AdjustCredit) -> CreditEntryView:
+    check_user_id(cmd.user_id)
     reason = check_text(cmd.reason, "reason", MAX_REASON, required=True)
     currency = normalize_currency(cmd.currency)
     now = deps.clock.now()
@@ -231,6 +233,7 @@ async def ledger_of(
     deps: Deps, user_id: str, first: int, after: str | None
 ) -> Page[CreditEntryView]:
     """The user's ledger, newest first."""
+    check_user_id(user_id)
     check_first(first)
     before = _after(after)
     async with deps.uow() as uow:

@@ -37,6 +37,7 @@ from services.gateway.base import (
 )
 from services.messaging import events
 from services.messaging.events import DomainEvent
+from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 
@@ -289,6 +290,7 @@ class PaymentRecordView:
 
 async def payments_of(deps: Deps, user_id: str, first: int) -> list[PaymentRecordView]:
     """A user's payments for support (admin), newest first, with what was refunded."""
+    check_user_id(user_id)
     check_first(first)
     async with deps.uow() as uow:
         found = []

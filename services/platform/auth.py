@@ -62,6 +62,17 @@ def is_valid_user_id(user_id: str) -> bool:
     return bool(USER_ID_PATTERN.match(user_id))
 
 
+def check_user_id(user_id: str, field: str = "userId") -> str:
+    """A user id named as an argument is held to what a token's `sub` must be."""
+    if not is_valid_user_id(user_id):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "a user id is 1 to 128 letters, digits or '_.:@|-', starting with a letter or digit",
+            field,
+        )
+    return user_id
+
+
 class TokenVerifier:
     """Verifies each distinct token once: a client sends the same token on every
     request, so the signature check is remembered until the token expires."""

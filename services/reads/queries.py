@@ -14,7 +14,7 @@ from models import Plan, Subscription
 from services.common.errors import DomainError, ErrorCode
 from services.common.pagination import Page, check_first, decode_cursor, encode_cursor
 from services.messaging.events import iso
-from services.platform.auth import Principal, is_valid_user_id
+from services.platform.auth import Principal, check_user_id
 from services.platform.deps import Deps
 from services.reads.views import (
     EntitlementsView,
@@ -28,12 +28,6 @@ from services.store.subscriptions import Cursor
 from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import SubscriptionFilter
-
-
-def check_user_id(user_id: str) -> str:
-    if not is_valid_user_id(user_id):
-        raise DomainError(ErrorCode.INVALID_INPUT, "malformed user id", "userId")
-    return user_id
 
 
 def parse_uuid(raw: str, field: str) -> uuid.UUID:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models import Plan, Subscription
-from services.common.errors import DomainError, ErrorCode
-from services.platform.auth import is_valid_user_id
+from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.reads.views import SubscriptionView
 from services.store.subscriptions import state_of
@@ -21,13 +20,8 @@ class SuspendSubscription:
     reason: str | None = None
 
 
-def _check_user(user_id: str) -> None:
-    if not is_valid_user_id(user_id):
-        raise DomainError(ErrorCode.INVALID_INPUT, "malformed user id", "userId")
-
-
 async def suspend(deps: Deps, admin_id: str, cmd: SuspendSubscription) -> SubscriptionView:
-    _check_user(cmd.user_id)
+    check_user_id(cmd.user_id)
 
     def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
         return lifecycle.suspend(state_of(row), now)
@@ -36,7 +30,7 @@ async def suspend(deps: Deps, admin_id: str, cmd: SuspendSubscription) -> Subscr
 
 
 async def reinstate(deps: Deps, admin_id: str, user_id: str) -> SubscriptionView:
-    _check_user(user_id)
+    check_user_id(user_id)
 
     def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
         return lifecycle.reinstate(state_of(row), now)

@@ -17,6 +17,7 @@ from services.billing.idempotency import request_hash
 from services.billing.rules import Line
 from services.common.errors import DomainError, ErrorCode
 from services.messaging.live import QuotaChange
+from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.reads.queries import snapshot_of
 from services.store.usage import Overage
@@ -104,6 +105,7 @@ async def _count(
     occurred_at: datetime | None,
     value: str | None,
 ) -> QuotaDecision:
+    check_user_id(user_id)
     snapshot = await snapshot_of(deps, user_id)
     event, found = prepare(
         snapshot,
@@ -194,6 +196,7 @@ def check_counted(decision: QuotaDecision) -> None:
 async def usage_of(deps: Deps, user_id: str) -> list[MeterUsage]:
     """Every meter the user's plan includes: used, what packs hold, remaining and
     overage this period."""
+    check_user_id(user_id)
     now = deps.clock.now()
     snapshot = await snapshot_of(deps, user_id)
     found = []

@@ -37,7 +37,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 async def offline_page(browser: Browser, base_url: str) -> tuple[Page, list[str]]:
-    """A page that may only reach `base_url`; what else it asked for is listed."""
+    """A page that may only reach `base_url`; what else it asked for is listed, and so
+    is anything the page's Content-Security-Policy blocked (the pages must need
+    nothing it forbids)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     refused: list[str] = []
@@ -50,6 +52,14 @@ async def offline_page(browser: Browser, base_url: str) -> tuple[Page, list[str]
             await route.abort()
 
     await page.route("**/*", only_the_service)
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(f"CSP: {message.text}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     return page, refused
 
 

@@ -14,6 +14,8 @@ async def test_graphiql_renders_and_runs_a_query_offline(browser, live_server, d
     page.on("pageerror", lambda error: errors.append(str(error)))
     response = await page.goto(f"{live_server.url}/graphql")
     assert response is not None and response.status == 200
+    policy = response.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy and "'unsafe-eval'" not in policy
     editor = page.locator(".graphiql-query-editor .CodeMirror").first
     await editor.wait_for(state="visible", timeout=20_000)
     await page.evaluate(
