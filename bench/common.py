@@ -104,5 +104,26 @@ def fresh_database(label: str) -> tuple[str, str]:
     return url, admin
 
 
+def audit(url: str) -> list[str]:
+    """The money audit (`main.py audit`) over a suite's database: what it left must
+    hold every invariant, whatever the benchmark did to it."""
+    from services.platform.db import make_engine, make_session_factory
+    from services.reads.audit import violations
+
+    async def run() -> list[str]:
+        engine = make_engine(url, 1)
+        try:
+            return [v.line() for v in await violations(make_session_factory(engine))]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
 def drop_database(url: str, admin: str) -> None:
-    _on_server(admin, f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    broken = audit(url)
+    name = url.rsplit("/", 1)[1]
+    print(f"   money audit of {name}: " + ("every invariant holds" if not broken else "BROKEN"))
+    for line in broken:
+        print(f"     {line}")
+    _on_server(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

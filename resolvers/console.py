@@ -37,6 +37,7 @@ def _session(view: checkout_sessions.CheckoutSessionView) -> console_types.Check
         success_url=view.success_url,
         cancel_url=view.cancel_url,
         expires_at=view.expires_at,
+        trial_days=view.trial_days,
     )
 
 

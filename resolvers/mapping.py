@@ -139,6 +139,7 @@ def invoice(view: InvoiceView) -> types.Invoice:
         total_cents=view.total_cents,
         amount_paid_cents=view.amount_paid_cents,
         amount_refunded_cents=view.amount_refunded_cents,
+        amount_credited_cents=view.amount_credited_cents,
         period_start=view.period_start,
         period_end=view.period_end,
         paid_at=view.paid_at,

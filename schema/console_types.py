@@ -57,6 +57,10 @@ class CheckoutSession:
     success_url: str
     cancel_url: str
     expires_at: datetime
+    trial_days: int = strawberry.field(
+        description="The free trial this customer starts with (0: the plan has none, or"
+        " they had their trial)."
+    )
 
 
 @strawberry.type

@@ -218,6 +218,10 @@ class Invoice:
     total_cents: int
     amount_paid_cents: int
     amount_refunded_cents: int
+    amount_credited_cents: int = strawberry.field(
+        description="Unused time given back against this invoice: to the credit balance by an"
+        " immediate cancellation or a pause, or toward an upgrade (docs/money.md)."
+    )
     period_start: datetime | None
     period_end: datetime | None
     paid_at: datetime | None

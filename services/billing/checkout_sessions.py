@@ -63,9 +63,10 @@ class CheckoutSessionView:
     success_url: str
     cancel_url: str
     expires_at: datetime
+    trial_days: int = 0  # the free trial this customer would start with (0: none)
 
     @classmethod
-    def of(cls, row: CheckoutSession, now: datetime) -> CheckoutSessionView:
+    def of(cls, row: CheckoutSession, now: datetime, trial_days: int = 0) -> CheckoutSessionView:
         status = EXPIRED if row.status == OPEN and now >= row.expires_at else row.status
         plan = row.plan
         return cls(
@@ -81,6 +82,7 @@ class CheckoutSessionView:
             row.success_url,
             row.cancel_url,
             row.expires_at,
+            trial_days,
         )
 
 
@@ -219,7 +221,15 @@ async def _owned(deps: Deps, user_id: str, session_id: str) -> CheckoutSession:
 
 
 async def checkout_session(deps: Deps, user_id: str, session_id: str) -> CheckoutSessionView:
-    return CheckoutSessionView.of(await _owned(deps, user_id, session_id), deps.clock.now())
+    """The session, with the trial this customer would get (the plan's, unless they had
+    one: one trial per customer, ever)."""
+    row = await _owned(deps, user_id, session_id)
+    trial_days = 0
+    if row.plan is not None and row.plan.trial_days > 0:
+        async with deps.uow() as uow:
+            had_trial = await uow.subscriptions.had_trial(user_id)
+        trial_days = 0 if had_trial else row.plan.trial_days
+    return CheckoutSessionView.of(row, deps.clock.now(), trial_days)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -139,7 +139,12 @@ class Settings(BaseSettings):
             return self.redis_namespace
         assert self.database_url, "resolve the database URL before naming Redis keys"
         parts = urlsplit(self.database_url)
-        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        # An embedded database is reached through a socket directory in the query string
+        # (`?host=/path/.data/run`): that directory tells two such deployments apart.
+        query = parse_qs(parts.query)
+        host = parts.hostname or ",".join(query.get("host", [])) or "localhost"
+        port = parts.port or ",".join(query.get("port", [])) or 5432
+        where = f"{host}:{port}{parts.path}"
         name = parts.path.rsplit("/", 1)[-1][:32] or "db"
         return f"subsvc:{name}:{hashlib.sha256(where.encode()).hexdigest()[:8]}"
 

@@ -158,6 +158,7 @@ class InvoiceView:
     paid_at: datetime | None
     created_at: datetime
     lines: tuple[InvoiceLineView, ...]
+    amount_credited_cents: int = 0
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceView:
@@ -168,6 +169,7 @@ class InvoiceView:
             quota_pack_id=invoice.quota_pack_id,
             status=invoice.status,
             amount_refunded_cents=invoice.amount_refunded_cents,
+            amount_credited_cents=invoice.amount_credited_cents,
             currency=invoice.currency,
             total_cents=invoice.total_cents,
             amount_paid_cents=invoice.amount_paid_cents,

@@ -17,7 +17,7 @@ async function start() {
   }
   document.getElementById("signin").hidden = true;
   const data = await gql(
-    `query($id: ID!) { checkoutSession(id: $id) { purpose planName priceCents currency status promotionCode cancelUrl expiresAt }
+    `query($id: ID!) { checkoutSession(id: $id) { purpose planName priceCents currency status promotionCode cancelUrl expiresAt trialDays }
       paymentMethods { id brand last4 isDefault } }`,
     { id: sessionId },
   );
@@ -33,7 +33,7 @@ async function start() {
     ? "<h2>Add a card</h2><p>It becomes your default payment method.</p>"
     : `<h2>${escape(session.planName)}</h2>
     <p><b>${money(session.priceCents, session.currency)}</b> a period${session.promotionCode ? `, with code ${escape(session.promotionCode)}` : ""}.
-      A first subscription starts with a free trial.</p>`;
+      ${session.trialDays > 0 ? `It starts with a ${session.trialDays}-day free trial.` : "You pay the first period now."}</p>`;
   view.innerHTML = `<section>${intro}
     <p class="muted">Valid until ${when(session.expiresAt)}. Test cards of the local payment gateway.</p>
     <form id="pay" class="inline"><label>${addingCard ? "Card" : "Pay with"} <select name="card">${[...saved, ...cards].join("")}</select></label>

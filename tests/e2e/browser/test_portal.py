@@ -20,6 +20,7 @@ async def test_choosing_a_plan_goes_through_the_hosted_checkout(browser, api):
     await page.locator('[data-plan="premium"]').get_by_role("button", name="Choose").click()
     await page.wait_for_url("**/checkout/**")
     await expect(page.get_by_role("heading", name="Premium")).to_be_visible()
+    await expect(page.locator("#view")).to_contain_text("It starts with a 14-day free trial.")
     await screenshot(page, "checkout")
     await page.get_by_label("Pay with").select_option("pm_card_visa")
     await page.get_by_role("button", name="Subscribe").click()
@@ -27,6 +28,33 @@ async def test_choosing_a_plan_goes_through_the_hosted_checkout(browser, api):
     await expect(page.locator("#status")).to_have_text("TRIALING")
     sessions = await api.gql("{ mySubscription { status plan { code } } }", user="newbie")
     assert sessions["data"]["mySubscription"] == {"status": "TRIALING", "plan": {"code": "premium"}}
+    assert refused == []
+
+
+async def test_the_checkout_promises_no_trial_to_a_customer_who_had_theirs(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    user = "again"
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user=user
+    )
+    await api.gql(
+        "mutation { cancelSubscription(input: {atPeriodEnd: false}) { errors { code } } }",
+        user=user,
+    )
+    created = await api.gql(
+        "mutation($back: String!) { createCheckoutSession(input: {planCode: \"premium\","
+        " successUrl: $back, cancelUrl: $back}) { session { url trialDays } errors { code } } }",
+        {"back": f"{base}/portal"},
+        user=user,
+    )
+    session = created["data"]["createCheckoutSession"]["session"]
+    assert session["trialDays"] == 0, created
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token(user), path="/portal")
+    await page.goto(session["url"] if session["url"].startswith("http") else base + session["url"])
+    await expect(page.get_by_role("heading", name="Premium")).to_be_visible()
+    await expect(page.locator("#view")).to_contain_text("You pay the first period now.")
+    await expect(page.locator("#view")).not_to_contain_text("free trial")
     assert refused == []
 
 
