@@ -42,7 +42,7 @@ async def test_the_checkout_promises_no_trial_to_a_customer_who_had_theirs(brows
         user=user,
     )
     created = await api.gql(
-        "mutation($back: String!) { createCheckoutSession(input: {planCode: \"premium\","
+        'mutation($back: String!) { createCheckoutSession(input: {planCode: "premium",'
         " successUrl: $back, cancelUrl: $back}) { session { url trialDays } errors { code } } }",
         {"back": f"{base}/portal"},
         user=user,
