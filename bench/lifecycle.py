@@ -39,7 +39,8 @@ async def seed(url: str, count: int) -> None:
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
-            "TRUNCATE subscription_history, invoice_lines, payments, invoices, subscriptions, payment_methods, outbox, charge_deferrals CASCADE"
+            "TRUNCATE subscription_history, invoice_lines, payments, invoices, invoice_counters,"
+            " subscriptions, payment_methods, outbox, charge_deferrals CASCADE"
         )
         plan_id = await connection.fetchval("SELECT id FROM plans WHERE code = 'premium'")
         start, end = NOW - timedelta(days=31), NOW - timedelta(hours=1)
