@@ -30,7 +30,10 @@ from resolvers.graphql_lean import LeanGraphQL
 from resolvers.graphql_view import GraphQLView
 from resolvers.middleware import Metrics, RequestLimits
 from schema.build import build_schema, document_cache
-from services.billing import test_clock
+from services.app.worker import background_loops, run_worker
+from services.cache.access_cache import AccessCache, MemoryStore, RedisStore
+from services.cache.gate import QuotaGate
+from services.collection import test_clock
 from services.gateway.base import PaymentGateway
 from services.gateway.local import LocalGateway
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
@@ -47,13 +50,10 @@ from services.messaging.publisher import InProcessBus, OutboundMessage, Publishe
 from services.platform.auth import Role, TokenVerifier, mint_token
 from services.platform.clock import Clock, OffsetClock, SystemClock
 from services.platform.config import GatewayKind, Settings
-from services.platform.db import close_read_pools, make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.platform.rate_limits import RateLimiter
-from services.platform.worker import background_loops, run_worker
-from services.reads.access_cache import AccessCache, MemoryStore, RedisStore
-from services.usage.gate import QuotaGate
+from services.store.db import close_read_pools, make_engine, make_session_factory
 
 log = logging.getLogger("subscription-service")
 
@@ -102,7 +102,7 @@ def build_consumer(deps: Deps, publisher: Publisher) -> KafkaConsumerLoop | None
     settings = deps.settings
     if not settings.kafka_bootstrap_servers:
         return None
-    from services.messaging.inbound import consumed_topics, make_handler
+    from services.app.inbound import consumed_topics, make_handler
     from services.messaging.kafka import KafkaConsumerLoop
 
     async def dead_letter(key: str | None, record: dict[str, object]) -> None:
@@ -264,7 +264,7 @@ def resolve_database(settings: Settings) -> Settings:
 
 
 def _migrate(settings: Settings) -> Settings:
-    from services.platform.migrate import migrate_and_seed
+    from services.app.migrate import migrate_and_seed
 
     settings = resolve_database(settings)
     assert settings.database_url is not None
@@ -406,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "audit":
         sys.exit(audit(settings))
     elif args.command == "billing-engine":
-        from services.gateway.engine_standin import run_forever
+        from services.app.engine_standin import run_forever
 
         asyncio.run(run_forever(args.port, args.kafka, settings.topic_payment_processed))
     elif args.command == "token":

@@ -21,7 +21,7 @@ from typing import Any
 
 import asyncpg
 
-from services.platform import migrate
+from services.app import migrate
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -107,8 +107,8 @@ def fresh_database(label: str) -> tuple[str, str]:
 def audit(url: str) -> list[str]:
     """The money audit (`main.py audit`) over a suite's database: what it left must
     hold every invariant, whatever the benchmark did to it."""
-    from services.platform.db import make_engine, make_session_factory
     from services.reads.audit import violations
+    from services.store.db import make_engine, make_session_factory
 
     async def run() -> list[str]:
         engine = make_engine(url, 1)

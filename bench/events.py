@@ -24,17 +24,17 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from bench.common import Report, Result, drop_database, fresh_database
 from bench.lifecycle import NOW
+from services.app.inbound import make_handler
+from services.app.relay import OutboxRelay
 from services.gateway.local import LocalGateway
-from services.messaging.inbound import make_handler
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.publisher import OutboundMessage
-from services.messaging.relay import OutboxRelay
 from services.platform.clock import FrozenClock
 from services.platform.config import Settings
-from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.pricing.seed import seed_plans
+from services.store.db import make_engine, make_session_factory
 from tests.kafka_broker import TansuBroker
 
 

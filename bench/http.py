@@ -29,8 +29,8 @@ from bench.common import Report, Result, drop_database, fresh_database
 from services.platform.auth import Role, mint_token
 from services.platform.clock import SystemClock
 from services.platform.config import Settings
-from services.platform.db import make_engine, make_session_factory
 from services.pricing.seed import seed_plans
+from services.store.db import make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32

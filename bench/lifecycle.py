@@ -19,14 +19,14 @@ from multiprocessing.synchronize import Event
 import asyncpg
 
 from bench.common import Report, Result, drop_database, fresh_database
-from services.billing.scheduler import run_due_work
+from services.collection.scheduler import run_due_work
 from services.gateway.local import LocalGateway
 from services.platform.clock import FrozenClock
 from services.platform.config import Settings
-from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.pricing.seed import seed_plans
+from services.store.db import make_engine, make_session_factory
 
 NOW = datetime(2027, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -24,17 +24,17 @@ import orjson
 from bench.common import Report, Result, drop_database, fresh_database
 from bench.events import bare_getmany, last_of_each_partition, produce
 from bench.http import _serve, stop
+from services.app import migrate
+from services.app.inbound import make_handler
+from services.cache.access_cache import AccessCache, MemoryStore
 from services.gateway.local import LocalGateway
-from services.messaging.inbound import make_handler
 from services.messaging.kafka import KafkaConsumerLoop
-from services.platform import migrate
 from services.platform.auth import Role, mint_token
 from services.platform.clock import SystemClock
 from services.platform.config import Settings
-from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
-from services.reads.access_cache import AccessCache, MemoryStore
+from services.store.db import make_engine, make_session_factory
 from services.usage import meters
 from services.usage.rules import Aggregation
 from tests.kafka_broker import TansuBroker

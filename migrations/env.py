@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import models
-from services.platform.db import async_url
+from services.store.db import async_url
 
 config = context.config
 target_metadata = models.Base.metadata

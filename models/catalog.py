@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
-from services.billing.periods import Interval
+from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
 
 

@@ -17,7 +17,7 @@ from schema.inputs import (
     DevelopmentTokenInput,
 )
 from schema.permissions import Info
-from services.billing import checkout_sessions
+from services.collection import checkout_sessions
 from services.common.errors import DomainError
 from services.platform.auth import development_token as mint_development_token
 from services.reads import metrics as figures

@@ -107,7 +107,7 @@ async def apply_promotion_code(
 ) -> types.SubscriptionPayload:
     deps, user_id = info.context.deps, info.context.user().user_id
     try:
-        await redemption.apply_promotion_code(deps, user_id, input.code)
+        await checkout.apply_promotion_code(deps, user_id, input.code)
     except DomainError as error:
         return types.SubscriptionPayload(
             subscription=None, payment=None, errors=[mapping.user_error(error)]

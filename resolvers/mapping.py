@@ -10,21 +10,14 @@ import strawberry
 from schema import types
 from services.billing.payments import PaymentView
 from services.billing.rules import Line
+from services.billing.views import InvoiceLineView, InvoiceView, PaymentMethodView
 from services.common.errors import DomainError
 from services.common.pagination import Page, encode_cursor
+from services.pricing.views import PlanView, PricingRecordView
 from services.reads.queries import StatusView
-from services.reads.views import (
-    EntitlementsView,
-    HistoryView,
-    InvoiceLineView,
-    InvoiceView,
-    PaymentMethodView,
-    PlanView,
-    PricingRecordView,
-    SubscriptionView,
-)
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
 from services.subscriptions.plan_changes import PlanChangePreview
+from services.subscriptions.views import EntitlementsView, HistoryView, SubscriptionView
 
 
 def user_error(error: DomainError) -> types.UserError:

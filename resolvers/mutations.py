@@ -26,20 +26,15 @@ from schema.inputs import (
 )
 from schema.permissions import Info
 from services.billing import payment_methods
-from services.billing import test_clock as clock_control
-from services.billing.periods import Interval
+from services.billing.views import PaymentMethodView
+from services.collection import test_clock as clock_control
 from services.common.errors import DomainError
-from services.common.results import ChargeOutcomeResult
 from services.pricing import catalog
+from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
-from services.reads.views import PaymentMethodView, PlanView, SubscriptionView
-from services.subscriptions import (
-    admin_actions,
-    cancellation,
-    checkout,
-    fulfillment_updates,
-    plan_changes,
-)
+from services.pricing.views import PlanView
+from services.subscriptions import checkout, fulfillment_updates, interruptions, plan_changes
+from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
 
 
 async def _charged(call: Awaitable[ChargeOutcomeResult]) -> types.SubscriptionPayload:
@@ -141,10 +136,10 @@ async def cancel_subscription(
     info: Info, input: CancelSubscriptionInput | None = None
 ) -> types.SubscriptionPayload:
     given = input or CancelSubscriptionInput()
-    command = cancellation.CancelSubscription(
+    command = interruptions.CancelSubscription(
         info.context.user().user_id, given.at_period_end, given.reason
     )
-    return await _changed(cancellation.cancel(info.context.deps, command))
+    return await _changed(interruptions.cancel(info.context.deps, command))
 
 
 async def update_fulfillment(
@@ -163,20 +158,20 @@ async def pause_subscription(
     info: Info, input: PauseSubscriptionInput
 ) -> types.SubscriptionPayload:
     return await _changed(
-        cancellation.pause(info.context.deps, info.context.user().user_id, input.resumes_at)
+        interruptions.pause(info.context.deps, info.context.user().user_id, input.resumes_at)
     )
 
 
 async def resume_subscription(info: Info) -> types.SubscriptionPayload:
-    return await _changed(cancellation.resume(info.context.deps, info.context.user().user_id))
+    return await _changed(interruptions.resume(info.context.deps, info.context.user().user_id))
 
 
 async def suspend_subscription(
     info: Info, input: SuspendSubscriptionInput
 ) -> types.SubscriptionPayload:
-    command = admin_actions.SuspendSubscription(input.user_id, input.reason)
+    command = interruptions.SuspendSubscription(input.user_id, input.reason)
     return await _changed(
-        admin_actions.suspend(info.context.deps, info.context.user().user_id, command)
+        interruptions.suspend(info.context.deps, info.context.user().user_id, command)
     )
 
 
@@ -184,7 +179,7 @@ async def reinstate_subscription(
     info: Info, input: ReinstateSubscriptionInput
 ) -> types.SubscriptionPayload:
     return await _changed(
-        admin_actions.reinstate(info.context.deps, info.context.user().user_id, input.user_id)
+        interruptions.reinstate(info.context.deps, info.context.user().user_id, input.user_id)
     )
 
 

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from resolvers.rest import endpoint, principal
 from resolvers.rest_json import error_body, json_response
 from services.platform.deps import Deps
-from services.platform.health import Backlog, database_checks, read_backlog
+from services.app.health import Backlog, database_checks, read_backlog
 
 log = logging.getLogger(__name__)
 UNPUBLISHED = Gauge("outbox_unpublished_events", "Outbox events the relay has not published")

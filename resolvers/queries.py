@@ -6,8 +6,8 @@ from resolvers import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
-from services.billing import test_clock as clock_control
-from services.billing import upcoming
+from services.collection import test_clock as clock_control
+from services.collection import upcoming
 from services.credits import ledger
 from services.pricing import catalog
 from services.reads import queries

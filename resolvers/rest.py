@@ -12,14 +12,14 @@ from starlette.routing import Route
 
 from resolvers.rest_json import error_body, error_response, json_response, ready_json_response
 from services.common.errors import DomainError, ErrorCode
-from services.common.results import ChargeOutcomeResult
 from services.common.text import unstorable_message, unstorable_path
 from services.platform.auth import AuthError, Principal, TokenVerifier, check_user_id
 from services.platform.deps import Deps
 from services.platform.rate_limits import Limit, RateLimiter, Refusal
 from services.pricing import catalog
 from services.reads import queries
-from services.subscriptions import cancellation, plan_changes
+from services.subscriptions import interruptions, plan_changes
+from services.subscriptions.views import ChargeOutcomeResult
 from services.usage import batches, metering
 
 
@@ -164,8 +164,8 @@ async def cancel(request: Request) -> Response:
     at_period_end = body.get("atPeriodEnd", True)
     if not isinstance(at_period_end, bool):
         raise DomainError(ErrorCode.INVALID_INPUT, "atPeriodEnd must be a boolean", "atPeriodEnd")
-    command = cancellation.CancelSubscription(user.user_id, at_period_end, _string(body, "reason"))
-    view = await cancellation.cancel(_deps(request), command)
+    command = interruptions.CancelSubscription(user.user_id, at_period_end, _string(body, "reason"))
+    view = await interruptions.cancel(_deps(request), command)
     return json_response({"subscription": view})
 
 

@@ -8,10 +8,10 @@ from starlette.routing import Route
 
 from resolvers.rest import Refused
 from resolvers.rest_json import error_body, json_response
-from services.billing.checkout_sessions import CHECKOUT_COMPLETED, apply_checkout_completed
-from services.billing.payment_results import apply_payment_result
-from services.credits.refund_events import REFUND_EVENTS, apply_refund_event
-from services.gateway.stripe_events import WebhookRejected, parse_webhook
+from services.app.refund_events import REFUND_EVENTS, apply_refund_event
+from services.app.stripe_events import WebhookRejected, parse_webhook
+from services.collection.checkout_sessions import CHECKOUT_COMPLETED, apply_checkout_completed
+from services.collection.payment_results import apply_payment_result
 from services.platform.deps import Deps
 from services.platform.rate_limits import Limit, RateLimiter
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import strawberry
 
-from services.billing.periods import Interval as BillingInterval
 from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.billing.rules import LineKind as InvoiceLineKind
 from services.billing.rules import PaymentStatus as PaymentResult
@@ -16,6 +15,7 @@ from services.common.errors import ErrorCode as UserErrorCode
 from services.credits.rules import CreditKind, RefundStatus
 from services.discounts.rules import Duration as CouponDuration
 from services.gateway.base import ChargeOutcome as PaymentOutcome
+from services.pricing.periods import Interval as BillingInterval
 from services.pricing.rules import PlanKind
 from services.subscriptions.fulfillment import Channel as FulfillmentChannel
 from services.subscriptions.lifecycle import PaymentConfirmation

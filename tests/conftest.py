@@ -18,14 +18,14 @@ import uvicorn
 from sqlalchemy import text
 
 from main import create_app
+from services.app import migrate
 from services.gateway.local import LocalGateway
-from services.platform import migrate
 from services.platform.clock import FrozenClock
 from services.platform.config import Settings
-from services.platform.db import make_engine, make_session_factory
 from services.platform.deps import Deps
 from services.pricing.seed import seed_plans
 from services.reads.audit import violations
+from services.store.db import make_engine, make_session_factory
 from tests.ports import free_port
 
 MACHINE_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -1,1 +1,2 @@
-"""Payments, invoices and renewals: rules (rules.py, periods.py, proration.py), charging and payment results."""
+"""Invoices and payments: the rules (rules.py, proration.py), charging through the
+gateway, payment methods, idempotency keys, and their views."""

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from models import PaymentMethod
 from services.billing.payments import attach_method
+from services.billing.views import PaymentMethodView
 from services.common.errors import DomainError, ErrorCode
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.reads.views import PaymentMethodView
 
 
 @dataclass(frozen=True)

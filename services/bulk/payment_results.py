@@ -31,8 +31,8 @@ from services.bulk import statements
 from services.bulk.statements import history_row, state_of_row, updated_columns
 from services.common.errors import InvalidTransition
 from services.gateway.base import ChargeOutcome
-from services.platform.db import plan_as_key_lookups, session_driver
 from services.platform.uow import UnitOfWork
+from services.store.db import plan_as_key_lookups, session_driver
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import SubscriptionState, Transition

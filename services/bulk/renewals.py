@@ -25,7 +25,6 @@ import orjson
 
 from models import Plan
 from services.billing.payments import invoice_status_after, send_charge, status_of_outcome
-from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.bulk import statements
 from services.bulk.statements import history_row, new_ids, state_of_row, updated_columns
@@ -38,8 +37,9 @@ from services.gateway.base import (
     PaymentGateway,
     idempotency_key,
 )
-from services.platform.db import plan_as_key_lookups, session_driver
 from services.platform.uow import UnitOfWork
+from services.pricing.periods import next_period_end
+from services.store.db import plan_as_key_lookups, session_driver
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import SubscriptionState

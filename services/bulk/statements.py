@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.platform.db import session_driver
+from services.store.db import session_driver
 from services.store.subscriptions import STATE_FIELDS
 from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status

@@ -1,1 +1,2 @@
-"""Shared value types: business errors, pagination cursors, charge results, storable text."""
+"""Shared value types at the bottom of every domain: business errors, pagination
+cursors, storable text, concurrent tasks that stop together."""

@@ -1,7 +1,7 @@
 """Redeeming promotion codes and putting discounts on invoices.
 
 A code is redeemed at checkout (`subscribe(promotionCode)`) or on the current
-subscription (`applyPromotionCode`); the subscription then carries the coupon's
+subscription (`applyPromotionCode`, services/subscriptions/checkout.py); the subscription then carries the coupon's
 discount for as many invoices as its duration says. Every invoice built for the
 subscription (the first payment, the trial's conversion, renewals, an upgrade's
 proration) gets a DISCOUNT line while the discount lasts; building one uses a cycle."""
@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from models import Plan, PromotionCode, Subscription, SubscriptionDiscount
-from services.billing.periods import next_period_end
 from services.billing.rules import Line, LineKind
 from services.common.errors import DomainError, ErrorCode
 from services.discounts.coupons import terms_of
@@ -27,8 +26,7 @@ from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.subscriptions.current import locked_current
-from services.subscriptions.lifecycle import Status
+from services.pricing.periods import next_period_end
 
 
 @dataclass(frozen=True)
@@ -174,23 +172,6 @@ async def discount_of(deps: Deps, subscription_id: uuid.UUID) -> DiscountView | 
     for _ in range(discount.cycles_left):
         end = next_period_end(anchor, end, row.plan.interval)
     return replace(view, ends_at=end)
-
-
-async def apply_promotion_code(deps: Deps, user_id: str, code: str) -> DiscountView:
-    """Redeem a code on the current subscription: the next invoices carry it."""
-    now = deps.clock.now()
-    async with deps.uow() as uow:
-        row = await locked_current(uow, user_id)
-        if row.status not in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE):
-            raise DomainError(
-                ErrorCode.COUPON_NOT_APPLICABLE,
-                f"a {row.status.value} subscription takes no promotion code",
-                "code",
-            )
-        discount = await redeem(uow, code, row, row.plan, now)
-        view = DiscountView.of(discount, check_code(code, "code"))
-        await uow.commit()
-        return view
 
 
 async def preview_discount(

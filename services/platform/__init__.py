@@ -1,1 +1,2 @@
-"""What every domain runs on: settings, clock, database, unit of work, auth, rate limits, the worker."""
+"""What every domain runs on: settings, clock, auth, rate limits, the unit of work and
+the dependencies a use case is handed (Deps)."""

@@ -9,15 +9,15 @@ from functools import cached_property
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.cache.access_cache import AccessCache
+from services.cache.gate import QuotaGate
 from services.gateway.base import PaymentGateway
 from services.messaging.events import CATALOG_EVENTS, DomainEvent
 from services.messaging.live import LiveFeed, QuotaPushes
 from services.platform.clock import Clock
 from services.platform.config import Settings
-from services.platform.db import read_pool
 from services.platform.uow import InboxEntry, UnitOfWork
-from services.reads.access_cache import AccessCache
-from services.usage.gate import QuotaGate
+from services.store.db import read_pool
 
 
 @dataclass

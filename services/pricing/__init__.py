@@ -1,1 +1,2 @@
-"""The plan catalog and admin pricing: rules (rules.py), plan use cases, seeding, price-change broadcasts."""
+"""The plan catalog and admin pricing: rules (rules.py, periods.py), plan use cases,
+seeding, price-change broadcasts, and the catalog views."""

@@ -12,7 +12,7 @@ from models import Broadcast
 from services.messaging import events
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.broadcasts import BroadcastRepository
+from services.store.plans import BroadcastRepository
 
 BATCH_SIZE = 500
 NEW_PRICING = "new_pricing"

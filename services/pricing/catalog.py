@@ -9,7 +9,6 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from models import Plan, PricingRecord
-from services.billing.periods import Interval
 from services.common.errors import DomainError, ErrorCode
 from services.common.text import check_text
 from services.messaging import events
@@ -17,6 +16,7 @@ from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing import broadcasts
+from services.pricing.periods import Interval
 from services.pricing.rules import (
     PlanKind,
     check_features,
@@ -28,7 +28,7 @@ from services.pricing.rules import (
     default_trial_days,
     normalize_currency,
 )
-from services.reads.views import PlanView, PricingRecordView
+from services.pricing.views import PlanView, PricingRecordView
 from services.store.plans import FREE_PLAN_CODE
 
 MAX_NAME = 200

@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Plan, PricingRecord
-from services.billing.periods import Interval
+from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
 
 DEFAULT_PLANS = [

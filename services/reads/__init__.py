@@ -1,1 +1,1 @@
-"""Read models and queries: views, the hot reads, the entitlement cache."""
+"""Read models and queries: the hot reads, the console metrics and the money audit."""

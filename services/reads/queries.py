@@ -11,23 +11,18 @@ from functools import partial
 from typing import Any
 
 from models import Plan, Subscription
+from services.billing.views import InvoiceView, PaymentMethodView
 from services.common.errors import DomainError, ErrorCode
 from services.common.pagination import Page, check_first, decode_cursor, encode_cursor
 from services.messaging.events import iso
 from services.platform.auth import Principal, check_user_id
 from services.platform.deps import Deps
-from services.reads.views import (
-    EntitlementsView,
-    HistoryView,
-    InvoiceView,
-    PaymentMethodView,
-    SubscriptionView,
-)
 from services.store.reads import invoice_page, latest_with_plans, usage_terms
 from services.store.subscriptions import Cursor
 from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import SubscriptionFilter
+from services.subscriptions.views import EntitlementsView, HistoryView, SubscriptionView
 
 
 def parse_uuid(raw: str, field: str) -> uuid.UUID:

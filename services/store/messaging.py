@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import IdempotencyKey, OutboxEvent
 from services.messaging.events import DomainEvent
-from services.platform.db import session_driver
+from services.store.db import session_driver
 
 
 @dataclass(frozen=True)

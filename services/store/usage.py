@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
-from services.platform.db import plan_as_key_lookups, session_driver
+from services.store.db import plan_as_key_lookups, session_driver
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Subscribe: a trial when the user never had one, else a first payment."""
+"""Subscribe: a trial when the user never had one, else a first payment; a preview of
+it; and a promotion code redeemed on the current subscription."""
 
 from __future__ import annotations
 
@@ -11,23 +12,25 @@ from sqlalchemy.exc import IntegrityError
 from models import Subscription
 from services.billing.idempotency import check_key, previous_response, request_hash
 from services.billing.payments import ChargeSpec, charge, method_for_charge
-from services.billing.periods import next_period_end
 from services.billing.rules import Line, LineKind, PaymentPurpose
 from services.common.errors import DomainError, ErrorCode
-from services.common.results import ChargeOutcomeResult
+from services.discounts import redemption
 from services.discounts.redemption import discounted, preview_discount, redeem, use_cycle
+from services.discounts.rules import check_code
 from services.gateway.base import ChargeOutcome, idempotency_key
-from services.platform.db import violates
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
+from services.pricing.periods import next_period_end
 from services.pricing.rules import PlanKind
-from services.reads.views import SubscriptionView
+from services.store.db import violates
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle
-from services.subscriptions.current import replayed
+from services.subscriptions.current import locked_current, replayed
 from services.subscriptions.fulfillment import Fulfillment, validate
+from services.subscriptions.lifecycle import Status
 from services.subscriptions.transitions import apply_transition
+from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
 
 OPERATION = "subscribe"
 
@@ -165,3 +168,20 @@ async def preview_subscribe(
     return SubscribePreview(
         plan.code, plan.currency, trial, 0 if trial else first, first_at, first, lines
     )
+
+
+async def apply_promotion_code(deps: Deps, user_id: str, code: str) -> redemption.DiscountView:
+    """Redeem a code on the current subscription: the next invoices carry it."""
+    now = deps.clock.now()
+    async with deps.uow() as uow:
+        row = await locked_current(uow, user_id)
+        if row.status not in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE):
+            raise DomainError(
+                ErrorCode.COUPON_NOT_APPLICABLE,
+                f"a {row.status.value} subscription takes no promotion code",
+                "code",
+            )
+        discount = await redemption.redeem(uow, code, row, row.plan, now)
+        view = redemption.DiscountView.of(discount, check_code(code, "code"))
+        await uow.commit()
+        return view

@@ -8,19 +8,19 @@ from typing import Any
 
 from models import Plan, Subscription
 from services.common.errors import DomainError, ErrorCode
-from services.common.results import (
-    ChargeOutcomeResult,
-    stored_errors,
-    stored_payment,
-    stored_subscription_id,
-)
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing.catalog import require_plan
 from services.pricing.rules import PlanKind
-from services.reads.views import SubscriptionView
 from services.subscriptions.lifecycle import Transition
 from services.subscriptions.transitions import apply_transition
+from services.subscriptions.views import (
+    ChargeOutcomeResult,
+    SubscriptionView,
+    stored_errors,
+    stored_payment,
+    stored_subscription_id,
+)
 
 
 async def locked_current(uow: UnitOfWork, user_id: str) -> Subscription:

@@ -6,11 +6,11 @@ from datetime import datetime
 
 from models import Plan, Subscription
 from services.platform.deps import Deps
-from services.reads.views import SubscriptionView
 from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle
 from services.subscriptions.current import change_subscription
 from services.subscriptions.fulfillment import Fulfillment, validate
+from services.subscriptions.views import SubscriptionView
 
 
 async def update_fulfillment(

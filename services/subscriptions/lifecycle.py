@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from services.billing.periods import next_period_end
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
+from services.pricing.periods import next_period_end
 
 # The state types are the rules' vocabulary, so callers may say lifecycle.Status.
 from services.subscriptions.state import PaymentConfirmation as PaymentConfirmation

@@ -12,7 +12,6 @@ from services.billing.payments import ChargeSpec, charge, method_for_charge
 from services.billing.proration import prorate
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
-from services.common.results import ChargeOutcomeResult
 from services.credits import returns
 from services.credits.rules import CreditNoteKind
 from services.discounts.redemption import discounted, use_cycle
@@ -20,14 +19,13 @@ from services.gateway.base import idempotency_key
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
 from services.pricing.rules import PlanKind
-from services.reads import queries
-from services.reads.views import SubscriptionView
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import checkout, lifecycle
 from services.subscriptions.current import change_subscription, locked_current, replayed
 from services.subscriptions.lifecycle import Status
 from services.subscriptions.transitions import apply_transition
+from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
 
 OPERATION = "upgrade"
 
@@ -222,8 +220,9 @@ async def subscribe_or_upgrade(
     of upgrading the subscription the first call created."""
     first = await _operation_of(deps, user_id, check_key(idempotency_key))
     if first is None:
-        current = await queries.subscription_of(deps, user_id)
-        first = OPERATION if current is not None and current.is_current else checkout.OPERATION
+        async with deps.uow() as uow:
+            current = await uow.subscriptions.current(user_id)
+        first = OPERATION if current is not None else checkout.OPERATION
     if first == checkout.OPERATION:
         command = checkout.Subscribe(
             user_id, plan_code, payment_method_id, idempotency_key=idempotency_key

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from services.billing.periods import Interval
+from services.pricing.periods import Interval
 
 
 class Status(StrEnum):

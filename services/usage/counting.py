@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.cache.gate import QuotaGate
 from services.common.errors import DomainError, ErrorCode
 from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.usage import USED_SQL, claim_refused, count_and_claim
-from services.usage.gate import QuotaGate
 from services.usage.meters import require_meter
 from services.usage.rules import (
     Aggregation,

@@ -16,7 +16,6 @@ from services.billing.idempotency import check_key, previous_response, request_h
 from services.billing.payments import ChargeSpec, PaymentView, charge, method_for_charge
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode
-from services.common.results import errors_json, stored_errors, stored_payment
 from services.gateway.base import ChargeOutcome, idempotency_key
 from services.messaging import events
 from services.messaging.events import DomainEvent
@@ -24,6 +23,7 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing.catalog import require_plan
 from services.pricing.rules import PlanKind
+from services.subscriptions.views import errors_json, stored_errors, stored_payment
 from services.usage.rules import PackStatus
 
 OPERATION = "purchase_quota_pack"

@@ -11,9 +11,9 @@ import websockets
 from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
+from services.app.relay import OutboxRelay
 from services.messaging.live import LocalFeed
 from services.messaging.publisher import InProcessBus
-from services.messaging.relay import OutboxRelay
 from services.platform.auth import Role
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
 

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import payment_methods, scheduler, test_clock
+from services.billing import payment_methods
+from services.collection import scheduler, test_clock
 from services.common.errors import DomainError, ErrorCode
 from services.gateway.base import ChargeRequest, ChargeResult
 from services.platform.clock import OffsetClock
@@ -257,12 +258,12 @@ async def test_the_test_clock_is_refused_unless_switched_on(deps):
 async def test_the_same_payment_result_delivered_100_times_applies_once(deps):
     from datetime import UTC, datetime
 
-    from services.billing.payment_results import (
+    from services.billing.rules import PaymentStatus
+    from services.collection.payment_results import (
         PaymentResultMessage,
         ResultOutcome,
         apply_payment_result,
     )
-    from services.billing.rules import PaymentStatus
 
     await used_trial(deps, "kai")
     pending = await checkout.subscribe(
@@ -294,12 +295,12 @@ async def test_distinct_reports_of_one_success_racing_each_other_apply_once(deps
     once: each transaction must judge the payment as it is once locked, not as read."""
     from datetime import UTC, datetime, timedelta
 
-    from services.billing.payment_results import (
+    from services.billing.rules import PaymentStatus
+    from services.collection.payment_results import (
         PaymentResultMessage,
         ResultOutcome,
         apply_payment_result,
     )
-    from services.billing.rules import PaymentStatus
 
     await used_trial(deps, "lia")
     pending = await checkout.subscribe(

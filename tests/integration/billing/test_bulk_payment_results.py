@@ -8,13 +8,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from services.billing import payment_methods
-from services.billing.payment_results import (
+from services.billing.rules import PaymentPurpose, PaymentStatus
+from services.bulk.payment_results import bulk_payment_ids
+from services.collection.payment_results import (
     PaymentResultMessage,
     ResultOutcome,
     apply_payment_results,
 )
-from services.billing.rules import PaymentPurpose, PaymentStatus
-from services.bulk.payment_results import bulk_payment_ids
 from services.subscriptions import checkout, plan_changes
 from tests.conftest import scalar
 from tests.integration.subscriptions.test_checkout import used_trial

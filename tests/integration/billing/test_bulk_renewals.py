@@ -13,17 +13,18 @@ from typing import Any
 import jsonschema
 import pytest
 
-from services.billing import payment_methods, scheduler
-from services.billing.payment_results import (
+from services.billing import payment_methods
+from services.billing.rules import PaymentStatus
+from services.bulk import renewals as bulk
+from services.bulk import statements
+from services.collection import scheduler
+from services.collection.payment_results import (
     PaymentResultMessage,
     ResultOutcome,
     apply_payment_results,
 )
-from services.billing.rules import PaymentStatus
-from services.bulk import renewals as bulk
-from services.bulk import statements
 from services.gateway.base import ChargeOutcome, ChargeResult
-from services.platform.db import session_driver
+from services.store.db import session_driver
 from services.subscriptions import checkout
 from tests.conftest import execute, scalar
 from tests.integration.billing.test_billing_cycle import CrashingGateway, WorkerKilled

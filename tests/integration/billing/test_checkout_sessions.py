@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import checkout_sessions as sessions
+from services.collection import checkout_sessions as sessions
 from services.common.errors import DomainError, ErrorCode
 from tests.conftest import scalar
 from tests.integration.subscriptions.test_checkout import used_trial

@@ -10,11 +10,11 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from services.billing import scheduler
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.credits import ledger, refunds
 from services.credits.rules import RefundStatus
-from services.subscriptions import cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from tests.conftest import scalar
 from tests.integration.messaging.test_events import schema
 from tests.integration.subscriptions.test_checkout import used_trial
@@ -82,7 +82,7 @@ async def test_the_balance_never_goes_below_zero_under_concurrent_takes(deps):
 async def test_an_immediate_cancellation_credits_the_unused_time(deps, clock):
     await _paid(deps, "cy")
     clock.advance(timedelta(days=15, hours=12))  # half of a 31-day period
-    await cancellation.cancel(deps, cancellation.CancelSubscription("cy", at_period_end=False))
+    await interruptions.cancel(deps, interruptions.CancelSubscription("cy", at_period_end=False))
     balance, currency = await ledger.balance_of(deps, "cy")
     assert currency == "USD" and balance == 500  # 999 x 15.5/31 = 499.5 -> 500
 

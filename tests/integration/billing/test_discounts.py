@@ -10,7 +10,7 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from services.billing import scheduler
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.discounts import coupons, redemption
 from services.discounts.rules import Duration
@@ -119,7 +119,7 @@ async def test_codes_applied_later_discount_renewals_and_upgrade_prorations(deps
     await _code(deps, "LATER", percent_off=10, duration=Duration.FOREVER)
     await used_trial(deps, "cal")
     await checkout.subscribe(deps, checkout.Subscribe("cal", "ad-free", "pm_card_visa"))
-    applied = await redemption.apply_promotion_code(deps, "cal", "later")
+    applied = await checkout.apply_promotion_code(deps, "cal", "later")
     assert applied.coupon_code == "C-LATER" and applied.cycles_left is None
     clock.advance(timedelta(days=10))
     preview = await plan_changes.preview(deps, "cal", "premium")
@@ -157,11 +157,11 @@ async def test_previews_show_the_discount_and_refusals_change_nothing(deps, cloc
     }
     for code, expected in refusals.items():
         with pytest.raises(DomainError) as refused:
-            await redemption.apply_promotion_code(deps, "eli", code)
+            await checkout.apply_promotion_code(deps, "eli", code)
         assert refused.value.code is expected, code
     await coupons.archive_coupon(deps, "C-HALF")
     with pytest.raises(DomainError) as archived:
-        await redemption.apply_promotion_code(deps, "eli", "HALF")
+        await checkout.apply_promotion_code(deps, "eli", "HALF")
     assert archived.value.code is ErrorCode.PROMOTION_CODE_INVALID
     await coupons.create_promotion_code(
         deps,
@@ -217,10 +217,10 @@ async def test_a_discount_that_ran_its_course_stays_as_the_record_of_its_redempt
         ("SUBSCRIPTION", 999),
         ("DISCOUNT", -100),
     ]  # the ONCE coupon covered the first payment: the next code is welcome
-    view = await redemption.apply_promotion_code(deps, "gus", "NEXT")
+    view = await checkout.apply_promotion_code(deps, "gus", "NEXT")
     assert view.percent_off == 50
     with pytest.raises(DomainError) as live:  # one live discount at a time
-        await redemption.apply_promotion_code(deps, "gus", "FIRST")
+        await checkout.apply_promotion_code(deps, "gus", "FIRST")
     assert live.value.code is ErrorCode.COUPON_NOT_APPLICABLE
     rows = await scalar(
         deps,

@@ -16,13 +16,14 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.billing import payment_methods, scheduler
+from services.billing import payment_methods
+from services.collection import scheduler
 from services.common.errors import DomainError
 from services.credits import ledger, refunds
-from services.discounts import coupons, redemption
+from services.discounts import coupons
 from services.discounts.rules import Duration
 from services.reads.audit import violations
-from services.subscriptions import cancellation, checkout, plan_changes
+from services.subscriptions import checkout, interruptions, plan_changes
 from tests.conftest import scalar
 from tests.integration.billing.test_money_together import create_plans
 
@@ -135,18 +136,20 @@ async def _act(deps, clock, user: str, action: str, n: int) -> None:  # type: ig
         amount = n * 25 if action == "credit" else -n * 25
         await ledger.adjust_credit(deps, "root", ledger.AdjustCredit(user, amount, "USD", "p"))
     elif action == "pause":
-        await cancellation.pause(deps, user, clock.now() + timedelta(days=n))
+        await interruptions.pause(deps, user, clock.now() + timedelta(days=n))
     elif action == "resume":
-        await cancellation.resume(deps, user)
+        await interruptions.resume(deps, user)
     elif action in ("cancel_now", "cancel_at_period_end"):
         at_end = action == "cancel_at_period_end"
-        await cancellation.cancel(deps, cancellation.CancelSubscription(user, at_period_end=at_end))
+        await interruptions.cancel(
+            deps, interruptions.CancelSubscription(user, at_period_end=at_end)
+        )
     elif action in ("card_declines", "card_works"):
         await _card(
             deps, user, "pm_card_chargeDeclined" if action == "card_declines" else "pm_card_visa"
         )
     else:
-        await redemption.apply_promotion_code(deps, user, code)
+        await checkout.apply_promotion_code(deps, user, code)
 
 
 async def check_money_invariants(deps) -> None:  # type: ignore[no-untyped-def]

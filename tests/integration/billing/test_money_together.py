@@ -10,15 +10,16 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import payment_methods, scheduler
-from services.billing.periods import Interval
+from services.billing import payment_methods
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.credits import ledger, refunds
-from services.discounts import coupons, redemption
+from services.discounts import coupons
 from services.discounts.rules import Duration
 from services.pricing import catalog
+from services.pricing.periods import Interval
 from services.reads.audit import violations
-from services.subscriptions import cancellation, checkout, plan_changes
+from services.subscriptions import checkout, interruptions, plan_changes
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
 
@@ -89,14 +90,14 @@ async def half_way(deps, clock, user: str) -> None:  # type: ignore[no-untyped-d
     clock.advance(timedelta(seconds=int(seconds) // 2))  # type: ignore[call-overload]
 
 
-def _cancel_now(user: str) -> cancellation.CancelSubscription:
-    return cancellation.CancelSubscription(user, at_period_end=False)
+def _cancel_now(user: str) -> interruptions.CancelSubscription:
+    return interruptions.CancelSubscription(user, at_period_end=False)
 
 
 async def test_a_full_refund_then_cancel_now_credits_no_unused_time(deps):
     payment = await paid_1000(deps, "mt-1")
     await refund_all(deps, payment)
-    await cancellation.cancel(deps, _cancel_now("mt-1"))
+    await interruptions.cancel(deps, _cancel_now("mt-1"))
     assert await ledger.balance_of(deps, "mt-1") == (0, None)
     assert await returned(deps, "mt-1") == 1000
     await audit_holds(deps)
@@ -105,7 +106,7 @@ async def test_a_full_refund_then_cancel_now_credits_no_unused_time(deps):
 async def test_cancel_now_then_a_refund_returns_only_what_the_credit_did_not(deps, clock):
     payment = await paid_1000(deps, "mt-2")
     await half_way(deps, clock, "mt-2")
-    await cancellation.cancel(deps, _cancel_now("mt-2"))
+    await interruptions.cancel(deps, _cancel_now("mt-2"))
     assert await ledger.balance_of(deps, "mt-2") == (500, "USD")
     with pytest.raises(DomainError) as refused:
         await refund_all(deps, payment, amount_cents=1000)
@@ -125,7 +126,7 @@ async def test_cancel_now_then_a_refund_returns_only_what_the_credit_did_not(dep
 
 async def test_cancel_now_at_once_leaves_nothing_to_refund(deps):
     payment = await paid_1000(deps, "mt-2b")
-    await cancellation.cancel(deps, _cancel_now("mt-2b"))
+    await interruptions.cancel(deps, _cancel_now("mt-2b"))
     assert await ledger.balance_of(deps, "mt-2b") == (1000, "USD")
     with pytest.raises(DomainError) as refused:
         await refund_all(deps, payment)
@@ -138,7 +139,7 @@ async def test_a_partial_refund_then_cancel_now_credits_the_unrefunded_part(deps
     payment = await paid_1000(deps, "mt-2c")
     await refund_all(deps, payment, amount_cents=300)
     await half_way(deps, clock, "mt-2c")
-    await cancellation.cancel(deps, _cancel_now("mt-2c"))
+    await interruptions.cancel(deps, _cancel_now("mt-2c"))
     # Half of the 700 still paid for the month is unused.
     assert await ledger.balance_of(deps, "mt-2c") == (350, "USD")
     await audit_holds(deps)
@@ -148,9 +149,9 @@ async def test_a_full_refund_then_pause_and_resume_gives_no_free_month(deps, clo
     payment = await paid_1000(deps, "mt-3")
     await refund_all(deps, payment)
     clock.advance(5 * DAY)
-    await cancellation.pause(deps, "mt-3", clock.now() + 10 * DAY)
+    await interruptions.pause(deps, "mt-3", clock.now() + 10 * DAY)
     assert await ledger.balance_of(deps, "mt-3") == (0, None)
-    await cancellation.resume(deps, "mt-3")
+    await interruptions.resume(deps, "mt-3")
     await scheduler.run_due_work(deps)
     renewal = await scalar(
         deps,
@@ -182,7 +183,7 @@ async def test_an_upgrade_credits_the_old_invoice_once_then_cancel_counts_the_ne
     await half_way(deps, clock, "mt-4b")
     upgraded = await plan_changes.upgrade(deps, plan_changes.Upgrade("mt-4b", "m2000"))
     assert upgraded.payment is not None and upgraded.payment.amount_cents == 500  # 1000 - 500
-    await cancellation.cancel(deps, _cancel_now("mt-4b"))
+    await interruptions.cancel(deps, _cancel_now("mt-4b"))
     # The upgrade's invoice paid 1000 (500 card + 500 moved over) for the half month left.
     assert await ledger.balance_of(deps, "mt-4b") == (1000, "USD")
     credited = await scalar(
@@ -205,9 +206,9 @@ async def test_a_once_code_cannot_be_applied_again_after_it_ran_its_course(deps)
     )
     assert first.payment is not None and first.payment.amount_cents == 500
     with pytest.raises(DomainError) as again:
-        await redemption.apply_promotion_code(deps, "mt-5", "MTHALF")
+        await checkout.apply_promotion_code(deps, "mt-5", "MTHALF")
     assert again.value.code is ErrorCode.COUPON_NOT_APPLICABLE
-    await cancellation.cancel(deps, _cancel_now("mt-5"))
+    await interruptions.cancel(deps, _cancel_now("mt-5"))
     with pytest.raises(DomainError) as resubscribed:
         await checkout.subscribe(
             deps, checkout.Subscribe("mt-5", "m1000", "pm_card_visa", promotion_code="MTHALF")
@@ -229,9 +230,9 @@ async def test_a_coupon_may_allow_more_than_one_redemption_per_customer(deps):
     await checkout.subscribe(
         deps, checkout.Subscribe("mt-5b", "m1000", "pm_card_visa", promotion_code="MTTWO")
     )
-    await redemption.apply_promotion_code(deps, "mt-5b", "MTTWO")
+    await checkout.apply_promotion_code(deps, "mt-5b", "MTTWO")
     with pytest.raises(DomainError) as third:
-        await redemption.apply_promotion_code(deps, "mt-5b", "MTTWO")
+        await checkout.apply_promotion_code(deps, "mt-5b", "MTTWO")
     assert third.value.code is ErrorCode.COUPON_NOT_APPLICABLE
     await audit_holds(deps)
 
@@ -255,7 +256,7 @@ async def test_a_first_time_code_is_refused_after_a_free_first_invoice(deps):
         deps, checkout.Subscribe("mt-6", "m1000", "pm_card_visa", promotion_code="MTFIRST")
     )
     assert free.payment is not None and free.payment.amount_cents == 0
-    await cancellation.cancel(deps, _cancel_now("mt-6"))
+    await interruptions.cancel(deps, _cancel_now("mt-6"))
     with pytest.raises(DomainError) as again:
         await checkout.subscribe(
             deps, checkout.Subscribe("mt-6", "m1000", "pm_card_visa", promotion_code="MTFIRST")

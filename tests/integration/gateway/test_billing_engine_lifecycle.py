@@ -13,9 +13,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import payment_methods, reconcile, scheduler
+from services.app.engine_standin import StandInEngine, serve
+from services.billing import payment_methods
+from services.collection import reconcile, scheduler
 from services.gateway.billing_engine import BillingEngineGateway, channel_for
-from services.gateway.engine_standin import StandInEngine, serve
 from services.messaging.kafka import KafkaPublisher
 from services.platform.deps import Deps
 from services.reads import queries

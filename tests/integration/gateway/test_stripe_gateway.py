@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import uvicorn
 
-from services.billing import scheduler
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.gateway.base import ChargeRequest
 from services.gateway.stripe_gateway import StripeGateway
@@ -60,10 +60,10 @@ async def test_trial_with_a_method_saved_through_a_setup_intent(stripe_deps):
 
 
 async def _used_trial(deps: Deps, user: str, card: str = "pm_card_visa") -> None:
-    from services.subscriptions import cancellation
+    from services.subscriptions import interruptions
 
     await checkout.subscribe(deps, checkout.Subscribe(user, "premium", card))
-    await cancellation.cancel(deps, cancellation.CancelSubscription(user, at_period_end=False))
+    await interruptions.cancel(deps, interruptions.CancelSubscription(user, at_period_end=False))
 
 
 async def test_paid_checkout_declined_and_requires_action(stripe_deps, standin):
@@ -168,8 +168,8 @@ async def test_a_stripe_checkout_session_subscribes_when_stripe_says_it_complete
 ):
     import time as clock_time
 
-    from services.billing import checkout_sessions
-    from services.billing.payment_results import PaymentResultMessage, ResultOutcome
+    from services.collection import checkout_sessions
+    from services.collection.payment_results import PaymentResultMessage, ResultOutcome
 
     created = await checkout_sessions.create_checkout_session(
         stripe_deps,
@@ -211,7 +211,7 @@ async def test_a_stripe_checkout_session_subscribes_when_stripe_says_it_complete
 
 
 async def test_a_card_saved_on_stripes_checkout_page_joins_the_users_methods(stripe_deps, standin):
-    from services.billing import checkout_sessions
+    from services.collection import checkout_sessions
 
     created = await checkout_sessions.create_card_session(
         stripe_deps, "lou", "https://app.example/cards", "https://app.example/cards"

@@ -16,15 +16,15 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from services.app.inbound import make_handler
+from services.app.relay import OutboxRelay
 from services.common.errors import DomainError
-from services.messaging.inbound import make_handler
 from services.messaging.kafka import KafkaConsumerLoop, KafkaPublisher
 from services.messaging.publisher import OutboundMessage, PublishError
-from services.messaging.relay import OutboxRelay
 from services.platform.deps import Deps
 from services.pricing import broadcasts, catalog
 from services.reads import queries
-from services.subscriptions import cancellation, checkout, fulfillment_updates, plan_changes
+from services.subscriptions import checkout, fulfillment_updates, interruptions, plan_changes
 from services.subscriptions.fulfillment import Channel, Fulfillment
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
@@ -136,7 +136,7 @@ async def test_every_produced_event_matches_its_schema(deps, clock):
     await fulfillment_updates.update_fulfillment(
         deps, "ada", Fulfillment(Channel.PICKUP, store_id="store-9")
     )
-    await cancellation.cancel(deps, cancellation.CancelSubscription("ada", reason="bye"))
+    await interruptions.cancel(deps, interruptions.CancelSubscription("ada", reason="bye"))
     await catalog.set_plan_price(deps, "root", catalog.SetPlanPrice("premium", 1099, "USD"))
     await catalog.update_plan(deps, catalog.UpdatePlan("premium", name="Premium 2"))
     await broadcasts.run_pending(deps)
@@ -144,7 +144,7 @@ async def test_every_produced_event_matches_its_schema(deps, clock):
     await checkout.subscribe(deps, checkout.Subscribe("bob", "premium", "pm_card_visa"))
     await fulfillment_updates.update_fulfillment(deps, "bob", Fulfillment(Channel.DIGITAL))
     clock.advance(timedelta(days=31))
-    from services.billing import scheduler
+    from services.collection import scheduler
 
     await scheduler.run_due_work(deps)  # a renewal: fulfillment.requested
     seen = set()
@@ -173,8 +173,8 @@ async def test_broker_down_then_back_delivers_everything_in_per_user_order(deps,
     for user in users:  # 100 users x 10 changes = 1,000 state changes while the broker is down
         for _ in range(5):
             await checkout.subscribe(deps, checkout.Subscribe(user, "premium", "pm_card_visa"))
-            await cancellation.cancel(
-                deps, cancellation.CancelSubscription(user, at_period_end=False)
+            await interruptions.cancel(
+                deps, interruptions.CancelSubscription(user, at_period_end=False)
             )
     changes = await scalar(deps, "SELECT count(*) FROM subscription_history")
     assert changes >= 1000  # trials, checkouts (pending, active) and cancellations
@@ -434,7 +434,7 @@ async def test_commands_from_kafka_match_the_mutations(deps, broker):
         b"k",
     )
     await checkout.subscribe(deps, checkout.Subscribe("via-api", "premium", "pm_card_visa"))
-    await cancellation.cancel(deps, cancellation.CancelSubscription("via-api", reason="r"))
+    await interruptions.cancel(deps, interruptions.CancelSubscription("via-api", reason="r"))
 
     # A new consumer group reads the topics from the start: the subscribes come again
     # and the inbox drops them.
@@ -456,7 +456,7 @@ async def test_commands_from_kafka_match_the_mutations(deps, broker):
 
 
 def test_consumed_schemas_agree_with_the_validators():
-    from services.messaging.inbound import (
+    from services.app.inbound import (
         CancelSubscriptionCommand,
         PaymentProcessed,
         SubscribeUser,

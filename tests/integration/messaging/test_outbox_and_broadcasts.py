@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from services.app.relay import OutboxRelay
 from services.common.errors import DomainError, ErrorCode
 from services.messaging.publisher import InProcessBus, OutboundMessage, PublishError
-from services.messaging.relay import OutboxRelay
 from services.pricing import broadcasts, catalog
-from services.subscriptions import cancellation, checkout, fulfillment_updates
+from services.subscriptions import checkout, fulfillment_updates, interruptions
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
 from tests.conftest import execute, scalar
 
@@ -33,7 +33,9 @@ async def test_several_relays_never_reorder_one_users_events(deps):
     for n in range(30):
         user = f"u{n % 5}"  # five users, many events each
         await checkout.subscribe(deps, checkout.Subscribe(user, "premium", "pm_card_visa"))
-        await cancellation.cancel(deps, cancellation.CancelSubscription(user, at_period_end=False))
+        await interruptions.cancel(
+            deps, interruptions.CancelSubscription(user, at_period_end=False)
+        )
     expected = await scalar(
         deps, "SELECT json_agg(json_build_array(key, event_id) ORDER BY id) FROM outbox"
     )
@@ -75,7 +77,9 @@ async def test_a_failed_batch_stops_the_batches_claimed_after_it_unsent(deps):
     for n in range(12):
         user = f"p{n % 3}"
         await checkout.subscribe(deps, checkout.Subscribe(user, "premium", "pm_card_visa"))
-        await cancellation.cancel(deps, cancellation.CancelSubscription(user, at_period_end=False))
+        await interruptions.cancel(
+            deps, interruptions.CancelSubscription(user, at_period_end=False)
+        )
     expected = await scalar(
         deps, "SELECT json_agg(json_build_array(key, event_id) ORDER BY id) FROM outbox"
     )

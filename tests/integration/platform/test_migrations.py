@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import models
-from services.platform import migrate
+from services.app import migrate
 
 
 async def _run(url: str, sql: str) -> None:
@@ -51,7 +51,7 @@ def test_models_and_migrations_agree(database_url):
     async def diff() -> list[object]:
         from sqlalchemy.ext.asyncio import create_async_engine
 
-        from services.platform.db import async_url
+        from services.store.db import async_url
 
         engine = create_async_engine(async_url(database_url))
         async with engine.connect() as connection:

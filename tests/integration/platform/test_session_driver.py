@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.platform.db import session_driver
+from services.store.db import session_driver
 from tests.conftest import scalar
 
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from services.billing.periods import Interval
 from services.common.errors import DomainError, ErrorCode
 from services.pricing import catalog
+from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
 from services.subscriptions import checkout
 from tests.conftest import scalar
@@ -51,9 +51,9 @@ async def test_set_price_keeps_history_and_announces_it(deps, clock):
 async def test_new_checkouts_pay_the_new_price(deps):
     await catalog.set_plan_price(deps, "admin-1", catalog.SetPlanPrice("ad-free", 599, "USD"))
     await checkout.subscribe(deps, checkout.Subscribe("pia", "ad-free", "pm_card_visa"))
-    from services.subscriptions import cancellation
+    from services.subscriptions import interruptions
 
-    await cancellation.cancel(deps, cancellation.CancelSubscription("pia", at_period_end=False))
+    await interruptions.cancel(deps, interruptions.CancelSubscription("pia", at_period_end=False))
     paid = await checkout.subscribe(deps, checkout.Subscribe("pia", "ad-free"))
     assert paid.payment and paid.payment.amount_cents == 599
 

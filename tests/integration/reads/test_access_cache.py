@@ -8,11 +8,11 @@ import dataclasses
 import pytest
 
 from main import build_cache, build_redis
+from services.cache.access_cache import AccessCache, MemoryStore, RedisStore
 from services.platform.deps import Deps
 from services.pricing import catalog
 from services.reads import queries
-from services.reads.access_cache import AccessCache, MemoryStore, RedisStore
-from services.subscriptions import admin_actions, checkout
+from services.subscriptions import checkout, interruptions
 from tests.redis_server import RedisServer
 
 
@@ -49,7 +49,7 @@ async def test_repeated_reads_are_served_from_the_cache(cached):
 async def test_a_change_invalidates_the_cached_entry(cached):
     await checkout.subscribe(cached, checkout.Subscribe("ben", "premium", "pm_card_visa"))
     assert (await queries.entitlements_of(cached, "ben")).tier == "premium"
-    await admin_actions.suspend(cached, "root", admin_actions.SuspendSubscription("ben"))
+    await interruptions.suspend(cached, "root", interruptions.SuspendSubscription("ben"))
     after = await queries.entitlements_of(cached, "ben")
     assert after.tier == "suspended" and after.features == ()
 
@@ -71,7 +71,7 @@ async def test_a_batch_read_takes_its_hits_in_one_read_and_loads_only_its_misses
         await checkout.subscribe(cached, checkout.Subscribe(user, "premium", "pm_card_visa"))
     await queries.entitlements_of(cached, "gus")
     await queries.entitlements_of(cached, "hal")
-    await admin_actions.suspend(cached, "root", admin_actions.SuspendSubscription("hal"))
+    await interruptions.suspend(cached, "root", interruptions.SuspendSubscription("hal"))
     reads: list[list[str]] = []
     read_many = cached.cache.store.read_many
 
@@ -131,7 +131,7 @@ async def test_with_redis_stopped_the_service_answers_from_postgresql(cached, re
     await checkout.subscribe(cached, checkout.Subscribe("fay", "premium", "pm_card_visa"))
     assert (await queries.entitlements_of(cached, "fay")).tier == "premium"
     redis_server.stop()
-    await admin_actions.suspend(cached, "root", admin_actions.SuspendSubscription("fay"))
+    await interruptions.suspend(cached, "root", interruptions.SuspendSubscription("fay"))
     during = await queries.entitlements_of(cached, "fay")
     assert during.tier == "suspended"  # read from PostgreSQL, not the stale entry
     assert cached.cache.degraded

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import scheduler
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.reads.metrics import metrics
 from services.store.metrics import MONTH_SECONDS
-from services.subscriptions import cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from tests.integration.subscriptions.test_checkout import used_trial
 
 
@@ -26,7 +26,7 @@ async def test_mrr_movement_statuses_trials_and_the_series(deps, clock):
     await checkout.subscribe(deps, checkout.Subscribe("ben", "ad-free", "pm_card_visa"))
     await checkout.subscribe(deps, checkout.Subscribe("cat", "premium", "pm_card_visa"))  # trial
     clock.advance(timedelta(hours=1))
-    await cancellation.cancel(deps, cancellation.CancelSubscription("ben", at_period_end=False))
+    await interruptions.cancel(deps, interruptions.CancelSubscription("ben", at_period_end=False))
     days = await _period_days(deps, "ann")
     found = await metrics(deps, start - timedelta(days=1), clock.now() + timedelta(days=1))
     ann = monthly(999, days)

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.billing import scheduler
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.reads import queries
-from services.subscriptions import admin_actions, cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
 from tests.integration.subscriptions.test_plan_changes import active_on
@@ -18,8 +18,8 @@ from tests.integration.subscriptions.test_plan_changes import active_on
 
 async def test_cancel_at_period_end_keeps_access_until_the_worker_expires_it(deps, clock):
     sub = await active_on(deps, "amy", "premium")
-    view = await cancellation.cancel(
-        deps, cancellation.CancelSubscription("amy", reason="too pricey")
+    view = await interruptions.cancel(
+        deps, interruptions.CancelSubscription("amy", reason="too pricey")
     )
     assert view.status is Status.CANCELED and view.cancel_at_period_end
     assert view.cancel_reason == "too pricey"
@@ -39,16 +39,16 @@ async def test_cancel_at_period_end_keeps_access_until_the_worker_expires_it(dep
 
 async def test_resume_before_the_end_restores_active(deps):
     await active_on(deps, "bo", "premium")
-    await cancellation.cancel(deps, cancellation.CancelSubscription("bo"))
-    view = await cancellation.resume(deps, "bo")
+    await interruptions.cancel(deps, interruptions.CancelSubscription("bo"))
+    view = await interruptions.resume(deps, "bo")
     assert view.status is Status.ACTIVE and not view.cancel_at_period_end
     assert view.cancel_reason is None
 
 
 async def test_immediate_cancel_drops_to_free_and_allows_a_new_checkout(deps):
     await active_on(deps, "cy", "premium")
-    view = await cancellation.cancel(
-        deps, cancellation.CancelSubscription("cy", at_period_end=False)
+    view = await interruptions.cancel(
+        deps, interruptions.CancelSubscription("cy", at_period_end=False)
     )
     assert view.status is Status.CANCELED and view.entitlements.tier == "free"
     again = await checkout.subscribe(deps, checkout.Subscribe("cy", "ad-free"))
@@ -58,30 +58,30 @@ async def test_immediate_cancel_drops_to_free_and_allows_a_new_checkout(deps):
 async def test_invalid_transitions_are_typed_errors(deps):
     await active_on(deps, "di", "premium")
     with pytest.raises(DomainError) as caught:
-        await cancellation.resume(deps, "di")
+        await interruptions.resume(deps, "di")
     assert caught.value.code is ErrorCode.INVALID_TRANSITION
     with pytest.raises(DomainError) as missing:
-        await cancellation.cancel(deps, cancellation.CancelSubscription("nobody"))
+        await interruptions.cancel(deps, interruptions.CancelSubscription("nobody"))
     assert missing.value.code is ErrorCode.NO_SUBSCRIPTION
 
 
 async def test_suspension_revokes_everything_until_reinstated(deps):
     await active_on(deps, "ed", "premium")
-    suspended = await admin_actions.suspend(
-        deps, "admin-1", admin_actions.SuspendSubscription("ed", "chargeback")
+    suspended = await interruptions.suspend(
+        deps, "admin-1", interruptions.SuspendSubscription("ed", "chargeback")
     )
     assert suspended.status is Status.SUSPENDED and suspended.entitlements.features == ()
     actor = await scalar(
         deps, "SELECT actor FROM subscription_history WHERE reason='suspended' AND user_id='ed'"
     )
     assert actor == "admin-1"
-    reinstated = await admin_actions.reinstate(deps, "admin-1", "ed")
+    reinstated = await interruptions.reinstate(deps, "admin-1", "ed")
     assert reinstated.status is Status.ACTIVE
     with pytest.raises(DomainError) as caught:
-        await admin_actions.reinstate(deps, "admin-1", "ed")
+        await interruptions.reinstate(deps, "admin-1", "ed")
     assert caught.value.code is ErrorCode.INVALID_TRANSITION
     with pytest.raises(DomainError) as malformed:
-        await admin_actions.suspend(deps, "admin-1", admin_actions.SuspendSubscription("bad id!"))
+        await interruptions.suspend(deps, "admin-1", interruptions.SuspendSubscription("bad id!"))
     assert malformed.value.code is ErrorCode.INVALID_INPUT
 
 
@@ -89,7 +89,7 @@ async def test_two_workers_expire_each_due_subscription_once(deps, clock):
     users = [f"user-{n}" for n in range(30)]
     for user in users:
         await active_on(deps, user, "premium")
-        await cancellation.cancel(deps, cancellation.CancelSubscription(user))
+        await interruptions.cancel(deps, interruptions.CancelSubscription(user))
     clock.advance(timedelta(days=40))
     done = await asyncio.gather(
         scheduler.run_due_work(deps, batch_size=4), scheduler.run_due_work(deps, batch_size=4)

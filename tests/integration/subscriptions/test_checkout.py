@@ -9,7 +9,7 @@ import pytest
 
 from services.common.errors import DomainError, ErrorCode
 from services.reads import queries
-from services.subscriptions import cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
@@ -24,7 +24,7 @@ async def counts(deps) -> dict[str, int]:
 async def used_trial(deps, user: str) -> None:
     """Give the user a trial and end it, so their next checkout is paid."""
     await checkout.subscribe(deps, checkout.Subscribe(user, "premium", "pm_card_visa"))
-    await cancellation.cancel(deps, cancellation.CancelSubscription(user, at_period_end=False))
+    await interruptions.cancel(deps, interruptions.CancelSubscription(user, at_period_end=False))
 
 
 async def test_first_subscription_is_a_trial_with_history_and_events(deps):

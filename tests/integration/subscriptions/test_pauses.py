@@ -8,10 +8,10 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from services.billing import scheduler
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.reads import queries
-from services.subscriptions import cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
 from tests.integration.messaging.test_events import schema
@@ -27,7 +27,7 @@ async def _active(deps, user: str) -> None:  # type: ignore[no-untyped-def]
 async def test_a_paused_subscription_is_not_charged_and_resumes_by_itself(deps, clock):
     await _active(deps, "pia")
     resumes = clock.now() + timedelta(days=45)
-    paused = await cancellation.pause(deps, "pia", resumes)
+    paused = await interruptions.pause(deps, "pia", resumes)
     assert paused.status is Status.PAUSED and paused.resumes_at == resumes
     assert paused.entitlements.tier == "free"
     charges_before = await scalar(deps, "SELECT count(*) FROM payments WHERE owner_id = 'pia'")
@@ -70,9 +70,9 @@ async def test_a_paused_subscription_is_not_charged_and_resumes_by_itself(deps, 
 
 async def test_resume_subscription_restarts_billing_now(deps, clock):
     await _active(deps, "quin")
-    await cancellation.pause(deps, "quin", clock.now() + timedelta(days=30))
+    await interruptions.pause(deps, "quin", clock.now() + timedelta(days=30))
     clock.advance(timedelta(days=3))
-    resumed = await cancellation.resume(deps, "quin")
+    resumed = await interruptions.resume(deps, "quin")
     assert resumed.status is Status.ACTIVE and resumed.current_period_start == clock.now()
     await scheduler.run_due_work(deps)
     sub = await queries.subscription_of(deps, "quin")
@@ -87,15 +87,15 @@ async def test_resume_subscription_restarts_billing_now(deps, clock):
 async def test_only_an_active_subscription_pauses_and_bad_dates_change_nothing(deps, clock):
     await checkout.subscribe(deps, checkout.Subscribe("rae", "premium", "pm_card_visa"))
     with pytest.raises(DomainError) as trialing:
-        await cancellation.pause(deps, "rae", clock.now() + timedelta(days=5))
+        await interruptions.pause(deps, "rae", clock.now() + timedelta(days=5))
     assert trialing.value.code is ErrorCode.INVALID_TRANSITION
     await _active(deps, "sol")
     for when in (clock.now() - timedelta(days=1), clock.now() + timedelta(days=400)):
         with pytest.raises(DomainError) as bad:
-            await cancellation.pause(deps, "sol", when)
+            await interruptions.pause(deps, "sol", when)
         assert bad.value.code is ErrorCode.INVALID_INPUT
     sub = await queries.subscription_of(deps, "sol")
     assert sub is not None and sub.status is Status.ACTIVE
     with pytest.raises(DomainError) as no_subscription:
-        await cancellation.pause(deps, "nobody", clock.now() + timedelta(days=5))
+        await interruptions.pause(deps, "nobody", clock.now() + timedelta(days=5))
     assert no_subscription.value.code is ErrorCode.NO_SUBSCRIPTION

@@ -10,12 +10,12 @@ from datetime import timedelta
 import jsonschema
 import pytest
 
-from services.billing import scheduler
-from services.billing.periods import Interval
+from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.pricing import catalog
+from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
-from services.subscriptions import cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from services.usage import metering, meters, packs
 from services.usage.rules import Aggregation, PackStatus, Refusal
 from tests.conftest import scalar
@@ -176,7 +176,9 @@ async def test_a_cancelled_subscriptions_last_overage_is_invoiced_at_period_end(
     await scheduler.run_due_work(ai_calls)  # the trial converts: a paid period starts
     for n in range(6):
         assert (await metering.consume_quota(ai_calls, consume("gil", f"g{n}"))).allowed
-    await cancellation.cancel(ai_calls, cancellation.CancelSubscription("gil", at_period_end=True))
+    await interruptions.cancel(
+        ai_calls, interruptions.CancelSubscription("gil", at_period_end=True)
+    )
     clock.advance(timedelta(days=31))
     await scheduler.run_due_work(ai_calls)
     final = await scalar(
@@ -214,9 +216,9 @@ async def test_a_pack_waiting_for_authentication_is_activated_by_the_processors_
     import dataclasses
     from datetime import UTC, datetime
 
-    from services.billing.payment_results import PaymentResultMessage, apply_payment_result
     from services.billing.rules import PaymentStatus
-    from services.reads.access_cache import AccessCache, MemoryStore
+    from services.cache.access_cache import AccessCache, MemoryStore
+    from services.collection.payment_results import PaymentResultMessage, apply_payment_result
 
     # With the access cache, as the API runs: cached terms from before the pack must not hide it.
     ai_calls = await ai_calls_fixture(dataclasses.replace(deps, cache=AccessCache(MemoryStore())))

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from main import build_redis
-from services.reads.access_cache import AccessCache, RedisStore
+from services.cache.access_cache import AccessCache, RedisStore
+from services.cache.gate import QuotaGate
 from services.subscriptions import checkout
 from services.usage import metering, meters
-from services.usage.gate import QuotaGate
 from services.usage.rules import Aggregation
 from tests.conftest import scalar
 from tests.redis_server import RedisServer

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from services.common.errors import DomainError, ErrorCode
-from services.subscriptions import admin_actions, checkout
+from services.subscriptions import checkout, interruptions
 from services.usage import metering, meters
 from services.usage.rules import Aggregation, Refusal
 from tests.conftest import scalar
@@ -79,8 +79,8 @@ async def test_no_quota_no_feature_or_suspension_refuse_and_count_nothing(ai_cal
     free_user = await metering.consume_quota(ai_calls, consume("dee", "f1"))
     assert (free_user.allowed, free_user.reason) == (False, Refusal.FEATURE_NOT_ENTITLED)
     await checkout.subscribe(ai_calls, checkout.Subscribe("eve", "premium", "pm_card_visa"))
-    await admin_actions.suspend(
-        ai_calls, "root", admin_actions.SuspendSubscription("eve", "chargeback")
+    await interruptions.suspend(
+        ai_calls, "root", interruptions.SuspendSubscription("eve", "chargeback")
     )
     suspended = await metering.consume_quota(ai_calls, consume("eve", "s1"))
     assert (suspended.allowed, suspended.reason) == (False, Refusal.SUBSCRIPTION_SUSPENDED)
@@ -111,7 +111,7 @@ async def test_usage_resets_with_the_next_billing_period(ai_calls, clock):
         await metering.consume_quota(ai_calls, consume("gus", f"p{n}"))
     assert not (await metering.consume_quota(ai_calls, consume("gus", "p10"))).allowed
     # The trial ends and converts: a new period, a fresh counter.
-    from services.billing import scheduler
+    from services.collection import scheduler
 
     clock.advance(timedelta(days=14))
     await scheduler.run_due_work(ai_calls)
@@ -160,7 +160,7 @@ async def test_usage_from_kafka_counts_once_and_refusals_go_to_the_dead_letter_t
 
 
 async def test_overage_is_billed_as_a_usage_line_with_the_renewal(ai_calls, clock):
-    from services.billing import scheduler
+    from services.collection import scheduler
 
     await meters.set_plan_quota(ai_calls, meters.SetPlanQuota("premium", "ai.calls", 2, 25, False))
     await checkout.subscribe(ai_calls, checkout.Subscribe("ole", "premium", "pm_card_visa"))
@@ -204,7 +204,7 @@ async def test_thresholds_are_announced_once_per_period_through_the_outbox(ai_ca
 
 
 async def test_the_test_clock_resets_counters_and_bills_overage_at_period_end(ai_calls):
-    from services.billing import test_clock
+    from services.collection import test_clock
 
     clocked = dataclasses.replace(
         ai_calls, settings=ai_calls.settings.model_copy(update={"test_clock": True})

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.billing.periods import Interval, add_months, next_period_end
 from services.billing.proration import prorate
+from services.pricing.periods import Interval, add_months, next_period_end
 
 JAN31 = datetime(2027, 1, 31, 8, 0, tzinfo=UTC)
 

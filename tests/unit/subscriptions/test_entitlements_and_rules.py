@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.billing.periods import Interval
 from services.common.errors import DomainError, ErrorCode
+from services.pricing.periods import Interval
 from services.pricing.rules import check_grace_subset, check_price, normalize_currency
 from services.subscriptions import lifecycle
 from services.subscriptions.entitlements import PlanFeatures, entitlements_for

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.billing.periods import Interval
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
+from services.pricing.periods import Interval
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import GRACE_PERIOD, PlanTerms, Status
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.billing.periods import Interval
 from services.common.errors import InvalidTransition
+from services.pricing.periods import Interval
 from services.subscriptions import lifecycle, pausing
 from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.lifecycle import PlanTerms, Status, SubscriptionState

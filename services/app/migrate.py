@@ -12,8 +12,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from services.platform.clock import Clock
-from services.platform.db import async_url, make_engine, make_session_factory
 from services.pricing.seed import seed_plans
+from services.store.db import async_url, make_engine, make_session_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -35,7 +35,6 @@ from services.billing.payments import (
     new_payment,
     settle,
 )
-from services.billing.periods import next_period_end
 from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
 from services.bulk import renewals
 from services.bulk.renewals import GATEWAY_CONCURRENCY
@@ -49,6 +48,7 @@ from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
+from services.pricing.periods import next_period_end
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
 from services.store.usage import Overage

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from services.billing.scheduler import run_due_work
+from services.collection.scheduler import run_due_work
 from services.common.errors import DomainError, ErrorCode
 from services.platform.clock import OffsetClock
 from services.platform.deps import Deps

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.billing.periods import next_period_end
 from services.billing.rules import Line, LineKind
 from services.credits.rules import credit_line
 from services.discounts.redemption import discounted
 from services.platform.deps import Deps
+from services.pricing.periods import next_period_end
 from services.subscriptions.lifecycle import Status
 from services.usage.metering import renewal_usage_lines
 

@@ -1,5 +1,6 @@
-"""Cancel (at period end by default, or now) and resume before the period ends; pause
-and resume a paused subscription."""
+"""Every way a subscription stops and starts again: cancel (at period end by default,
+or now) and resume before the period ends; pause and resume a paused subscription; an
+admin's suspension (all entitlements revoked) and reinstatement."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import datetime
 from models import Plan, Subscription
 from services.common.errors import DomainError, ErrorCode
 from services.credits.ledger import credit_unused_time
+from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.reads.views import SubscriptionView
 from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle, pausing
 from services.subscriptions.current import Effect, change_subscription
+from services.subscriptions.views import SubscriptionView
 
 MAX_REASON = 500
 
@@ -87,3 +89,27 @@ async def resume(deps: Deps, user_id: str) -> SubscriptionView:
         return transition
 
     return await change_subscription(deps, user_id, rule, actor=user_id)
+
+
+@dataclass(frozen=True)
+class SuspendSubscription:
+    user_id: str
+    reason: str | None = None
+
+
+async def suspend(deps: Deps, admin_id: str, cmd: SuspendSubscription) -> SubscriptionView:
+    check_user_id(cmd.user_id)
+
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        return lifecycle.suspend(state_of(row), now)
+
+    return await change_subscription(deps, cmd.user_id, rule, actor=admin_id, note=cmd.reason)
+
+
+async def reinstate(deps: Deps, admin_id: str, user_id: str) -> SubscriptionView:
+    check_user_id(user_id)
+
+    def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
+        return lifecycle.reinstate(state_of(row), now)
+
+    return await change_subscription(deps, user_id, rule, actor=admin_id)

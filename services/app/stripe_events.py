@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 import stripe
 
-from services.billing.payment_results import PaymentResultMessage
 from services.billing.rules import PaymentStatus
+from services.collection.payment_results import PaymentResultMessage
 from services.common.text import unstorable_message, unstorable_path
 
 SOURCE = "stripe"

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Protocol
 
-from services.billing.payment_results import PaymentResultMessage, apply_payment_results
 from services.billing.payments import status_of_outcome
 from services.billing.rules import PaymentStatus
+from services.collection.payment_results import PaymentResultMessage, apply_payment_results
 from services.gateway.base import ChargeResult, GatewayUnavailable
 from services.platform.deps import Deps
 

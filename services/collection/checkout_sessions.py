@@ -15,10 +15,9 @@ from urllib.parse import urlsplit
 
 from models import CheckoutSession
 from services.billing import payment_methods
-from services.billing.payment_results import PaymentResultMessage, ResultOutcome
 from services.billing.payments import GATEWAY_DOWN_MESSAGE, ensure_customer
+from services.collection.payment_results import PaymentResultMessage, ResultOutcome
 from services.common.errors import DomainError, ErrorCode
-from services.common.results import ChargeOutcomeResult
 from services.discounts.redemption import preview_discount
 from services.gateway.base import (
     CheckoutRequest,
@@ -33,6 +32,7 @@ from services.pricing.catalog import require_plan
 from services.pricing.rules import PlanKind
 from services.store.messaging import InboxRecord
 from services.subscriptions import checkout
+from services.subscriptions.views import ChargeOutcomeResult
 
 LIFETIME = timedelta(hours=24)
 MAX_URL = 2000

@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from models import Refund
-from services.billing.payment_results import PaymentResultMessage, ResultOutcome
+from services.collection.payment_results import PaymentResultMessage, ResultOutcome
 from services.credits import returns
 from services.credits.refunds import refund_created, settle_refund
 from services.credits.rules import RefundStatus, refundable_cents

@@ -10,15 +10,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from services.billing import test_clock
-from services.billing.reconcile import reconcile_unsettled
-from services.billing.scheduler import run_due_work
+from services.app.relay import OutboxRelay
+from services.collection import test_clock
+from services.collection.reconcile import reconcile_unsettled
+from services.collection.scheduler import run_due_work
 from services.messaging.kafka import KafkaConsumerLoop
 from services.messaging.live import LiveFeed
 from services.messaging.publisher import Publisher
-from services.messaging.relay import OutboxRelay
 from services.platform.deps import Deps
-from services.platform.health import Heartbeats
+from services.app.health import Heartbeats
 from services.pricing import broadcasts
 
 log = logging.getLogger(__name__)

@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from services.billing.payment_results import PaymentResultMessage, apply_payment_results
 from services.billing.rules import PaymentStatus
+from services.collection.payment_results import PaymentResultMessage, apply_payment_results
 from services.common.errors import DomainError, ErrorCode
 from services.common.text import unstorable_message, unstorable_path
 from services.messaging import events
@@ -27,7 +27,7 @@ from services.messaging.events import DomainEvent
 from services.platform.auth import USER_ID_PATTERN
 from services.platform.deps import Deps
 from services.platform.uow import DuplicateMessage, InboxEntry
-from services.subscriptions import cancellation, checkout
+from services.subscriptions import checkout, interruptions
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
 from services.usage import batches, metering
 
@@ -182,9 +182,9 @@ async def on_subscribe(deps: Deps, envelope: Envelope) -> None:
 
 async def on_cancel(deps: Deps, envelope: Envelope) -> None:
     data: CancelSubscriptionCommand = _data(CancelSubscriptionCommand, envelope)
-    command = cancellation.CancelSubscription(data.userId, data.atPeriodEnd, data.reason)
+    command = interruptions.CancelSubscription(data.userId, data.atPeriodEnd, data.reason)
     await _apply_command(
-        deps, envelope, data.userId, lambda d: cancellation.cancel(d, command, actor="kafka")
+        deps, envelope, data.userId, lambda d: interruptions.cancel(d, command, actor="kafka")
     )
 
 

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from services.app.migrate import current_revision, head_revision
 from services.platform.deps import Deps
-from services.platform.migrate import current_revision, head_revision
 
 HEAD = head_revision()
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:255]

@@ -1,0 +1,145 @@
+"""Subscriptions as the API layer sees them (plain frozen data, no ORM objects leak
+out), and the results of the use cases that charge: the subscription, the payment, and
+the business errors committed alongside (a declined card still records the attempt)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from models import Plan, Subscription, SubscriptionHistory
+from services.billing.payments import PaymentView
+from services.common.errors import DomainError, ErrorCode
+from services.pricing.views import PlanView
+from services.store.plans import features_of
+from services.store.subscriptions import state_of
+from services.subscriptions.entitlements import Entitlements, entitlements_for
+from services.subscriptions.lifecycle import PaymentConfirmation, Status
+
+
+@dataclass(frozen=True)
+class EntitlementsView:
+    user_id: str
+    tier: str
+    features: tuple[str, ...]
+    status: Status | None
+
+
+@dataclass(frozen=True)
+class SubscriptionView:
+    id: uuid.UUID
+    user_id: str
+    plan: PlanView
+    status: Status
+    payment_confirmation: PaymentConfirmation
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    trial_start: datetime | None
+    trial_end: datetime | None
+    cancel_at_period_end: bool
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    activated_at: datetime | None
+    grace_expires_at: datetime | None
+    resumes_at: datetime | None
+    price_paid_cents: int
+    currency: str
+    pending_plan: PlanView | None
+    entitlements: EntitlementsView
+    status_updated_at: datetime
+    is_current: bool
+    fulfillment: dict[str, Any] | None
+    created_at: datetime
+
+    @property
+    def next_charge_at(self) -> datetime | None:
+        if self.status in (Status.TRIALING, Status.ACTIVE):
+            return self.current_period_end
+        return None
+
+    @property
+    def next_charge_plan(self) -> PlanView | None:
+        if self.next_charge_at is None:
+            return None
+        return self.pending_plan or self.plan
+
+    @classmethod
+    def of(cls, row: Subscription, free_plan: Plan, now: datetime) -> SubscriptionView:
+        granted: Entitlements = entitlements_for(
+            state_of(row), features_of(row.plan), features_of(free_plan), now
+        )
+        return cls(
+            id=row.id,
+            user_id=row.user_id,
+            plan=PlanView.of(row.plan),
+            status=row.status,
+            payment_confirmation=row.payment_confirmation,
+            current_period_start=row.current_period_start,
+            current_period_end=row.current_period_end,
+            trial_start=row.trial_start,
+            trial_end=row.trial_end,
+            cancel_at_period_end=row.cancel_at_period_end,
+            cancelled_at=row.cancelled_at,
+            cancel_reason=row.cancel_reason,
+            activated_at=row.activated_at,
+            grace_expires_at=row.grace_expires_at,
+            resumes_at=row.resumes_at,
+            price_paid_cents=row.price_paid_cents,
+            currency=row.currency,
+            pending_plan=PlanView.of(row.pending_plan) if row.pending_plan else None,
+            entitlements=EntitlementsView(row.user_id, granted.tier, granted.features, row.status),
+            status_updated_at=row.status_updated_at,
+            is_current=row.is_current,
+            fulfillment=row.fulfillment,
+            created_at=row.created_at,
+        )
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    from_status: Status | None
+    to_status: Status
+    reason: str
+    note: str | None
+    actor: str
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, row: SubscriptionHistory) -> HistoryView:
+        return cls(row.from_status, row.to_status, row.reason, row.note, row.actor, row.occurred_at)
+
+
+@dataclass(frozen=True)
+class ChargeOutcomeResult:
+    subscription: SubscriptionView | None
+    payment: PaymentView | None
+    errors: tuple[DomainError, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subscription_id": str(self.subscription.id) if self.subscription else None,
+            "payment": self.payment.to_json() if self.payment else None,
+            "errors": errors_json(self.errors),
+        }
+
+
+def errors_json(errors: tuple[DomainError, ...]) -> list[dict[str, Any]]:
+    """Business errors as an idempotent result stores them (`stored_errors` reads them)."""
+    return [{"code": e.code.value, "message": e.message, "field": e.field} for e in errors]
+
+
+def stored_errors(data: dict[str, Any]) -> tuple[DomainError, ...]:
+    return tuple(
+        DomainError(ErrorCode(e["code"]), e["message"], e["field"]) for e in data["errors"]
+    )
+
+
+def stored_subscription_id(data: dict[str, Any]) -> uuid.UUID | None:
+    raw = data.get("subscription_id")
+    return uuid.UUID(raw) if raw else None
+
+
+def stored_payment(data: dict[str, Any]) -> PaymentView | None:
+    return PaymentView.from_json(data["payment"]) if data.get("payment") else None
