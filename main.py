@@ -25,11 +25,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from resolvers import operational, rest, static_assets, webhooks
-from resolvers.graphql_lean import LeanGraphQL
-from resolvers.graphql_view import GraphQLView
-from resolvers.middleware import Metrics, RequestLimits
+from resolvers.graphql.lean import LeanGraphQL
+from resolvers.graphql.view import GraphQLView
+from resolvers.http import operational, pages, rest, webhooks
+from resolvers.http.middleware import Metrics, RequestLimits
 from schema.build import build_schema, document_cache
+from services.app.migrate import migrate_settings, resolve_database
 from services.app.worker import background_loops, run_worker
 from services.cache.access_cache import AccessCache, MemoryStore, RedisStore
 from services.cache.gate import QuotaGate
@@ -227,7 +228,7 @@ def create_app(
             *rest.routes,
             *webhooks.routes,
             *operational.routes,
-            *static_assets.routes,
+            *pages.routes,
         ],
         middleware=[
             Middleware(Metrics),
@@ -251,34 +252,11 @@ def create_app(
     return app
 
 
-def resolve_database(settings: Settings) -> Settings:
-    """With no DATABASE_URL, start the embedded PostgreSQL and point at it."""
-    if settings.database_url:
-        return settings
-    from services.platform.embedded_db import ensure_database, start_embedded
-
-    print(f"DATABASE_URL is unset: starting embedded PostgreSQL in {settings.embedded_data_dir}")
-    admin_url = start_embedded(settings.embedded_data_dir)
-    url = asyncio.run(ensure_database(admin_url))
-    return settings.model_copy(update={"database_url": url})
-
-
-def _migrate(settings: Settings) -> Settings:
-    from services.app.migrate import migrate_and_seed
-
-    settings = resolve_database(settings)
-    assert settings.database_url is not None
-    created = migrate_and_seed(settings.database_url, SystemClock())
-    if created:
-        print(f"seeded {created} default plan(s)")
-    return settings
-
-
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     import uvicorn
 
     embedded = settings.database_url is None
-    settings = _migrate(settings)
+    settings = migrate_settings(settings)
     # On the embedded default one process does everything; otherwise run `worker` apart.
     app = create_app(settings, with_worker=with_worker or embedded)
     python = os.path.relpath(sys.executable)
@@ -320,7 +298,7 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
 
 
 def worker(settings: Settings) -> None:
-    settings = _migrate(settings)
+    settings = migrate_settings(settings)
     app = create_app(settings)
     deps, publisher, redis = app.state.deps, app.state.publisher, app.state.redis
     # Live pushes from a separate worker reach API processes only through Redis.
@@ -333,19 +311,11 @@ def worker(settings: Settings) -> None:
 def audit(settings: Settings) -> int:
     """Check every money invariant over the whole database (services/reads/audit.py):
     one line per broken invariant with the rows breaking it; 1 when any is broken."""
-    from services.reads.audit import CHECKS, violations
+    from services.reads.audit import CHECKS, audit_database
 
     settings = resolve_database(settings)
     assert settings.database_url is not None
-    engine = make_engine(settings.database_url, 1)
-
-    async def run() -> list[str]:
-        try:
-            return [v.line() for v in await violations(make_session_factory(engine))]
-        finally:
-            await engine.dispose()
-
-    broken = asyncio.run(run())
+    broken = asyncio.run(audit_database(settings.database_url))
     for line in broken:
         print(line)
     print(f"audit: {len(CHECKS) - len(broken)} of {len(CHECKS)} invariants hold")
@@ -399,7 +369,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "worker":
         worker(settings)
     elif args.command == "migrate":
-        _migrate(settings)
+        migrate_settings(settings)
         print("database is at the newest migration")
     elif args.command == "stop":
         stop(settings)

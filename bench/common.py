@@ -107,17 +107,9 @@ def fresh_database(label: str) -> tuple[str, str]:
 def audit(url: str) -> list[str]:
     """The money audit (`main.py audit`) over a suite's database: what it left must
     hold every invariant, whatever the benchmark did to it."""
-    from services.reads.audit import violations
-    from services.store.db import make_engine, make_session_factory
+    from services.reads.audit import audit_database
 
-    async def run() -> list[str]:
-        engine = make_engine(url, 1)
-        try:
-            return [v.line() for v in await violations(make_session_factory(engine))]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return asyncio.run(audit_database(url))
 
 
 def drop_database(url: str, admin: str) -> None:

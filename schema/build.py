@@ -58,3 +58,7 @@ def build_schema(settings: Settings, documents: DocumentCache | None = None) -> 
     )
     documents.schema = schema._schema
     return schema
+
+
+if __name__ == "__main__":  # print the SDL: python -m schema.build > docs/schema.graphql
+    print(build_schema(Settings()))

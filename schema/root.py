@@ -6,8 +6,8 @@ from __future__ import annotations
 import strawberry
 from strawberry.permission import BasePermission
 
-from resolvers import console, credits, discounts, live, mutations, queries
-from resolvers import usage as metered
+from resolvers.graphql import console, credits, discounts, live, mutations, queries
+from resolvers.graphql import usage as metered
 from schema.permissions import (
     IsAdmin,
     IsAuthenticated,

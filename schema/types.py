@@ -1,4 +1,4 @@
-"""GraphQL object types. Plain data: resolvers/mapping.py fills them from service views."""
+"""GraphQL object types. Plain data: resolvers/graphql/mapping.py fills them from service views."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from schema.context import Context
 from schema.enums import (
     BillingInterval,
     FulfillmentChannel,
@@ -49,10 +50,8 @@ class Plan:
     plan_id: strawberry.Private[str | None] = None
 
     @strawberry.field(description="What the plan includes of each meter.")  # type: ignore[untyped-decorator]
-    async def quotas(self, info: strawberry.Info) -> list[PlanQuota]:
-        from resolvers.usage import plan_quotas  # resolvers build these types
-
-        return await plan_quotas(info, self.plan_id, self.code)
+    async def quotas(self, info: strawberry.Info[Context, None]) -> list[PlanQuota]:
+        return await info.context.type_fields().plan_quotas(info, self.plan_id, self.code)
 
 
 @strawberry.type
@@ -128,10 +127,8 @@ class Entitlements:
     status: SubscriptionStatus | None
 
     @strawberry.field(description="Usage of each meter the plan includes, this period.")  # type: ignore[untyped-decorator]
-    async def quotas(self, info: strawberry.Info) -> list[MeterUsage]:
-        from resolvers.usage import usage_of_user  # resolvers build these types
-
-        return await usage_of_user(info, self.user_id)
+    async def quotas(self, info: strawberry.Info[Context, None]) -> list[MeterUsage]:
+        return await info.context.type_fields().usage_of_user(info, self.user_id)
 
 
 @strawberry.type
@@ -181,10 +178,8 @@ class Subscription:
     created_at: datetime
 
     @strawberry.field(description="The coupon it carries now (null: none).")  # type: ignore[untyped-decorator]
-    async def discount(self, info: strawberry.Info) -> Discount | None:
-        from resolvers.discounts import subscription_discount  # resolvers build these types
-
-        return await subscription_discount(info, str(self.id))
+    async def discount(self, info: strawberry.Info[Context, None]) -> Discount | None:
+        return await info.context.type_fields().subscription_discount(info, str(self.id))
 
 
 @strawberry.type

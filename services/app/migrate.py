@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from services.platform.clock import Clock
+from services.platform.clock import Clock, SystemClock
+from services.platform.config import Settings
 from services.pricing.seed import seed_plans
 from services.store.db import async_url, make_engine, make_session_factory
 
@@ -53,3 +54,25 @@ async def seed(url: str, clock: Clock) -> int:
 def migrate_and_seed(url: str, clock: Clock) -> int:
     upgrade(url)
     return asyncio.run(seed(url, clock))
+
+
+def resolve_database(settings: Settings) -> Settings:
+    """With no DATABASE_URL, start the embedded PostgreSQL and point at it."""
+    if settings.database_url:
+        return settings
+    from services.platform.embedded_db import ensure_database, start_embedded
+
+    print(f"DATABASE_URL is unset: starting embedded PostgreSQL in {settings.embedded_data_dir}")
+    admin_url = start_embedded(settings.embedded_data_dir)
+    url = asyncio.run(ensure_database(admin_url))
+    return settings.model_copy(update={"database_url": url})
+
+
+def migrate_settings(settings: Settings) -> Settings:
+    """Resolve the database (embedded when unset), migrate it and seed the plans."""
+    settings = resolve_database(settings)
+    assert settings.database_url is not None
+    created = migrate_and_seed(settings.database_url, SystemClock())
+    if created:
+        print(f"seeded {created} default plan(s)")
+    return settings

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from services.app.health import Heartbeats
 from services.app.relay import OutboxRelay
 from services.collection import test_clock
 from services.collection.reconcile import reconcile_unsettled
@@ -18,7 +19,6 @@ from services.messaging.kafka import KafkaConsumerLoop
 from services.messaging.live import LiveFeed
 from services.messaging.publisher import Publisher
 from services.platform.deps import Deps
-from services.app.health import Heartbeats
 from services.pricing import broadcasts
 
 log = logging.getLogger(__name__)

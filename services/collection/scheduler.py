@@ -15,47 +15,42 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from models import (
-    CreditBalance,
     Invoice,
-    PaymentMethod,
     Plan,
     Subscription,
-    SubscriptionDiscount,
 )
 from services.billing.payments import (
-    ChargeSpec,
     PaymentView,
     call_gateway,
     mark_invoice,
     new_payment,
     settle,
 )
-from services.billing.rules import InvoiceStatus, Line, LineKind, PaymentPurpose
+from services.billing.rules import InvoiceStatus, LineKind
 from services.bulk import renewals
 from services.bulk.renewals import GATEWAY_CONCURRENCY
+from services.collection.due_charges import Collection, plan_batch
 from services.common.errors import DomainError
 from services.common.tasks import all_or_none, each_at_most
 from services.credits.ledger import record, release_invoice
-from services.credits.rules import CreditKind, credit_line
-from services.discounts.redemption import discounted, use_cycle
-from services.gateway.base import ChargeResult, PaymentGateway, idempotency_key
+from services.credits.rules import CreditKind
+from services.discounts.redemption import use_cycle
+from services.gateway.base import PaymentGateway
 from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.pricing.periods import next_period_end
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
-from services.store.usage import Overage
-from services.subscriptions import lifecycle, pausing
-from services.subscriptions.lifecycle import DueWork, Status, SubscriptionState, Transition
+from services.subscriptions import due, lifecycle, pausing
+from services.subscriptions.due import DueWork
+from services.subscriptions.lifecycle import Status, Transition
 from services.subscriptions.transitions import apply_transition, subscription_data
-from services.usage.metering import renewal_usage_lines
 
 log = logging.getLogger(__name__)
 SCHEDULER_ACTOR = "system:scheduler"
@@ -70,20 +65,6 @@ BATCHES_IN_FLIGHT = 3
 class RunReport:
     changed: int = 0
     skipped: set[uuid.UUID] = field(default_factory=set)
-
-
-@dataclass
-class Collection:
-    """A charge the batch will make for one subscription."""
-
-    row: Subscription
-    state: SubscriptionState
-    plan: Plan
-    spec: ChargeSpec
-    discount: SubscriptionDiscount | None = None  # a cycle is used when the invoice is built
-    credit: CreditBalance | None = None  # spent on the invoice when it is built
-    result: ChargeResult | None = None
-    error: str | None = None  # why the gateway took no charge
 
 
 async def run_due_work(deps: Deps, batch_size: int | None = None) -> int:
@@ -123,7 +104,7 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
         if not rows:
             return 0
         free_plan = await uow.plans.free_plan()
-        batch = await _plan_batch(uow, rows, now)
+        batch = await plan_batch(uow, rows, now)
         await _charge_all(deps.gateway, batch.collections)
         charged = [c for c in batch.collections.values() if c.result is not None]
         await _queue_unreachable(uow, batch.collections.values(), now)
@@ -160,124 +141,6 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
 
 def _plans(row: Subscription) -> dict[str, Plan]:
     return {p.code: p for p in (row.plan, row.pending_plan) if p is not None}
-
-
-@dataclass
-class BatchPlan:
-    collections: dict[uuid.UUID, Collection] = field(default_factory=dict)
-    closing: dict[uuid.UUID, list[Invoice]] = field(default_factory=dict)  # open invoices
-    awaiting: set[uuid.UUID] = field(default_factory=set)  # a charge is still processing
-
-
-async def _plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetime) -> BatchPlan:
-    """The charges this batch must make (trial conversions and renewals at the price in
-    force now, on the plan a scheduled downgrade chose; retries of open invoices), and the
-    open invoices of subscriptions about to end, which are closed with them."""
-    due = {row.id: lifecycle.due_work(state_of(row), now) for row in rows}
-    charging = [row for row in rows if due[row.id] in (DueWork.CHARGE, DueWork.RETRY)]
-    needs_invoices = [
-        row.id for row in rows if due[row.id] in (DueWork.RETRY, DueWork.EXPIRE, DueWork.ABANDON)
-    ]
-    # A subscription cancelled at period end still owes its last period's overage.
-    ending = [
-        row
-        for row in rows
-        if due[row.id] is DueWork.EXPIRE and state_of(row).status is Status.CANCELED
-    ]
-    open_invoices = await uow.billing.open_invoices_by_subscription(needs_invoices)
-    plan = BatchPlan()
-    for (subscription_id, _), invoice in open_invoices.items():
-        if subscription_id is not None:
-            plan.closing.setdefault(subscription_id, []).append(invoice)
-    if not charging and not ending:
-        return plan
-    methods = await uow.billing.default_methods({row.user_id for row in (*charging, *ending)})
-    discounts = await uow.discounts.discounts([row.id for row in charging])
-    balances = await uow.credits.balances_for_update({row.user_id for row in charging})
-    attempted = await uow.billing.attempts_made([row.id for row in charging])
-    # Usage past the included units of the period that ends is billed with the renewal.
-    overages = await uow.usage.overages(
-        [
-            (row.user_id, row.plan_id, row.current_period_start)
-            for row in (*charging, *ending)
-            if row.current_period_start is not None
-        ]
-    )
-    for row in ending:
-        final = _final_usage(row, methods.get(row.user_id), overages)
-        if final is not None:
-            plan.collections[row.id] = final
-    for row in charging:
-        method = methods.get(row.user_id)
-        if method is None:
-            continue  # no way to pay: _apply_due records the failure
-        state = state_of(row)
-        charged_plan = row.pending_plan or row.plan
-        period_start, anchor = row.current_period_end, row.billing_cycle_anchor
-        assert period_start is not None and anchor is not None
-        period_end = next_period_end(anchor, period_start, charged_plan.interval)
-        retry = due[row.id] is DueWork.RETRY
-        if retry:
-            purpose, attempt = PaymentPurpose.RETRY, row.retry_count + 1
-        elif state.status is Status.TRIALING:
-            purpose, attempt = PaymentPurpose.TRIAL_CONVERSION, 0
-        else:
-            purpose, attempt = PaymentPurpose.RENEWAL, 0
-        if (row.id, period_start, attempt) in attempted:
-            plan.awaiting.add(row.id)  # charged already, still processing: a webhook settles it
-            continue
-        line = Line(
-            LineKind.SUBSCRIPTION,
-            charged_plan.name,
-            charged_plan.price_cents,
-            charged_plan.code,
-            period_start,
-            period_end,
-        )
-        usage_lines = renewal_usage_lines(row, period_start, overages)
-        discount = None if retry else discounts.get(row.id)  # a retry keeps its invoice
-        lines = discounted(discount, (line, *usage_lines))
-        balance = None if retry else balances.get(row.user_id)
-        credit = credit_line(balance.balance_cents, lines) if balance else None
-        if balance is None or credit is None or balance.currency != row.currency:
-            balance, credit = None, None
-        spec = ChargeSpec(
-            order=row,
-            method=method,
-            purpose=purpose,
-            lines=(*lines, credit) if credit else lines,
-            invoice=open_invoices.get((row.id, period_start)) if retry else None,
-            idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), str(attempt)),
-            off_session=True,
-            period_start=period_start,
-            attempt=attempt,
-        )
-        plan.collections[row.id] = Collection(row, state, charged_plan, spec, discount, balance)
-    return plan
-
-
-def _final_usage(
-    row: Subscription,
-    method: PaymentMethod | None,
-    overages: dict[tuple[str, datetime], list[Overage]],
-) -> Collection | None:
-    """The charge for an ending subscription's last period of overage, if it has any."""
-    period_start, period_end = row.current_period_start, row.current_period_end
-    if method is None or period_start is None or period_end is None:
-        return None  # nothing to charge with: the usage stays in the counters for support
-    lines = renewal_usage_lines(row, period_end, overages)
-    if not lines:
-        return None
-    spec = ChargeSpec(
-        order=row,
-        method=method,
-        purpose=PaymentPurpose.FINAL_USAGE,
-        lines=tuple(lines),
-        idempotency_key=idempotency_key(str(row.id), period_start.isoformat(), "final_usage"),
-        off_session=True,
-        period_start=period_start,
-    )
-    return Collection(row, state_of(row), row.plan, spec)
 
 
 async def _charge_all(gateway: PaymentGateway, collections: dict[uuid.UUID, Collection]) -> None:
@@ -322,23 +185,23 @@ def _apply_due(
     closes unpaid are added to `closed`."""
     state = state_of(row)
     acted = False
-    if lifecycle.trial_reminder_due(state, now) and row.trial_reminder_sent_at is None:
+    if due.trial_reminder_due(state, now) and row.trial_reminder_sent_at is None:
         row.trial_reminder_sent_at = now
         data = {**subscription_data(row), "trialEnd": iso(row.trial_end)}
         uow.record(events.notification(row.user_id, "trial_ending_soon", now, **data))
         acted = True
-    work = lifecycle.due_work(state, now)
+    work = due.due_work(state, now)
     if work is None:
         return acted
     transition: Transition | None
     details: dict[str, object] = {}
     if work is DueWork.EXPIRE:
-        transition = lifecycle.expire(state, now)
+        transition = due.expire(state, now)
         if collection is not None:  # the last period's overage
             view = _record_payment(uow, collection, numbers, now, platform)
             details = {"finalUsageInvoice": view.invoice_number, "amountCents": view.amount_cents}
     elif work is DueWork.ABANDON:
-        transition = lifecycle.abandon_checkout(state, now)
+        transition = due.abandon_checkout(state, now)
     elif work is DueWork.RESUME:
         transition = pausing.resume(state, now)
     elif collection is None:  # a charge was due but there is no method to charge

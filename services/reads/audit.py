@@ -224,6 +224,17 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
+async def audit_database(url: str) -> list[str]:
+    """The broken invariants of the database at `url`, a line each (`main.py audit`)."""
+    from services.store.db import make_engine, make_session_factory
+
+    engine = make_engine(url, 1)
+    try:
+        return [v.line() for v in await violations(make_session_factory(engine))]
+    finally:
+        await engine.dispose()
+
+
 async def violations(sessions: async_sessionmaker[AsyncSession]) -> list[Violation]:
     """Every broken invariant, with the rows that break it (empty: all hold)."""
     found = []

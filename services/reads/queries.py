@@ -19,9 +19,8 @@ from services.platform.auth import Principal, check_user_id
 from services.platform.deps import Deps
 from services.store.reads import invoice_page, latest_with_plans, usage_terms
 from services.store.subscriptions import Cursor
-from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.lifecycle import Status, SubscriptionState
-from services.subscriptions.state import SubscriptionFilter
+from services.subscriptions.state import PlanFeatures, SubscriptionFilter, entitlements_for
 from services.subscriptions.views import EntitlementsView, HistoryView, SubscriptionView
 
 

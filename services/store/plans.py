@@ -10,8 +10,8 @@ from sqlalchemy import select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Broadcast, PaymentCustomer, Plan, PricingRecord, Subscription
-from services.subscriptions.entitlements import PlanFeatures
 from services.subscriptions.lifecycle import PlanTerms
+from services.subscriptions.state import PlanFeatures
 
 FREE_PLAN_CODE = "free"
 

@@ -13,12 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import ChargeDeferral, Plan, Subscription, SubscriptionHistory
-from services.subscriptions.lifecycle import (
-    CHECKOUT_TIMEOUT,
-    TRIAL_REMINDER_BEFORE,
-    Status,
-    SubscriptionState,
-)
+from services.subscriptions.due import CHECKOUT_TIMEOUT, TRIAL_REMINDER_BEFORE
+from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import SubscriptionFilter
 
 STATE_FIELDS = (

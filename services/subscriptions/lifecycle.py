@@ -9,7 +9,6 @@ persists the result, its history row and its events in one transaction.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
@@ -25,9 +24,6 @@ from services.subscriptions.state import Transition as Transition
 GRACE_PERIOD = timedelta(days=7)
 # Payment retries during grace, counted from the failure that started it (days 1, 3, 5).
 RETRY_AFTER = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
-TRIAL_REMINDER_BEFORE = timedelta(days=3)
-# A checkout waiting for customer action is abandoned after this long (as at Stripe).
-CHECKOUT_TIMEOUT = timedelta(hours=23)
 
 
 def move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
@@ -207,32 +203,6 @@ def payment_result(
     return None
 
 
-# --- time -----------------------------------------------------------------------
-
-
-def expire(state: SubscriptionState, now: datetime) -> Transition:
-    """The paid period of a cancelled subscription ended, or grace ran out."""
-    end, grace = state.current_period_end, state.grace_expires_at
-    if state.status is Status.CANCELED and state.is_current and end is not None and now >= end:
-        return move(state, now, "period_ended", status=Status.EXPIRED)
-    if state.status is Status.PAST_DUE and grace is not None and now >= grace:
-        return move(state, now, "grace_period_ended", status=Status.EXPIRED)
-    raise _refuse(state, "expire")
-
-
-def abandon_checkout(state: SubscriptionState, now: datetime) -> Transition:
-    """A checkout nobody finished fails; a retry is a new checkout."""
-    if state.status is not Status.PENDING or now < state.status_updated_at + CHECKOUT_TIMEOUT:
-        raise _refuse(state, "abandon the checkout of")
-    return move(
-        state,
-        now,
-        "checkout_expired",
-        status=Status.FAILED,
-        payment_confirmation=PaymentConfirmation.FAILED,
-    )
-
-
 # --- customer actions -----------------------------------------------------------
 
 
@@ -371,45 +341,4 @@ def reinstate(state: SubscriptionState, now: datetime) -> Transition:
         "reinstated",
         status=state.status_before_suspension,
         status_before_suspension=None,
-    )
-
-
-# --- what is due ----------------------------------------------------------------
-
-
-class DueWork(StrEnum):
-    ABANDON = "ABANDON"  # a checkout left waiting too long
-    CHARGE = "CHARGE"  # trial conversion or renewal
-    RETRY = "RETRY"  # a payment retry during grace
-    EXPIRE = "EXPIRE"  # cancelled period over, or grace over
-    RESUME = "RESUME"  # a pause ran out
-
-
-def due_work(state: SubscriptionState, now: datetime) -> DueWork | None:
-    """What the scheduler must do for this subscription at `now`, if anything."""
-    end = state.current_period_end
-    if state.status is Status.PENDING and now >= state.status_updated_at + CHECKOUT_TIMEOUT:
-        return DueWork.ABANDON
-    if state.status in (Status.TRIALING, Status.ACTIVE) and end is not None and now >= end:
-        return DueWork.CHARGE
-    if state.status is Status.CANCELED and end is not None and now >= end and state.is_current:
-        return DueWork.EXPIRE
-    if state.status is Status.PAUSED and state.resumes_at and now >= state.resumes_at:
-        return DueWork.RESUME
-    if state.status is Status.PAST_DUE:
-        grace = state.grace_expires_at
-        if grace is not None and now >= grace:
-            return DueWork.EXPIRE
-        if state.next_retry_at is not None and now >= state.next_retry_at:
-            return DueWork.RETRY
-    return None
-
-
-def trial_reminder_due(state: SubscriptionState, now: datetime) -> bool:
-    """Whether a trial ends within the reminder window (the caller sends it once)."""
-    end = state.trial_end
-    return (
-        state.status is Status.TRIALING
-        and end is not None
-        and end - TRIAL_REMINDER_BEFORE <= now < end
     )

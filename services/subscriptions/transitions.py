@@ -17,8 +17,8 @@ from services.messaging.events import DomainEvent, iso
 from services.platform.uow import UnitOfWork
 from services.store.plans import features_of
 from services.store.subscriptions import write_state
-from services.subscriptions.entitlements import entitlements_for
 from services.subscriptions.lifecycle import Status, SubscriptionState, Transition
+from services.subscriptions.state import entitlements_for
 
 # Which notification the user gets for each kind of transition.
 NOTIFICATIONS: dict[str, tuple[str, ...]] = {

@@ -15,8 +15,8 @@ from services.common.errors import DomainError, ErrorCode
 from services.pricing.views import PlanView
 from services.store.plans import features_of
 from services.store.subscriptions import state_of
-from services.subscriptions.entitlements import Entitlements, entitlements_for
 from services.subscriptions.lifecycle import PaymentConfirmation, Status
+from services.subscriptions.state import Entitlements, entitlements_for
 
 
 @dataclass(frozen=True)

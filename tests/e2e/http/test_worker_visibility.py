@@ -11,13 +11,13 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from services.app.health import Heartbeats
 from services.app.relay import OutboxRelay
 from services.gateway.local import LocalGateway
 from services.messaging.live import LocalFeed
 from services.messaging.publisher import InProcessBus
 from services.platform.clock import FrozenClock
 from services.platform.config import Settings
-from services.app.health import Heartbeats
 from tests.conftest import LiveServer
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
 

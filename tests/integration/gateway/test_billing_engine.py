@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 
 from services.app.engine_standin import StandInEngine, serve
+from services.app.health import read_backlog
 from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.gateway.billing_engine import BillingEngineGateway, channel_for
 from services.platform.deps import Deps
-from services.app.health import read_backlog
 from services.reads import queries
 from services.subscriptions import checkout, plan_changes
 from services.subscriptions.lifecycle import Status

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from resolvers.live import quota_changed
+from resolvers.graphql.live import quota_changed
 from services.messaging.live import LiveHub, QuotaChange, parse_change
 from services.platform.auth import Principal
 

@@ -1,6 +1,6 @@
 """docs/schema.graphql is the published contract: it must match what the code serves.
 After an intended change, regenerate it with:
-    python -m schema.export > docs/schema.graphql
+    python -m schema.build > docs/schema.graphql
 """
 
 from __future__ import annotations

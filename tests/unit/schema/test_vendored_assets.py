@@ -7,7 +7,7 @@ import base64
 import hashlib
 import re
 
-from resolvers.static_assets import VENDOR, asset_paths, graphiql_html
+from resolvers.http.pages import VENDOR, asset_paths, graphiql_html
 
 
 def test_graphiql_names_only_vendored_assets_whose_hashes_match():

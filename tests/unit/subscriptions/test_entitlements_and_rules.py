@@ -8,9 +8,9 @@ from services.common.errors import DomainError, ErrorCode
 from services.pricing.periods import Interval
 from services.pricing.rules import check_grace_subset, check_price, normalize_currency
 from services.subscriptions import lifecycle
-from services.subscriptions.entitlements import PlanFeatures, entitlements_for
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment, validate
 from services.subscriptions.lifecycle import PlanTerms, Status
+from services.subscriptions.state import PlanFeatures, entitlements_for
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 PREMIUM = PlanTerms("premium", 999, "USD", Interval.MONTH, 14, 20)

@@ -10,7 +10,7 @@ import pytest
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.pricing.periods import Interval
-from services.subscriptions import lifecycle
+from services.subscriptions import due, lifecycle
 from services.subscriptions.lifecycle import GRACE_PERIOD, PlanTerms, Status
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -141,8 +141,8 @@ def test_grace_runs_out_on_day_eight():
     failed = past_due()
     failed_at = failed.status_updated_at
     with pytest.raises(InvalidTransition):
-        lifecycle.expire(failed, failed_at + timedelta(days=6, hours=23))
-    expired = lifecycle.expire(failed, failed_at + timedelta(days=7))
+        due.expire(failed, failed_at + timedelta(days=6, hours=23))
+    expired = due.expire(failed, failed_at + timedelta(days=7))
     assert expired.after.status is Status.EXPIRED
     assert expired.reason == "grace_period_ended"
 
@@ -152,10 +152,10 @@ def test_cancel_at_period_end_keeps_access_then_expires():
     cancelled = lifecycle.cancel(state, NOW + timedelta(days=3), at_period_end=True).after
     assert cancelled.status is Status.CANCELED
     assert cancelled.cancel_at_period_end and cancelled.is_current
-    assert lifecycle.due_work(cancelled, NOW + timedelta(days=4)) is None
+    assert due.due_work(cancelled, NOW + timedelta(days=4)) is None
     end = state.current_period_end
-    assert lifecycle.due_work(cancelled, end) is lifecycle.DueWork.EXPIRE
-    assert lifecycle.expire(cancelled, end).after.status is Status.EXPIRED
+    assert due.due_work(cancelled, end) is due.DueWork.EXPIRE
+    assert due.expire(cancelled, end).after.status is Status.EXPIRED
 
 
 def test_resume_before_period_end_restores_the_previous_status():
@@ -236,7 +236,7 @@ def test_suspend_and_reinstate_round_trip():
 )
 def test_ended_subscriptions_refuse_every_action(action):
     failed = past_due()
-    expired = lifecycle.expire(failed, failed.status_updated_at + GRACE_PERIOD)
+    expired = due.expire(failed, failed.status_updated_at + GRACE_PERIOD)
     with pytest.raises(InvalidTransition) as caught:
         action(expired.after)
     assert caught.value.code is ErrorCode.INVALID_TRANSITION

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from services.common.errors import InvalidTransition
 from services.pricing.periods import Interval
-from services.subscriptions import lifecycle, pausing
-from services.subscriptions.entitlements import PlanFeatures, entitlements_for
+from services.subscriptions import due, lifecycle, pausing
 from services.subscriptions.lifecycle import PlanTerms, Status, SubscriptionState
+from services.subscriptions.state import PlanFeatures, entitlements_for
 
 START = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
 PREMIUM = PlanTerms("premium", 999, "USD", Interval.MONTH, 14, 20)
@@ -52,7 +52,7 @@ def apply(state: SubscriptionState, event: str, now: datetime) -> SubscriptionSt
     if event == "pay_cancel":
         return lifecycle.payment_canceled(state, now).after
     if event == "expire":
-        return lifecycle.expire(state, now).after
+        return due.expire(state, now).after
     if event == "cancel_end":
         return lifecycle.cancel(state, now, at_period_end=True).after
     if event == "cancel_now":
@@ -84,7 +84,7 @@ def check_invariants(state: SubscriptionState, now: datetime) -> None:
     # Only a paused subscription waits to resume; nothing is due while paused but that.
     if state.status is Status.PAUSED:
         assert state.resumes_at is not None
-        assert lifecycle.due_work(state, now) in (None, lifecycle.DueWork.RESUME)
+        assert due.due_work(state, now) in (None, due.DueWork.RESUME)
     elif state.status_before_suspension is not Status.PAUSED:
         assert state.resumes_at is None
     assert state.status_before_suspension is not Status.SUSPENDED

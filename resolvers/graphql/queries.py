@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resolvers import mapping
+from resolvers.graphql import mapping
 from schema import types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info

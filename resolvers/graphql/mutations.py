@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 
-from resolvers import mapping
+from resolvers.graphql import mapping
 from schema import types
 from schema.inputs import (
     AddPaymentMethodInput,

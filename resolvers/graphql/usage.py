@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 
 import strawberry
 
-from resolvers import mapping
+from resolvers.graphql import mapping
 from schema import money_types, types
 from schema.inputs import (
     ArchiveMeterInput,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers import mapping
+from resolvers.graphql import mapping
 from schema import console_types
 from schema.inputs import (
     CompleteCheckoutSessionInput,

@@ -11,10 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers.rest import endpoint, principal
-from resolvers.rest_json import error_body, json_response
-from services.platform.deps import Deps
+from resolvers.http.rest import endpoint, principal
+from resolvers.http.rest_json import error_body, json_response
 from services.app.health import Backlog, database_checks, read_backlog
+from services.platform.deps import Deps
 
 log = logging.getLogger(__name__)
 UNPUBLISHED = Gauge("outbox_unpublished_events", "Outbox events the relay has not published")

@@ -15,13 +15,14 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UnsetType
 
-from resolvers.static_assets import graphiql_headers, graphiql_html
-from resolvers.ws_session import (
+from resolvers.graphql import discounts, usage
+from resolvers.graphql.ws_session import (
     BoundedTextFrames,
     GuardedLegacyWS,
     GuardedTransportWS,
     SessionGuards,
 )
+from resolvers.http.pages import graphiql_headers, graphiql_html
 from schema.context import Context
 from services.messaging.live import LiveHub
 from services.platform.auth import AuthError, TokenVerifier
@@ -29,6 +30,17 @@ from services.platform.deps import Deps
 from services.platform.rate_limits import Limit, RateLimiter, Refusal
 
 TRY_AGAIN_LATER = 1013
+
+
+class _TypeFields:
+    """The types' field resolvers (schema/context.py TypeFields), handed to every context."""
+
+    plan_quotas = staticmethod(usage.plan_quotas)
+    usage_of_user = staticmethod(usage.usage_of_user)
+    subscription_discount = staticmethod(discounts.subscription_discount)
+
+
+TYPE_FIELDS = _TypeFields()
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -81,6 +93,7 @@ class GraphQLView(GraphQL[Context, None]):
             live=self.hub,
             limiter=self.limiter,
             auth_refusal=refusal,
+            fields=TYPE_FIELDS,
         )
 
     async def _failed_authentication(self, scope: Scope) -> Refusal | None:

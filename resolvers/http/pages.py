@@ -4,7 +4,7 @@ checkout (/checkout/{id}) are static pages whose scripts use the public GraphQL 
 
 Strawberry's GraphiQL page loads React, GraphiQL and its explorer plugin from unpkg;
 the same files (the same bytes: the page's subresource-integrity hashes still check
-them) are vendored under resolvers/static/vendor (versions and licences in its
+them) are vendored under resolvers/http/static/vendor (versions and licences in its
 VENDORED.md) and the page is pointed at /static/vendor instead."""
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from resolvers.graphql_view import GraphQLView
+from resolvers.graphql.view import GraphQLView
 from schema.documents import DocumentCache
 from schema.errors import public, with_codes
 from schema.input_guard import variables_error

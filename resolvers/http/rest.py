@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers.rest_json import error_body, error_response, json_response, ready_json_response
+from resolvers.http.rest_json import error_body, error_response, json_response, ready_json_response
 from services.common.errors import DomainError, ErrorCode
 from services.common.text import unstorable_message, unstorable_path
 from services.platform.auth import AuthError, Principal, TokenVerifier, check_user_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import mapping
+from resolvers.graphql import mapping
 from schema import money_types
 from schema.inputs import AdjustCreditInput, RefundPaymentInput
 from schema.permissions import Info

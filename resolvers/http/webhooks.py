@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from resolvers.rest import Refused
-from resolvers.rest_json import error_body, json_response
+from resolvers.http.rest import Refused
+from resolvers.http.rest_json import error_body, json_response
 from services.app.refund_events import REFUND_EVENTS, apply_refund_event
 from services.app.stripe_events import WebhookRejected, parse_webhook
 from services.collection.checkout_sessions import CHECKOUT_COMPLETED, apply_checkout_completed
