@@ -60,16 +60,18 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
     """The charges this batch must make (trial conversions and renewals at the price in
     force now, on the plan a scheduled downgrade chose; retries of open invoices), and the
     open invoices of subscriptions about to end, which are closed with them."""
-    due = {row.id: due.due_work(state_of(row), now) for row in rows}
-    charging = [row for row in rows if due[row.id] in (DueWork.CHARGE, DueWork.RETRY)]
+    work_of = {row.id: due.due_work(state_of(row), now) for row in rows}
+    charging = [row for row in rows if work_of[row.id] in (DueWork.CHARGE, DueWork.RETRY)]
     needs_invoices = [
-        row.id for row in rows if due[row.id] in (DueWork.RETRY, DueWork.EXPIRE, DueWork.ABANDON)
+        row.id
+        for row in rows
+        if work_of[row.id] in (DueWork.RETRY, DueWork.EXPIRE, DueWork.ABANDON)
     ]
     # A subscription cancelled at period end still owes its last period's overage.
     ending = [
         row
         for row in rows
-        if due[row.id] is DueWork.EXPIRE and state_of(row).status is Status.CANCELED
+        if work_of[row.id] is DueWork.EXPIRE and state_of(row).status is Status.CANCELED
     ]
     open_invoices = await uow.billing.open_invoices_by_subscription(needs_invoices)
     plan = BatchPlan()
@@ -103,7 +105,7 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
         period_start, anchor = row.current_period_end, row.billing_cycle_anchor
         assert period_start is not None and anchor is not None
         period_end = next_period_end(anchor, period_start, charged_plan.interval)
-        retry = due[row.id] is DueWork.RETRY
+        retry = work_of[row.id] is DueWork.RETRY
         if retry:
             purpose, attempt = PaymentPurpose.RETRY, row.retry_count + 1
         elif state.status is Status.TRIALING:
