@@ -54,6 +54,12 @@ class PricingRecord(Base):
     previous_price_cents: Mapped[int | None]
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str | None] = mapped_column(Text)  # the admin's reason, never shown to customers
+    # What happened to the plan's current subscribers: KEEP_PRICE, or MOVE_AT `move_at`.
+    existing_subscribers: Mapped[str] = mapped_column(
+        String(16), default="KEEP_PRICE", server_default="KEEP_PRICE"
+    )
+    move_at: Mapped[datetime | None]
     changed_by: Mapped[str] = mapped_column(USER_ID)
     changed_at: Mapped[datetime]
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -16,6 +16,11 @@ from services.subscriptions.state import PaymentConfirmation, Status
 class Subscription(Base):
     __tablename__ = "subscriptions"
     __table_args__ = (
+        CheckConstraint(
+            "(scheduled_price_cents IS NULL) = (scheduled_price_at IS NULL)"
+            " AND coalesce(scheduled_price_cents, 0) >= 0 AND coalesce(price_cents, 0) >= 0",
+            name="scheduled_price",
+        ),
         # One current subscription per user; ended ones (is_current false) stay as history.
         Index(
             "uq_subscriptions_current_user",
@@ -96,6 +101,13 @@ class Subscription(Base):
     )
     status_updated_at: Mapped[datetime]
     price_paid_cents: Mapped[int] = mapped_column(default=0)
+    # Its own price: what its invoices charge before discounts and usage, whatever the
+    # plan costs new subscribers now (NULL only for rows written outside the service:
+    # they follow the plan). A price change it was moved to applies to its first
+    # invoice on or after `scheduled_price_at` (pricing.rules.price_for_period).
+    price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    scheduled_price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    scheduled_price_at: Mapped[datetime | None]
     currency: Mapped[str] = mapped_column(String(3))
     fulfillment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     payment_processor: Mapped[str] = mapped_column(String(32))

@@ -16,7 +16,7 @@ from services.credits.rules import CreditKind, RefundStatus
 from services.discounts.rules import Duration as CouponDuration
 from services.gateway.base import ChargeOutcome as PaymentOutcome
 from services.pricing.periods import Interval as BillingInterval
-from services.pricing.rules import PlanKind
+from services.pricing.rules import ExistingSubscribers, PlanKind
 from services.subscriptions.fulfillment import Channel as FulfillmentChannel
 from services.subscriptions.lifecycle import PaymentConfirmation
 from services.subscriptions.lifecycle import Status as SubscriptionStatus
@@ -42,6 +42,7 @@ for _enum, _name in (
     (CreditKind, "CreditKind"),
     (RefundStatus, "RefundStatus"),
     (PaymentPurpose, "PaymentPurpose"),
+    (ExistingSubscribers, "ExistingSubscribers"),
 ):
     strawberry.enum(_enum, name=_name)
 
@@ -49,6 +50,7 @@ __all__ = [
     "BillingInterval",
     "CouponDuration",
     "CreditKind",
+    "ExistingSubscribers",
     "FulfillmentChannel",
     "InvoiceLineKind",
     "InvoiceStatus",

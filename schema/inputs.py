@@ -9,6 +9,7 @@ import strawberry
 from schema.enums import (
     BillingInterval,
     CouponDuration,
+    ExistingSubscribers,
     FulfillmentChannel,
     MeterAggregation,
     PlanKind,
@@ -185,7 +186,19 @@ class SetPlanPriceInput:
     plan_code: str
     price_cents: int
     currency: str
-    description: str | None = None
+    description: str | None = strawberry.field(
+        default=None,
+        deprecation_reason="Set the public description with updatePlan; use note for the reason.",
+    )
+    note: str | None = strawberry.field(
+        default=None, description="The internal reason, kept in pricingHistory."
+    )
+    existing_subscribers: ExistingSubscribers = ExistingSubscribers.KEEP_PRICE
+    move_at: datetime | None = strawberry.field(
+        default=None,
+        description="With MOVE_AT: at least PRICE_NOTICE_DAYS ahead; each subscription's first"
+        " invoice on or after it charges the new price.",
+    )
 
 
 @strawberry.input

@@ -10,6 +10,7 @@ import strawberry
 from schema.enums import (
     CouponDuration,
     CreditKind,
+    ExistingSubscribers,
     PackStatus,
     PaymentPurpose,
     PaymentResult,
@@ -172,3 +173,23 @@ class QuotaPackPayload:
     pack: QuotaPack | None
     payment: Payment | None
     errors: list[UserError]
+
+
+@strawberry.type
+class PricingRecord:
+    plan_code: str
+    price_cents: int
+    previous_price_cents: int | None
+    currency: str
+    description: str
+    changed_by: str
+    changed_at: datetime
+    note: str | None = strawberry.field(
+        description="The admin's reason (never shown to customers)."
+    )
+    existing_subscribers: ExistingSubscribers = strawberry.field(
+        description="What the change did to the plan's current subscribers."
+    )
+    move_at: datetime | None = strawberry.field(
+        description="With MOVE_AT: their first invoice on or after this charges the new price."
+    )

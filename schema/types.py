@@ -148,6 +148,12 @@ class Fulfillment:
     store_id: str | None
 
 
+@strawberry.type(description="A price change a subscription was moved to, not charged yet.")
+class ScheduledPriceChange:
+    price_cents: int
+    effective_at: datetime = strawberry.field(description="The first invoice that charges it.")
+
+
 @strawberry.type
 class Subscription:
     id: strawberry.ID
@@ -168,6 +174,10 @@ class Subscription:
         description="A PAUSED subscription resumes by itself then."
     )
     price_paid_cents: int
+    price_cents: int = strawberry.field(
+        description="Its own price: what its next invoice charges before discounts and usage."
+    )
+    scheduled_price_change: ScheduledPriceChange | None
     currency: str
     pending_plan: Plan | None
     entitlements: Entitlements
@@ -284,17 +294,6 @@ class SubscriptionHistoryEntry:
     note: str | None
     actor: str
     occurred_at: datetime
-
-
-@strawberry.type
-class PricingRecord:
-    plan_code: str
-    price_cents: int
-    previous_price_cents: int | None
-    currency: str
-    description: str
-    changed_by: str
-    changed_at: datetime
 
 
 @strawberry.type

@@ -7,7 +7,7 @@ from typing import Any
 
 import strawberry
 
-from schema import types
+from schema import money_types, types
 from services.billing.payments import PaymentView
 from services.billing.rules import Line
 from services.billing.views import InvoiceLineView, InvoiceView, PaymentMethodView
@@ -79,6 +79,13 @@ def subscription(view: SubscriptionView) -> types.Subscription:
         grace_expires_at=view.grace_expires_at,
         resumes_at=view.resumes_at,
         price_paid_cents=view.price_paid_cents,
+        price_cents=view.price_cents,
+        scheduled_price_change=types.ScheduledPriceChange(
+            price_cents=view.scheduled_price_change.price_cents,
+            effective_at=view.scheduled_price_change.effective_at,
+        )
+        if view.scheduled_price_change
+        else None,
         currency=view.currency,
         pending_plan=plan(view.pending_plan) if view.pending_plan else None,
         entitlements=entitlements(view.entitlements),
@@ -192,8 +199,8 @@ def history_entry(view: HistoryView) -> types.SubscriptionHistoryEntry:
     )
 
 
-def pricing_record(view: PricingRecordView) -> types.PricingRecord:
-    return types.PricingRecord(
+def pricing_record(view: PricingRecordView) -> money_types.PricingRecord:
+    return money_types.PricingRecord(
         plan_code=view.plan_code,
         price_cents=view.price_cents,
         previous_price_cents=view.previous_price_cents,
@@ -201,6 +208,9 @@ def pricing_record(view: PricingRecordView) -> types.PricingRecord:
         description=view.description,
         changed_by=view.changed_by,
         changed_at=view.changed_at,
+        note=view.note,
+        existing_subscribers=view.existing_subscribers,
+        move_at=view.move_at,
     )
 
 

@@ -224,7 +224,13 @@ async def archive_plan(info: Info, input: ArchivePlanInput) -> types.PlanPayload
 
 async def set_plan_price(info: Info, input: SetPlanPriceInput) -> types.PlanPayload:
     command = catalog.SetPlanPrice(
-        input.plan_code, input.price_cents, input.currency, input.description
+        input.plan_code,
+        input.price_cents,
+        input.currency,
+        input.description,
+        input.note,
+        input.existing_subscribers,
+        input.move_at,
     )
     admin = info.context.user().user_id
     return await _plan(catalog.set_plan_price(info.context.deps, admin, command))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resolvers.graphql import mapping
-from schema import types
+from schema import money_types, types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
 from services.collection import test_clock as clock_control
@@ -95,7 +95,7 @@ async def subscription_history(
     return [mapping.history_entry(v) for v in views]
 
 
-async def pricing_history(info: Info, plan_code: str) -> list[types.PricingRecord]:
+async def pricing_history(info: Info, plan_code: str) -> list[money_types.PricingRecord]:
     views = await catalog.pricing_history(info.context.deps, plan_code)
     return [mapping.pricing_record(v) for v in views]
 

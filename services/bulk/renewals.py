@@ -1,7 +1,7 @@
 """Plain renewals of a scheduler batch, written in bulk.
 
 Most of a month-start run is the same renewal over and over: an ACTIVE subscription
-whose period ended, charged its plan's price on its default card. The scheduler hands
+whose period ended, charged its own price on its default card. The scheduler hands
 those rows here (claimed with FOR UPDATE SKIP LOCKED, like its own) and takes every
 other kind of due work itself. The decisions are the same as the general path's: the
 rules (`lifecycle.payment_result`) decide each transition, the same processor
@@ -39,6 +39,7 @@ from services.gateway.base import (
 )
 from services.platform.uow import UnitOfWork
 from services.pricing.periods import next_period_end
+from services.pricing.rules import price_for_period
 from services.store.db import plan_as_key_lookups, session_driver
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
@@ -215,7 +216,13 @@ def _renewal(
     request = ChargeRequest(
         customer_id=record["customer_id"],
         payment_method_id=record["payment_method_id"],
-        amount_cents=terms.price_cents,
+        amount_cents=price_for_period(
+            record["price_cents"],
+            terms.price_cents,
+            record["scheduled_price_cents"],
+            record["scheduled_price_at"],
+            period_start,
+        ),
         currency=record["currency"],
         description=description,
         idempotency_key=idempotency_key(subscription_key, period_start.isoformat(), "0"),

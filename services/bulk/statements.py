@@ -34,6 +34,7 @@ CLAIM_SQL = f"""
 SELECT s.*, c.charged IS NOT NULL AS charged
 FROM (
     SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillment,
+        s.price_cents, s.scheduled_price_cents, s.scheduled_price_at,
         {", ".join(f"s.{name}" for name in STATE_FIELDS)},
         m.payment_method_id, m.customer_id
     FROM subscriptions s

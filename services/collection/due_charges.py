@@ -27,6 +27,7 @@ from services.discounts.redemption import discounted
 from services.gateway.base import ChargeResult, idempotency_key
 from services.platform.uow import UnitOfWork
 from services.pricing.periods import next_period_end
+from services.pricing.rules import price_for_period
 from services.store.subscriptions import state_of
 from services.store.usage import Overage
 from services.subscriptions import due
@@ -118,7 +119,7 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
         line = Line(
             LineKind.SUBSCRIPTION,
             charged_plan.name,
-            charged_plan.price_cents,
+            renewal_price(row, charged_plan, period_start),
             charged_plan.code,
             period_start,
             period_end,
@@ -167,3 +168,17 @@ def _final_usage(
         period_start=period_start,
     )
     return Collection(row, state_of(row), row.plan, spec)
+
+
+def renewal_price(row: Subscription, charged_plan: Plan, period_start: datetime) -> int:
+    """The subscription's own price for the period (a downgrade taking effect pays the
+    new plan's price of today)."""
+    if charged_plan is not row.plan:
+        return charged_plan.price_cents
+    return price_for_period(
+        row.price_cents,
+        row.plan.price_cents,
+        row.scheduled_price_cents,
+        row.scheduled_price_at,
+        period_start,
+    )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.billing.rules import Line, LineKind
+from services.collection.due_charges import renewal_price
 from services.credits.rules import credit_line
 from services.discounts.redemption import discounted
 from services.platform.deps import Deps
@@ -37,14 +38,15 @@ async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
         if period_start is None or anchor is None or row.current_period_start is None:
             return None
         plan = row.pending_plan or row.plan
-        if plan.price_cents == 0:
+        price = renewal_price(row, plan, period_start)
+        if price == 0:
             return None
         period_end = next_period_end(anchor, period_start, plan.interval)
         lines = [
             Line(
                 LineKind.SUBSCRIPTION,
                 plan.name,
-                plan.price_cents,
+                price,
                 plan.code,
                 period_start,
                 period_end,

@@ -32,6 +32,7 @@ COUPON_REDEEMED = "coupon.redeemed"
 CREDIT_ADJUSTED = "credit.adjusted"
 REFUND_CREATED = "refund.created"
 CREDIT_NOTE_ISSUED = "credit_note.issued"
+PRICE_CHANGE_SCHEDULED = "subscription.price_change_scheduled"
 # Changes to the catalog change what every subscriber of a plan may use.
 CATALOG_EVENTS = frozenset({PRICING_CHANGED, PLAN_UPDATED})
 

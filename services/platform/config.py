@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     access_cache: bool = True  # off: every entitlement read goes to PostgreSQL
     # An immediate cancellation of a paid period credits its unused time to the balance.
     credit_unused_time: bool = True
+    # How far ahead a plan's price change must be when it moves existing subscribers.
+    price_notice_days: int = Field(default=30, ge=0, le=3650)
     # Where browsers reach the service (checkout links); empty: links are relative.
     public_url: str = ""
 

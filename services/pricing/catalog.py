@@ -12,15 +12,17 @@ from models import Plan, PricingRecord
 from services.common.errors import DomainError, ErrorCode
 from services.common.text import check_text
 from services.messaging import events
-from services.messaging.events import DomainEvent
+from services.messaging.events import DomainEvent, iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing import broadcasts
 from services.pricing.periods import Interval
 from services.pricing.rules import (
+    ExistingSubscribers,
     PlanKind,
     check_features,
     check_grace_subset,
+    check_move,
     check_plan_code,
     check_price,
     check_tier_rank,
@@ -68,7 +70,10 @@ class SetPlanPrice:
     plan_code: str
     price_cents: int
     currency: str
-    description: str | None = None
+    description: str | None = None  # deprecated: the public description (updatePlan)
+    note: str | None = None  # the internal reason, kept in the pricing history
+    existing_subscribers: ExistingSubscribers = ExistingSubscribers.KEEP_PRICE
+    move_at: datetime | None = None
 
 
 async def require_plan(
@@ -237,11 +242,16 @@ async def archive_plan(deps: Deps, code: str) -> PlanView:
 
 
 async def set_plan_price(deps: Deps, admin_id: str, cmd: SetPlanPrice) -> PlanView:
-    """A new price applies to new checkouts and to renewals from now on; the change
-    is kept in the pricing history and announced as `pricing.changed`."""
+    """A new price applies to new checkouts at once. Current subscribers keep the price
+    they have (KEEP_PRICE) or move to it on their first invoice on or after `move_at`
+    (MOVE_AT, at least PRICE_NOTICE_DAYS ahead; each moved subscription announced as
+    `subscription.price_change_scheduled`). The change is kept in the pricing history
+    with its note and announced as `pricing.changed`."""
     check_price(cmd.price_cents)
     currency = normalize_currency(cmd.currency)
     now = deps.clock.now()
+    check_move(cmd.existing_subscribers, cmd.move_at, now, deps.settings.price_notice_days)
+    note = check_text(cmd.note, "note", MAX_DESCRIPTION, required=False) if cmd.note else None
     async with deps.uow() as uow:
         plan = await require_plan(uow, cmd.plan_code, purchasable=False, lock=True)
         if plan.code == FREE_PLAN_CODE and cmd.price_cents != 0:
@@ -264,10 +274,14 @@ async def set_plan_price(deps: Deps, admin_id: str, cmd: SetPlanPrice) -> PlanVi
                 previous_price_cents=previous,
                 currency=currency,
                 description=plan.description,
+                note=note,
+                existing_subscribers=cmd.existing_subscribers.value,
+                move_at=cmd.move_at,
                 changed_by=admin_id,
                 changed_at=now,
             )
         )
+        await _existing_subscribers(uow, plan, previous, cmd, now)
         # Every user hears about the new price (seed: onPricingConfigCreated), in batches.
         broadcasts.start(
             uow,
@@ -298,6 +312,31 @@ async def set_plan_price(deps: Deps, admin_id: str, cmd: SetPlanPrice) -> PlanVi
         )
         await uow.commit()
         return PlanView.of(plan)
+
+
+async def _existing_subscribers(
+    uow: UnitOfWork, plan: Plan, previous: int, cmd: SetPlanPrice, now: datetime
+) -> None:
+    """Grandfather the plan's current subscriptions, or move them at `move_at` and tell
+    each (a mailer gives notice from the event)."""
+    if cmd.existing_subscribers is ExistingSubscribers.KEEP_PRICE:
+        await uow.subscriptions.keep_plan_price(plan.id, previous)
+        return
+    assert cmd.move_at is not None
+    moved = await uow.subscriptions.schedule_plan_price(
+        plan.id, previous, cmd.price_cents, cmd.move_at, now
+    )
+    for subscription_id, user_id, current_price in moved:
+        data = {
+            "subscriptionId": str(subscription_id),
+            "userId": user_id,
+            "planCode": plan.code,
+            "priceCents": cmd.price_cents,
+            "previousPriceCents": current_price,
+            "currency": plan.currency,
+            "effectiveAt": iso(cmd.move_at),
+        }
+        uow.record(DomainEvent(events.PRICE_CHANGE_SCHEDULED, user_id, data, now))
 
 
 async def pricing_history(deps: Deps, plan_code: str) -> list[PricingRecordView]:

@@ -1,8 +1,10 @@
-"""Plan catalog rules: what a valid plan and a valid price look like."""
+"""Plan catalog rules: what a valid plan and a valid price look like, and which price a
+subscription's invoice charges when the plan's price changed."""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.common.errors import DomainError, ErrorCode
@@ -125,3 +127,50 @@ def default_trial_days(price_cents: int, trial_days: int | None) -> int:
             raise DomainError(ErrorCode.INVALID_INPUT, "trial days must be 0-365", "trialDays")
         return trial_days
     return DEFAULT_TRIAL_DAYS if price_cents > 0 else 0
+
+
+# --- a subscription's own price ----------------------------------------------------
+
+
+class ExistingSubscribers(StrEnum):
+    """What a plan's price change does to the subscriptions already on it."""
+
+    KEEP_PRICE = "KEEP_PRICE"  # grandfathered: they keep the price they have
+    MOVE_AT = "MOVE_AT"  # their first invoice on or after `moveAt` charges the new price
+
+
+def price_for_period(
+    own_price_cents: int | None,
+    plan_price_cents: int,
+    scheduled_price_cents: int | None,
+    scheduled_price_at: datetime | None,
+    period_start: datetime,
+) -> int:
+    """What a subscription's invoice for the period starting at `period_start` charges
+    before discounts and usage: the price it was moved to once that move is due, else
+    its own price (a row with none follows the plan)."""
+    if (
+        scheduled_price_cents is not None
+        and scheduled_price_at is not None
+        and period_start >= scheduled_price_at
+    ):
+        return scheduled_price_cents
+    return own_price_cents if own_price_cents is not None else plan_price_cents
+
+
+def check_move(
+    existing: ExistingSubscribers, move_at: datetime | None, now: datetime, notice_days: int
+) -> None:
+    """MOVE_AT needs its moment, at least the notice ahead; KEEP_PRICE takes none."""
+    if existing is ExistingSubscribers.KEEP_PRICE:
+        if move_at is not None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "moveAt is for existingSubscribers MOVE_AT", "moveAt"
+            )
+        return
+    if move_at is None or move_at < now + timedelta(days=notice_days):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"moveAt must be at least {notice_days} days ahead (PRICE_NOTICE_DAYS)",
+            "moveAt",
+        )

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from models import Plan, PricingRecord
 from services.pricing.periods import Interval
-from services.pricing.rules import PlanKind
+from services.pricing.rules import ExistingSubscribers, PlanKind
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class PricingRecordView:
     description: str
     changed_by: str
     changed_at: datetime
+    note: str | None
+    existing_subscribers: ExistingSubscribers
+    move_at: datetime | None
 
     @classmethod
     def of(cls, plan_code: str, row: PricingRecord) -> PricingRecordView:
@@ -68,4 +71,7 @@ class PricingRecordView:
             row.description,
             row.changed_by,
             row.changed_at,
+            row.note,
+            ExistingSubscribers(row.existing_subscribers),
+            row.move_at,
         )

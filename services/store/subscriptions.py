@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, exists, func, or_, select, text
+from sqlalchemy import Select, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -220,3 +220,42 @@ class SubscriptionRepository:
         moments = [await self.session.scalar(query) for query in candidates]
         found = [moment for moment in moments if moment is not None]
         return min(found) if found else None
+
+    async def keep_plan_price(self, plan_id: uuid.UUID, price_cents: int) -> None:
+        """Before a plan's price changes, its current subscriptions that follow the plan
+        (rows written outside the service) are pinned to the price they had."""
+        await self.session.execute(
+            update(Subscription)
+            .where(
+                Subscription.plan_id == plan_id,
+                Subscription.is_current.is_(True),
+                Subscription.price_cents.is_(None),
+            )
+            .values(price_cents=price_cents)
+        )
+
+    async def schedule_plan_price(
+        self,
+        plan_id: uuid.UUID,
+        previous_cents: int,
+        price_cents: int,
+        move_at: datetime,
+        now: datetime,
+    ) -> list[tuple[uuid.UUID, str, int]]:
+        """Move the plan's current subscriptions to `price_cents` at `move_at`: a move
+        already due becomes their own price first. (id, user, price until the move)."""
+        due = and_(
+            Subscription.scheduled_price_at.is_not(None), Subscription.scheduled_price_at <= now
+        )
+        own = case(
+            (due, Subscription.scheduled_price_cents),
+            else_=func.coalesce(Subscription.price_cents, previous_cents),
+        )
+        rows = await self.session.execute(
+            update(Subscription)
+            .where(Subscription.plan_id == plan_id, Subscription.is_current.is_(True))
+            .values(price_cents=own, scheduled_price_cents=price_cents, scheduled_price_at=move_at)
+            .returning(Subscription.id, Subscription.user_id, Subscription.price_cents)
+            .execution_options(synchronize_session=False)
+        )
+        return [(row[0], row[1], row[2] if row[2] is not None else previous_cents) for row in rows]

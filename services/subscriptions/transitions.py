@@ -81,6 +81,10 @@ def apply_transition(
     before = transition.before
     after = transition.after
     write_state(row, after, plans)
+    if before is None or before.plan_code != after.plan_code:
+        # A new plan (a start, an upgrade, a downgrade taking effect): its price now.
+        row.price_cents = row.plan.price_cents
+        row.scheduled_price_cents = row.scheduled_price_at = None
     row.updated_at = now
     uow.subscriptions.add_history(
         SubscriptionHistory(

@@ -12,6 +12,8 @@ from typing import Any
 from models import Plan, Subscription, SubscriptionHistory
 from services.billing.payments import PaymentView
 from services.common.errors import DomainError, ErrorCode
+from services.pricing.periods import next_period_end
+from services.pricing.rules import price_for_period
 from services.pricing.views import PlanView
 from services.store.plans import features_of
 from services.store.subscriptions import state_of
@@ -52,6 +54,8 @@ class SubscriptionView:
     is_current: bool
     fulfillment: dict[str, Any] | None
     created_at: datetime
+    price_cents: int = 0  # what its next invoice charges before discounts and usage
+    scheduled_price_change: ScheduledPriceChange | None = None
 
     @property
     def next_charge_at(self) -> datetime | None:
@@ -94,7 +98,47 @@ class SubscriptionView:
             is_current=row.is_current,
             fulfillment=row.fulfillment,
             created_at=row.created_at,
+            price_cents=_next_price(row),
+            scheduled_price_change=ScheduledPriceChange.of(row),
         )
+
+
+@dataclass(frozen=True)
+class ScheduledPriceChange:
+    """A price change the subscription was moved to that its next invoice does not
+    charge yet: the price, and the first invoice (period end) that will."""
+
+    price_cents: int
+    effective_at: datetime
+
+    MAX_PERIODS = 1200  # a move a hundred years of months away is shown no further
+
+    @classmethod
+    def of(cls, row: Subscription) -> ScheduledPriceChange | None:
+        price, at = row.scheduled_price_cents, row.scheduled_price_at
+        end, anchor = row.current_period_end, row.billing_cycle_anchor
+        if price is None or at is None or end is None or end >= at:
+            return None
+        for _ in range(cls.MAX_PERIODS):
+            end = next_period_end(anchor or end, end, row.plan.interval)
+            if end >= at:
+                return cls(price, end)
+        return cls(price, at)
+
+
+def _next_price(row: Subscription) -> int:
+    """The subscription's own price for its next invoice (a scheduled downgrade: the new
+    plan's price)."""
+    if row.pending_plan is not None:
+        return row.pending_plan.price_cents
+    start = row.current_period_end or row.created_at
+    return price_for_period(
+        row.price_cents,
+        row.plan.price_cents,
+        row.scheduled_price_cents,
+        row.scheduled_price_at,
+        start,
+    )
 
 
 @dataclass(frozen=True)

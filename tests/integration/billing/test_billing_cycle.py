@@ -135,14 +135,19 @@ async def test_downgrade_takes_effect_at_the_renewal(deps, clock):
     assert "premium_content" not in after.entitlements.features
 
 
-async def test_renewals_charge_the_price_in_force(deps, clock):
+async def test_a_trial_converts_at_the_price_it_began_with(deps, clock):
+    """A price change keeps current subscribers on their price by default (no more "a
+    trial that began at 9.99 converted at 12.99"); a new subscriber pays the new one.
+    Moving them at a date: tests/integration/pricing/test_subscription_prices.py."""
     from services.pricing import catalog
 
-    sub = await trialing(deps, "dot")
+    kept = await trialing(deps, "dot")
     await catalog.set_plan_price(deps, "root", catalog.SetPlanPrice("premium", 1299, "USD"))
-    clock.moment = sub.trial_end
+    new = await trialing(deps, "dan")
+    clock.moment = max(kept.trial_end, new.trial_end)
     await scheduler.run_due_work(deps)
-    assert await scalar(deps, "SELECT amount_cents FROM payments") == 1299
+    charged = await scalar(deps, "SELECT json_object_agg(owner_id, amount_cents) FROM payments")
+    assert charged == {"dot": 999, "dan": 1299}
 
 
 async def test_trial_reminder_is_sent_once_three_days_before(deps, clock):

@@ -1,0 +1,66 @@
+"""Each subscription's own price: grandfathered on price changes unless moved at a date
+
+- subscriptions: `price_cents` (the price its invoices charge before discounts and
+  usage; NULL only for rows written outside the service, which follow the plan), and
+  `scheduled_price_cents` / `scheduled_price_at` (a price change the admin moved it to:
+  its first invoice on or after that moment charges it). Existing current subscriptions
+  get their plan's price now, so the next change of a plan's price leaves them on it.
+- pricing_records: `note` (the admin's internal reason, never the public description),
+  `existing_subscribers` (KEEP_PRICE or MOVE_AT) and `move_at`.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-03 10:00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0016"
+down_revision: str | None = "0015"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("subscriptions", sa.Column("price_cents", sa.BigInteger(), nullable=True))
+    op.add_column(
+        "subscriptions", sa.Column("scheduled_price_cents", sa.BigInteger(), nullable=True)
+    )
+    op.add_column(
+        "subscriptions",
+        sa.Column("scheduled_price_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.execute(
+        "UPDATE subscriptions s SET price_cents = p.price_cents FROM plans p"
+        " WHERE p.id = s.plan_id AND s.is_current"
+    )
+    op.create_check_constraint(
+        op.f("ck_subscriptions_scheduled_price"),
+        "subscriptions",
+        "(scheduled_price_cents IS NULL) = (scheduled_price_at IS NULL)"
+        " AND coalesce(scheduled_price_cents, 0) >= 0 AND coalesce(price_cents, 0) >= 0",
+    )
+    op.add_column("pricing_records", sa.Column("note", sa.Text(), nullable=True))
+    op.add_column(
+        "pricing_records",
+        sa.Column(
+            "existing_subscribers",
+            sa.String(length=16),
+            server_default="KEEP_PRICE",
+            nullable=False,
+        ),
+    )
+    op.add_column(
+        "pricing_records", sa.Column("move_at", sa.DateTime(timezone=True), nullable=True)
+    )
+
+
+def downgrade() -> None:
+    for column in ("move_at", "existing_subscribers", "note"):
+        op.drop_column("pricing_records", column)
+    op.drop_constraint(op.f("ck_subscriptions_scheduled_price"), "subscriptions", type_="check")
+    for column in ("scheduled_price_at", "scheduled_price_cents", "price_cents"):
+        op.drop_column("subscriptions", column)
