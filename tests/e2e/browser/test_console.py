@@ -116,10 +116,15 @@ async def test_a_price_set_in_the_console_is_what_plans_says(browser, api):
     form = page.locator("#price-form")
     await form.get_by_label("Plan").select_option("ad-free")
     await form.get_by_label("Price (minor units)").fill("555")
+    await form.get_by_label("Note (internal)").fill("supplier costs")
     await form.get_by_role("button", name="Set price").click()
-    await expect(page.locator("#pricing-history")).to_contain_text("(was 499)")
-    plans = await api.gql('{ plan(code: "ad-free") { priceCents } }')
+    history = page.locator("#pricing-history")
+    await expect(history).to_contain_text("$4.99")  # what it was, as money
+    await expect(history).to_contain_text("subscribers keep their price")
+    await expect(history).to_contain_text("supplier costs")
+    plans = await api.gql('{ plan(code: "ad-free") { priceCents description } }')
     assert plans["data"]["plan"]["priceCents"] == 555
+    assert plans["data"]["plan"]["description"] != "supplier costs"  # the note stays internal
     rename = page.locator("#update-form")
     await rename.get_by_label("Name").fill("Ad-free Plus")
     await rename.get_by_role("button", name="Update plan").click()

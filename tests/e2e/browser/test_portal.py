@@ -4,8 +4,11 @@ the new plan; the portal follows status changes live; invoices print."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.async_api import expect
 
+from services.platform.auth import Role
 from tests.e2e.browser.conftest import offline_page, screenshot
 from tests.e2e.browser.test_console import signed_in
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
@@ -113,4 +116,33 @@ async def test_a_card_is_added_on_the_hosted_page_never_through_the_portal(brows
     await expect(page.locator("main")).to_contain_text("mastercard •••• 4444")
     await expect(page.locator("main")).to_contain_text("default")
     await screenshot(page, "portal-cards")
+    assert refused == []
+
+
+async def test_the_portal_shows_the_customers_own_price_and_a_scheduled_change(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    user = "priced"
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "ad-free", "paymentMethodId": "pm_card_visa"}}, user=user
+    )
+    moved = await api.gql(
+        'mutation($at: DateTime!) { setPlanPrice(input: {planCode: "ad-free", priceCents: 599,'
+        ' currency: "USD", existingSubscribers: MOVE_AT, moveAt: $at, note: "n"}) {'
+        " plan { priceCents } errors { code field } } }",
+        {"at": (api.clock.now() + timedelta(days=20)).isoformat()},
+        user="root",
+        roles=(Role.ADMIN,),
+    )
+    assert moved["data"]["setPlanPrice"]["errors"] == []
+    mine = await api.gql(
+        "{ mySubscription { priceCents scheduledPriceChange { priceCents effectiveAt } } }",
+        user=user,
+    )
+    sub = mine["data"]["mySubscription"]
+    # The trial converts at the price it began with; the invoice after it moves.
+    assert sub["priceCents"] == 499 and sub["scheduledPriceChange"]["priceCents"] == 599
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token(user), path="/portal")
+    await expect(page.locator("#price-change")).to_contain_text("Your price changes to")
+    await screenshot(page, "portal-price-change")
     assert refused == []

@@ -147,7 +147,7 @@ const PLAN_FIELDS = "code name kind priceCents currency interval trialDays tierR
 async function plans(selected = "") {
   const data = await gql(`{ plans(includeArchived: true) { ${PLAN_FIELDS} } }`);
   const history = selected
-    ? (await gql("query($c: String!) { pricingHistory(planCode: $c) { priceCents previousPriceCents currency changedBy changedAt description } }", { c: selected })).pricingHistory
+    ? (await gql("query($c: String!) { pricingHistory(planCode: $c) { priceCents previousPriceCents currency changedBy changedAt note existingSubscribers moveAt } }", { c: selected })).pricingHistory
     : [];
   view.innerHTML = `
     <section><h2>Plans</h2><div class="table-wrap"><table id="plans-table"><thead><tr><th>Code</th><th>Name</th><th>Kind</th><th>Price</th><th>Interval</th><th>Rank</th><th></th></tr></thead><tbody>
@@ -159,10 +159,12 @@ async function plans(selected = "") {
         <label>Plan <select name="planCode">${data.plans.map((p) => `<option ${p.code === selected ? "selected" : ""}>${escape(p.code)}</option>`).join("")}</select></label>
         <label>Price (minor units) <input name="priceCents" type="number" min="0" required></label>
         <label>Currency <input name="currency" value="USD" size="4" required></label>
-        <label>Description <input name="description"></label>
+        <label>Current subscribers <select name="existingSubscribers"><option value="KEEP_PRICE">keep their price</option><option value="MOVE_AT">move to it on</option></select></label>
+        <label>Move on <input name="moveAt" type="datetime-local"></label>
+        <label>Note (internal) <input name="note"></label>
         <button type="submit">Set price</button>
       </form>
-      ${selected ? `<h2>Pricing history of ${escape(selected)}</h2><ul id="pricing-history">${history.map((r) => `<li>${when(r.changedAt)}: ${money(r.priceCents, r.currency)} (was ${r.previousPriceCents ?? "—"}) by ${escape(r.changedBy)}</li>`).join("")}</ul>` : ""}
+      ${selected ? `<h2>Pricing history of ${escape(selected)}</h2><ul id="pricing-history">${history.map((r) => `<li>${when(r.changedAt)}: ${money(r.priceCents, r.currency)} (was ${r.previousPriceCents === null ? "—" : money(r.previousPriceCents, r.currency)}) by ${escape(r.changedBy)}; ${r.existingSubscribers === "MOVE_AT" ? `subscribers move ${when(r.moveAt)}` : "subscribers keep their price"}${r.note ? ` — ${escape(r.note)}` : ""}</li>`).join("")}</ul>` : ""}
     </section>
     <section><h2>Rename or describe a plan</h2>
       <form id="update-form" class="inline">
@@ -189,7 +191,9 @@ async function plans(selected = "") {
     event.preventDefault();
     const f = new FormData(price);
     busy(price.querySelector("button"), async () => {
-      const input = { planCode: f.get("planCode"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"), description: f.get("description") || null };
+      const moving = f.get("existingSubscribers") === "MOVE_AT";
+      const moveAt = moving && f.get("moveAt") ? new Date(f.get("moveAt")).toISOString() : null;
+      const input = { planCode: f.get("planCode"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"), note: f.get("note") || null, existingSubscribers: f.get("existingSubscribers"), moveAt };
       checked((await gql("mutation($i: SetPlanPriceInput!) { setPlanPrice(input: $i) { plan { code priceCents } errors { code field message } } }", { i: input })).setPlanPrice);
       location.hash = `plans/${encodeURIComponent(input.planCode)}`;
       await plans(input.planCode);

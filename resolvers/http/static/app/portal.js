@@ -3,6 +3,7 @@ import { busy, checked, escape, gql, live, money, showError, signIn, token, when
 
 const view = document.getElementById("view");
 const SUBSCRIPTION = `mySubscription { id status currentPeriodEnd cancelAtPeriodEnd resumesAt currency
+  priceCents scheduledPriceChange { priceCents effectiveAt }
   plan { code name priceCents currency tierRank } pendingPlan { code }
   entitlements { tier features } discount { couponCode percentOff amountOffCents cyclesLeft } }`;
 let stopLive = null;
@@ -67,8 +68,9 @@ async function overview() {
     <section><h2>Your plan</h2>
       ${sub ? `<p><b id="plan-name">${escape(sub.plan.name)}</b> — <span class="pill" id="status">${sub.status}</span>
         ${sub.pendingPlan ? ` (changes to ${escape(sub.pendingPlan.code)} at period end)` : ""}</p>
-        <p class="muted">${sub.cancelAtPeriodEnd ? "Ends" : "Renews"} ${when(sub.currentPeriodEnd)}
+        <p class="muted">${sub.cancelAtPeriodEnd ? "Ends" : `Renews at <span id="own-price">${money(sub.priceCents, sub.currency)}</span>`} ${when(sub.currentPeriodEnd)}
         ${sub.resumesAt ? ` · paused until ${when(sub.resumesAt)}` : ""}</p>
+        ${sub.scheduledPriceChange && !sub.cancelAtPeriodEnd ? `<p id="price-change">Your price changes to ${money(sub.scheduledPriceChange.priceCents, sub.currency)} on ${when(sub.scheduledPriceChange.effectiveAt)}.</p>` : ""}
         ${sub.discount ? `<p>Discount: ${escape(sub.discount.couponCode)} ${sub.discount.percentOff ? `${sub.discount.percentOff}% off` : money(sub.discount.amountOffCents, sub.currency)}</p>` : ""}`
         : `<p id="status">You are on the free plan. <a href="#plans">Choose a plan</a>.</p>`}
       <p>What you can use: ${features.map((f) => `<span class="pill">${escape(f)}</span>`).join(" ") || "—"}</p>
