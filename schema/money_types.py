@@ -193,3 +193,17 @@ class PricingRecord:
     move_at: datetime | None = strawberry.field(
         description="With MOVE_AT: their first invoice on or after this charges the new price."
     )
+
+
+@strawberry.type(description="What a price change would do, before it is made.")
+class PlanPricePreview:
+    subscribers_keeping: int = strawberry.field(
+        description="Current subscribers who keep their own price under KEEP_PRICE."
+    )
+    subscribers_moving: int = strawberry.field(
+        description="Current subscribers MOVE_AT would move to the new price."
+    )
+    monthly_recurring_delta_cents: int = strawberry.field(
+        description="The change of monthly recurring revenue if they moved (paying ones;"
+        " 0 under KEEP_PRICE until new subscribers come)."
+    )

@@ -82,6 +82,12 @@ class Query:
     pricing_history = strawberry.field(
         resolver=queries.pricing_history, permission_classes=admin_only
     )
+    preview_plan_price = strawberry.field(
+        resolver=queries.preview_plan_price,
+        permission_classes=admin_only,
+        description="What setPlanPrice would do to the plan's current subscribers, for"
+        " both choices (KEEP_PRICE, MOVE_AT), before it is made.",
+    )
     meters = strawberry.field(resolver=metered.meters_list, permission_classes=admin_only)
     my_usage = strawberry.field(
         resolver=metered.my_usage,

@@ -100,6 +100,17 @@ async def pricing_history(info: Info, plan_code: str) -> list[money_types.Pricin
     return [mapping.pricing_record(v) for v in views]
 
 
+async def preview_plan_price(
+    info: Info, plan_code: str, price_cents: int
+) -> money_types.PlanPricePreview:
+    view = await catalog.preview_plan_price(info.context.deps, plan_code, price_cents)
+    return money_types.PlanPricePreview(
+        subscribers_keeping=view.subscribers_keeping,
+        subscribers_moving=view.subscribers_moving,
+        monthly_recurring_delta_cents=view.monthly_recurring_delta_cents,
+    )
+
+
 async def test_clock(info: Info) -> types.TestClock:
     view = clock_control.read(info.context.deps)
     return types.TestClock(now=view.now, applied=view.applied)

@@ -339,6 +339,29 @@ async def _existing_subscribers(
         uow.record(DomainEvent(events.PRICE_CHANGE_SCHEDULED, user_id, data, now))
 
 
+@dataclass(frozen=True)
+class PlanPricePreview:
+    """What a price change would do, before it is made: how many current subscribers
+    keep their price under KEEP_PRICE, how many MOVE_AT would move, and the change of
+    monthly recurring revenue if they moved (under KEEP_PRICE it is 0 until new
+    subscribers come)."""
+
+    subscribers_keeping: int
+    subscribers_moving: int
+    monthly_recurring_delta_cents: int
+
+
+async def preview_plan_price(deps: Deps, plan_code: str, price_cents: int) -> PlanPricePreview:
+    check_price(price_cents)
+    async with deps.uow() as uow:
+        plan = await require_plan(uow, plan_code, purchasable=False)
+        reached, delta = await uow.subscriptions.price_change_reach(
+            plan.id, plan.price_cents, price_cents, deps.clock.now()
+        )
+    months = plan.interval.months
+    return PlanPricePreview(reached, reached, (2 * delta + months) // (2 * months))
+
+
 async def pricing_history(deps: Deps, plan_code: str) -> list[PricingRecordView]:
     async with deps.uow() as uow:
         plan = await require_plan(uow, plan_code, purchasable=False)

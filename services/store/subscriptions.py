@@ -17,6 +17,9 @@ from services.subscriptions.due import CHECKOUT_TIMEOUT, TRIAL_REMINDER_BEFORE
 from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import SubscriptionFilter
 
+# Subscriptions that will be invoiced again (a pause resumes into a renewal).
+RENEWING = (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE, Status.PAUSED)
+
 STATE_FIELDS = (
     "status",
     "payment_confirmation",
@@ -259,3 +262,37 @@ class SubscriptionRepository:
             .execution_options(synchronize_session=False)
         )
         return [(row[0], row[1], row[2] if row[2] is not None else previous_cents) for row in rows]
+
+    async def price_change_reach(
+        self, plan_id: uuid.UUID, plan_price_cents: int, price_cents: int, now: datetime
+    ) -> tuple[int, int]:
+        """How many of the plan's current subscriptions a price change reaches (those
+        still renewing whose own price is not already it), and the change of their
+        recurring revenue per period if they moved (paying ones only, not trials)."""
+        own = case(
+            (
+                and_(
+                    Subscription.scheduled_price_at.is_not(None),
+                    Subscription.scheduled_price_at <= now,
+                ),
+                Subscription.scheduled_price_cents,
+            ),
+            else_=func.coalesce(Subscription.price_cents, plan_price_cents),
+        )
+        paying = Subscription.status.in_((Status.ACTIVE, Status.PAST_DUE))
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(case((paying, price_cents - own), else_=0)), 0),
+                ).where(
+                    Subscription.plan_id == plan_id,
+                    Subscription.is_current.is_(True),
+                    Subscription.status.in_(RENEWING),
+                    Subscription.cancel_at_period_end.is_(False),
+                    Subscription.pending_plan_id.is_(None),
+                    own != price_cents,
+                )
+            )
+        ).one()
+        return int(row[0]), int(row[1])

@@ -170,3 +170,19 @@ async def test_a_later_move_replaces_an_earlier_one_that_is_already_due(deps, cl
     assert view is not None and view.price_cents == 1099  # the first move is its price now
     assert view.scheduled_price_change is not None
     assert view.scheduled_price_change.price_cents == 1399
+
+
+async def test_a_price_preview_counts_who_a_change_reaches_and_what_it_does_to_revenue(deps, clock):
+    await paid_premium(deps, "payer-1")
+    await paid_premium(deps, "payer-2")
+    await checkout.subscribe(deps, checkout.Subscribe("in-trial", "premium", "pm_card_visa"))
+    await paid_premium(deps, "leaving")
+    await interruptions.cancel(deps, interruptions.CancelSubscription("leaving"))
+    preview = await catalog.preview_plan_price(deps, "premium", 1299)
+    # Three renew (two paying, one trial); the one cancelled at period end does not.
+    assert (preview.subscribers_keeping, preview.subscribers_moving) == (3, 3)
+    assert preview.monthly_recurring_delta_cents == 2 * (1299 - 999)
+    assert await scalar(deps, "SELECT price_cents FROM plans WHERE code = 'premium'") == 999
+    await catalog.set_plan_price(deps, "root", move(1299, clock.now()))
+    after = await catalog.preview_plan_price(deps, "premium", 1299)
+    assert (after.subscribers_moving, after.monthly_recurring_delta_cents) == (0, 0)
