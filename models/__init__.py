@@ -11,7 +11,7 @@ from models.billing import (
     PaymentCustomer,
     PaymentMethod,
 )
-from models.catalog import Plan, PricingRecord
+from models.catalog import CustomerPrice, Plan, PricingRecord
 from models.credits import CreditBalance, CreditEntry, CreditNote, Refund
 from models.discounts import Coupon, PromotionCode, SubscriptionDiscount
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
@@ -37,6 +37,7 @@ __all__ = [
     "CreditBalance",
     "CreditEntry",
     "CreditNote",
+    "CustomerPrice",
     "IdempotencyKey",
     "Invoice",
     "InvoiceCounter",

@@ -63,3 +63,19 @@ class PricingRecord(Base):
     changed_by: Mapped[str] = mapped_column(USER_ID)
     changed_at: Mapped[datetime]
     is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class CustomerPrice(Base):
+    """A customer's own price on a plan, set by an admin: their invoices on that plan
+    charge it from the next one until `until` (null: open-ended), without a copy of the
+    plan. It wins over the subscription's own price and a scheduled move."""
+
+    __tablename__ = "customer_prices"
+    __table_args__ = (CheckConstraint("price_cents >= 0", name="price_not_negative"),)
+
+    user_id: Mapped[str] = mapped_column(USER_ID, primary_key=True)
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    until: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(USER_ID)
+    created_at: Mapped[datetime]

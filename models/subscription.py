@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import USER_ID, Base, enum_column, server_now, uuid_pk
-from models.catalog import Plan
+from models.catalog import CustomerPrice, Plan
 from services.subscriptions.state import PaymentConfirmation, Status
 
 
@@ -118,6 +118,14 @@ class Subscription(Base):
 
     plan: Mapped[Plan] = relationship(foreign_keys=[plan_id], lazy="raise")
     pending_plan: Mapped[Plan | None] = relationship(foreign_keys=[pending_plan_id], lazy="raise")
+    # The customer's own price on the plan it is on, if an admin set one (read-only).
+    price_override: Mapped[CustomerPrice | None] = relationship(
+        primaryjoin="and_(Subscription.user_id == foreign(CustomerPrice.user_id),"
+        " Subscription.plan_id == foreign(CustomerPrice.plan_id))",
+        viewonly=True,
+        uselist=False,
+        lazy="raise",
+    )
 
 
 class SubscriptionHistory(Base):

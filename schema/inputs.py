@@ -299,3 +299,19 @@ class ConsumeQuotaInput:
     meter_key: str
     event_id: str
     quantity: int = 1
+
+
+@strawberry.input
+class SetCustomerPriceInput:
+    user_id: str
+    plan_code: str
+    price_cents: int
+    until: datetime | None = strawberry.field(
+        default=None, description="Null: until removed (removeCustomerPrice)."
+    )
+
+
+@strawberry.input
+class RemoveCustomerPriceInput:
+    user_id: str
+    plan_code: str

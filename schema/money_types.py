@@ -207,3 +207,17 @@ class PlanPricePreview:
         description="The change of monthly recurring revenue if they moved (paying ones;"
         " 0 under KEEP_PRICE until new subscribers come)."
     )
+
+
+@strawberry.type(description="A customer's own price on a plan.")
+class CustomerPrice:
+    user_id: str
+    plan_code: str
+    price_cents: int
+    until: datetime | None
+
+
+@strawberry.type
+class CustomerPricePayload:
+    customer_price: CustomerPrice | None
+    errors: list[UserError]

@@ -186,6 +186,12 @@ class Mutation:
     set_plan_price = strawberry.mutation(
         resolver=mutations.set_plan_price, permission_classes=admin_writes
     )
+    set_customer_price = strawberry.mutation(
+        resolver=credits.set_customer_price, permission_classes=admin_writes
+    )
+    remove_customer_price = strawberry.mutation(
+        resolver=credits.remove_customer_price, permission_classes=admin_writes
+    )
     suspend_subscription = strawberry.mutation(
         resolver=mutations.suspend_subscription, permission_classes=admin_writes
     )

@@ -154,6 +154,12 @@ class ScheduledPriceChange:
     effective_at: datetime = strawberry.field(description="The first invoice that charges it.")
 
 
+@strawberry.type(description="The customer's own price on the plan (admin), until a moment.")
+class PriceOverride:
+    price_cents: int
+    until: datetime | None
+
+
 @strawberry.type
 class Subscription:
     id: strawberry.ID
@@ -170,14 +176,13 @@ class Subscription:
     cancel_reason: str | None
     activated_at: datetime | None
     grace_expires_at: datetime | None
-    resumes_at: datetime | None = strawberry.field(
-        description="A PAUSED subscription resumes by itself then."
-    )
+    resumes_at: datetime | None = strawberry.field(description="A PAUSED one resumes then.")
     price_paid_cents: int
     price_cents: int = strawberry.field(
         description="Its own price: what its next invoice charges before discounts and usage."
     )
     scheduled_price_change: ScheduledPriceChange | None
+    price_override: PriceOverride | None
     currency: str
     pending_plan: Plan | None
     entitlements: Entitlements
@@ -330,9 +335,7 @@ class Discount:
     percent_off: int | None
     amount_off_cents: int | None
     cycles_left: int | None = strawberry.field(description="Invoices it still covers; null: all.")
-    ends_at: datetime | None = strawberry.field(
-        description="When the last period it covers ends; null: never."
-    )
+    ends_at: datetime | None = strawberry.field(description="Its last period's end; null: never.")
 
 
 @strawberry.type

@@ -5,6 +5,7 @@
   `scheduled_price_cents` / `scheduled_price_at` (a price change the admin moved it to:
   its first invoice on or after that moment charges it). Existing current subscriptions
   get their plan's price now, so the next change of a plan's price leaves them on it.
+- customer_prices: a customer's own price on a plan (admin), until a moment or open-ended;
 - pricing_records: `note` (the admin's internal reason, never the public description),
   `existing_subscribers` (KEEP_PRICE or MOVE_AT) and `move_at`.
 
@@ -56,9 +57,24 @@ def upgrade() -> None:
     op.add_column(
         "pricing_records", sa.Column("move_at", sa.DateTime(timezone=True), nullable=True)
     )
+    op.create_table(
+        "customer_prices",
+        sa.Column("user_id", sa.String(length=128), nullable=False),
+        sa.Column("plan_id", sa.Uuid(), nullable=False),
+        sa.Column("price_cents", sa.BigInteger(), nullable=False),
+        sa.Column("until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.String(length=128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("price_cents >= 0", name=op.f("ck_customer_prices_price_not_negative")),
+        sa.ForeignKeyConstraint(
+            ["plan_id"], ["plans.id"], name=op.f("fk_customer_prices_plan_id_plans")
+        ),
+        sa.PrimaryKeyConstraint("user_id", "plan_id", name=op.f("pk_customer_prices")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("customer_prices")
     for column in ("move_at", "existing_subscribers", "note"):
         op.drop_column("pricing_records", column)
     op.drop_constraint(op.f("ck_subscriptions_scheduled_price"), "subscriptions", type_="check")

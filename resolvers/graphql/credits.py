@@ -7,11 +7,17 @@ import strawberry
 
 from resolvers.graphql import mapping
 from schema import money_types
-from schema.inputs import AdjustCreditInput, RefundPaymentInput
+from schema.inputs import (
+    AdjustCreditInput,
+    RefundPaymentInput,
+    RemoveCustomerPriceInput,
+    SetCustomerPriceInput,
+)
 from schema.permissions import Info
 from schema.types import PageInfo
 from services.common.errors import DomainError
 from services.credits import ledger, refunds
+from services.pricing import customer_prices
 
 
 def _entry(view: ledger.CreditEntryView) -> money_types.CreditEntry:
@@ -117,3 +123,39 @@ async def user_payments(
         )
         for v in views
     ]
+
+
+async def set_customer_price(
+    info: Info, input: SetCustomerPriceInput
+) -> money_types.CustomerPricePayload:
+    command = customer_prices.SetCustomerPrice(
+        input.user_id, input.plan_code, input.price_cents, input.until
+    )
+    admin = info.context.user().user_id
+    try:
+        view = await customer_prices.set_customer_price(info.context.deps, admin, command)
+    except DomainError as error:
+        return money_types.CustomerPricePayload(
+            customer_price=None, errors=[mapping.user_error(error)]
+        )
+    price = money_types.CustomerPrice(
+        user_id=view.user_id,
+        plan_code=view.plan_code,
+        price_cents=view.price_cents,
+        until=view.until,
+    )
+    return money_types.CustomerPricePayload(customer_price=price, errors=[])
+
+
+async def remove_customer_price(
+    info: Info, input: RemoveCustomerPriceInput
+) -> money_types.CustomerPricePayload:
+    try:
+        await customer_prices.remove_customer_price(
+            info.context.deps, input.user_id, input.plan_code
+        )
+    except DomainError as error:
+        return money_types.CustomerPricePayload(
+            customer_price=None, errors=[mapping.user_error(error)]
+        )
+    return money_types.CustomerPricePayload(customer_price=None, errors=[])

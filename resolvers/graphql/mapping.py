@@ -86,6 +86,11 @@ def subscription(view: SubscriptionView) -> types.Subscription:
         )
         if view.scheduled_price_change
         else None,
+        price_override=types.PriceOverride(
+            price_cents=view.price_override[0], until=view.price_override[1]
+        )
+        if view.price_override
+        else None,
         currency=view.currency,
         pending_plan=plan(view.pending_plan) if view.pending_plan else None,
         entitlements=entitlements(view.entitlements),

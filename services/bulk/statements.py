@@ -22,7 +22,7 @@ from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status
 
 # A plain renewal: ACTIVE, due, nothing that changes its invoice (no scheduled plan
-# change, live discount, credit balance or usage in the period) and no charge waiting
+# change, live discount, credit balance, customer price or usage in the period) and no charge waiting
 # out a gateway backoff. Anything else takes the scheduler's general path. `charged`:
 # this period's charge was made already (still processing; its result settles it), by
 # the general path's test (`attempts_made`). It is asked of the claimed rows only, in
@@ -43,6 +43,8 @@ FROM (
         AND NOT s.cancel_at_period_end AND s.pending_plan_id IS NULL
         AND s.id <> ALL($3::uuid[])
         AND NOT EXISTS (SELECT 1 FROM charge_deferrals d WHERE d.subscription_id = s.id)
+        AND NOT EXISTS (SELECT 1 FROM customer_prices o
+            WHERE o.user_id = s.user_id AND o.plan_id = s.plan_id)
         AND NOT EXISTS (SELECT 1 FROM subscription_discounts d
             WHERE d.subscription_id = s.id AND d.cycles_left IS DISTINCT FROM 0)
         AND NOT EXISTS (SELECT 1 FROM credit_balances b

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from models import (
     CreditBalance,
+    CustomerPrice,
     Invoice,
     PaymentMethod,
     Plan,
@@ -85,6 +86,9 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
     discounts = await uow.discounts.discounts([row.id for row in charging])
     balances = await uow.credits.balances_for_update({row.user_id for row in charging})
     attempted = await uow.billing.attempts_made([row.id for row in charging])
+    overrides = await uow.plans.customer_prices(
+        (row.user_id, (row.pending_plan or row.plan).id) for row in charging
+    )
     # Usage past the included units of the period that ends is billed with the renewal.
     overages = await uow.usage.overages(
         [
@@ -119,7 +123,9 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
         line = Line(
             LineKind.SUBSCRIPTION,
             charged_plan.name,
-            renewal_price(row, charged_plan, period_start),
+            renewal_price(
+                row, charged_plan, period_start, overrides.get((row.user_id, charged_plan.id))
+            ),
             charged_plan.code,
             period_start,
             period_end,
@@ -170,15 +176,25 @@ def _final_usage(
     return Collection(row, state_of(row), row.plan, spec)
 
 
-def renewal_price(row: Subscription, charged_plan: Plan, period_start: datetime) -> int:
-    """The subscription's own price for the period (a downgrade taking effect pays the
-    new plan's price of today)."""
+def renewal_price(
+    row: Subscription,
+    charged_plan: Plan,
+    period_start: datetime,
+    customer_price: CustomerPrice | None,
+) -> int:
+    """What the subscription's invoice for the period charges before discounts and
+    usage: the customer's own price on the plan while it lasts, else the subscription's
+    own price (a downgrade taking effect: the new plan's price of today)."""
+    override = (
+        (customer_price.price_cents, customer_price.until) if customer_price is not None else None
+    )
     if charged_plan is not row.plan:
-        return charged_plan.price_cents
+        return price_for_period(None, charged_plan.price_cents, None, None, period_start, override)
     return price_for_period(
         row.price_cents,
         row.plan.price_cents,
         row.scheduled_price_cents,
         row.scheduled_price_at,
         period_start,
+        override,
     )

@@ -38,7 +38,8 @@ async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
         if period_start is None or anchor is None or row.current_period_start is None:
             return None
         plan = row.pending_plan or row.plan
-        price = renewal_price(row, plan, period_start)
+        found = await uow.plans.customer_prices([(user_id, plan.id)])
+        price = renewal_price(row, plan, period_start, found.get((user_id, plan.id)))
         if price == 0:
             return None
         period_end = next_period_end(anchor, period_start, plan.interval)

@@ -145,10 +145,14 @@ def price_for_period(
     scheduled_price_cents: int | None,
     scheduled_price_at: datetime | None,
     period_start: datetime,
+    override: tuple[int, datetime | None] | None = None,
 ) -> int:
     """What a subscription's invoice for the period starting at `period_start` charges
-    before discounts and usage: the price it was moved to once that move is due, else
-    its own price (a row with none follows the plan)."""
+    before discounts and usage: the customer's own price on the plan while it lasts
+    (`override`: price and until), else the price it was moved to once that move is
+    due, else its own price (a row with none follows the plan)."""
+    if override is not None and (override[1] is None or period_start < override[1]):
+        return override[0]
     if (
         scheduled_price_cents is not None
         and scheduled_price_at is not None

@@ -6,10 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select, union
+from sqlalchemy import delete, select, tuple_, union
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import Broadcast, PaymentCustomer, Plan, PricingRecord, Subscription
+from models import Broadcast, CustomerPrice, PaymentCustomer, Plan, PricingRecord, Subscription
 from services.subscriptions.lifecycle import PlanTerms
 from services.subscriptions.state import PlanFeatures
 
@@ -41,6 +42,48 @@ class PlanRepository:
         if not include_archived:
             query = query.where(Plan.archived.is_(False))
         return (await self.session.scalars(query)).all()
+
+    async def customer_prices(
+        self, pairs: Iterable[tuple[str, uuid.UUID]]
+    ) -> dict[tuple[str, uuid.UUID], CustomerPrice]:
+        """The customers' own prices on these plans, by (user, plan id)."""
+        wanted = list(set(pairs))
+        if not wanted:
+            return {}
+        query = select(CustomerPrice).where(
+            tuple_(CustomerPrice.user_id, CustomerPrice.plan_id).in_(wanted)
+        )
+        return {(r.user_id, r.plan_id): r for r in await self.session.scalars(query)}
+
+    async def set_customer_price(self, price: CustomerPrice) -> None:
+        await self.session.execute(
+            insert(CustomerPrice)
+            .values(
+                user_id=price.user_id,
+                plan_id=price.plan_id,
+                price_cents=price.price_cents,
+                until=price.until,
+                created_by=price.created_by,
+                created_at=price.created_at,
+            )
+            .on_conflict_do_update(
+                index_elements=["user_id", "plan_id"],
+                set_={
+                    "price_cents": price.price_cents,
+                    "until": price.until,
+                    "created_by": price.created_by,
+                    "created_at": price.created_at,
+                },
+            )
+        )
+
+    async def remove_customer_price(self, user_id: str, plan_id: uuid.UUID) -> bool:
+        removed = await self.session.execute(
+            delete(CustomerPrice)
+            .where(CustomerPrice.user_id == user_id, CustomerPrice.plan_id == plan_id)
+            .returning(CustomerPrice.user_id)
+        )
+        return removed.first() is not None
 
     async def by_code(self, code: str, *, for_update: bool = False) -> Plan | None:
         query = select(Plan).where(Plan.code == code)

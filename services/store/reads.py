@@ -36,11 +36,12 @@ def _select_list() -> str:
 # The free plan drives the join, so it comes back even for a user who never subscribed;
 # the user's own subscriptions are a handful of rows on the (user_id, created_at) index.
 LATEST_SQL = f"""
-SELECT {_select_list()}
+SELECT {_select_list()}, o.price_cents AS o_price_cents, o.until AS o_until
 FROM plans f
 LEFT JOIN (subscriptions s
            JOIN plans p ON p.id = s.plan_id
-           LEFT JOIN plans q ON q.id = s.pending_plan_id)
+           LEFT JOIN plans q ON q.id = s.pending_plan_id
+           LEFT JOIN customer_prices o ON o.user_id = s.user_id AND o.plan_id = s.plan_id)
        ON s.user_id = $1
 WHERE f.code = '{FREE_PLAN_CODE}'
 ORDER BY s.is_current DESC NULLS LAST, s.updated_at DESC, s.created_at DESC
@@ -104,6 +105,10 @@ async def latest_with_plans(
         return None, free
     subscription.plan = _part(row, "p")
     subscription.pending_plan = _part(row, "q")
+    price, until = row["o_price_cents"], row["o_until"]
+    subscription.price_override = (
+        None if price is None else SimpleNamespace(price_cents=price, until=until)
+    )
     # Shaped like the ORM row for the views and rules; never added to a session.
     return cast(Subscription, subscription), free
 

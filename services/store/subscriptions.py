@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from models import ChargeDeferral, Plan, Subscription, SubscriptionHistory
 from services.subscriptions.due import CHECKOUT_TIMEOUT, TRIAL_REMINDER_BEFORE
@@ -73,7 +73,9 @@ class SubscriptionRepository:
 
     def _with_plans(self) -> Select[Subscription]:
         return select(Subscription).options(
-            joinedload(Subscription.plan), joinedload(Subscription.pending_plan)
+            joinedload(Subscription.plan),
+            joinedload(Subscription.pending_plan),
+            selectinload(Subscription.price_override),
         )
 
     async def lock_user(self, user_id: str) -> None:

@@ -20,6 +20,7 @@ from services.discounts.rules import check_code
 from services.gateway.base import ChargeOutcome, idempotency_key
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
+from services.pricing.customer_prices import customer_price
 from services.pricing.periods import next_period_end
 from services.pricing.rules import PlanKind
 from services.store.db import violates
@@ -100,9 +101,8 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
         errors: tuple[DomainError, ...] = ()
         if started.after.status is lifecycle.Status.PENDING:
             period_end = next_period_end(now, now, terms.interval)
-            line = Line(
-                LineKind.SUBSCRIPTION, plan.name, plan.price_cents, plan.code, now, period_end
-            )
+            price = await customer_price(uow, cmd.user_id, plan, now)
+            line = Line(LineKind.SUBSCRIPTION, plan.name, price, plan.code, now, period_end)
             lines = discounted(discount, (line,))
             await uow.session.flush()
             spec = ChargeSpec(
@@ -159,8 +159,9 @@ async def preview_subscribe(
         trial = terms.trial_days if not await uow.subscriptions.had_trial(user_id) else 0
         first_at = now + timedelta(days=trial)
         end = next_period_end(first_at, first_at, terms.interval)
+        price = await customer_price(uow, user_id, plan, first_at)
         lines: tuple[Line, ...] = (
-            Line(LineKind.SUBSCRIPTION, plan.name, plan.price_cents, plan.code, first_at, end),
+            Line(LineKind.SUBSCRIPTION, plan.name, price, plan.code, first_at, end),
         )
         if promotion_code is not None:
             lines = await preview_discount(uow, promotion_code, user_id, plan, lines, now)

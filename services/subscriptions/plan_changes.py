@@ -18,6 +18,7 @@ from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import idempotency_key
 from services.platform.deps import Deps
 from services.pricing.catalog import require_plan
+from services.pricing.customer_prices import customer_price
 from services.pricing.rules import PlanKind
 from services.store.plans import terms_of
 from services.store.subscriptions import state_of
@@ -56,7 +57,7 @@ class Downgrade:
 
 
 def proration_lines(
-    row: Subscription, target: Plan, now: datetime, unused_cents: int
+    row: Subscription, target: Plan, target_price_cents: int, now: datetime, unused_cents: int
 ) -> list[Line]:
     """Credit for the unused time on the old plan (what its invoice can still give back,
     services/credits/returns.py), charge for the rest of the period on the new one. Both
@@ -65,7 +66,7 @@ def proration_lines(
     start, end = row.current_period_start, row.current_period_end
     assert start is not None and end is not None
     # A period just restarted by a resume has no time left yet: its renewal is due now.
-    charge = prorate(0, target.price_cents, start, end, now).charge_cents if end > start else 0
+    charge = prorate(0, target_price_cents, start, end, now).charge_cents if end > start else 0
     return [
         Line(
             LineKind.PRORATION_CREDIT,
@@ -112,7 +113,10 @@ async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
             )
         elif state.status is Status.ACTIVE:
             unused = await returns.unused_time(uow, row, now)
-            prorated = proration_lines(row, target, now, unused.amount_cents if unused else 0)
+            price = await customer_price(uow, cmd.user_id, target, now)
+            prorated = proration_lines(
+                row, target, price, now, unused.amount_cents if unused else 0
+            )
             discount = await uow.discounts.discount(row.id)
             lines = discounted(discount, tuple(prorated))
             method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
@@ -194,7 +198,10 @@ async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview
         lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
         if upgrade and row.status is Status.ACTIVE:
             unused = await returns.unused_time(uow, row, now)
-            prorated = proration_lines(row, target, now, unused.amount_cents if unused else 0)
+            price = await customer_price(uow, user_id, target, now)
+            prorated = proration_lines(
+                row, target, price, now, unused.amount_cents if unused else 0
+            )
             lines = list(discounted(await uow.discounts.discount(row.id), tuple(prorated)))
             amount, effective = sum(line.amount_cents for line in lines), now
         elif upgrade:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import InvalidRequestError
+
 from models import Plan, Subscription, SubscriptionHistory
 from services.billing.payments import PaymentView
 from services.common.errors import DomainError, ErrorCode
@@ -56,6 +58,7 @@ class SubscriptionView:
     created_at: datetime
     price_cents: int = 0  # what its next invoice charges before discounts and usage
     scheduled_price_change: ScheduledPriceChange | None = None
+    price_override: tuple[int, datetime | None] | None = None  # the customer's own: (price, until)
 
     @property
     def next_charge_at(self) -> datetime | None:
@@ -100,6 +103,7 @@ class SubscriptionView:
             created_at=row.created_at,
             price_cents=_next_price(row),
             scheduled_price_change=ScheduledPriceChange.of(row),
+            price_override=override_of(row),
         )
 
 
@@ -126,8 +130,18 @@ class ScheduledPriceChange:
         return cls(price, at)
 
 
+def override_of(row: Subscription) -> tuple[int, datetime | None] | None:
+    """The customer's own price on the subscription's plan, when it was loaded with it
+    (a row made in this transaction was not: its next read shows it)."""
+    try:
+        found = row.price_override
+    except (InvalidRequestError, AttributeError):
+        return None
+    return (found.price_cents, found.until) if found is not None else None
+
+
 def _next_price(row: Subscription) -> int:
-    """The subscription's own price for its next invoice (a scheduled downgrade: the new
+    """What the subscription's next invoice charges (a scheduled downgrade: the new
     plan's price)."""
     if row.pending_plan is not None:
         return row.pending_plan.price_cents
@@ -138,6 +152,7 @@ def _next_price(row: Subscription) -> int:
         row.scheduled_price_cents,
         row.scheduled_price_at,
         start,
+        override_of(row),
     )
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from services.collection import scheduler, upcoming
 from services.common.errors import DomainError, ErrorCode
-from services.pricing import catalog
+from services.pricing import catalog, customer_prices
 from services.pricing.rules import ExistingSubscribers
 from services.reads import queries
-from services.subscriptions import checkout, interruptions
+from services.subscriptions import checkout, interruptions, plan_changes
 from tests.conftest import scalar
 from tests.integration.messaging.test_events import schema
 
@@ -186,3 +186,53 @@ async def test_a_price_preview_counts_who_a_change_reaches_and_what_it_does_to_r
     await catalog.set_plan_price(deps, "root", move(1299, clock.now()))
     after = await catalog.preview_plan_price(deps, "premium", 1299)
     assert (after.subscribers_moving, after.monthly_recurring_delta_cents) == (0, 0)
+
+
+async def test_a_customer_price_wins_until_its_end_then_the_own_price_returns(deps, clock):
+    await paid_premium(deps, "vip")
+    await paid_premium(deps, "regular")
+    first = await queries.subscription_of(deps, "vip")
+    assert first is not None and first.current_period_end is not None
+    until = first.current_period_end + 40 * DAY  # covers the next two renewals' starts
+    await customer_prices.set_customer_price(
+        deps, "root", customer_prices.SetCustomerPrice("vip", "premium", 499, until)
+    )
+    await catalog.set_plan_price(deps, "root", move(1299, clock.now()))  # the override wins
+    view = await queries.subscription_of(deps, "vip")
+    assert view is not None and view.price_override == (499, until) and view.price_cents == 499
+    assert (await upcoming.upcoming_invoice(deps, "vip")).total_cents == 499  # type: ignore[union-attr]
+    await renew_until(deps, clock, "vip", 3)
+    assert await renewals(deps, "vip") == [499, 499, 1299]  # the third starts after `until`
+    assert set(await renewals(deps, "regular")) == {1299}  # the plain path, no override
+    await customer_prices.set_customer_price(
+        deps, "root", customer_prices.SetCustomerPrice("vip", "premium", 299)
+    )
+    await customer_prices.remove_customer_price(deps, "vip", "premium")
+    with pytest.raises(DomainError) as gone:
+        await customer_prices.remove_customer_price(deps, "vip", "premium")
+    assert gone.value.code is ErrorCode.NOT_FOUND
+    with pytest.raises(DomainError) as past:
+        await customer_prices.set_customer_price(
+            deps, "root", customer_prices.SetCustomerPrice("vip", "premium", 1, clock.now())
+        )
+    assert (past.value.code, past.value.field) == (ErrorCode.INVALID_INPUT, "until")
+
+
+async def test_a_customer_price_applies_to_a_first_payment_and_an_upgrade(deps):
+    await customer_prices.set_customer_price(
+        deps, "root", customer_prices.SetCustomerPrice("friend", "premium", 500)
+    )
+    await paid_premium(deps, "friend", 500)
+    preview = await checkout.preview_subscribe(deps, "friend-2", "premium", None)
+    assert preview.first_charge_cents == 999  # someone else pays the plan's price
+    await checkout.subscribe(deps, checkout.Subscribe("climber", "ad-free", "pm_card_visa"))
+    await interruptions.cancel(
+        deps, interruptions.CancelSubscription("climber", at_period_end=False)
+    )
+    await checkout.subscribe(deps, checkout.Subscribe("climber", "ad-free", "pm_card_visa"))
+    await customer_prices.set_customer_price(
+        deps, "root", customer_prices.SetCustomerPrice("climber", "premium", 500)
+    )
+    upgraded = await plan_changes.upgrade(deps, plan_changes.Upgrade("climber", "premium"))
+    assert upgraded.payment is not None
+    assert upgraded.payment.amount_cents == 500 - 499  # their premium price, less ad-free's
