@@ -1,5 +1,5 @@
 // The admin console: the same public GraphQL operations a third-party frontend uses.
-import { busy, checked, escape, gql, live, money, showError, signIn, token, when } from "/static/app/gql.js";
+import { Stale, busy, checked, escape, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
 
 const view = document.getElementById("view");
 const STATUSES = ["PENDING", "TRIALING", "ACTIVE", "PAST_DUE", "CANCELED", "EXPIRED", "FAILED", "SUSPENDED", "PAUSED"];
@@ -47,11 +47,12 @@ function route() {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#${name}`);
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
   }
-  const pages = { subscriptions, subscription, plans, feed: feedPage, metrics, clock, signout };
+  const handlers = { subscriptions, subscription, plans, feed: feedPage, metrics, clock, signout };
+  const ticket = pages.next();
   loading();
-  (pages[name] || subscriptions)(...rest.map(decodeURIComponent))
-    .catch(showError)
-    .finally(() => view.removeAttribute("aria-busy"));
+  (handlers[name] || subscriptions)(...rest.map(decodeURIComponent))
+    .catch((error) => error instanceof Stale || showError(error))
+    .finally(() => ticket === pages.current && view.removeAttribute("aria-busy"));
 }
 
 async function signout() {
@@ -66,7 +67,7 @@ async function signout() {
 
 async function subscriptions(status = "", planCode = "", userId = "", after = "") {
   const filter = { status: status || null, planCode: planCode || null, userId: userId || null };
-  const data = await gql(
+  const data = await pages.load(
     `query($f: SubscriptionFilterInput, $after: String) {
       adminSubscriptions(filter: $f, first: 20, after: $after) {
         nodes { id userId status currency pricePaidCents currentPeriodEnd plan { code } }
@@ -104,7 +105,7 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
 }
 
 async function subscription(id, userId) {
-  const data = await gql(
+  const data = await pages.load(
     `query($id: String!, $u: String!) {
       subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note }
       userPayments(userId: $u) { id purpose status amountCents amountRefundedCents currency invoiceNumber createdAt }
@@ -145,9 +146,9 @@ async function subscription(id, userId) {
 const PLAN_FIELDS = "code name kind priceCents currency interval trialDays tierRank archived";
 
 async function plans(selected = "") {
-  const data = await gql(`{ plans(includeArchived: true) { ${PLAN_FIELDS} } }`);
+  const data = await pages.load(`{ plans(includeArchived: true) { ${PLAN_FIELDS} } }`);
   const history = selected
-    ? (await gql("query($c: String!) { pricingHistory(planCode: $c) { priceCents previousPriceCents currency changedBy changedAt note existingSubscribers moveAt } }", { c: selected })).pricingHistory
+    ? (await pages.load("query($c: String!) { pricingHistory(planCode: $c) { priceCents previousPriceCents currency changedBy changedAt note existingSubscribers moveAt } }", { c: selected })).pricingHistory
     : [];
   view.innerHTML = `
     <section><h2>Plans</h2><div class="table-wrap"><table id="plans-table"><thead><tr><th>Code</th><th>Name</th><th>Kind</th><th>Price</th><th>Interval</th><th>Rank</th><th></th></tr></thead><tbody>
@@ -266,7 +267,7 @@ function isoDay(date) { return date.toISOString().slice(0, 10); }
 async function metrics(from = "", to = "") {
   const end = to ? new Date(to) : new Date(Date.now() + 86400000);
   const start = from ? new Date(from) : new Date(end.getTime() - 31 * 86400000);
-  const data = await gql(
+  const data = await pages.load(
     `query($f: DateTime!, $t: DateTime!) { metrics(from: $f, to: $t) {
       mrrCents newMrrCents expansionMrrCents contractionMrrCents churnedMrrCents
       subscriptionsByStatus { key count } activeSubscriptionsByPlan { key count }
@@ -323,8 +324,9 @@ function chart(series) {
 async function clock() {
   let now;
   try {
-    now = (await gql("{ testClock { now } }")).testClock.now;
+    now = (await pages.load("{ testClock { now } }")).testClock.now;
   } catch (error) {
+    if (error instanceof Stale) throw error;
     view.innerHTML = `<section><h2>Test clock</h2><p>${escape(error.message)}</p></section>`;
     return;
   }

@@ -67,6 +67,24 @@ export async function gql(query, variables = {}) {
 }
 
 // A payload's business errors (`errors { code field message }`) become a failure too.
+// A page's data may come back after the user asked for another page: its answer must not
+// render over the newer page. `pages.next()` when a page starts; `pages.load` its data.
+export class Stale extends Error {}
+
+export const pages = {
+  current: 0,
+  next() {
+    this.current += 1;
+    return this.current;
+  },
+  async load(query, variables) {
+    const ticket = this.current;
+    const data = await gql(query, variables);
+    if (ticket !== this.current) throw new Stale("another page was asked for");
+    return data;
+  },
+};
+
 export function checked(payload) {
   if (payload?.errors?.length) throw new GraphQLFailure(payload.errors);
   return payload;

@@ -1,5 +1,5 @@
 // The customer portal: the same public GraphQL operations a third-party frontend uses.
-import { busy, checked, escape, gql, live, money, showError, signIn, token, when } from "/static/app/gql.js";
+import { Stale, busy, checked, escape, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
 
 const view = document.getElementById("view");
 const SUBSCRIPTION = `mySubscription { id status currentPeriodEnd cancelAtPeriodEnd resumesAt currency
@@ -40,26 +40,15 @@ function route() {
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const pages = { overview, plans, billing, invoices, invoice, signout, subscribed: overview };
-  const ticket = ++routeTicket;
+  const handlers = { overview, plans, billing, invoices, invoice, signout, subscribed: overview };
+  const ticket = pages.next();
   view.setAttribute("aria-busy", "true");
   view.innerHTML = '<p class="muted" role="status">Loading…</p>';
-  (pages[name] || overview)(...rest.map(decodeURIComponent))
+  (handlers[name] || overview)(...rest.map(decodeURIComponent))
     .catch((error) => error instanceof Stale || showError(error))
-    .finally(() => ticket === routeTicket && view.removeAttribute("aria-busy"));
+    .finally(() => ticket === pages.current && view.removeAttribute("aria-busy"));
 }
 
-// A page's data arrives after the customer may have asked for another page: a page
-// whose data comes back late renders nothing over the newer one.
-let routeTicket = 0;
-class Stale extends Error {}
-
-async function load(query, variables) {
-  const ticket = routeTicket;
-  const data = await gql(query, variables);
-  if (ticket !== routeTicket) throw new Stale();
-  return data;
-}
 
 async function signout() {
   token.clear();
@@ -72,7 +61,7 @@ async function signout() {
 // --- overview --------------------------------------------------------------------
 
 async function overview() {
-  const data = await load(`{ ${SUBSCRIPTION} me { creditBalanceCents creditCurrency entitlements { tier features } }
+  const data = await pages.load(`{ ${SUBSCRIPTION} me { creditBalanceCents creditCurrency entitlements { tier features } }
     myUsage { meterKey used remaining includedUnits packUnitsRemaining periodEnd } }`);
   const sub = data.mySubscription;
   const me = data.me;
@@ -122,7 +111,7 @@ async function overview() {
 // --- plans: change with a preview, or check out ----------------------------------
 
 async function plans() {
-  const data = await load(`{ plans { code name priceCents currency interval kind tierRank entitlements } ${SUBSCRIPTION} }`);
+  const data = await pages.load(`{ plans { code name priceCents currency interval kind tierRank entitlements } ${SUBSCRIPTION} }`);
   const sub = data.mySubscription;
   const offered = data.plans.filter((p) => p.kind === "SUBSCRIPTION" && p.priceCents > 0);
   view.innerHTML = `<section><h2>Plans</h2><div class="plans">
@@ -167,7 +156,7 @@ async function plans() {
 // --- payment methods --------------------------------------------------------------
 
 async function billing() {
-  const methods = (await load("{ paymentMethods { id brand last4 expMonth expYear isDefault platform } }")).paymentMethods;
+  const methods = (await pages.load("{ paymentMethods { id brand last4 expMonth expYear isDefault platform } }")).paymentMethods;
   view.innerHTML = `<section><h2>Payment methods</h2><div class="table-wrap"><table><thead><tr><th>Card</th><th>Expires</th><th></th></tr></thead><tbody>
     ${methods.map((m) => `<tr><td>${escape(m.brand)} •••• ${escape(m.last4)} ${m.isDefault ? '<span class="pill">default</span>' : ""}</td><td>${m.expMonth}/${m.expYear}</td>
       <td>${m.isDefault ? "" : `<button class="secondary make-default" data-id="${escape(m.id)}">Make default</button>`} <button class="secondary detach" data-id="${escape(m.id)}">Remove</button></td></tr>`).join("") || '<tr><td colspan="3" class="muted">No saved cards.</td></tr>'}
@@ -200,7 +189,7 @@ async function billing() {
 const INVOICE = "number status currency totalCents amountPaidCents amountRefundedCents periodStart periodEnd paidAt createdAt lines { kind description amountCents }";
 
 async function invoices() {
-  const data = await load(`{ invoices(first: 50) { nodes { ${INVOICE} } } }`);
+  const data = await pages.load(`{ invoices(first: 50) { nodes { ${INVOICE} } } }`);
   view.innerHTML = `<section><h2>Invoices</h2><div class="table-wrap"><table><thead><tr><th>Number</th><th>Date</th><th>Status</th><th>Total</th><th></th></tr></thead><tbody>
     ${data.invoices.nodes.map((i) => `<tr><td>${escape(i.number)}</td><td>${when(i.createdAt)}</td><td>${i.status}</td><td>${money(i.totalCents, i.currency)}</td>
       <td><a href="#invoice/${encodeURIComponent(i.number)}">View / print</a></td></tr>`).join("") || '<tr><td colspan="5" class="muted">No invoices yet.</td></tr>'}
@@ -208,7 +197,7 @@ async function invoices() {
 }
 
 async function invoice(number) {
-  const data = await load(`{ invoices(first: 100) { nodes { ${INVOICE} } } }`);
+  const data = await pages.load(`{ invoices(first: 100) { nodes { ${INVOICE} } } }`);
   const found = data.invoices.nodes.find((i) => i.number === number);
   if (!found) throw new Error("That invoice was not found.");
   view.innerHTML = `<section id="printable-invoice"><h2>Invoice ${escape(found.number)}</h2>
