@@ -25,7 +25,8 @@ class Meter(Base):
     name: Mapped[str] = mapped_column(String(200))
     unit: Mapped[str] = mapped_column(String(64))
     aggregation: Mapped[Aggregation] = mapped_column(enum_column(Aggregation, "aggregation"))
-    feature: Mapped[str] = mapped_column(String(64))  # the entitlement that unlocks it
+    # The entitlement that unlocks it; none: any plan with a quota on it unlocks it.
+    feature: Mapped[str | None] = mapped_column(String(64))
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
 

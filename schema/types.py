@@ -60,7 +60,7 @@ class Meter:
     name: str
     unit: str
     aggregation: MeterAggregation
-    feature: str
+    feature: str | None = strawberry.field(description="Unlocks it; null: a plan's quota does.")
     archived: bool
 
 

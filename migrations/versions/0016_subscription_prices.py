@@ -5,6 +5,8 @@
   `scheduled_price_cents` / `scheduled_price_at` (a price change the admin moved it to:
   its first invoice on or after that moment charges it). Existing current subscriptions
   get their plan's price now, so the next change of a plan's price leaves them on it.
+- meters: `feature` may be NULL: a meter without one is unlocked by any plan that sets
+  a quota on it;
 - customer_prices: a customer's own price on a plan (admin), until a moment or open-ended;
 - pricing_records: `note` (the admin's internal reason, never the public description),
   `existing_subscribers` (KEEP_PRICE or MOVE_AT) and `move_at`.
@@ -57,6 +59,7 @@ def upgrade() -> None:
     op.add_column(
         "pricing_records", sa.Column("move_at", sa.DateTime(timezone=True), nullable=True)
     )
+    op.alter_column("meters", "feature", nullable=True)
     op.create_table(
         "customer_prices",
         sa.Column("user_id", sa.String(length=128), nullable=False),
@@ -75,6 +78,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("customer_prices")
+    op.execute(
+        "UPDATE meters SET feature = replace(replace(key, '.', '_'), '-', '_')"
+        " WHERE feature IS NULL"
+    )
+    op.alter_column("meters", "feature", nullable=False)
     for column in ("move_at", "existing_subscribers", "note"):
         op.drop_column("pricing_records", column)
     op.drop_constraint(op.f("ck_subscriptions_scheduled_price"), "subscriptions", type_="check")

@@ -24,7 +24,7 @@ class MeterView:
     name: str
     unit: str
     aggregation: Aggregation
-    feature: str
+    feature: str | None  # none: any plan with a quota on it unlocks it
     archived: bool
 
     @classmethod
@@ -59,7 +59,7 @@ class CreateMeter:
     name: str
     unit: str
     aggregation: Aggregation
-    feature: str | None = None  # the entitlement that unlocks it; the key by default
+    feature: str | None = None  # the entitlement that unlocks it; none: any plan's quota does
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,9 @@ async def require_meter(uow: UnitOfWork, key: str, *, active: bool = True) -> Me
 
 async def create_meter(deps: Deps, cmd: CreateMeter) -> MeterView:
     check_meter_key(cmd.key)
-    feature = (
-        cmd.feature if cmd.feature is not None else cmd.key.replace(".", "_").replace("-", "_")
-    )
-    check_features([feature], "feature")
+    feature = cmd.feature
+    if feature is not None:
+        check_features([feature], "feature")
     meter = Meter(
         id=uuid.uuid4(),
         key=cmd.key,

@@ -115,14 +115,15 @@ def usage_period(
 
 
 def access_refusal(
-    features: frozenset[str], suspended: bool, meter_feature: str, terms: QuotaTerms | None
+    features: frozenset[str], suspended: bool, meter_feature: str | None, terms: QuotaTerms | None
 ) -> Refusal | None:
     """Why the meter may not be used now, if it may not: suspension blocks everything,
-    a plan without a quota for the meter or a feature not granted now (a grace period
-    keeps only the grace entitlements) blocks the meter."""
+    a plan without a quota for the meter or, for a meter tied to a feature, that feature
+    not granted now (a grace period keeps only the grace entitlements) blocks the meter.
+    A meter with no feature is unlocked by the quota alone."""
     if suspended:
         return Refusal.SUBSCRIPTION_SUSPENDED
-    if terms is None or meter_feature not in features:
+    if terms is None or (meter_feature is not None and meter_feature not in features):
         return Refusal.FEATURE_NOT_ENTITLED
     return None
 

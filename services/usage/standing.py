@@ -26,7 +26,7 @@ from services.usage.rules import (
 class MeterQuota:
     meter_id: uuid.UUID
     aggregation: Aggregation
-    feature: str
+    feature: str | None
     terms: QuotaTerms
 
 
@@ -72,7 +72,7 @@ def allowance(
     refusal = access_refusal(
         frozenset(view.features),
         suspended,
-        quota.feature if quota else "",
+        quota.feature if quota else None,
         quota.terms if quota else None,
     )
     packs: dict[str, str | None] = snapshot["packs"]

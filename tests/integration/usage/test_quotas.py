@@ -222,3 +222,22 @@ async def test_the_test_clock_resets_counters_and_bills_overage_at_period_end(ai
         " WHERE i.user_id = 'tom' AND l.kind = 'USAGE'",
     )
     assert billed == 80  # 2 calls over the 1 included, at 40
+
+
+async def test_a_meter_with_no_feature_is_unlocked_by_any_plan_with_a_quota_on_it(deps):
+    await meters.create_meter(
+        deps, meters.CreateMeter("exports", "PDF exports", "export", Aggregation.COUNT)
+    )
+    await checkout.subscribe(deps, checkout.Subscribe("fay", "ad-free", "pm_card_visa"))
+    before = await metering.consume_quota(deps, metering.ConsumeQuota("fay", "exports", 1, "x1"))
+    assert not before.allowed and before.reason is Refusal.FEATURE_NOT_ENTITLED  # no quota yet
+    await meters.set_plan_quota(deps, meters.SetPlanQuota("ad-free", "exports", 2, 0, True))
+    decisions = [
+        await metering.consume_quota(deps, metering.ConsumeQuota("fay", "exports", 1, f"e{n}"))
+        for n in range(3)
+    ]
+    # No "exports" feature on the plan: the quota alone unlocks the meter.
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[-1].reason is Refusal.QUOTA_EXHAUSTED
+    listed = await meters.list_meters(deps)
+    assert [m.feature for m in listed if m.key == "exports"] == [None]
