@@ -17,6 +17,7 @@ class Plan(Base):
     __table_args__ = (
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
         CheckConstraint("trial_days >= 0", name="trial_days_not_negative"),
+        CheckConstraint("interval_count BETWEEN 1 AND 36", name="interval_count"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         CheckConstraint("valid_days IS NULL OR valid_days > 0", name="valid_days_positive"),
     )
@@ -29,6 +30,8 @@ class Plan(Base):
     price_cents: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     interval: Mapped[Interval] = mapped_column(enum_column(Interval, "billing_interval"))
+    # A period is this many intervals: every 2 weeks, quarterly (MONTH x 3), ...
+    interval_count: Mapped[int] = mapped_column(default=1, server_default="1")
     trial_days: Mapped[int]
     entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     grace_entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))

@@ -153,6 +153,7 @@ class CreatePlanInput:
     price_cents: int
     currency: str
     interval: BillingInterval
+    interval_count: int = 1
     tier_rank: int
     kind: PlanKind = PlanKind.SUBSCRIPTION
     description: str = ""

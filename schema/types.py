@@ -39,6 +39,7 @@ class Plan:
     price_cents: int
     currency: str
     interval: BillingInterval
+    interval_count: int = strawberry.field(description="A period is this many intervals.")
     trial_days: int
     entitlements: list[str]
     grace_entitlements: list[str]

@@ -5,6 +5,8 @@
   `scheduled_price_cents` / `scheduled_price_at` (a price change the admin moved it to:
   its first invoice on or after that moment charges it). Existing current subscriptions
   get their plan's price now, so the next change of a plan's price leaves them on it.
+- plans: `interval` gains DAY and WEEK, and `interval_count` (1 to 36, default 1) makes a
+  period that many intervals (every 2 weeks, quarterly);
 - meters: `feature` may be NULL: a meter without one is unlocked by any plan that sets
   a quota on it;
 - customer_prices: a customer's own price on a plan (admin), until a moment or open-ended;
@@ -60,6 +62,13 @@ def upgrade() -> None:
         "pricing_records", sa.Column("move_at", sa.DateTime(timezone=True), nullable=True)
     )
     op.alter_column("meters", "feature", nullable=True)
+    _intervals(("DAY", "WEEK", "MONTH", "YEAR"))
+    op.add_column(
+        "plans", sa.Column("interval_count", sa.Integer(), server_default="1", nullable=False)
+    )
+    op.create_check_constraint(
+        op.f("ck_plans_interval_count"), "plans", "interval_count BETWEEN 1 AND 36"
+    )
     op.create_table(
         "customer_prices",
         sa.Column("user_id", sa.String(length=128), nullable=False),
@@ -76,8 +85,18 @@ def upgrade() -> None:
     )
 
 
+def _intervals(values: Sequence[str]) -> None:
+    name = op.f("ck_plans_billing_interval")
+    op.drop_constraint(name, "plans", type_="check")
+    listed = ", ".join(f"'{v}'" for v in values)
+    op.create_check_constraint(name, "plans", f"interval IN ({listed})")
+
+
 def downgrade() -> None:
     op.drop_table("customer_prices")
+    op.drop_constraint(op.f("ck_plans_interval_count"), "plans", type_="check")
+    op.drop_column("plans", "interval_count")
+    _intervals(("MONTH", "YEAR"))
     op.execute(
         "UPDATE meters SET feature = replace(replace(key, '.', '_'), '-', '_')"
         " WHERE feature IS NULL"

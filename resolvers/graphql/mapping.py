@@ -33,6 +33,7 @@ def plan(view: PlanView) -> types.Plan:
         price_cents=view.price_cents,
         currency=view.currency,
         interval=view.interval,
+        interval_count=view.interval_count,
         trial_days=view.trial_days,
         entitlements=list(view.entitlements),
         grace_entitlements=list(view.grace_entitlements),

@@ -197,6 +197,7 @@ async def create_plan(info: Info, input: CreatePlanInput) -> types.PlanPayload:
         entitlements=tuple(input.entitlements),
         grace_entitlements=tuple(input.grace_entitlements),
         valid_days=input.valid_days,
+        interval_count=input.interval_count,
     )
     admin = info.context.user().user_id
     return await _plan(catalog.create_plan(info.context.deps, admin, command))

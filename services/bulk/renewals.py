@@ -210,7 +210,7 @@ def _renewal(
 ) -> _Renewal:
     state = state_of_row(record, terms.code, None)
     period_start, anchor = record["current_period_end"], record["billing_cycle_anchor"]
-    period_end = next_period_end(anchor, period_start, terms.interval)
+    period_end = next_period_end(anchor, period_start, terms.interval, terms.interval_count)
     subscription_id, user_id = record["id"], record["user_id"]
     subscription_key = str(subscription_id)
     request = ChargeRequest(

@@ -109,7 +109,9 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
         charged_plan = row.pending_plan or row.plan
         period_start, anchor = row.current_period_end, row.billing_cycle_anchor
         assert period_start is not None and anchor is not None
-        period_end = next_period_end(anchor, period_start, charged_plan.interval)
+        period_end = next_period_end(
+            anchor, period_start, charged_plan.interval, charged_plan.interval_count
+        )
         retry = work_of[row.id] is DueWork.RETRY
         if retry:
             purpose, attempt = PaymentPurpose.RETRY, row.retry_count + 1

@@ -42,7 +42,7 @@ async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
         price = renewal_price(row, plan, period_start, found.get((user_id, plan.id)))
         if price == 0:
             return None
-        period_end = next_period_end(anchor, period_start, plan.interval)
+        period_end = next_period_end(anchor, period_start, plan.interval, plan.interval_count)
         lines = [
             Line(
                 LineKind.SUBSCRIPTION,

@@ -170,7 +170,7 @@ async def discount_of(deps: Deps, subscription_id: uuid.UUID) -> DiscountView | 
     # period ends `cycles_left` periods later.
     end, anchor = row.current_period_end, row.billing_cycle_anchor or row.current_period_end
     for _ in range(discount.cycles_left):
-        end = next_period_end(anchor, end, row.plan.interval)
+        end = next_period_end(anchor, end, row.plan.interval, row.plan.interval_count)
     return replace(view, ends_at=end)
 
 

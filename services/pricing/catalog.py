@@ -16,7 +16,7 @@ from services.messaging.events import DomainEvent, iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing import broadcasts
-from services.pricing.periods import Interval
+from services.pricing.periods import Interval, check_interval_count, monthly_share
 from services.pricing.rules import (
     ExistingSubscribers,
     PlanKind,
@@ -51,6 +51,7 @@ class CreatePlan:
     entitlements: tuple[str, ...] = ()
     grace_entitlements: tuple[str, ...] = ()
     valid_days: int | None = None
+    interval_count: int = 1  # a period is this many intervals
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
     check_grace_subset(entitlements, grace)
     check_tier_rank(cmd.tier_rank, is_free=cmd.price_cents == 0)
     check_valid_days(cmd.valid_days, cmd.kind)
+    check_interval_count(cmd.interval_count)
     now = deps.clock.now()
     plan = Plan(
         id=uuid.uuid4(),
@@ -151,6 +153,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
         price_cents=cmd.price_cents,
         currency=currency,
         interval=cmd.interval,
+        interval_count=cmd.interval_count,
         trial_days=default_trial_days(cmd.price_cents, cmd.trial_days),
         entitlements=list(entitlements),
         grace_entitlements=list(grace),
@@ -358,8 +361,8 @@ async def preview_plan_price(deps: Deps, plan_code: str, price_cents: int) -> Pl
         reached, delta = await uow.subscriptions.price_change_reach(
             plan.id, plan.price_cents, price_cents, deps.clock.now()
         )
-    months = plan.interval.months
-    return PlanPricePreview(reached, reached, (2 * delta + months) // (2 * months))
+    monthly = monthly_share(delta, plan.interval, plan.interval_count)
+    return PlanPricePreview(reached, reached, monthly)
 
 
 async def pricing_history(deps: Deps, plan_code: str) -> list[PricingRecordView]:

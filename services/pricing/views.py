@@ -21,6 +21,7 @@ class PlanView:
     price_cents: int
     currency: str
     interval: Interval
+    interval_count: int
     trial_days: int
     entitlements: tuple[str, ...]
     grace_entitlements: tuple[str, ...]
@@ -39,6 +40,7 @@ class PlanView:
             price_cents=plan.price_cents,
             currency=plan.currency,
             interval=plan.interval,
+            interval_count=plan.interval_count,
             trial_days=plan.trial_days,
             entitlements=tuple(plan.entitlements),
             grace_entitlements=tuple(plan.grace_entitlements),

@@ -25,6 +25,7 @@ def terms_of(plan: Plan) -> PlanTerms:
         interval=plan.interval,
         trial_days=plan.trial_days,
         tier_rank=plan.tier_rank,
+        interval_count=plan.interval_count,
     )
 
 

@@ -100,7 +100,7 @@ async def subscribe(deps: Deps, cmd: Subscribe) -> ChargeOutcomeResult:
         payment = None
         errors: tuple[DomainError, ...] = ()
         if started.after.status is lifecycle.Status.PENDING:
-            period_end = next_period_end(now, now, terms.interval)
+            period_end = next_period_end(now, now, terms.interval, terms.interval_count)
             price = await customer_price(uow, cmd.user_id, plan, now)
             line = Line(LineKind.SUBSCRIPTION, plan.name, price, plan.code, now, period_end)
             lines = discounted(discount, (line,))
@@ -158,7 +158,7 @@ async def preview_subscribe(
         terms = terms_of(plan)
         trial = terms.trial_days if not await uow.subscriptions.had_trial(user_id) else 0
         first_at = now + timedelta(days=trial)
-        end = next_period_end(first_at, first_at, terms.interval)
+        end = next_period_end(first_at, first_at, terms.interval, terms.interval_count)
         price = await customer_price(uow, user_id, plan, first_at)
         lines: tuple[Line, ...] = (
             Line(LineKind.SUBSCRIPTION, plan.name, price, plan.code, first_at, end),

@@ -99,7 +99,7 @@ def payment_succeeded(
             activated_at=now,
             billing_cycle_anchor=now,
             current_period_start=now,
-            current_period_end=next_period_end(now, now, plan.interval),
+            current_period_end=next_period_end(now, now, plan.interval, plan.interval_count),
             **paid,
         )
     if state.status in (Status.TRIALING, Status.ACTIVE, Status.PAST_DUE):
@@ -127,7 +127,9 @@ def payment_succeeded(
             billing_cycle_anchor=anchor,
             trial_end=trial_end,
             current_period_start=start_at,
-            current_period_end=next_period_end(anchor, start_at, plan.interval),
+            current_period_end=next_period_end(
+                anchor, start_at, plan.interval, plan.interval_count
+            ),
             **paid,
         )
     raise _refuse(state, "apply a successful payment to")

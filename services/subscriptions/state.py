@@ -43,6 +43,7 @@ class PlanTerms:
     interval: Interval
     trial_days: int
     tier_rank: int
+    interval_count: int = 1  # periods are this many intervals long
 
     @property
     def is_free(self) -> bool:

@@ -124,7 +124,7 @@ class ScheduledPriceChange:
         if price is None or at is None or end is None or end >= at:
             return None
         for _ in range(cls.MAX_PERIODS):
-            end = next_period_end(anchor or end, end, row.plan.interval)
+            end = next_period_end(anchor or end, end, row.plan.interval, row.plan.interval_count)
             if end >= at:
                 return cls(price, end)
         return cls(price, at)

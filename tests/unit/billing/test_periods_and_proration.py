@@ -72,3 +72,53 @@ def test_add_months_lands_on_the_same_day_or_the_months_last(moment, months):
     last_day = calendar.monthrange(moved.year, moved.month)[1]
     assert moved.day == min(moment.day, last_day)
     assert moved.time() == moment.time()
+
+
+def test_a_two_week_period_adds_exactly_fourteen_days_across_month_ends_and_a_leap_day():
+    anchor = datetime(2028, 2, 22, 9, 30, tzinfo=UTC)  # 2028 is a leap year
+    ends, start = [], anchor
+    for _ in range(4):
+        start = next_period_end(anchor, start, Interval.WEEK, 2)
+        ends.append(start)
+    assert [e.date().isoformat() for e in ends] == [
+        "2028-03-07",  # across 29 February
+        "2028-03-21",
+        "2028-04-04",
+        "2028-04-18",
+    ]
+    # A late renewal continues the cycle from the anchor, not from the late moment.
+    late = next_period_end(anchor, ends[1] + timedelta(days=3), Interval.WEEK, 2)
+    assert late == ends[2]
+
+
+def test_a_quarterly_period_keeps_the_anchor_day_clamped_to_short_months():
+    anchor = datetime(2027, 11, 30, tzinfo=UTC)
+    ends, start = [], anchor
+    for _ in range(5):
+        start = next_period_end(anchor, start, Interval.MONTH, 3)
+        ends.append(start.date().isoformat())
+    # Feb 2028 has 29 days; May, Aug and Nov have the 30th again.
+    assert ends == ["2028-02-29", "2028-05-30", "2028-08-30", "2028-11-30", "2029-02-28"]
+
+
+def test_daily_and_eighteen_month_periods():
+    anchor = datetime(2027, 1, 31, tzinfo=UTC)
+    assert next_period_end(anchor, anchor, Interval.DAY, 3) == anchor + timedelta(days=3)
+    assert next_period_end(anchor, anchor, Interval.MONTH, 18).date().isoformat() == "2028-07-31"
+    assert next_period_end(anchor, anchor - timedelta(days=1), Interval.WEEK) == anchor
+
+
+@given(
+    count=st.integers(1, 36),
+    unit=st.sampled_from(list(Interval)),
+    offset_days=st.integers(0, 4000),
+)
+def test_a_period_end_is_after_its_start_and_at_most_one_period_away(count, unit, offset_days):
+    anchor = datetime(2027, 1, 31, 12, tzinfo=UTC)
+    start = anchor + timedelta(days=offset_days)
+    end = next_period_end(anchor, start, unit, count)
+    assert end > start
+    longest = (
+        timedelta(days=unit.days * count) if unit.days else timedelta(days=31 * unit.months * count)
+    )
+    assert end - start <= longest
