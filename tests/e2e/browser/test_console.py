@@ -129,5 +129,16 @@ async def test_a_price_set_in_the_console_is_what_plans_says(browser, api):
     await rename.get_by_label("Name").fill("Ad-free Plus")
     await rename.get_by_role("button", name="Update plan").click()
     await expect(page.locator("#plans-table")).to_contain_text("Ad-free Plus")
+    create = page.locator("#plan-form")
+    await create.get_by_label("Code").fill("fortnightly")
+    await create.get_by_label("Name").fill("Fortnightly")
+    await create.get_by_label("Price (minor units)").fill("300")
+    await create.get_by_label("Every").fill("2")
+    await create.get_by_label("Interval").select_option("WEEK")
+    await create.get_by_label("Tier rank").fill("70")
+    await create.get_by_role("button", name="Create plan").click()
+    await expect(page.locator("#plans-table")).to_contain_text("every 2 weeks")
+    made = await api.gql('{ plan(code: "fortnightly") { interval intervalCount } }')
+    assert made["data"]["plan"] == {"interval": "WEEK", "intervalCount": 2}
     await screenshot(page, "console-plans")
     assert refused == []

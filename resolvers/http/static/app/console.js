@@ -143,7 +143,7 @@ async function subscription(id, userId) {
 
 // --- plans and prices ----------------------------------------------------------
 
-const PLAN_FIELDS = "code name kind priceCents currency interval trialDays tierRank archived";
+const PLAN_FIELDS = "code name kind priceCents currency interval intervalCount trialDays tierRank archived";
 
 async function plans(selected = "") {
   const data = await pages.load(`{ plans(includeArchived: true) { ${PLAN_FIELDS} } }`);
@@ -153,7 +153,7 @@ async function plans(selected = "") {
   view.innerHTML = `
     <section><h2>Plans</h2><div class="table-wrap"><table id="plans-table"><thead><tr><th>Code</th><th>Name</th><th>Kind</th><th>Price</th><th>Interval</th><th>Rank</th><th></th></tr></thead><tbody>
       ${data.plans.map((p) => `<tr data-plan="${escape(p.code)}"><td><a href="#plans/${encodeURIComponent(p.code)}">${escape(p.code)}</a></td><td>${escape(p.name)}</td><td>${p.kind}</td>
-        <td>${money(p.priceCents, p.currency)}</td><td>${p.interval}</td><td>${p.tierRank}</td><td>${p.archived ? '<span class="pill">archived</span>' : `<button class="secondary archive" data-code="${escape(p.code)}">Archive</button>`}</td></tr>`).join("")}
+        <td>${money(p.priceCents, p.currency)}</td><td>${p.intervalCount > 1 ? `every ${p.intervalCount} ${p.interval.toLowerCase()}s` : p.interval.toLowerCase()}</td><td>${p.tierRank}</td><td>${p.archived ? '<span class="pill">archived</span>' : `<button class="secondary archive" data-code="${escape(p.code)}">Archive</button>`}</td></tr>`).join("")}
     </tbody></table></div></section>
     <section><h2>Set a price</h2>
       <form id="price-form" class="inline">
@@ -181,7 +181,8 @@ async function plans(selected = "") {
         <label>Name <input name="name" required></label>
         <label>Price (minor units) <input name="priceCents" type="number" min="0" required></label>
         <label>Currency <input name="currency" value="USD" size="4"></label>
-        <label>Interval <select name="interval"><option>MONTH</option><option>YEAR</option></select></label>
+        <label>Every <input name="intervalCount" type="number" min="1" max="36" value="1" size="3"></label>
+        <label>Interval <select name="interval"><option>DAY</option><option>WEEK</option><option selected>MONTH</option><option>YEAR</option></select></label>
         <label>Tier rank <input name="tierRank" type="number" min="0" required></label>
         <label>Features (comma separated) <input name="entitlements"></label>
         <button type="submit">Create plan</button>
@@ -217,7 +218,7 @@ async function plans(selected = "") {
     busy(create.querySelector("button"), async () => {
       const input = {
         code: f.get("code"), name: f.get("name"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"),
-        interval: f.get("interval"), tierRank: Number(f.get("tierRank")),
+        interval: f.get("interval"), intervalCount: Number(f.get("intervalCount") || 1), tierRank: Number(f.get("tierRank")),
         entitlements: String(f.get("entitlements") || "").split(",").map((s) => s.trim()).filter(Boolean),
       };
       checked((await gql("mutation($i: CreatePlanInput!) { createPlan(input: $i) { plan { code } errors { code field message } } }", { i: input })).createPlan);
