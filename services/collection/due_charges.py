@@ -12,23 +12,20 @@ from datetime import datetime
 
 from models import (
     CreditBalance,
-    CustomerPrice,
     Invoice,
     PaymentMethod,
     Plan,
     Subscription,
     SubscriptionDiscount,
 )
-from services.billing.payments import (
-    ChargeSpec,
-)
+from services.billing.payments import ChargeSpec
 from services.billing.rules import Line, LineKind, PaymentPurpose
 from services.credits.rules import credit_line
 from services.discounts.redemption import discounted
 from services.gateway.base import ChargeResult, idempotency_key
 from services.platform.uow import UnitOfWork
+from services.pricing.customer_prices import override_of, renewal_price
 from services.pricing.periods import next_period_end
-from services.pricing.rules import price_for_period
 from services.store.subscriptions import state_of
 from services.store.usage import Overage
 from services.subscriptions import due
@@ -126,7 +123,10 @@ async def plan_batch(uow: UnitOfWork, rows: Sequence[Subscription], now: datetim
             LineKind.SUBSCRIPTION,
             charged_plan.name,
             renewal_price(
-                row, charged_plan, period_start, overrides.get((row.user_id, charged_plan.id))
+                row,
+                charged_plan,
+                period_start,
+                override_of(overrides.get((row.user_id, charged_plan.id))),
             ),
             charged_plan.code,
             period_start,
@@ -176,27 +176,3 @@ def _final_usage(
         period_start=period_start,
     )
     return Collection(row, state_of(row), row.plan, spec)
-
-
-def renewal_price(
-    row: Subscription,
-    charged_plan: Plan,
-    period_start: datetime,
-    customer_price: CustomerPrice | None,
-) -> int:
-    """What the subscription's invoice for the period charges before discounts and
-    usage: the customer's own price on the plan while it lasts, else the subscription's
-    own price (a downgrade taking effect: the new plan's price of today)."""
-    override = (
-        (customer_price.price_cents, customer_price.until) if customer_price is not None else None
-    )
-    if charged_plan is not row.plan:
-        return price_for_period(None, charged_plan.price_cents, None, None, period_start, override)
-    return price_for_period(
-        row.price_cents,
-        row.plan.price_cents,
-        row.scheduled_price_cents,
-        row.scheduled_price_at,
-        period_start,
-        override,
-    )

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.billing.rules import Line, LineKind
-from services.collection.due_charges import renewal_price
 from services.credits.rules import credit_line
 from services.discounts.redemption import discounted
 from services.platform.deps import Deps
+from services.pricing.customer_prices import override_of, renewal_price
 from services.pricing.periods import next_period_end
 from services.subscriptions.lifecycle import Status
 from services.usage.metering import renewal_usage_lines
@@ -39,7 +39,7 @@ async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
             return None
         plan = row.pending_plan or row.plan
         found = await uow.plans.customer_prices([(user_id, plan.id)])
-        price = renewal_price(row, plan, period_start, found.get((user_id, plan.id)))
+        price = renewal_price(row, plan, period_start, override_of(found.get((user_id, plan.id))))
         if price == 0:
             return None
         period_end = next_period_end(anchor, period_start, plan.interval, plan.interval_count)

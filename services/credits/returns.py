@@ -42,11 +42,15 @@ class UnusedTime:
 
 
 async def returnable(uow: UnitOfWork, invoice: Invoice) -> int:
-    refunded = await uow.credits.invoice_refunds_cents(invoice.id)
+    return _left(invoice, await uow.credits.invoice_refunds_cents(invoice.id))
+
+
+def _left(invoice: Invoice, refunded_cents: int) -> int:
+    """What the invoice can still give back, its refunds (pending ones too) known."""
     return returnable_cents(
         invoice.amount_paid_cents,
         invoice.credit_applied_cents,
-        refunded,
+        refunded_cents,
         invoice.amount_credited_cents,
     )
 
@@ -74,12 +78,7 @@ async def unused_time(uow: UnitOfWork, row: Subscription, now: datetime) -> Unus
         ),
         funded_cents=invoice.amount_paid_cents + invoice.credit_applied_cents,
         refunded_cents=refunded,
-        returnable=returnable_cents(
-            invoice.amount_paid_cents,
-            invoice.credit_applied_cents,
-            refunded,
-            invoice.amount_credited_cents,
-        ),
+        returnable=_left(invoice, refunded),
         # The invoice paid for its lines' span; what is left of it ends with the period.
         remaining_seconds=int((end - now).total_seconds()),
         span_seconds=int((last - first).total_seconds()),

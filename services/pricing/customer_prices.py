@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from models import CustomerPrice, Plan
+from models import CustomerPrice, Plan, Subscription
 from services.common.errors import DomainError, ErrorCode
 from services.platform.auth import check_user_id
 from services.platform.deps import Deps
@@ -32,12 +32,37 @@ class CustomerPriceView:
     until: datetime | None
 
 
+Override = tuple[int, datetime | None]  # a customer's own price and until when
+
+
+def override_of(found: CustomerPrice | None) -> Override | None:
+    return (found.price_cents, found.until) if found is not None else None
+
+
 async def customer_price(uow: UnitOfWork, user_id: str, plan: Plan, at: datetime) -> int:
     """What an invoice of this customer on this plan starting at `at` charges before
     discounts: their own price while it lasts, else the plan's."""
     found = (await uow.plans.customer_prices([(user_id, plan.id)])).get((user_id, plan.id))
-    override = (found.price_cents, found.until) if found is not None else None
-    return price_for_period(None, plan.price_cents, None, None, at, override)
+    return price_for_period(None, plan.price_cents, None, None, at, override_of(found))
+
+
+def renewal_price(
+    row: Subscription, charged_plan: Plan, period_start: datetime, override: Override | None
+) -> int:
+    """What the subscription's invoice for the period starting at `period_start`
+    charges before discounts and usage: the customer's own price on the charged plan
+    while it lasts, else the subscription's own price (a downgrade taking effect: the
+    new plan's price of today)."""
+    if charged_plan is not row.plan:
+        return price_for_period(None, charged_plan.price_cents, None, None, period_start, override)
+    return price_for_period(
+        row.price_cents,
+        row.plan.price_cents,
+        row.scheduled_price_cents,
+        row.scheduled_price_at,
+        period_start,
+        override,
+    )
 
 
 async def set_customer_price(deps: Deps, admin_id: str, cmd: SetCustomerPrice) -> CustomerPriceView:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from models import ChargeDeferral, Plan, Subscription, SubscriptionHistory
 from services.subscriptions.due import CHECKOUT_TIMEOUT, TRIAL_REMINDER_BEFORE
@@ -75,7 +75,8 @@ class SubscriptionRepository:
         return select(Subscription).options(
             joinedload(Subscription.plan),
             joinedload(Subscription.pending_plan),
-            selectinload(Subscription.price_override),
+            # Many-to-one on (user, plan): joined, so a load stays one round trip.
+            joinedload(Subscription.price_override),
         )
 
     async def lock_user(self, user_id: str) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy.exc import InvalidRequestError
 from models import Plan, Subscription, SubscriptionHistory
 from services.billing.payments import PaymentView
 from services.common.errors import DomainError, ErrorCode
+from services.pricing.customer_prices import Override, override_of, renewal_price
 from services.pricing.periods import next_period_end
-from services.pricing.rules import price_for_period
 from services.pricing.views import PlanView
 from services.store.plans import features_of
 from services.store.subscriptions import state_of
@@ -103,7 +103,7 @@ class SubscriptionView:
             created_at=row.created_at,
             price_cents=_next_price(row),
             scheduled_price_change=ScheduledPriceChange.of(row),
-            price_override=override_of(row),
+            price_override=loaded_override(row),
         )
 
 
@@ -130,30 +130,21 @@ class ScheduledPriceChange:
         return cls(price, at)
 
 
-def override_of(row: Subscription) -> tuple[int, datetime | None] | None:
+def loaded_override(row: Subscription) -> Override | None:
     """The customer's own price on the subscription's plan, when it was loaded with it
     (a row made in this transaction was not: its next read shows it)."""
     try:
-        found = row.price_override
+        return override_of(row.price_override)
     except (InvalidRequestError, AttributeError):
         return None
-    return (found.price_cents, found.until) if found is not None else None
 
 
 def _next_price(row: Subscription) -> int:
-    """What the subscription's next invoice charges (a scheduled downgrade: the new
-    plan's price)."""
-    if row.pending_plan is not None:
-        return row.pending_plan.price_cents
-    start = row.current_period_end or row.created_at
-    return price_for_period(
-        row.price_cents,
-        row.plan.price_cents,
-        row.scheduled_price_cents,
-        row.scheduled_price_at,
-        start,
-        override_of(row),
-    )
+    """What the subscription's next invoice charges (only the current plan's customer
+    price is loaded with the row)."""
+    charged = row.pending_plan or row.plan
+    override = loaded_override(row) if charged is row.plan else None
+    return renewal_price(row, charged, row.current_period_end or row.created_at, override)
 
 
 @dataclass(frozen=True)
