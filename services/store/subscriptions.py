@@ -8,7 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -250,13 +250,7 @@ class SubscriptionRepository:
     ) -> list[tuple[uuid.UUID, str, int]]:
         """Move the plan's current subscriptions to `price_cents` at `move_at`: a move
         already due becomes their own price first. (id, user, price until the move)."""
-        due = and_(
-            Subscription.scheduled_price_at.is_not(None), Subscription.scheduled_price_at <= now
-        )
-        own = case(
-            (due, Subscription.scheduled_price_cents),
-            else_=func.coalesce(Subscription.price_cents, previous_cents),
-        )
+        own = _own_price(plan_price_cents=previous_cents, now=now)
         rows = await self.session.execute(
             update(Subscription)
             .where(Subscription.plan_id == plan_id, Subscription.is_current.is_(True))
@@ -272,16 +266,7 @@ class SubscriptionRepository:
         """How many of the plan's current subscriptions a price change reaches (those
         still renewing whose own price is not already it), and the change of their
         recurring revenue per period if they moved (paying ones only, not trials)."""
-        own = case(
-            (
-                and_(
-                    Subscription.scheduled_price_at.is_not(None),
-                    Subscription.scheduled_price_at <= now,
-                ),
-                Subscription.scheduled_price_cents,
-            ),
-            else_=func.coalesce(Subscription.price_cents, plan_price_cents),
-        )
+        own = _own_price(plan_price_cents, now)
         paying = Subscription.status.in_((Status.ACTIVE, Status.PAST_DUE))
         row = (
             await self.session.execute(
@@ -299,3 +284,13 @@ class SubscriptionRepository:
             )
         ).one()
         return int(row[0]), int(row[1])
+
+
+def _own_price(plan_price_cents: int, now: datetime) -> ColumnElement[int]:
+    """A subscription's own price in SQL, a move already due counted as its price (rows
+    with none follow the plan), as pricing.rules.price_for_period reads it."""
+    due = and_(Subscription.scheduled_price_at.is_not(None), Subscription.scheduled_price_at <= now)
+    return case(
+        (due, Subscription.scheduled_price_cents),
+        else_=func.coalesce(Subscription.price_cents, plan_price_cents),
+    )
