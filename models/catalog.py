@@ -3,7 +3,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Identity, Index, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +30,14 @@ class Plan(Base):
         CheckConstraint("interval_count BETWEEN 1 AND 36", name="interval_count"),
         CheckConstraint("currency ~ '^[A-Z]{3}$'", name="currency_iso"),
         CheckConstraint("valid_days IS NULL OR valid_days > 0", name="valid_days_positive"),
+        CheckConstraint(
+            "proration IN ('PRORATE', 'NONE', 'FULL_PERIOD')"
+            " AND upgrade_timing IN ('IMMEDIATE', 'PERIOD_END')"
+            " AND downgrade_timing IN ('IMMEDIATE', 'PERIOD_END')"
+            " AND after_grace IN ('EXPIRE', 'CANCEL', 'PAUSE')"
+            " AND grace_days BETWEEN 0 AND 60",
+            name="policy",
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -37,6 +55,20 @@ class Plan(Base):
     grace_entitlements: Mapped[list[str]] = mapped_column(ARRAY(String(64)))
     tier_rank: Mapped[int]
     valid_days: Mapped[int | None]  # a QUOTA plan's packs expire this long after purchase
+    # The lifecycle policy (services/pricing/policy.py); the defaults are the behaviour
+    # from before policies, so plans nobody set one on behave as they always did.
+    proration: Mapped[str] = mapped_column(String(16), default="PRORATE", server_default="PRORATE")
+    upgrade_timing: Mapped[str] = mapped_column(
+        String(16), default="IMMEDIATE", server_default="IMMEDIATE"
+    )
+    downgrade_timing: Mapped[str] = mapped_column(
+        String(16), default="PERIOD_END", server_default="PERIOD_END"
+    )
+    retry_days: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), default=lambda: [1, 3, 5], server_default="{1,3,5}"
+    )
+    grace_days: Mapped[int] = mapped_column(default=7, server_default="7")
+    after_grace: Mapped[str] = mapped_column(String(16), default="EXPIRE", server_default="EXPIRE")
     archived: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = server_now()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

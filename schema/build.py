@@ -13,8 +13,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 
 from schema.documents import CachedDocuments, DocumentCache
-from schema.errors import GuardedOperation
-from schema.input_guard import NoUnstorableText
+from schema.errors import GuardedOperation, NoUnstorableText
 from schema.root import Live, Mutation, Query
 from services.platform.config import Settings
 

@@ -16,6 +16,7 @@ from services.credits.rules import CreditKind, RefundStatus
 from services.discounts.rules import Duration as CouponDuration
 from services.gateway.base import ChargeOutcome as PaymentOutcome
 from services.pricing.periods import Interval as BillingInterval
+from services.pricing.policy import AfterGrace, ChangeTiming, Proration
 from services.pricing.rules import ExistingSubscribers, PlanKind
 from services.subscriptions.fulfillment import Channel as FulfillmentChannel
 from services.subscriptions.lifecycle import PaymentConfirmation
@@ -43,11 +44,16 @@ for _enum, _name in (
     (RefundStatus, "RefundStatus"),
     (PaymentPurpose, "PaymentPurpose"),
     (ExistingSubscribers, "ExistingSubscribers"),
+    (Proration, "Proration"),
+    (ChangeTiming, "ChangeTiming"),
+    (AfterGrace, "AfterGrace"),
 ):
     strawberry.enum(_enum, name=_name)
 
 __all__ = [
+    "AfterGrace",
     "BillingInterval",
+    "ChangeTiming",
     "CouponDuration",
     "CreditKind",
     "ExistingSubscribers",
@@ -61,6 +67,7 @@ __all__ = [
     "PaymentPurpose",
     "PaymentResult",
     "PlanKind",
+    "Proration",
     "QuotaRefusal",
     "RefundStatus",
     "SubscriptionStatus",

@@ -7,12 +7,15 @@ from datetime import datetime
 import strawberry
 
 from schema.enums import (
+    AfterGrace,
     BillingInterval,
+    ChangeTiming,
     CouponDuration,
     ExistingSubscribers,
     FulfillmentChannel,
     MeterAggregation,
     PlanKind,
+    Proration,
     SubscriptionStatus,
 )
 
@@ -200,6 +203,20 @@ class SetPlanPriceInput:
         description="With MOVE_AT: at least PRICE_NOTICE_DAYS ahead; each subscription's first"
         " invoice on or after it charges the new price.",
     )
+
+
+@strawberry.input(description="Each field left out keeps the plan's current value.")
+class SetPlanPolicyInput:
+    plan_code: str
+    proration: Proration | None = None
+    upgrade_timing: ChangeTiming | None = None
+    downgrade_timing: ChangeTiming | None = None
+    retry_days: list[int] | None = strawberry.field(
+        default=None, description="Rising, each from 1 to graceDays - 1; [] for no retries."
+    )
+    grace_days: int | None = strawberry.field(default=None, description="0 to 60.")
+    after_grace: AfterGrace | None = None
+    grace_entitlements: list[str] | None = None
 
 
 @strawberry.input

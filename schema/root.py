@@ -186,6 +186,12 @@ class Mutation:
     set_plan_price = strawberry.mutation(
         resolver=mutations.set_plan_price, permission_classes=admin_writes
     )
+    set_plan_policy = strawberry.mutation(
+        resolver=mutations.set_plan_policy,
+        permission_classes=admin_writes,
+        description="How a change away from the plan is timed and charged, and how a failed"
+        " renewal is retried and ended; fields left out keep their value.",
+    )
     set_customer_price = strawberry.mutation(
         resolver=credits.set_customer_price, permission_classes=admin_writes
     )

@@ -6,17 +6,21 @@ from datetime import datetime
 
 import strawberry
 
+# The catalog's types live in catalog_types.py; re-exported for the resolvers.
+from schema.catalog_types import Meter as Meter
+from schema.catalog_types import Plan as Plan
+
+# The catalog's types live in catalog_types.py; re-exported for the resolvers.
+from schema.catalog_types import PlanPolicy as PlanPolicy
+from schema.catalog_types import PlanQuota as PlanQuota
 from schema.context import Context
 from schema.enums import (
-    BillingInterval,
     FulfillmentChannel,
     InvoiceLineKind,
     InvoiceStatus,
-    MeterAggregation,
     PaymentConfirmation,
     PaymentOutcome,
     PaymentResult,
-    PlanKind,
     QuotaRefusal,
     SubscriptionStatus,
     UserErrorCode,
@@ -28,49 +32,6 @@ class UserError:
     code: UserErrorCode
     field: str | None
     message: str
-
-
-@strawberry.type
-class Plan:
-    code: str
-    name: str
-    description: str
-    kind: PlanKind
-    price_cents: int
-    currency: str
-    interval: BillingInterval
-    interval_count: int = strawberry.field(description="A period is this many intervals.")
-    trial_days: int
-    entitlements: list[str]
-    grace_entitlements: list[str]
-    tier_rank: int
-    archived: bool
-    valid_days: int | None = strawberry.field(
-        default=None, description="A QUOTA plan's packs expire this many days after purchase."
-    )
-    plan_id: strawberry.Private[str | None] = None
-
-    @strawberry.field(description="What the plan includes of each meter.")  # type: ignore[untyped-decorator]
-    async def quotas(self, info: strawberry.Info[Context, None]) -> list[PlanQuota]:
-        return await info.context.type_fields().plan_quotas(info, self.plan_id, self.code)
-
-
-@strawberry.type
-class Meter:
-    key: str
-    name: str
-    unit: str
-    aggregation: MeterAggregation
-    feature: str | None = strawberry.field(description="Unlocks it; null: a plan's quota does.")
-    archived: bool
-
-
-@strawberry.type
-class PlanQuota:
-    meter_key: str
-    included_units: int | None
-    overage_unit_price_cents: int
-    hard_limit: bool
 
 
 @strawberry.type(description="The answer to consumeQuota: counted when allowed.")
@@ -382,6 +343,11 @@ class PlanChangePreview:
     currency: str
     effective_at: datetime
     lines: list[InvoiceLine]
+    credit_cents: int = strawberry.field(
+        default=0,
+        description="Added to the credit balance: an immediate prorated downgrade's unused"
+        " time less the new plan's share.",
+    )
 
 
 @strawberry.type(description="A committed change of a subscription's status, pushed live.")

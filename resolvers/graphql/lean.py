@@ -33,8 +33,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.graphql.view import GraphQLView
 from schema.documents import DocumentCache
-from schema.errors import public, with_codes
-from schema.input_guard import variables_error
+from schema.errors import public, variables_error, with_codes
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 NO_STORE = {"Cache-Control": "no-store"}

@@ -13,6 +13,7 @@ from services.billing.rules import Line
 from services.billing.views import InvoiceLineView, InvoiceView, PaymentMethodView
 from services.common.errors import DomainError
 from services.common.pagination import Page, encode_cursor
+from services.pricing.policy import LifecyclePolicy
 from services.pricing.views import PlanView, PricingRecordView
 from services.reads.queries import StatusView
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
@@ -40,7 +41,19 @@ def plan(view: PlanView) -> types.Plan:
         tier_rank=view.tier_rank,
         valid_days=view.valid_days,
         archived=view.archived,
+        policy=plan_policy(view.policy),
         plan_id=str(view.id),
+    )
+
+
+def plan_policy(policy: LifecyclePolicy) -> types.PlanPolicy:
+    return types.PlanPolicy(
+        proration=policy.proration,
+        upgrade_timing=policy.upgrade_timing,
+        downgrade_timing=policy.downgrade_timing,
+        retry_days=list(policy.retry_days),
+        grace_days=policy.grace_days,
+        after_grace=policy.after_grace,
     )
 
 
@@ -260,4 +273,5 @@ def preview(view: PlanChangePreview) -> types.PlanChangePreview:
         currency=view.currency,
         effective_at=view.effective_at,
         lines=[invoice_line(line) for line in view.lines],
+        credit_cents=view.credit_cents,
     )

@@ -17,6 +17,7 @@ from schema.inputs import (
     PauseSubscriptionInput,
     PaymentMethodIdInput,
     ReinstateSubscriptionInput,
+    SetPlanPolicyInput,
     SetPlanPriceInput,
     SubscribeInput,
     SuspendSubscriptionInput,
@@ -29,7 +30,7 @@ from services.billing import payment_methods
 from services.billing.views import PaymentMethodView
 from services.collection import test_clock as clock_control
 from services.common.errors import DomainError
-from services.pricing import catalog
+from services.pricing import catalog, policy_admin
 from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
 from services.pricing.views import PlanView
@@ -129,7 +130,7 @@ async def upgrade(info: Info, input: UpgradeInput) -> types.SubscriptionPayload:
 
 async def downgrade(info: Info, input: DowngradeInput) -> types.SubscriptionPayload:
     command = plan_changes.Downgrade(info.context.user().user_id, input.plan_code)
-    return await _changed(plan_changes.downgrade(info.context.deps, command))
+    return await _charged(plan_changes.downgrade(info.context.deps, command))
 
 
 async def cancel_subscription(
@@ -235,6 +236,20 @@ async def set_plan_price(info: Info, input: SetPlanPriceInput) -> types.PlanPayl
     )
     admin = info.context.user().user_id
     return await _plan(catalog.set_plan_price(info.context.deps, admin, command))
+
+
+async def set_plan_policy(info: Info, input: SetPlanPolicyInput) -> types.PlanPayload:
+    command = policy_admin.SetPlanPolicy(
+        input.plan_code,
+        input.proration,
+        input.upgrade_timing,
+        input.downgrade_timing,
+        None if input.retry_days is None else tuple(input.retry_days),
+        input.grace_days,
+        input.after_grace,
+        None if input.grace_entitlements is None else tuple(input.grace_entitlements),
+    )
+    return await _plan(policy_admin.set_plan_policy(info.context.deps, command))
 
 
 async def advance_test_clock(info: Info, input: AdvanceTestClockInput) -> types.TestClockPayload:

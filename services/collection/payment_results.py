@@ -251,7 +251,13 @@ async def _move_subscription(
                 return
             target = (await uow.plans.by_ids([payment.target_plan_id]))[payment.target_plan_id]
             plans[target.code] = target
-            transition = lifecycle.change_plan(state, terms_of(target), now)
+            period = None
+            if payment.invoice_id is not None:
+                period = await uow.billing.period_bought(payment.invoice_id)
+            up = target.tier_rank > row.plan.tier_rank
+            transition = lifecycle.change_plan(
+                state, terms_of(target), now, upgrade=up, period=period
+            )
         else:
             found = result_transition(
                 state,

@@ -45,7 +45,7 @@ from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.plans import terms_of
+from services.store.plans import policy_of, terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import due, lifecycle, pausing
 from services.subscriptions.due import DueWork
@@ -196,7 +196,7 @@ def _apply_due(
     transition: Transition | None
     details: dict[str, object] = {}
     if work is DueWork.EXPIRE:
-        transition = due.expire(state, now)
+        transition = due.expire(state, now, policy_of(row.plan))
         if collection is not None:  # the last period's overage
             view = _record_payment(uow, collection, numbers, now, platform)
             details = {"finalUsageInvoice": view.invoice_number, "amountCents": view.amount_cents}
@@ -205,14 +205,16 @@ def _apply_due(
     elif work is DueWork.RESUME:
         transition = pausing.resume(state, now)
     elif collection is None:  # a charge was due but there is no method to charge
-        transition = lifecycle.payment_failed(state, now)
+        transition = lifecycle.payment_failed(state, now, policy_of(row.plan))
         details = {"failure": "no payment method on file"}
     else:
         transition, details = _record_charge(uow, collection, numbers, now, platform)
     if transition is None:
         return acted
-    if transition.after.status in (Status.EXPIRED, Status.FAILED):
-        # What grace could not collect is uncollectible; an abandoned checkout owes nothing.
+    grace_over = work is DueWork.EXPIRE and state.status is Status.PAST_DUE
+    if grace_over or transition.after.status in (Status.EXPIRED, Status.FAILED):
+        # What grace could not collect is uncollectible (whatever the plan's policy makes
+        # of the subscription then); an abandoned checkout owes nothing.
         closing = (
             InvoiceStatus.UNCOLLECTIBLE if state.status is Status.PAST_DUE else InvoiceStatus.VOID
         )

@@ -155,18 +155,22 @@ async def adjust_credit(deps: Deps, admin_id: str, cmd: AdjustCredit) -> CreditE
 
 
 async def credit_unused_time(
-    uow: UnitOfWork, row: Subscription, now: datetime, actor: str
+    uow: UnitOfWork, row: Subscription, now: datetime, actor: str, *, keep_cents: int = 0
 ) -> CreditEntry | None:
     """The paid, unused and unrefunded part of the current period, drawn against the
     invoice that paid for it (a credit note) and added to the balance (an immediate
-    cancellation or a pause; prorated to the second, half up)."""
+    cancellation or a pause; prorated to the second, half up). An immediate downgrade
+    keeps `keep_cents` of it on the invoice: the new plan's share of the time left."""
     unused = await returns.unused_time(uow, row, now)
     if unused is None:
         return None
     end = row.current_period_end
     assert end is not None
     reason = f"unused time on {row.plan.name} until {end.date().isoformat()}"
-    note = await returns.draw(uow, unused, CreditNoteKind.UNUSED_TIME, reason, now)
+    amount = max(unused.amount_cents - keep_cents, 0)
+    note = await returns.draw(
+        uow, unused, CreditNoteKind.UNUSED_TIME, reason, now, amount_cents=amount
+    )
     if note is None:
         return None
     return await credit(

@@ -18,6 +18,7 @@ DATA_VERSION = "1"
 SUBSCRIPTION_STARTED = "subscription.started"
 SUBSCRIPTION_CANCELLED = "subscription.cancelled"
 SUBSCRIPTION_UPGRADED = "subscription.upgraded"
+SUBSCRIPTION_DOWNGRADED = "subscription.downgraded"  # at once, by a plan's policy
 SUBSCRIPTION_STATUS_CHANGED = "subscription.status_changed"
 PRICING_CHANGED = "pricing.changed"
 NOTIFICATION_REQUESTED = "notification.requested"

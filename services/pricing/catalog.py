@@ -17,6 +17,7 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing import broadcasts
 from services.pricing.periods import Interval, check_interval_count, monthly_share
+from services.pricing.policy import DEFAULT_POLICY
 from services.pricing.rules import (
     ExistingSubscribers,
     PlanKind,
@@ -31,7 +32,7 @@ from services.pricing.rules import (
     normalize_currency,
 )
 from services.pricing.views import PlanView, PricingRecordView
-from services.store.plans import FREE_PLAN_CODE
+from services.store.plans import FREE_PLAN_CODE, write_policy
 
 MAX_NAME = 200
 MAX_DESCRIPTION = 2000
@@ -102,7 +103,7 @@ async def require_plan(
     return plan
 
 
-def _plan_updated(plan: Plan, change: str, now: datetime) -> DomainEvent:
+def plan_updated(plan: Plan, change: str, now: datetime) -> DomainEvent:
     """Other services (and our access cache) learn that the catalog changed."""
     return DomainEvent(
         events.PLAN_UPDATED,
@@ -117,9 +118,21 @@ def _plan_updated(plan: Plan, change: str, now: datetime) -> DomainEvent:
             "graceEntitlements": list(plan.grace_entitlements),
             "tierRank": plan.tier_rank,
             "archived": plan.archived,
+            "policy": policy_data(plan),
         },
         now,
     )
+
+
+def policy_data(plan: Plan) -> dict[str, object]:
+    return {
+        "proration": plan.proration,
+        "upgradeTiming": plan.upgrade_timing,
+        "downgradeTiming": plan.downgrade_timing,
+        "retryDays": list(plan.retry_days),
+        "graceDays": plan.grace_days,
+        "afterGrace": plan.after_grace,
+    }
 
 
 async def list_plans(deps: Deps, *, include_archived: bool = False) -> list[PlanView]:
@@ -163,6 +176,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
         created_at=now,
         updated_at=now,
     )
+    write_policy(plan, DEFAULT_POLICY)  # setPlanPolicy changes it
     async with deps.uow() as uow:
         if await uow.plans.by_code(cmd.code) is not None:
             raise DomainError(ErrorCode.PLAN_CODE_TAKEN, f"plan {cmd.code!r} exists", "code")
@@ -179,7 +193,7 @@ async def create_plan(deps: Deps, admin_id: str, cmd: CreatePlan) -> PlanView:
                 changed_at=now,
             )
         )
-        uow.record(_plan_updated(plan, "created", now))
+        uow.record(plan_updated(plan, "created", now))
         try:
             await uow.commit()
         except IntegrityError as exc:  # a concurrent create won the race for the code
@@ -216,7 +230,7 @@ async def update_plan(deps: Deps, cmd: UpdatePlan) -> PlanView:
         check_grace_subset(entitlements, grace)
         plan.entitlements, plan.grace_entitlements = list(entitlements), list(grace)
         plan.updated_at = deps.clock.now()
-        uow.record(_plan_updated(plan, "updated", plan.updated_at))
+        uow.record(plan_updated(plan, "updated", plan.updated_at))
         await uow.commit()
         return PlanView.of(plan)
 
@@ -239,7 +253,7 @@ async def archive_plan(deps: Deps, code: str) -> PlanView:
         plan = await require_plan(uow, code, purchasable=False, lock=True)
         plan.archived = True
         plan.updated_at = deps.clock.now()
-        uow.record(_plan_updated(plan, "archived", plan.updated_at))
+        uow.record(plan_updated(plan, "archived", plan.updated_at))
         await uow.commit()
         return PlanView.of(plan)
 

@@ -8,7 +8,9 @@ from datetime import datetime
 
 from models import Plan, PricingRecord
 from services.pricing.periods import Interval
+from services.pricing.policy import LifecyclePolicy
 from services.pricing.rules import ExistingSubscribers, PlanKind
+from services.store.plans import policy_of
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class PlanView:
     tier_rank: int
     valid_days: int | None
     archived: bool
+    policy: LifecyclePolicy
 
     @classmethod
     def of(cls, plan: Plan) -> PlanView:
@@ -47,6 +50,7 @@ class PlanView:
             tier_rank=plan.tier_rank,
             valid_days=plan.valid_days,
             archived=plan.archived,
+            policy=policy_of(plan),
         )
 
 

@@ -26,6 +26,7 @@ from models import (
     CheckoutSession,
     Invoice,
     InvoiceCounter,
+    InvoiceLine,
     Payment,
     PaymentCustomer,
     PaymentMethod,
@@ -33,6 +34,7 @@ from models import (
 )
 from services.billing.rules import (
     InvoiceStatus,
+    LineKind,
     PaymentPurpose,
     PaymentStatus,
     gateway_retry_delay,
@@ -166,6 +168,20 @@ class BillingRepository:
 
     async def invoice(self, invoice_id: uuid.UUID) -> Invoice | None:
         return await self.session.get(Invoice, invoice_id)
+
+    async def period_bought(self, invoice_id: uuid.UUID) -> tuple[datetime, datetime] | None:
+        """The new period a plan change's invoice paid in full (FULL_PERIOD), if any."""
+        found = (
+            await self.session.execute(
+                select(InvoiceLine.period_start, InvoiceLine.period_end).where(
+                    InvoiceLine.invoice_id == invoice_id,
+                    InvoiceLine.kind == LineKind.SUBSCRIPTION,
+                )
+            )
+        ).first()
+        if found is None or found[0] is None or found[1] is None:
+            return None
+        return found[0], found[1]
 
     async def invoice_of_payment(self, payment_id: uuid.UUID) -> Invoice | None:
         payment = await self.session.get(Payment, payment_id)

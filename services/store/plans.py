@@ -11,10 +11,31 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Broadcast, CustomerPrice, PaymentCustomer, Plan, PricingRecord, Subscription
+from services.pricing.policy import AfterGrace, ChangeTiming, LifecyclePolicy, Proration
 from services.subscriptions.lifecycle import PlanTerms
 from services.subscriptions.state import PlanFeatures
 
 FREE_PLAN_CODE = "free"
+
+
+def policy_of(plan: Plan) -> LifecyclePolicy:
+    return LifecyclePolicy(
+        proration=Proration(plan.proration),
+        upgrade_timing=ChangeTiming(plan.upgrade_timing),
+        downgrade_timing=ChangeTiming(plan.downgrade_timing),
+        retry_days=tuple(plan.retry_days),
+        grace_days=plan.grace_days,
+        after_grace=AfterGrace(plan.after_grace),
+    )
+
+
+def write_policy(plan: Plan, policy: LifecyclePolicy) -> None:
+    plan.proration = policy.proration.value
+    plan.upgrade_timing = policy.upgrade_timing.value
+    plan.downgrade_timing = policy.downgrade_timing.value
+    plan.retry_days = list(policy.retry_days)
+    plan.grace_days = policy.grace_days
+    plan.after_grace = policy.after_grace.value
 
 
 def terms_of(plan: Plan) -> PlanTerms:
@@ -26,6 +47,7 @@ def terms_of(plan: Plan) -> PlanTerms:
         trial_days=plan.trial_days,
         tier_rank=plan.tier_rank,
         interval_count=plan.interval_count,
+        policy=policy_of(plan),
     )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.common.errors import InvalidTransition
+from services.pricing.policy import AfterGrace, LifecyclePolicy
 from services.subscriptions.lifecycle import move
 from services.subscriptions.state import (
     PaymentConfirmation,
@@ -25,14 +26,24 @@ CHECKOUT_TIMEOUT = timedelta(hours=23)
 # --- time -----------------------------------------------------------------------
 
 
-def expire(state: SubscriptionState, now: datetime) -> Transition:
-    """The paid period of a cancelled subscription ended, or grace ran out."""
+def expire(state: SubscriptionState, now: datetime, policy: LifecyclePolicy) -> Transition:
+    """The paid period of a cancelled subscription ended, or grace ran out: then the
+    policy's `after_grace` says whether it expires, is cancelled or pauses."""
     end, grace = state.current_period_end, state.grace_expires_at
     if state.status is Status.CANCELED and state.is_current and end is not None and now >= end:
         return move(state, now, "period_ended", status=Status.EXPIRED)
-    if state.status is Status.PAST_DUE and grace is not None and now >= grace:
-        return move(state, now, "grace_period_ended", status=Status.EXPIRED)
-    raise InvalidTransition(state.status.value, "expire")
+    if state.status is not Status.PAST_DUE or grace is None or now < grace:
+        raise InvalidTransition(state.status.value, "expire")
+    unpaid = {"grace_expires_at": None, "next_retry_at": None, "pending_plan_code": None}
+    if policy.after_grace is AfterGrace.CANCEL:
+        # Cancelled now, its unpaid period already over: not current, like an expiry.
+        return move(
+            state, now, "grace_cancelled", status=Status.CANCELED, cancelled_at=now, **unpaid
+        )
+    if policy.after_grace is AfterGrace.PAUSE:
+        # Paused with no end: resuming starts a new period, charged then (pausing.py).
+        return move(state, now, "grace_paused", status=Status.PAUSED, resumes_at=None, **unpaid)
+    return move(state, now, "grace_period_ended", status=Status.EXPIRED)
 
 
 def abandon_checkout(state: SubscriptionState, now: datetime) -> Transition:

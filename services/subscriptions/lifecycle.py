@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.pricing.periods import next_period_end
+from services.pricing.policy import DEFAULT_POLICY, LifecyclePolicy
 
 # The state types are the rules' vocabulary, so callers may say lifecycle.Status.
 from services.subscriptions.state import PaymentConfirmation as PaymentConfirmation
@@ -21,9 +22,8 @@ from services.subscriptions.state import Status as Status
 from services.subscriptions.state import SubscriptionState as SubscriptionState
 from services.subscriptions.state import Transition as Transition
 
-GRACE_PERIOD = timedelta(days=7)
-# Payment retries during grace, counted from the failure that started it (days 1, 3, 5).
-RETRY_AFTER = (timedelta(days=1), timedelta(days=3), timedelta(days=5))
+# Grace, its retries and what ends it come from the plan's policy (pricing/policy.py).
+GRACE_PERIOD = DEFAULT_POLICY.grace
 
 
 def move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
@@ -135,8 +135,9 @@ def payment_succeeded(
     raise _refuse(state, "apply a successful payment to")
 
 
-def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
-    """A charge was declined: the first payment fails the checkout; later ones start grace."""
+def payment_failed(state: SubscriptionState, now: datetime, policy: LifecyclePolicy) -> Transition:
+    """A charge was declined: the first payment fails the checkout; later ones start the
+    policy's grace, with its retries."""
     if state.status is Status.PENDING:
         return move(
             state,
@@ -157,22 +158,22 @@ def payment_failed(state: SubscriptionState, now: datetime) -> Transition:
             "payment_failed",
             status=Status.PAST_DUE,
             payment_confirmation=PaymentConfirmation.FAILED,
-            grace_expires_at=now + GRACE_PERIOD,
+            grace_expires_at=now + policy.grace,
             retry_count=0,
-            next_retry_at=now + RETRY_AFTER[0],
+            next_retry_at=policy.first_retry(now),
         )
     if state.status is Status.PAST_DUE:
         # A retry during grace failed: grace keeps its original deadline; the next retry
         # follows the schedule, counted from the failure that started grace.
-        assert state.grace_expires_at is not None
-        grace_started = state.grace_expires_at - GRACE_PERIOD
         retries = state.retry_count + 1
-        upcoming = grace_started + RETRY_AFTER[retries] if retries < len(RETRY_AFTER) else None
+        upcoming = policy.retry_after(state.next_retry_at, retries)
         return move(state, now, "payment_retry_failed", retry_count=retries, next_retry_at=upcoming)
     raise _refuse(state, "apply a failed payment to")
 
 
-def payment_canceled(state: SubscriptionState, now: datetime) -> Transition:
+def payment_canceled(
+    state: SubscriptionState, now: datetime, policy: LifecyclePolicy
+) -> Transition:
     """The processor cancelled the payment. At checkout that cancels the order (seed
     mapping canceled → cancelled); later it counts as a failed charge."""
     if state.status is Status.PENDING:
@@ -184,7 +185,7 @@ def payment_canceled(state: SubscriptionState, now: datetime) -> Transition:
             cancelled_at=now,
             payment_confirmation=PaymentConfirmation.CANCELED,
         )
-    return payment_failed(state, now)
+    return payment_failed(state, now, policy)
 
 
 def payment_result(
@@ -195,13 +196,14 @@ def payment_result(
     now: datetime,
 ) -> Transition | None:
     """The seed's mapping of a payment result onto the subscription: started leaves it
-    waiting, success activates, failed fails (or starts grace), canceled cancels."""
+    waiting, success activates, failed fails (or starts the charged plan's grace),
+    canceled cancels."""
     if result is PaymentStatus.SUCCESS:
         return payment_succeeded(state, plan, amount_cents, now)
     if result is PaymentStatus.FAILED:
-        return payment_failed(state, now)
+        return payment_failed(state, now, plan.policy)
     if result is PaymentStatus.CANCELED:
-        return payment_canceled(state, now)
+        return payment_canceled(state, now, plan.policy)
     return None
 
 
@@ -302,18 +304,48 @@ def check_plan_change(current: PlanTerms, target: PlanTerms, *, upgrade: bool) -
         )
 
 
-def change_plan(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
-    """Switch plan now (an upgrade, after its prorated payment succeeded)."""
+def check_changeable(state: SubscriptionState) -> None:
+    """Only a trialing or active subscription changes plan (not one cancelled at period
+    end, in grace, paused or suspended): previews and mutations ask the same question."""
     if state.status not in (Status.TRIALING, Status.ACTIVE):
         raise _refuse(state, "change the plan of")
-    return move(state, now, "upgraded", plan_code=target.code, pending_plan_code=None)
+
+
+def change_plan(
+    state: SubscriptionState,
+    target: PlanTerms,
+    now: datetime,
+    *,
+    upgrade: bool = True,
+    period: tuple[datetime, datetime] | None = None,
+) -> Transition:
+    """Switch plan now: an upgrade once its charge is paid, an immediate downgrade at
+    once. `period` is the new period a FULL_PERIOD change paid for; it starts now."""
+    check_changeable(state)
+    starts: dict[str, object] = {}
+    if period is not None:
+        starts = {
+            "billing_cycle_anchor": period[0],
+            "current_period_start": period[0],
+            "current_period_end": period[1],
+        }
+    reason = "upgraded" if upgrade else "downgraded"
+    return move(state, now, reason, plan_code=target.code, pending_plan_code=None, **starts)
+
+
+def schedule_plan_change(
+    state: SubscriptionState, target: PlanTerms, now: datetime, *, upgrade: bool
+) -> Transition:
+    """A change timed PERIOD_END waits for the end of the period already paid for; the
+    renewal charges the new plan."""
+    check_changeable(state)
+    reason = "upgrade_scheduled" if upgrade else "downgrade_scheduled"
+    return move(state, now, reason, pending_plan_code=target.code)
 
 
 def schedule_downgrade(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
-    """Downgrades wait for the end of the period the user already paid for."""
-    if state.status not in (Status.TRIALING, Status.ACTIVE):
-        raise _refuse(state, "downgrade")
-    return move(state, now, "downgrade_scheduled", pending_plan_code=target.code)
+    """Downgrades wait for the end of the period the user already paid for (by default)."""
+    return schedule_plan_change(state, target, now, upgrade=False)
 
 
 def change_fulfillment(state: SubscriptionState, now: datetime) -> Transition:

@@ -1,29 +1,36 @@
-"""Upgrades (now, prorated, the plan switches only once paid) and downgrades (at the end
-of the paid period)."""
+"""Plan changes, timed and charged by the policy of the plan being left
+(pricing/policy.py): by default an upgrade now, prorated, the plan switching only once
+paid, and a downgrade at the end of the paid period."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from models import Plan, Subscription
+from models import Plan, Subscription, SubscriptionDiscount
 from services.billing.idempotency import check_key, previous_response, request_hash
-from services.billing.payments import ChargeSpec, charge, method_for_charge
+from services.billing.payments import ChargeSpec, PaymentView, charge, method_for_charge
 from services.billing.proration import prorate
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
-from services.common.errors import DomainError, ErrorCode, InvalidTransition
+from services.common.errors import DomainError, ErrorCode
 from services.credits import returns
+from services.credits.ledger import credit_unused_time
+from services.credits.returns import UnusedTime
 from services.credits.rules import CreditNoteKind
 from services.discounts.redemption import discounted, use_cycle
 from services.gateway.base import idempotency_key
 from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
 from services.pricing.catalog import require_plan
 from services.pricing.customer_prices import customer_price
+from services.pricing.periods import next_period_end
+from services.pricing.policy import ChangeTiming, Proration
 from services.pricing.rules import PlanKind
-from services.store.plans import terms_of
+from services.store.plans import policy_of, terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import checkout, lifecycle
-from services.subscriptions.current import change_subscription, locked_current, replayed
+from services.subscriptions.current import locked_current, replayed
 from services.subscriptions.lifecycle import Status
 from services.subscriptions.transitions import apply_transition
 from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
@@ -41,6 +48,7 @@ class PlanChangePreview:
     currency: str
     effective_at: datetime
     lines: tuple[Line, ...]
+    credit_cents: int = 0  # what an immediate prorated downgrade adds to the balance
 
 
 @dataclass(frozen=True)
@@ -56,161 +64,215 @@ class Downgrade:
     plan_code: str
 
 
+class Step(StrEnum):
+    SCHEDULE = "SCHEDULE"  # at the end of the paid period (PERIOD_END)
+    SWITCH = "SWITCH"  # now, nothing charged (a trial, or proration NONE)
+    CHARGE = "CHARGE"  # now, once its charge is paid (PRORATE up, FULL_PERIOD)
+    CREDIT = "CREDIT"  # now; the unused time less the new plan's share goes to the balance
+
+
+@dataclass(frozen=True)
+class Priced:
+    """What a change does, decided once for both the preview and the change."""
+
+    step: Step
+    effective_at: datetime
+    lines: tuple[Line, ...] = ()
+    discount: SubscriptionDiscount | None = None
+    unused: UnusedTime | None = None
+    credit_cents: int = 0
+    period: tuple[datetime, datetime] | None = None  # a new period (FULL_PERIOD)
+
+
+def remaining_charge_line(row: Subscription, target: Plan, price_cents: int, now: datetime) -> Line:
+    """The rest of the current period on the new plan, prorated."""
+    start, end = row.current_period_start, row.current_period_end
+    assert start is not None and end is not None
+    # A period just restarted by a resume has no time left yet: its renewal is due now.
+    cents = prorate(0, price_cents, start, end, now).charge_cents if end > start else 0
+    return Line(
+        LineKind.PRORATION_CHARGE, f"Remaining time on {target.name}", cents, target.code, now, end
+    )
+
+
 def proration_lines(
-    row: Subscription, target: Plan, target_price_cents: int, now: datetime, unused_cents: int
+    row: Subscription, target: Plan, price_cents: int, now: datetime, unused_cents: int
 ) -> list[Line]:
     """Credit for the unused time on the old plan (what its invoice can still give back,
     services/credits/returns.py), charge for the rest of the period on the new one. Both
     lines cover the same span. No account credit is carried: the credit line is capped
     at the charge."""
-    start, end = row.current_period_start, row.current_period_end
-    assert start is not None and end is not None
-    # A period just restarted by a resume has no time left yet: its renewal is due now.
-    charge = prorate(0, target_price_cents, start, end, now).charge_cents if end > start else 0
-    return [
-        Line(
-            LineKind.PRORATION_CREDIT,
-            f"Unused time on {row.plan.name}",
-            -min(unused_cents, charge),
-            row.plan.code,
-            now,
-            end,
-        ),
-        Line(
-            LineKind.PRORATION_CHARGE,
-            f"Remaining time on {target.name}",
-            charge,
-            target.code,
-            now,
-            end,
-        ),
-    ]
+    charge = remaining_charge_line(row, target, price_cents, now)
+    credit = Line(
+        LineKind.PRORATION_CREDIT,
+        f"Unused time on {row.plan.name}",
+        -min(unused_cents, charge.amount_cents),
+        row.plan.code,
+        now,
+        charge.period_end,
+    )
+    return [credit, charge]
+
+
+def full_period_line(target: Plan, price_cents: int, now: datetime) -> Line:
+    """A FULL_PERIOD change: the new plan's whole price for a new period from now."""
+    end = next_period_end(now, now, target.interval, target.interval_count)
+    return Line(LineKind.SUBSCRIPTION, target.name, price_cents, target.code, now, end)
+
+
+async def price_change(
+    uow: UnitOfWork, row: Subscription, target: Plan, now: datetime, *, upgrade: bool
+) -> Priced:
+    """Refuses what the rules refuse (so a preview never offers it), then prices the
+    change by the policy of the plan being left. A downgrade never charges the card
+    under PRORATE: what the new plan's share exceeds the unused time by is not billed."""
+    state = state_of(row)
+    lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
+    lifecycle.check_changeable(state)
+    policy = policy_of(row.plan)
+    if policy.timing(upgrade=upgrade) is ChangeTiming.PERIOD_END:
+        assert row.current_period_end is not None
+        return Priced(Step.SCHEDULE, row.current_period_end)
+    if state.status is Status.TRIALING or policy.proration is Proration.NONE:
+        return Priced(Step.SWITCH, now)
+    price = await customer_price(uow, row.user_id, target, now)
+    discount = await uow.discounts.discount(row.id)
+    if policy.proration is Proration.FULL_PERIOD:
+        line = full_period_line(target, price, now)
+        assert line.period_end is not None
+        lines = discounted(discount, (line,))
+        return Priced(Step.CHARGE, now, lines, discount, period=(now, line.period_end))
+    unused = await returns.unused_time(uow, row, now)
+    unused_cents = unused.amount_cents if unused else 0
+    if upgrade:
+        lines = discounted(discount, tuple(proration_lines(row, target, price, now, unused_cents)))
+        return Priced(Step.CHARGE, now, lines, discount, unused)
+    share = discounted(discount, (remaining_charge_line(row, target, price, now),))
+    kept = min(sum(line.amount_cents for line in share), unused_cents)
+    return Priced(Step.CREDIT, now, unused=unused, credit_cents=unused_cents - kept)
 
 
 async def upgrade(deps: Deps, cmd: Upgrade) -> ChargeOutcomeResult:
-    key = check_key(cmd.idempotency_key)
-    fingerprint = request_hash(OPERATION, {"plan": cmd.plan_code})
+    return await _change(deps, cmd.user_id, cmd.plan_code, True, cmd.idempotency_key)
+
+
+async def downgrade(deps: Deps, cmd: Downgrade) -> ChargeOutcomeResult:
+    return await _change(deps, cmd.user_id, cmd.plan_code, False, None)
+
+
+async def _change(
+    deps: Deps, user_id: str, plan_code: str, is_upgrade: bool, given_key: str | None
+) -> ChargeOutcomeResult:
+    key = check_key(given_key)
+    fingerprint = request_hash(OPERATION, {"plan": plan_code})
     now = deps.clock.now()
     async with deps.uow() as uow:
-        await uow.subscriptions.lock_user(cmd.user_id)
-        stored = await previous_response(uow, cmd.user_id, key, fingerprint)
+        await uow.subscriptions.lock_user(user_id)
+        stored = await previous_response(uow, user_id, key, fingerprint)
         if stored is not None:
             return await replayed(uow, stored, now)
-        row = await locked_current(uow, cmd.user_id)
-        target = await require_plan(
-            uow, cmd.plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION
-        )
-        lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=True)
-        state = state_of(row)
-        plans = {row.plan.code: row.plan, target.code: target}
-        free_plan = await uow.plans.free_plan()
+        row = await locked_current(uow, user_id)
+        target = await require_plan(uow, plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
+        priced = await price_change(uow, row, target, now, upgrade=is_upgrade)
+        state, terms = state_of(row), terms_of(target)
         payment = None
         errors: tuple[DomainError, ...] = ()
-        if state.status is Status.TRIALING:
-            # Nothing has been paid yet: the trial simply continues on the new plan.
-            switched: lifecycle.Transition | None = lifecycle.change_plan(
-                state, terms_of(target), now
-            )
-        elif state.status is Status.ACTIVE:
-            unused = await returns.unused_time(uow, row, now)
-            price = await customer_price(uow, cmd.user_id, target, now)
-            prorated = proration_lines(
-                row, target, price, now, unused.amount_cents if unused else 0
-            )
-            discount = await uow.discounts.discount(row.id)
-            lines = discounted(discount, tuple(prorated))
-            method = await method_for_charge(uow, deps.gateway, cmd.user_id, None)
-            spec = ChargeSpec(
-                order=row,
-                method=method,
-                purpose=PaymentPurpose.UPGRADE,
-                lines=lines,
-                target_plan_id=target.id,
-                idempotency_key=idempotency_key(
-                    cmd.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
-                ),
-                off_session=False,
-            )
-            payment, _ = await charge(uow, deps.gateway, spec, now)
-            use_cycle(discount, lines)
-            if unused is not None and payment.status in (
-                PaymentStatus.SUCCESS,
-                PaymentStatus.STARTED,  # held for it; given back if it is never paid
-            ):
-                paying = await uow.billing.invoice_of_payment(spec.payment_id)
-                await returns.draw(
-                    uow,
-                    unused,
-                    CreditNoteKind.PRORATION,
-                    f"unused time on {row.plan.name}, toward {target.name}",
-                    now,
-                    amount_cents=-prorated[0].amount_cents,
-                    applied_to=paying,
-                )
-            switched = None
+        switched: lifecycle.Transition | None = None
+        if priced.step is Step.SCHEDULE:
+            switched = lifecycle.schedule_plan_change(state, terms, now, upgrade=is_upgrade)
+        elif priced.step is Step.CHARGE:
+            payment, errors = await _charge(deps, uow, row, target, priced, key, now)
             if payment.status is PaymentStatus.SUCCESS:
-                switched = lifecycle.change_plan(state, terms_of(target), now)
-            elif payment.status is PaymentStatus.STARTED:
-                errors = (
-                    DomainError(
-                        ErrorCode.PAYMENT_REQUIRES_ACTION,
-                        "confirm the payment to finish the upgrade",
-                        "paymentMethodId",
-                    ),
+                switched = lifecycle.change_plan(
+                    state, terms, now, upgrade=is_upgrade, period=priced.period
                 )
-            else:
-                message = payment.failure_message or "the card was declined"
-                errors = (DomainError(ErrorCode.PAYMENT_DECLINED, message, "paymentMethodId"),)
         else:
-            raise InvalidTransition(state.status.value, "upgrade")
+            if priced.step is Step.CREDIT and deps.settings.credit_unused_time:
+                kept = (priced.unused.amount_cents if priced.unused else 0) - priced.credit_cents
+                await credit_unused_time(uow, row, now, user_id, keep_cents=kept)
+            switched = lifecycle.change_plan(state, terms, now, upgrade=is_upgrade)
+        free_plan = await uow.plans.free_plan()
         if switched is not None:
-            apply_transition(
-                uow, row, switched, plans, free_plan=free_plan, actor=cmd.user_id, now=now
-            )
+            plans = {row.plan.code: row.plan, target.code: target}
+            apply_transition(uow, row, switched, plans, free_plan=free_plan, actor=user_id, now=now)
         outcome = ChargeOutcomeResult(SubscriptionView.of(row, free_plan, now), payment, errors)
         if key is not None:
-            uow.messaging.remember(cmd.user_id, key, OPERATION, fingerprint, outcome.to_json(), now)
+            uow.messaging.remember(user_id, key, OPERATION, fingerprint, outcome.to_json(), now)
         await uow.commit()
         return outcome
 
 
-async def downgrade(deps: Deps, cmd: Downgrade) -> SubscriptionView:
-    def rule(row: Subscription, target: Plan | None, now: datetime) -> lifecycle.Transition:
-        assert target is not None
-        lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=False)
-        return lifecycle.schedule_downgrade(state_of(row), terms_of(target), now)
-
-    return await change_subscription(
-        deps, cmd.user_id, rule, actor=cmd.user_id, target_plan_code=cmd.plan_code
+async def _charge(
+    deps: Deps,
+    uow: UnitOfWork,
+    row: Subscription,
+    target: Plan,
+    priced: Priced,
+    key: str | None,
+    now: datetime,
+) -> tuple[PaymentView, tuple[DomainError, ...]]:
+    """Charge the change now; the unused time it credits is held while a 3-D Secure
+    payment is pending and given back if it is never paid."""
+    method = await method_for_charge(uow, deps.gateway, row.user_id, None)
+    spec = ChargeSpec(
+        order=row,
+        method=method,
+        purpose=PaymentPurpose.UPGRADE,
+        lines=priced.lines,
+        target_plan_id=target.id,
+        idempotency_key=idempotency_key(
+            row.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
+        ),
+        off_session=False,
     )
+    payment, _ = await charge(uow, deps.gateway, spec, now)
+    use_cycle(priced.discount, priced.lines)
+    credit = -sum(
+        line.amount_cents for line in priced.lines if line.kind is LineKind.PRORATION_CREDIT
+    )
+    if priced.unused is not None and payment.status in (
+        PaymentStatus.SUCCESS,
+        PaymentStatus.STARTED,
+    ):
+        paying = await uow.billing.invoice_of_payment(spec.payment_id)
+        await returns.draw(
+            uow,
+            priced.unused,
+            CreditNoteKind.PRORATION,
+            f"unused time on {row.plan.name}, toward {target.name}",
+            now,
+            amount_cents=credit,
+            applied_to=paying,
+        )
+    if payment.status is PaymentStatus.SUCCESS:
+        return payment, ()
+    if payment.status is PaymentStatus.STARTED:
+        why = "confirm the payment to finish the plan change"
+        return payment, (DomainError(ErrorCode.PAYMENT_REQUIRES_ACTION, why, "paymentMethodId"),)
+    message = payment.failure_message or "the card was declined"
+    return payment, (DomainError(ErrorCode.PAYMENT_DECLINED, message, "paymentMethodId"),)
 
 
 async def preview(deps: Deps, user_id: str, plan_code: str) -> PlanChangePreview:
-    """An upgrade is charged now (prorated; nothing during a trial); a downgrade costs
-    nothing now and takes effect at the end of the period."""
+    """What the change would charge now and when it takes effect, priced as the change
+    itself prices it; a change the rules refuse is refused here too."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         row = await uow.subscriptions.current(user_id)
         if row is None:
             raise DomainError(ErrorCode.NO_SUBSCRIPTION, "you have no current subscription")
         target = await require_plan(uow, plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
-        upgrade = target.tier_rank > row.plan.tier_rank
-        lifecycle.check_plan_change(terms_of(row.plan), terms_of(target), upgrade=upgrade)
-        if upgrade and row.status is Status.ACTIVE:
-            unused = await returns.unused_time(uow, row, now)
-            price = await customer_price(uow, user_id, target, now)
-            prorated = proration_lines(
-                row, target, price, now, unused.amount_cents if unused else 0
-            )
-            lines = list(discounted(await uow.discounts.discount(row.id), tuple(prorated)))
-            amount, effective = sum(line.amount_cents for line in lines), now
-        elif upgrade:
-            amount, effective, lines = 0, now, []
-        else:
-            assert row.current_period_end is not None
-            amount, effective, lines = 0, row.current_period_end, []
+        is_upgrade = target.tier_rank > row.plan.tier_rank
+        priced = await price_change(uow, row, target, now, upgrade=is_upgrade)
+        amount = sum(line.amount_cents for line in priced.lines)
         return PlanChangePreview(
-            target.code, upgrade, amount, row.currency, effective, tuple(lines)
+            target.code,
+            is_upgrade,
+            amount,
+            row.currency,
+            priced.effective_at,
+            priced.lines,
+            priced.credit_cents,
         )
 
 

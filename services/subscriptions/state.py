@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from services.pricing.periods import Interval
+from services.pricing.policy import DEFAULT_POLICY, LifecyclePolicy
 
 
 class Status(StrEnum):
@@ -44,6 +45,7 @@ class PlanTerms:
     trial_days: int
     tier_rank: int
     interval_count: int = 1  # periods are this many intervals long
+    policy: LifecyclePolicy = DEFAULT_POLICY
 
     @property
     def is_free(self) -> bool:

@@ -30,7 +30,11 @@ NOTIFICATIONS: dict[str, tuple[str, ...]] = {
     "cancelled_immediately": ("subscription_cancelled",),
     "period_ended": ("subscription_expired",),
     "grace_period_ended": ("subscription_expired",),
+    "grace_cancelled": ("subscription_cancelled",),
+    "grace_paused": ("subscription_paused",),
     "upgraded": ("plan_changed",),
+    "downgraded": ("plan_changed",),
+    "upgrade_scheduled": ("plan_change_scheduled",),
     "downgrade_scheduled": ("plan_change_scheduled",),
     "suspended": ("subscription_suspended",),
     "reinstated": ("subscription_reinstated",),
@@ -38,7 +42,10 @@ NOTIFICATIONS: dict[str, tuple[str, ...]] = {
     "unpaused": ("subscription_resumed",),
 }
 STARTED_REASONS = frozenset({"trial_started", "payment_succeeded"})
-CANCELLED_REASONS = frozenset({"cancelled_at_period_end", "cancelled_immediately"})
+CANCELLED_REASONS = frozenset(
+    {"cancelled_at_period_end", "cancelled_immediately", "grace_cancelled"}
+)
+PAUSED_REASONS = frozenset({"paused", "grace_paused"})
 PAID_PERIOD_REASONS = frozenset(
     {"payment_succeeded", "trial_converted", "renewed", "payment_recovered"}
 )
@@ -156,20 +163,19 @@ def events_for(
         found.append(
             DomainEvent(events.SUBSCRIPTION_CANCELLED, user, {**data(), "reason": note}, now)
         )
-    if reason == "paused":
+    if reason in PAUSED_REASONS:
         until = events.iso(transition.after.resumes_at)
         found.append(
             DomainEvent(events.SUBSCRIPTION_PAUSED, user, {**data(), "resumesAt": until}, now)
         )
     if reason == "unpaused":
         found.append(DomainEvent(events.SUBSCRIPTION_RESUMED, user, data(), now))
-    if reason == "upgraded":
+    if reason in ("upgraded", "downgraded"):
         previous = transition.before.plan_code if transition.before else None
-        found.append(
-            DomainEvent(
-                events.SUBSCRIPTION_UPGRADED, user, {**data(), "fromPlanCode": previous}, now
-            )
+        kind = (
+            events.SUBSCRIPTION_UPGRADED if reason == "upgraded" else events.SUBSCRIPTION_DOWNGRADED
         )
+        found.append(DomainEvent(kind, user, {**data(), "fromPlanCode": previous}, now))
     if reason in PAID_PERIOD_REASONS and changed.fulfillment:
         found.append(
             DomainEvent(

@@ -101,3 +101,51 @@ async def test_prices_over_graphql(api):
         roles=ADMIN,
     )
     assert removed["data"]["removeCustomerPrice"]["errors"] == []
+
+
+SET_POLICY = """mutation($i: SetPlanPolicyInput!) { setPlanPolicy(input: $i) {
+  plan { policy { proration upgradeTiming downgradeTiming retryDays graceDays afterGrace } }
+  errors { code field } } }"""
+
+
+async def test_plan_policies_over_graphql(api):
+    plans = await api.gql("{ plans { code policy { retryDays graceDays afterGrace } } }")
+    assert {p["code"]: p["policy"] for p in plans["data"]["plans"]}["premium"] == {
+        "retryDays": [1, 3, 5],
+        "graceDays": 7,
+        "afterGrace": "EXPIRE",
+    }
+    chosen = {
+        "planCode": "premium",
+        "proration": "FULL_PERIOD",
+        "downgradeTiming": "IMMEDIATE",
+        "retryDays": [2, 4],
+        "graceDays": 6,
+        "afterGrace": "PAUSE",
+    }
+    done = await api.gql(SET_POLICY, {"i": chosen}, user="root", roles=ADMIN)
+    assert done["data"]["setPlanPolicy"] == {
+        "plan": {
+            "policy": {
+                "proration": "FULL_PERIOD",
+                "upgradeTiming": "IMMEDIATE",  # left out: kept
+                "downgradeTiming": "IMMEDIATE",
+                "retryDays": [2, 4],
+                "graceDays": 6,
+                "afterGrace": "PAUSE",
+            }
+        },
+        "errors": [],
+    }
+    refused = await api.gql(
+        SET_POLICY, {"i": {"planCode": "premium", "retryDays": [6]}}, user="root", roles=ADMIN
+    )
+    assert refused["data"]["setPlanPolicy"] == {
+        "plan": None,
+        "errors": [{"code": "INVALID_INPUT", "field": "retryDays"}],
+    }
+    customer = await api.gql(SET_POLICY, {"i": {"planCode": "premium", "graceDays": 1}}, user="gq")
+    assert customer["data"] is None or customer["data"]["setPlanPolicy"] is None
+    assert customer["errors"]
+    after = await api.gql("{ plans { code policy { graceDays } } }")
+    assert {p["code"]: p["policy"] for p in after["data"]["plans"]}["premium"] == {"graceDays": 6}

@@ -2,13 +2,16 @@
 test clock and real PostgreSQL (hypothesis): paid and trial checkouts, codes (again,
 100 %, first-time), upgrades and downgrades, renewals, declined renewals that expire,
 refunds full and partial to the card and to the balance, credit given and taken,
-pauses, cancellations now and at period end. After every step every invariant of
+pauses, cancellations now and at period end, and plan policies changing under them
+(changes now or at period end, prorated, unprorated or a full new period; grace ending
+in expiry, cancellation or a pause). After every step every invariant of
 `main.py audit` holds over the whole database (services/reads/audit.py): invoices add
 up, nothing goes back past what paid for it, balances agree with their ledgers, codes
 stay within their limits, numbers are gapless."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter, defaultdict
 from datetime import timedelta
@@ -22,6 +25,8 @@ from services.common.errors import DomainError
 from services.credits import ledger, refunds
 from services.discounts import coupons
 from services.discounts.rules import Duration
+from services.pricing import policy_admin
+from services.pricing.policy import AfterGrace, ChangeTiming, Proration
 from services.reads.audit import violations
 from services.subscriptions import checkout, interruptions, plan_changes
 from tests.conftest import scalar
@@ -49,6 +54,7 @@ ACTIONS = st.sampled_from(
         "apply_code",
         "card_declines",
         "card_works",
+        "set_policy",
     ]
 )
 # Most sequences start from a subscription, so the steps after it have money to move.
@@ -148,8 +154,25 @@ async def _act(deps, clock, user: str, action: str, n: int) -> None:  # type: ig
         await _card(
             deps, user, "pm_card_chargeDeclined" if action == "card_declines" else "pm_card_visa"
         )
+    elif action == "set_policy":
+        await _policy(deps, n)
     else:
         await checkout.apply_promotion_code(deps, user, code)
+
+
+async def _policy(deps, n: int) -> None:  # type: ignore[no-untyped-def]
+    """One of the 36 policies, picked by `n`, on every plan the sequences use."""
+    timing = list(ChangeTiming)
+    chosen = policy_admin.SetPlanPolicy(
+        "",
+        proration=list(Proration)[n % 3],
+        upgrade_timing=timing[n // 3 % 2],
+        downgrade_timing=timing[n // 6 % 2],
+        after_grace=list(AfterGrace)[n // 12 % 3],
+        retry_days=(1,) if n % 2 else (1, 3, 5),
+    )
+    for plan in ("premium", "ad-free", "m1000", "m2000"):
+        await policy_admin.set_plan_policy(deps, dataclasses.replace(chosen, plan_code=plan))
 
 
 async def check_money_invariants(deps) -> None:  # type: ignore[no-untyped-def]

@@ -66,7 +66,10 @@ async def test_upgrading_a_trial_switches_plan_without_charging(deps, gateway):
 
 async def test_downgrade_is_scheduled_not_applied(deps):
     await active_on(deps, "dan", "premium")
-    view = await plan_changes.downgrade(deps, plan_changes.Downgrade("dan", "ad-free"))
+    result = await plan_changes.downgrade(deps, plan_changes.Downgrade("dan", "ad-free"))
+    assert result.payment is None and result.errors == ()
+    view = result.subscription
+    assert view is not None
     assert view.plan.code == "premium" and view.pending_plan and view.pending_plan.code == "ad-free"
     assert view.next_charge_plan and view.next_charge_plan.code == "ad-free"
     assert "premium_content" in view.entitlements.features

@@ -6,6 +6,7 @@ import pytest
 
 from services.common.errors import DomainError, ErrorCode
 from services.pricing.periods import Interval
+from services.pricing.policy import DEFAULT_POLICY
 from services.pricing.rules import check_grace_subset, check_price, normalize_currency
 from services.subscriptions import lifecycle
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment, validate
@@ -31,7 +32,7 @@ def test_no_subscription_means_the_free_plan():
 def test_past_due_keeps_only_the_grace_subset_then_falls_to_free():
     state = _active()
     end = state.current_period_end
-    past_due = lifecycle.payment_failed(state, end).after
+    past_due = lifecycle.payment_failed(state, end, DEFAULT_POLICY).after
     during = entitlements_for(past_due, FEATURES, FREE, end + timedelta(days=2))
     assert set(during.features) == {"ad_free", "basic_content"}
     assert "premium_content" not in during.features

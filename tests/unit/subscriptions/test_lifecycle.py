@@ -10,6 +10,7 @@ import pytest
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.pricing.periods import Interval
+from services.pricing.policy import DEFAULT_POLICY
 from services.subscriptions import due, lifecycle
 from services.subscriptions.lifecycle import GRACE_PERIOD, PlanTerms, Status
 
@@ -31,7 +32,7 @@ def active() -> lifecycle.SubscriptionState:
 def past_due() -> lifecycle.SubscriptionState:
     state = active()
     assert state.current_period_end is not None
-    return lifecycle.payment_failed(state, state.current_period_end).after
+    return lifecycle.payment_failed(state, state.current_period_end, DEFAULT_POLICY).after
 
 
 def test_first_paid_subscription_starts_a_14_day_trial():
@@ -91,7 +92,7 @@ def test_trial_converts_at_day_14_continuing_from_trial_end():
 
 def test_failed_trial_conversion_starts_seven_days_of_grace():
     failed_at = NOW + timedelta(days=14)
-    past_due = lifecycle.payment_failed(trialing(), failed_at).after
+    past_due = lifecycle.payment_failed(trialing(), failed_at, DEFAULT_POLICY).after
     assert past_due.status is Status.PAST_DUE
     assert past_due.grace_expires_at == failed_at + GRACE_PERIOD
 
@@ -106,7 +107,7 @@ def test_renewal_success_moves_to_the_next_period():
 
 def test_a_stray_failure_mid_period_changes_nothing():
     with pytest.raises(InvalidTransition):
-        lifecycle.payment_failed(active(), NOW + timedelta(days=3))
+        lifecycle.payment_failed(active(), NOW + timedelta(days=3), DEFAULT_POLICY)
 
 
 def test_a_second_renewal_for_the_same_period_is_refused():
@@ -118,8 +119,8 @@ def test_a_second_renewal_for_the_same_period_is_refused():
 
 
 def test_a_failed_retry_during_grace_keeps_the_original_deadline():
-    past_due = lifecycle.payment_failed(active(), NOW + timedelta(days=31)).after
-    retried = lifecycle.payment_failed(past_due, NOW + timedelta(days=34))
+    past_due = lifecycle.payment_failed(active(), NOW + timedelta(days=31), DEFAULT_POLICY).after
+    retried = lifecycle.payment_failed(past_due, NOW + timedelta(days=34), DEFAULT_POLICY)
     assert retried.after.status is Status.PAST_DUE
     assert retried.after.grace_expires_at == past_due.grace_expires_at
     assert not retried.status_changed
@@ -127,7 +128,7 @@ def test_a_failed_retry_during_grace_keeps_the_original_deadline():
 
 def test_payment_during_grace_recovers_without_shifting_the_cycle():
     state = active()
-    past_due = lifecycle.payment_failed(state, state.current_period_end).after
+    past_due = lifecycle.payment_failed(state, state.current_period_end, DEFAULT_POLICY).after
     recovered = lifecycle.payment_succeeded(
         past_due, PREMIUM, 999, state.current_period_end + timedelta(days=3)
     )
@@ -141,8 +142,8 @@ def test_grace_runs_out_on_day_eight():
     failed = past_due()
     failed_at = failed.status_updated_at
     with pytest.raises(InvalidTransition):
-        due.expire(failed, failed_at + timedelta(days=6, hours=23))
-    expired = due.expire(failed, failed_at + timedelta(days=7))
+        due.expire(failed, failed_at + timedelta(days=6, hours=23), DEFAULT_POLICY)
+    expired = due.expire(failed, failed_at + timedelta(days=7), DEFAULT_POLICY)
     assert expired.after.status is Status.EXPIRED
     assert expired.reason == "grace_period_ended"
 
@@ -155,7 +156,7 @@ def test_cancel_at_period_end_keeps_access_then_expires():
     assert due.due_work(cancelled, NOW + timedelta(days=4)) is None
     end = state.current_period_end
     assert due.due_work(cancelled, end) is due.DueWork.EXPIRE
-    assert due.expire(cancelled, end).after.status is Status.EXPIRED
+    assert due.expire(cancelled, end, DEFAULT_POLICY).after.status is Status.EXPIRED
 
 
 def test_resume_before_period_end_restores_the_previous_status():
@@ -236,7 +237,7 @@ def test_suspend_and_reinstate_round_trip():
 )
 def test_ended_subscriptions_refuse_every_action(action):
     failed = past_due()
-    expired = due.expire(failed, failed.status_updated_at + GRACE_PERIOD)
+    expired = due.expire(failed, failed.status_updated_at + GRACE_PERIOD, DEFAULT_POLICY)
     with pytest.raises(InvalidTransition) as caught:
         action(expired.after)
     assert caught.value.code is ErrorCode.INVALID_TRANSITION

@@ -1,4 +1,5 @@
-"""Invariants of the state machine over random event sequences (hypothesis)."""
+"""Invariants of the state machine over random event sequences and random plan
+policies (hypothesis)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from hypothesis import strategies as st
 
 from services.common.errors import InvalidTransition
 from services.pricing.periods import Interval
+from services.pricing.policy import (
+    DEFAULT_POLICY,
+    AfterGrace,
+    ChangeTiming,
+    LifecyclePolicy,
+    Proration,
+    check_policy,
+)
 from services.subscriptions import due, lifecycle, pausing
 from services.subscriptions.lifecycle import PlanTerms, Status, SubscriptionState
 from services.subscriptions.state import PlanFeatures, entitlements_for
@@ -43,16 +52,51 @@ EVENTS = st.sampled_from(
 STEPS = st.lists(st.tuples(EVENTS, st.integers(0, 40 * 86400)), max_size=30)
 
 
-def apply(state: SubscriptionState, event: str, now: datetime) -> SubscriptionState:
+@st.composite
+def policies(draw: st.DrawFn) -> LifecyclePolicy:
+    grace = draw(st.integers(0, 30))
+    retries = draw(st.lists(st.integers(1, max(grace - 1, 1)), max_size=5, unique=True))
+    return check_policy(
+        LifecyclePolicy(
+            proration=draw(st.sampled_from(Proration)),
+            upgrade_timing=draw(st.sampled_from(ChangeTiming)),
+            downgrade_timing=draw(st.sampled_from(ChangeTiming)),
+            retry_days=tuple(sorted(day for day in retries if day < grace)),
+            grace_days=grace,
+            after_grace=draw(st.sampled_from(AfterGrace)),
+        )
+    )
+
+
+def change(
+    state: SubscriptionState, target: PlanTerms, now: datetime, policy: LifecyclePolicy
+) -> SubscriptionState:
+    """A plan change as the use case drives the rules: timed by the policy of the plan
+    being left; FULL_PERIOD starts a new period."""
+    upgrade = target.tier_rank > PLANS[state.plan_code].tier_rank
+    if policy.timing(upgrade=upgrade) is ChangeTiming.PERIOD_END:
+        return lifecycle.schedule_plan_change(state, target, now, upgrade=upgrade).after
+    period = None
+    if policy.proration is Proration.FULL_PERIOD and state.status is Status.ACTIVE:
+        period = (now, now + timedelta(days=30))
+    return lifecycle.change_plan(state, target, now, upgrade=upgrade, period=period).after
+
+
+def apply(
+    state: SubscriptionState,
+    event: str,
+    now: datetime,
+    policy: LifecyclePolicy = DEFAULT_POLICY,
+) -> SubscriptionState:
     plan = PLANS[state.pending_plan_code or state.plan_code]
     if event == "pay_ok":
         return lifecycle.payment_succeeded(state, plan, plan.price_cents, now).after
     if event == "pay_fail":
-        return lifecycle.payment_failed(state, now).after
+        return lifecycle.payment_failed(state, now, policy).after
     if event == "pay_cancel":
-        return lifecycle.payment_canceled(state, now).after
+        return lifecycle.payment_canceled(state, now, policy).after
     if event == "expire":
-        return due.expire(state, now).after
+        return due.expire(state, now, policy).after
     if event == "cancel_end":
         return lifecycle.cancel(state, now, at_period_end=True).after
     if event == "cancel_now":
@@ -60,9 +104,9 @@ def apply(state: SubscriptionState, event: str, now: datetime) -> SubscriptionSt
     if event == "resume":
         return lifecycle.resume(state, now).after
     if event == "upgrade":
-        return lifecycle.change_plan(state, PREMIUM, now).after
+        return change(state, PREMIUM, now, policy)
     if event == "downgrade":
-        return lifecycle.schedule_downgrade(state, AD_FREE, now).after
+        return change(state, AD_FREE, now, policy)
     if event == "suspend":
         return lifecycle.suspend(state, now).after
     if event == "pause":
@@ -72,18 +116,25 @@ def apply(state: SubscriptionState, event: str, now: datetime) -> SubscriptionSt
     return lifecycle.reinstate(state, now).after
 
 
-def check_invariants(state: SubscriptionState, now: datetime) -> None:
+def check_invariants(
+    state: SubscriptionState, now: datetime, policy: LifecyclePolicy = DEFAULT_POLICY
+) -> None:
     start, end = state.current_period_start, state.current_period_end
     if start is not None and end is not None:
         assert start <= end
     if state.status is Status.ACTIVE:
         assert state.activated_at is not None and end is not None
     if state.status is Status.PAST_DUE:
-        assert state.grace_expires_at is not None
+        grace = state.grace_expires_at
+        # Grace is the policy's length at most, and every retry falls inside it.
+        assert grace is not None and grace - policy.grace <= now
+        assert state.next_retry_at is None or state.next_retry_at < grace
+        assert state.retry_count <= len(policy.retry_days)
     assert (state.status is Status.SUSPENDED) == (state.status_before_suspension is not None)
     # Only a paused subscription waits to resume; nothing is due while paused but that.
     if state.status is Status.PAUSED:
-        assert state.resumes_at is not None
+        # Paused by the customer until a date, or by grace ending until they resume.
+        assert state.resumes_at is not None or policy.after_grace is AfterGrace.PAUSE
         assert due.due_work(state, now) in (None, due.DueWork.RESUME)
     elif state.status_before_suspension is not Status.PAUSED:
         assert state.resumes_at is None
@@ -105,24 +156,33 @@ def check_invariants(state: SubscriptionState, now: datetime) -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(trial=st.booleans(), steps=STEPS)
-def test_random_event_sequences_keep_every_invariant(trial, steps):
+@given(trial=st.booleans(), steps=STEPS, policy=st.just(DEFAULT_POLICY) | policies())
+def test_random_event_sequences_keep_every_invariant(trial, steps, policy):
     now = START
     state = lifecycle.start(PREMIUM, now, trial_eligible=trial).after
-    check_invariants(state, now)
+    check_invariants(state, now, policy)
     for event, seconds in steps:
         now += timedelta(seconds=seconds)
         was_current = state.is_current
         try:
-            after = apply(state, event, now)
+            after = apply(state, event, now, policy)
         except InvalidTransition:
             continue  # refused: the state is untouched
         # Nothing brings an ended subscription back: a retry is a new checkout.
         assert was_current, f"{event} changed an ended subscription"
         if after.status is not state.status:
             assert after.status_updated_at == now
+        if state.status is Status.PAST_DUE and event == "expire":
+            # Grace ended unpaid: the policy says what it becomes; only a pause stays.
+            ends = {
+                AfterGrace.EXPIRE: Status.EXPIRED,
+                AfterGrace.CANCEL: Status.CANCELED,
+                AfterGrace.PAUSE: Status.PAUSED,
+            }
+            assert after.status is ends[policy.after_grace]
+            assert after.is_current is (policy.after_grace is AfterGrace.PAUSE)
         state = after
-        check_invariants(state, now)
+        check_invariants(state, now, policy)
 
 
 @settings(max_examples=200, deadline=None)
@@ -130,7 +190,7 @@ def test_random_event_sequences_keep_every_invariant(trial, steps):
 def test_ended_states_refuse_everything(steps):
     now = START
     state = lifecycle.start(PREMIUM, now, trial_eligible=False).after
-    state = lifecycle.payment_failed(state, now).after
+    state = lifecycle.payment_failed(state, now, DEFAULT_POLICY).after
     assert state.status is Status.FAILED
     for event, seconds in steps:
         now += timedelta(seconds=seconds)
