@@ -142,3 +142,56 @@ async def test_a_price_set_in_the_console_is_what_plans_says(browser, api):
     assert made["data"]["plan"] == {"interval": "WEEK", "intervalCount": 2}
     await screenshot(page, "console-plans")
     assert refused == []
+
+
+async def test_a_plans_policy_and_a_customers_price_are_edited_in_the_console(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="vip"
+    )
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    await page.goto(f"{base}/console#plans/premium")
+    form = page.locator("#policy-form")
+    await expect(form.get_by_label("Retry on days")).to_have_value("1, 3, 5")  # the defaults
+    await form.get_by_label("Downgrades take effect").select_option("IMMEDIATE")
+    await form.get_by_label("Retry on days").fill("2, 4")
+    await form.get_by_label("Grace days").fill("9")
+    await form.get_by_label("When grace ends unpaid, it").select_option("PAUSE")
+    summary = page.locator("#policy-summary")
+    await expect(summary).to_contain_text("retried on days 1, 3, 5 of a 7-day grace")
+    await form.get_by_role("button", name="Save policy").click()
+    await expect(summary).to_contain_text("retried on days 2, 4 of a 9-day grace")
+    await expect(summary).to_contain_text("is paused until the customer resumes")
+    policy = await api.gql(
+        '{ plan(code: "premium") { policy { downgradeTiming retryDays graceDays afterGrace } } }'
+    )
+    assert policy["data"]["plan"]["policy"] == {
+        "downgradeTiming": "IMMEDIATE",
+        "retryDays": [2, 4],
+        "graceDays": 9,
+        "afterGrace": "PAUSE",
+    }
+    # A refused policy says why and changes nothing.
+    await page.locator("#policy-form").get_by_label("Retry on days").fill("12")
+    await page.locator("#policy-form").get_by_role("button", name="Save policy").click()
+    await expect(page.locator("#alert")).to_contain_text("retryDays")
+    again = await api.gql('{ plan(code: "premium") { policy { retryDays } } }')
+    assert again["data"]["plan"]["policy"]["retryDays"] == [2, 4]
+
+    prices = page.locator("#customer-price-form")
+    await prices.get_by_label("User id").fill("vip")
+    await prices.get_by_label("Plan").select_option("premium")
+    await prices.get_by_label("Customer price (minor units)").fill("799")
+    await prices.get_by_role("button", name="Set customer price").click()
+    await expect(page.locator("#customer-price-result")).to_contain_text("$7.99")
+    mine = await api.gql(
+        "{ mySubscription { priceCents priceOverride { priceCents } } }", user="vip"
+    )
+    assert mine["data"]["mySubscription"]["priceOverride"] == {"priceCents": 799}
+    await prices.get_by_role("button", name="Remove customer price").click()
+    await expect(page.locator("#customer-price-result")).to_contain_text("own price")
+    mine = await api.gql("{ mySubscription { priceOverride { priceCents } } }", user="vip")
+    assert mine["data"]["mySubscription"]["priceOverride"] is None
+    await screenshot(page, "console-plan-policy")
+    assert refused == []

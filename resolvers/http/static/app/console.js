@@ -1,5 +1,6 @@
 // The admin console: the same public GraphQL operations a third-party frontend uses.
 import { Stale, busy, checked, escape, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
+import { plansPage } from "/static/app/console-plans.js";
 
 const view = document.getElementById("view");
 const STATUSES = ["PENDING", "TRIALING", "ACTIVE", "PAST_DUE", "CANCELED", "EXPIRED", "FAILED", "SUSPENDED", "PAUSED"];
@@ -47,6 +48,7 @@ function route() {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#${name}`);
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
   }
+  const plans = (selected) => plansPage(view, selected);
   const handlers = { subscriptions, subscription, plans, feed: feedPage, metrics, clock, signout };
   const ticket = pages.next();
   loading();
@@ -139,98 +141,6 @@ async function subscription(id, userId) {
   }));
   act(document.getElementById("suspend"), 'mutation($u: String!) { suspendSubscription(input: {userId: $u, reason: "console"}) { subscription { status } errors { code field message } } }', "suspendSubscription");
   act(document.getElementById("reinstate"), "mutation($u: String!) { reinstateSubscription(input: {userId: $u}) { subscription { status } errors { code field message } } }", "reinstateSubscription");
-}
-
-// --- plans and prices ----------------------------------------------------------
-
-const PLAN_FIELDS = "code name kind priceCents currency interval intervalCount trialDays tierRank archived";
-
-async function plans(selected = "") {
-  const data = await pages.load(`{ plans(includeArchived: true) { ${PLAN_FIELDS} } }`);
-  const history = selected
-    ? (await pages.load("query($c: String!) { pricingHistory(planCode: $c) { priceCents previousPriceCents currency changedBy changedAt note existingSubscribers moveAt } }", { c: selected })).pricingHistory
-    : [];
-  view.innerHTML = `
-    <section><h2>Plans</h2><div class="table-wrap"><table id="plans-table"><thead><tr><th>Code</th><th>Name</th><th>Kind</th><th>Price</th><th>Interval</th><th>Rank</th><th></th></tr></thead><tbody>
-      ${data.plans.map((p) => `<tr data-plan="${escape(p.code)}"><td><a href="#plans/${encodeURIComponent(p.code)}">${escape(p.code)}</a></td><td>${escape(p.name)}</td><td>${p.kind}</td>
-        <td>${money(p.priceCents, p.currency)}</td><td>${p.intervalCount > 1 ? `every ${p.intervalCount} ${p.interval.toLowerCase()}s` : p.interval.toLowerCase()}</td><td>${p.tierRank}</td><td>${p.archived ? '<span class="pill">archived</span>' : `<button class="secondary archive" data-code="${escape(p.code)}">Archive</button>`}</td></tr>`).join("")}
-    </tbody></table></div></section>
-    <section><h2>Set a price</h2>
-      <form id="price-form" class="inline">
-        <label>Plan <select name="planCode">${data.plans.map((p) => `<option ${p.code === selected ? "selected" : ""}>${escape(p.code)}</option>`).join("")}</select></label>
-        <label>Price (minor units) <input name="priceCents" type="number" min="0" required></label>
-        <label>Currency <input name="currency" value="USD" size="4" required></label>
-        <label>Current subscribers <select name="existingSubscribers"><option value="KEEP_PRICE">keep their price</option><option value="MOVE_AT">move to it on</option></select></label>
-        <label>Move on <input name="moveAt" type="datetime-local"></label>
-        <label>Note (internal) <input name="note"></label>
-        <button type="submit">Set price</button>
-      </form>
-      ${selected ? `<h2>Pricing history of ${escape(selected)}</h2><ul id="pricing-history">${history.map((r) => `<li>${when(r.changedAt)}: ${money(r.priceCents, r.currency)} (was ${r.previousPriceCents === null ? "—" : money(r.previousPriceCents, r.currency)}) by ${escape(r.changedBy)}; ${r.existingSubscribers === "MOVE_AT" ? `subscribers move ${when(r.moveAt)}` : "subscribers keep their price"}${r.note ? ` — ${escape(r.note)}` : ""}</li>`).join("")}</ul>` : ""}
-    </section>
-    <section><h2>Rename or describe a plan</h2>
-      <form id="update-form" class="inline">
-        <label>Plan <select name="code">${data.plans.map((p) => `<option ${p.code === selected ? "selected" : ""}>${escape(p.code)}</option>`).join("")}</select></label>
-        <label>Name <input name="name"></label>
-        <label>Description <input name="description"></label>
-        <button type="submit">Update plan</button>
-      </form>
-    </section>
-    <section><h2>New plan</h2>
-      <form id="plan-form" class="inline">
-        <label>Code <input name="code" required></label>
-        <label>Name <input name="name" required></label>
-        <label>Price (minor units) <input name="priceCents" type="number" min="0" required></label>
-        <label>Currency <input name="currency" value="USD" size="4"></label>
-        <label>Every <input name="intervalCount" type="number" min="1" max="36" value="1" size="3"></label>
-        <label>Interval <select name="interval"><option>DAY</option><option>WEEK</option><option selected>MONTH</option><option>YEAR</option></select></label>
-        <label>Tier rank <input name="tierRank" type="number" min="0" required></label>
-        <label>Features (comma separated) <input name="entitlements"></label>
-        <button type="submit">Create plan</button>
-      </form>
-    </section>`;
-  const price = document.getElementById("price-form");
-  price.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = new FormData(price);
-    busy(price.querySelector("button"), async () => {
-      const moving = f.get("existingSubscribers") === "MOVE_AT";
-      const moveAt = moving && f.get("moveAt") ? new Date(f.get("moveAt")).toISOString() : null;
-      const input = { planCode: f.get("planCode"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"), note: f.get("note") || null, existingSubscribers: f.get("existingSubscribers"), moveAt };
-      checked((await gql("mutation($i: SetPlanPriceInput!) { setPlanPrice(input: $i) { plan { code priceCents } errors { code field message } } }", { i: input })).setPlanPrice);
-      location.hash = `plans/${encodeURIComponent(input.planCode)}`;
-      await plans(input.planCode);
-    });
-  });
-  const update = document.getElementById("update-form");
-  update.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = new FormData(update);
-    busy(update.querySelector("button"), async () => {
-      const input = { code: f.get("code"), name: f.get("name") || null, description: f.get("description") || null };
-      checked((await gql("mutation($i: UpdatePlanInput!) { updatePlan(input: $i) { plan { code } errors { code field message } } }", { i: input })).updatePlan);
-      await plans(input.code);
-    });
-  });
-  const create = document.getElementById("plan-form");
-  create.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = new FormData(create);
-    busy(create.querySelector("button"), async () => {
-      const input = {
-        code: f.get("code"), name: f.get("name"), priceCents: Number(f.get("priceCents")), currency: f.get("currency"),
-        interval: f.get("interval"), intervalCount: Number(f.get("intervalCount") || 1), tierRank: Number(f.get("tierRank")),
-        entitlements: String(f.get("entitlements") || "").split(",").map((s) => s.trim()).filter(Boolean),
-      };
-      checked((await gql("mutation($i: CreatePlanInput!) { createPlan(input: $i) { plan { code } errors { code field message } } }", { i: input })).createPlan);
-      await plans(input.code);
-    });
-  });
-  for (const button of document.querySelectorAll("button.archive")) {
-    button.addEventListener("click", () => busy(button, async () => {
-      checked((await gql("mutation($c: String!) { archivePlan(input: {code: $c}) { plan { code } errors { code field message } } }", { c: button.dataset.code })).archivePlan);
-      await plans(selected);
-    }));
-  }
 }
 
 // --- live feed -----------------------------------------------------------------
