@@ -26,6 +26,7 @@ from models.usage import (
     UsageEvent,
     UsageUniqueValue,
 )
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "Base",
@@ -61,5 +62,8 @@ __all__ = [
     "UsageCounter",
     "UsageEvent",
     "UsageUniqueValue",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WorkerHeartbeat",
 ]

@@ -13,7 +13,9 @@ from models.base import USER_ID, Base, server_now
 
 class OutboxEvent(Base):
     """Events written in the same transaction as the change they describe; a relay
-    publishes them in id order."""
+    publishes them in id order. Each row is also the event log's entry: a sequencer
+    gives it its `position` soon after it commits (services/store/event_log.py), and it
+    is kept for EVENT_RETENTION_DAYS."""
 
     __tablename__ = "outbox"
     __table_args__ = (
@@ -28,6 +30,27 @@ class OutboxEvent(Base):
             "published_at",
             postgresql_where=text("published_at IS NOT NULL"),
         ),
+        # The event log: rows waiting for a position, and the log read by position,
+        # by user and by time (of those, an insert touches only the first).
+        Index("ix_outbox_unsequenced", "id", postgresql_where=text("position IS NULL")),
+        Index(
+            "uq_outbox_position",
+            "position",
+            unique=True,
+            postgresql_where=text("position IS NOT NULL"),
+        ),
+        Index(
+            "ix_outbox_key_position",
+            "key",
+            "position",
+            postgresql_where=text("position IS NOT NULL"),
+        ),
+        Index(
+            "ix_outbox_time_position",
+            "created_at",
+            "position",
+            postgresql_where=text("position IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -39,6 +62,7 @@ class OutboxEvent(Base):
     envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
+    position: Mapped[int | None] = mapped_column(BigInteger)  # in the event log
 
 
 class ProcessedMessage(Base):

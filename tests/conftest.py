@@ -38,7 +38,8 @@ TABLES = (
     "usage_unique_values, usage_events, usage_counters, plan_quotas, quota_pack_units, "
     "credit_notes, refunds, credit_ledger, credit_balances, subscription_discounts, "
     "promotion_codes, coupons, "
-    "checkout_sessions, quota_packs, meters"
+    "checkout_sessions, quota_packs, meters, webhook_attempts, webhook_deliveries, "
+    "webhook_endpoints"
 )
 
 

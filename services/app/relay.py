@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.messaging.live import LiveFeed
 from services.messaging.publisher import OutboundMessage, Publisher, PublishError
 from services.platform.clock import Clock
+from services.store import event_log
 from services.store.messaging import OutboxRepository, PendingEvent
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class OutboxRelay:
         clock: Clock,
         *,
         batch_size: int = 1000,
-        retention: timedelta = timedelta(hours=72),
+        retention: timedelta | None = timedelta(days=400),  # None: kept forever
         live: LiveFeed | None = None,
     ) -> None:
         self.session_factory = session_factory
@@ -71,7 +72,10 @@ class OutboxRelay:
         return 0 if batch is None else await self._publish(batch, None)
 
     async def drain(self) -> int:
-        """Publish until nothing publishable is left; returns how many went out."""
+        """Publish until nothing publishable is left; returns how many went out. What
+        committed before gets its event log position first (while this relay holds no
+        batch: the sequencer waits for rows a relay holds)."""
+        await self.sequence()
         total, flying = 0, list[_Batch]()  # oldest first
         try:
             while True:
@@ -138,7 +142,14 @@ class OutboxRelay:
             await self.live.publish(messages)
         return len(messages)
 
+    async def sequence(self) -> int:
+        async with self.session_factory() as session, session.begin():
+            return await event_log.sequence(session, wait=False)
+
     async def prune(self) -> int:
+        """Published events leave the outbox, and so the event log, after retention."""
+        if self.retention is None:
+            return 0
         async with self.session_factory() as session, session.begin():
             return await OutboxRepository(session).prune(self.clock.now() - self.retention)
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from services.app.health import Heartbeats
 from services.app.relay import OutboxRelay
+from services.webhooks.delivery import WebhookSender
 from services.collection import test_clock
 from services.collection.reconcile import reconcile_unsettled
 from services.collection.scheduler import run_due_work
@@ -65,7 +66,7 @@ def background_loops(
         publisher,
         deps.clock,
         batch_size=deps.settings.outbox_batch_size,
-        retention=timedelta(hours=deps.settings.outbox_retention_hours),
+        retention=timedelta(days=deps.settings.event_retention_days) or None,
         live=live,
     )
     heartbeats = Heartbeats()
@@ -89,7 +90,7 @@ def background_loops(
             lambda: broadcasts.run_pending(deps),
             beat("broadcasts"),
         ),
-        _every(stop, PRUNE_EVERY_SECONDS, "published outbox rows pruned", relay.prune),
+        _every(stop, PRUNE_EVERY_SECONDS, "events past EVENT_RETENTION_DAYS pruned", relay.prune),
         _every(stop, HEARTBEAT_SECONDS, "heartbeats", lambda: heartbeats.flush(deps)),
         _every(
             stop,
@@ -99,6 +100,7 @@ def background_loops(
             beat("reconcile"),
         ),
     ]
+    loops.append(WebhookSender(deps).run(stop))
     if consumer is not None:
         loops.append(consumer.run(stop, on_round=beat("consumer")))
     return loops

@@ -41,3 +41,20 @@ def check_first(first: int) -> int:
     if first < 1 or first > MAX_PAGE:
         raise DomainError(ErrorCode.INVALID_INPUT, f"first must be 1-{MAX_PAGE}", "first")
     return first
+
+
+def encode_position(position: int) -> str:
+    """An event log cursor: opaque to clients, a position to us."""
+    return base64.urlsafe_b64encode(f"log:{position}".encode()).decode()
+
+
+def decode_position(cursor: str | None, field: str = "after") -> int:
+    if cursor is None or cursor == "":
+        return 0
+    try:
+        kind, _, position = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind != "log" or not position.isdigit():
+            raise ValueError(cursor)
+        return int(position)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise DomainError(ErrorCode.INVALID_INPUT, "malformed cursor", field) from exc

@@ -34,6 +34,32 @@ CREDIT_ADJUSTED = "credit.adjusted"
 REFUND_CREATED = "refund.created"
 CREDIT_NOTE_ISSUED = "credit_note.issued"
 PRICE_CHANGE_SCHEDULED = "subscription.price_change_scheduled"
+WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint.disabled"
+# Every type the service publishes (each has a JSON Schema in docs/events/).
+PUBLISHED_TYPES = frozenset(
+    {
+        SUBSCRIPTION_STARTED,
+        SUBSCRIPTION_CANCELLED,
+        SUBSCRIPTION_UPGRADED,
+        SUBSCRIPTION_DOWNGRADED,
+        SUBSCRIPTION_STATUS_CHANGED,
+        PRICING_CHANGED,
+        NOTIFICATION_REQUESTED,
+        FULFILLMENT_REQUESTED,
+        COMMAND_REJECTED,
+        PLAN_UPDATED,
+        USAGE_THRESHOLD_REACHED,
+        QUOTA_PACK_PURCHASED,
+        SUBSCRIPTION_PAUSED,
+        SUBSCRIPTION_RESUMED,
+        COUPON_REDEEMED,
+        CREDIT_ADJUSTED,
+        REFUND_CREATED,
+        CREDIT_NOTE_ISSUED,
+        PRICE_CHANGE_SCHEDULED,
+        WEBHOOK_ENDPOINT_DISABLED,
+    }
+)
 # Changes to the catalog change what every subscriber of a plan may use.
 CATALOG_EVENTS = frozenset({PRICING_CHANGED, PLAN_UPDATED})
 

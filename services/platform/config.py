@@ -106,7 +106,14 @@ class Settings(BaseSettings):
     # locks while its charges run, 16 at a time: with a remote processor, a smaller batch
     # keeps a user's own change from waiting long behind a renewal.
     scheduler_batch_size: int = Field(default=2000, ge=1, le=20_000)
-    outbox_retention_hours: int = Field(default=72, ge=1)
+    # The event log (the outbox's rows, once published) is kept this long; 0: forever.
+    event_retention_days: int = Field(default=400, ge=0)
+    # Outbound webhooks: a 2xx within the timeout is delivered; the waits before each
+    # attempt (the first is immediate); an endpoint whose every delivery failed this long
+    # is disabled.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_seconds: str = "0,5,300,1800,7200,18000,36000,36000"
+    webhook_disable_after_days: int = Field(default=5, ge=1)
     # /admin/health says "degraded" when events or lifecycle work wait longer than this.
     stall_alert_seconds: float = Field(default=120.0, gt=0)
     metrics_token: str | None = Field(default=None, min_length=16)  # bearer for /metrics

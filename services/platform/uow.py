@@ -25,6 +25,7 @@ from services.store.packs import PackRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
 from services.store.usage import UsageRepository
+from services.store.webhooks import WebhookRepository
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class UnitOfWork:
         self.packs = PackRepository(self.session)
         self.discounts = DiscountRepository(self.session)
         self.credits = CreditRepository(self.session)
+        self.webhooks = WebhookRepository(self.session)
         self._events = []
         if self._inbox is not None:
             # The message is recorded in the transaction that applies its effect: a

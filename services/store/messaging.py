@@ -196,6 +196,8 @@ class OutboxRepository:
 
     async def prune(self, published_before: datetime) -> int:
         result = await self.session.execute(
-            delete(OutboxEvent).where(OutboxEvent.published_at < published_before)
+            delete(OutboxEvent).where(
+                OutboxEvent.published_at < published_before, OutboxEvent.position.is_not(None)
+            )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""Reading the event log: every event the service published, kept EVENT_RETENTION_DAYS,
+paged by opaque cursors (docs/events.md). Admins and services read all of it; a
+customer reads the events about them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.common.errors import DomainError, ErrorCode
+from services.common.pagination import Page, check_first, decode_position, encode_position
+from services.messaging import events
+from services.platform.deps import Deps
+from services.store import event_log
+from services.store.event_log import LoggedEvent
+
+MAX_TYPES = 50
+# What a customer may read of their own: events about them. (Catalog events are keyed
+# by plan code, which a user id could equal; they are not a customer's.)
+CUSTOMER_TYPES = frozenset(
+    {
+        events.SUBSCRIPTION_STARTED,
+        events.SUBSCRIPTION_CANCELLED,
+        events.SUBSCRIPTION_UPGRADED,
+        events.SUBSCRIPTION_DOWNGRADED,
+        events.SUBSCRIPTION_STATUS_CHANGED,
+        events.SUBSCRIPTION_PAUSED,
+        events.SUBSCRIPTION_RESUMED,
+        events.PRICE_CHANGE_SCHEDULED,
+        events.FULFILLMENT_REQUESTED,
+        events.USAGE_THRESHOLD_REACHED,
+        events.QUOTA_PACK_PURCHASED,
+        events.COUPON_REDEEMED,
+        events.CREDIT_ADJUSTED,
+        events.REFUND_CREATED,
+        events.CREDIT_NOTE_ISSUED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    first: int = 50
+    after: str | None = None
+    types: Sequence[str] = ()
+    user_id: str | None = None
+    since: datetime | None = None
+
+
+def cursor_of(event: LoggedEvent) -> str:
+    return encode_position(event.position)
+
+
+async def catch_up(deps: Deps) -> None:
+    """Position what committed so far, unless a sequencer is at it already."""
+    async with deps.session_factory() as session, session.begin():
+        await event_log.sequence(session, wait=False)
+
+
+async def read(deps: Deps, query: EventQuery, *, customer: bool = False) -> Page[LoggedEvent]:
+    first = check_first(query.first)
+    after = decode_position(query.after)
+    types = list(dict.fromkeys(query.types))
+    if len(types) > MAX_TYPES:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"at most {MAX_TYPES} types", "types")
+    if customer:
+        types = [t for t in types if t in CUSTOMER_TYPES] if types else sorted(CUSTOMER_TYPES)
+        if not types:
+            return Page((), False, query.after)
+    await catch_up(deps)
+    async with deps.session_factory() as session:
+        found = await event_log.page(
+            session, after, first + 1, types=types, key=query.user_id, since=query.since
+        )
+    shown = found[:first]
+    end = cursor_of(shown[-1]) if shown else query.after
+    return Page(tuple(shown), len(found) > first, end)

@@ -1,0 +1,1 @@
+"""Outbound webhooks: endpoints, deliveries of the event log, Standard Webhooks signatures."""
