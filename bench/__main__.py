@@ -22,6 +22,7 @@ from bench import (
     scale,
     usage,
     usage_batches,
+    webhooks,
 )
 from bench.common import Report
 from services.platform.config import Settings
@@ -31,12 +32,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--full", action="store_true", help="the issues' full sizes (slower)")
     parser.add_argument(
-        "--only", nargs="*", help="http scale lifecycle events fanout coldstart usage console"
+        "--only",
+        nargs="*",
+        help="http scale lifecycle events fanout coldstart usage console webhooks",
     )
     args = parser.parse_args()
     wanted = set(
         args.only
-        or ["http", "scale", "lifecycle", "events", "fanout", "coldstart", "usage", "console"]
+        or [
+            "http",
+            "scale",
+            "lifecycle",
+            "events",
+            "fanout",
+            "coldstart",
+            "usage",
+            "console",
+            "webhooks",
+        ]
     )
     http.require_wrk()
     report = Report()
@@ -63,6 +76,9 @@ def main() -> None:
     if "console" in wanted:
         print("== console: metrics over GraphQL vs its SQL by hand; first load", flush=True)
         console.run(report, 1_000_000 if args.full else 100_000)
+    if "webhooks" in wanted:
+        print("== webhooks: signed, recorded deliveries vs plain httpx POSTs", flush=True)
+        webhooks.run(report)
     if "fanout" in wanted:
         print("== websocket fan-out vs a bare Starlette broadcast", flush=True)
         fanout.run(report, (1000, 5000))

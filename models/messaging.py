@@ -14,7 +14,7 @@ from models.base import USER_ID, Base, server_now
 class OutboxEvent(Base):
     """Events written in the same transaction as the change they describe; a relay
     publishes them in id order. Each row is also the event log's entry: a sequencer
-    gives it its `position` soon after it commits (services/store/event_log.py), and it
+    gives it its `position` soon after it commits (services/store/messaging.py), and it
     is kept for EVENT_RETENTION_DAYS."""
 
     __tablename__ = "outbox"

@@ -1,13 +1,15 @@
-"""GraphQL types the admin console and the customer portal use beyond the core ones:
-key figures, hosted checkout, development sign-in."""
+"""GraphQL types beyond the core ones: the console's and the portal's key figures,
+hosted checkout, development sign-in, the event log and outbound webhooks."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 
-from schema.types import Payment, Subscription, UserError
+from schema.enums import WebhookDeliveryStatus, WebhookEndpointStatus
+from schema.types import PageInfo, Payment, Subscription, UserError
 
 
 @strawberry.type
@@ -81,4 +83,88 @@ class CompleteCheckoutPayload:
 class DevelopmentTokenPayload:
     token: str | None
     expires_at: datetime | None
+    errors: list[UserError]
+
+
+# --- the event log and webhooks ------------------------------------------------------
+
+
+@strawberry.type(description="One event of the log: a CloudEvent (docs/events.md).")
+class LoggedEvent:
+    id: str = strawberry.field(description="The CloudEvent id; a webhook's `webhook-id`.")
+    type: str
+    subject: str
+    time: datetime
+    data: JSON
+
+
+@strawberry.type
+class LoggedEventEdge:
+    cursor: str
+    node: LoggedEvent
+
+
+@strawberry.type
+class LoggedEventConnection:
+    edges: list[LoggedEventEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class WebhookEndpoint:
+    id: strawberry.ID
+    url: str
+    description: str
+    event_types: list[str] = strawberry.field(description="Empty: every type.")
+    status: WebhookEndpointStatus
+    disabled_reason: str | None
+    created_at: datetime
+    secret: str | None = strawberry.field(
+        description="whsec_…: only in the answer that created or rotated it."
+    )
+
+
+@strawberry.type
+class WebhookEndpointPayload:
+    endpoint: WebhookEndpoint | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class WebhookAttempt:
+    attempt: int
+    status_code: int | None = strawberry.field(description="Null: no HTTP answer.")
+    duration_ms: int
+    error: str | None
+    attempted_at: datetime
+    next_attempt_at: datetime | None
+
+
+@strawberry.type
+class WebhookDelivery:
+    id: strawberry.ID
+    event_id: str
+    event_type: str
+    status: WebhookDeliveryStatus
+    attempts: list[WebhookAttempt]
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@strawberry.type
+class WebhookDeliveryConnection:
+    nodes: list[WebhookDelivery]
+    page_info: PageInfo
+
+
+@strawberry.type
+class WebhookDeliveryPayload:
+    delivery: WebhookDelivery | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ReplayWebhooksPayload:
+    queued: int = strawberry.field(description="Deliveries queued from the log.")
     errors: list[UserError]

@@ -24,6 +24,8 @@ from services.subscriptions.lifecycle import Status as SubscriptionStatus
 from services.usage.rules import Aggregation as MeterAggregation
 from services.usage.rules import PackStatus
 from services.usage.rules import Refusal as QuotaRefusal
+from services.webhooks.rules import DeliveryStatus as WebhookDeliveryStatus
+from services.webhooks.rules import EndpointStatus as WebhookEndpointStatus
 
 for _enum, _name in (
     (SubscriptionStatus, "SubscriptionStatus"),
@@ -47,6 +49,8 @@ for _enum, _name in (
     (Proration, "Proration"),
     (ChangeTiming, "ChangeTiming"),
     (AfterGrace, "AfterGrace"),
+    (WebhookEndpointStatus, "WebhookEndpointStatus"),
+    (WebhookDeliveryStatus, "WebhookDeliveryStatus"),
 ):
     strawberry.enum(_enum, name=_name)
 
@@ -72,4 +76,6 @@ __all__ = [
     "RefundStatus",
     "SubscriptionStatus",
     "UserErrorCode",
+    "WebhookDeliveryStatus",
+    "WebhookEndpointStatus",
 ]

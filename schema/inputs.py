@@ -333,3 +333,31 @@ class SetCustomerPriceInput:
 class RemoveCustomerPriceInput:
     user_id: str
     plan_code: str
+
+
+@strawberry.input
+class CreateWebhookEndpointInput:
+    url: str
+    event_types: list[str] = strawberry.field(
+        default_factory=list, description="Event types to send; empty: every type."
+    )
+    description: str = ""
+
+
+@strawberry.input(description="Fields left out keep their value.")
+class UpdateWebhookEndpointInput:
+    endpoint_id: strawberry.ID
+    url: str | None = None
+    event_types: list[str] | None = None
+    description: str | None = None
+
+
+@strawberry.input
+class WebhookEndpointIdInput:
+    endpoint_id: strawberry.ID
+
+
+@strawberry.input
+class ReplayWebhooksInput:
+    endpoint_id: strawberry.ID
+    since: datetime = strawberry.field(description="Every logged event from then on.")

@@ -8,6 +8,7 @@ from strawberry.permission import BasePermission
 
 from resolvers.graphql import console, credits, discounts, live, mutations, queries
 from resolvers.graphql import usage as metered
+from resolvers.graphql import webhooks as hooks
 from schema.permissions import (
     IsAdmin,
     IsAuthenticated,
@@ -137,10 +138,58 @@ class Query:
         permission_classes=admin_only,
         description="The service clock; only when started with TEST_CLOCK=1.",
     )
+    events = strawberry.field(
+        resolver=hooks.events,
+        permission_classes=services_or_admin,
+        description="The event log, oldest first from `after`, kept EVENT_RETENTION_DAYS.",
+    )
+    my_events = strawberry.field(
+        resolver=hooks.my_events,
+        permission_classes=signed_in,
+        description="The events about you, oldest first from `after`.",
+    )
+    webhook_endpoints = strawberry.field(
+        resolver=hooks.webhook_endpoints, permission_classes=admin_only
+    )
+    webhook_deliveries = strawberry.field(
+        resolver=hooks.webhook_deliveries,
+        permission_classes=admin_only,
+        description="An endpoint's deliveries, newest first, each with its attempts.",
+    )
 
 
 @strawberry.type
 class Mutation:
+    create_webhook_endpoint = strawberry.mutation(
+        resolver=hooks.create_webhook_endpoint,
+        permission_classes=admin_writes,
+        description="The answer carries the signing secret, this once only.",
+    )
+    update_webhook_endpoint = strawberry.mutation(
+        resolver=hooks.update_webhook_endpoint, permission_classes=admin_writes
+    )
+    disable_webhook_endpoint = strawberry.mutation(
+        resolver=hooks.disable_webhook_endpoint, permission_classes=admin_writes
+    )
+    enable_webhook_endpoint = strawberry.mutation(
+        resolver=hooks.enable_webhook_endpoint, permission_classes=admin_writes
+    )
+    delete_webhook_endpoint = strawberry.mutation(
+        resolver=hooks.delete_webhook_endpoint, permission_classes=admin_writes
+    )
+    rotate_webhook_secret = strawberry.mutation(
+        resolver=hooks.rotate_webhook_secret,
+        permission_classes=admin_writes,
+        description="A new secret (answered once); the old one keeps signing for 24 hours.",
+    )
+    redeliver_webhook = strawberry.mutation(
+        resolver=hooks.redeliver_webhook, permission_classes=admin_writes
+    )
+    replay_webhooks = strawberry.mutation(
+        resolver=hooks.replay_webhooks,
+        permission_classes=admin_writes,
+        description="Send the endpoint every logged event since `since` again.",
+    )
     subscribe = strawberry.mutation(
         resolver=mutations.subscribe, permission_classes=signed_in_writes
     )

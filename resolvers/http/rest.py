@@ -17,6 +17,7 @@ from services.platform.auth import AuthError, Principal, TokenVerifier, check_us
 from services.platform.deps import Deps
 from services.platform.rate_limits import Limit, RateLimiter, Refusal
 from services.pricing import catalog
+from services.reads import events as event_reads
 from services.reads import queries
 from services.subscriptions import interruptions, plan_changes
 from services.subscriptions.views import ChargeOutcomeResult
@@ -264,7 +265,28 @@ async def usage(request: Request) -> Response:
     return ready_json_response({"results": results})
 
 
+@endpoint
+async def event_log(request: Request) -> Response:
+    """The event log for services: `after` (a cursor), `limit` (1 to 100), `types`
+    (comma separated); the same cursors as GraphQL's `events`."""
+    caller = await principal(request)
+    if not caller.acts_for_anyone:
+        raise Refused(403, "FORBIDDEN", "reading the event log needs the service or admin role")
+    params = request.query_params
+    limit = _positive_int(params.get("limit", "100"), "limit")
+    types = [kind for kind in params.get("types", "").split(",") if kind]
+    query = event_reads.EventQuery(min(limit, 100), params.get("after") or None, types)
+    page = await event_reads.read(_deps(request), query)
+    data = [
+        {"cursor": event_reads.cursor_of(event), "event": event.envelope} for event in page.items
+    ]
+    return ready_json_response(
+        {"data": data, "hasMore": page.has_next_page, "endCursor": page.end_cursor}
+    )
+
+
 routes = [
+    Route("/api/v1/events", event_log, methods=["GET"]),
     Route("/api/v1/subscriptions/me", my_subscription, methods=["GET"]),
     Route("/api/v1/subscriptions/upgrade", upgrade, methods=["POST"]),
     Route("/api/v1/subscriptions/cancel", cancel, methods=["POST"]),

@@ -28,8 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.messaging.live import LiveFeed
 from services.messaging.publisher import OutboundMessage, Publisher, PublishError
 from services.platform.clock import Clock
-from services.store import event_log
-from services.store.messaging import OutboxRepository, PendingEvent
+from services.store.messaging import OutboxRepository, PendingEvent, sequence_log
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = 2  # batches per relay: one being sent while the one before is marked
@@ -144,7 +143,7 @@ class OutboxRelay:
 
     async def sequence(self) -> int:
         async with self.session_factory() as session, session.begin():
-            return await event_log.sequence(session, wait=False)
+            return await sequence_log(session, wait=False)
 
     async def prune(self) -> int:
         """Published events leave the outbox, and so the event log, after retention."""

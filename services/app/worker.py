@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from services.app.health import Heartbeats
 from services.app.relay import OutboxRelay
-from services.webhooks.delivery import WebhookSender
 from services.collection import test_clock
 from services.collection.reconcile import reconcile_unsettled
 from services.collection.scheduler import run_due_work
@@ -21,6 +20,7 @@ from services.messaging.live import LiveFeed
 from services.messaging.publisher import Publisher
 from services.platform.deps import Deps
 from services.pricing import broadcasts
+from services.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
 SCHEDULER_POLL_SECONDS = 5.0

@@ -20,7 +20,7 @@ from services.store.billing import BillingRepository
 from services.store.credits import CreditRepository
 from services.store.discounts import DiscountRepository
 from services.store.messaging import MessagingRepository
-from services.store.operations import OperationsRepository
+from services.store.metrics import OperationsRepository
 from services.store.packs import PackRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository

@@ -12,8 +12,8 @@ from services.common.errors import DomainError, ErrorCode
 from services.common.pagination import Page, check_first, decode_position, encode_position
 from services.messaging import events
 from services.platform.deps import Deps
-from services.store import event_log
-from services.store.event_log import LoggedEvent
+from services.store.messaging import LoggedEvent as LoggedEvent  # the views
+from services.store.messaging import log_page, sequence_log
 
 MAX_TYPES = 50
 # What a customer may read of their own: events about them. (Catalog events are keyed
@@ -55,7 +55,7 @@ def cursor_of(event: LoggedEvent) -> str:
 async def catch_up(deps: Deps) -> None:
     """Position what committed so far, unless a sequencer is at it already."""
     async with deps.session_factory() as session, session.begin():
-        await event_log.sequence(session, wait=False)
+        await sequence_log(session, wait=False)
 
 
 async def read(deps: Deps, query: EventQuery, *, customer: bool = False) -> Page[LoggedEvent]:
@@ -70,7 +70,7 @@ async def read(deps: Deps, query: EventQuery, *, customer: bool = False) -> Page
             return Page((), False, query.after)
     await catch_up(deps)
     async with deps.session_factory() as session:
-        found = await event_log.page(
+        found = await log_page(
             session, after, first + 1, types=types, key=query.user_id, since=query.since
         )
     shown = found[:first]

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from services.store.event_log import LoggedEvent
+from services.store.messaging import LoggedEvent
 from services.webhooks.rules import DeliveryStatus, EndpointStatus
 
 
@@ -179,6 +179,25 @@ class WebhookRepository:
         if lock:
             query = query.with_for_update()
         return await self.session.scalar(query)
+
+    async def deliveries_for_update(
+        self, delivery_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, WebhookDelivery]:
+        query = (
+            select(WebhookDelivery)
+            .where(WebhookDelivery.id.in_(delivery_ids))
+            .order_by(WebhookDelivery.id)  # one lock order for every recorder
+            .with_for_update()
+        )
+        return {row.id: row for row in await self.session.scalars(query)}
+
+    async def clear_failing(self, endpoint_id: uuid.UUID) -> None:
+        """A success ends a run of failures (a row without one is not even locked)."""
+        await self.session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
+            .values(failing_since=None)
+        )
 
     def add_attempt(self, attempt: WebhookAttempt) -> None:
         self.session.add(attempt)

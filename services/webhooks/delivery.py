@@ -2,33 +2,36 @@
 
 Two steps, each safe with several workers: `fan_out` turns the log's new events into
 one delivery per matching endpoint (each endpoint's cursor moves in the same
-transaction, endpoints locked with SKIP LOCKED); `send_due` leases due deliveries and
-POSTs each in its own task, so a slow endpoint holds a few slots (at most
-PER_ENDPOINT in flight) and never the others. A delivery's lease outlives the timeout:
-a worker killed mid-POST leaves it to be sent again once the lease ends, with the same
-`webhook-id` (the event id), so receivers drop the duplicate. Every attempt is kept.
+transaction, endpoints locked with SKIP LOCKED); `send_due` leases due deliveries (up
+to HELD_PER_ENDPOINT of one endpoint) and POSTs them, PER_ENDPOINT at a time per
+endpoint, so a slow endpoint holds its own slots and never another's. Results are
+recorded as many a transaction as are waiting, while the POSTs go on. A lease outlives
+the endpoint's queue and the timeout: a worker killed mid-POST leaves the delivery to
+be sent again once the lease ends, with the same `webhook-id` (the event id), so
+receivers drop the duplicate. Every attempt is kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections import Counter
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 from standardwebhooks import Webhook
 
-from models import WebhookAttempt, WebhookEndpoint
+from models import WebhookAttempt
 from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.clock import Clock, SystemClock
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store import event_log
+from services.store.messaging import last_position, log_page, sequence_log
 from services.store.webhooks import Leased
 from services.webhooks.rules import (
     DeliveryStatus,
@@ -39,8 +42,10 @@ from services.webhooks.rules import (
 )
 
 log = logging.getLogger(__name__)
-CONCURRENCY = 64  # POSTs in flight per worker
-PER_ENDPOINT = 8  # of them to one endpoint
+CONCURRENCY = 64  # connections per worker
+PER_ENDPOINT = 8  # POSTs in flight to one endpoint
+HELD = 512  # deliveries a worker holds leased (queued or in flight)
+HELD_PER_ENDPOINT = 64  # of them for one endpoint
 FAN_OUT_PAGE = 1000
 USER_AGENT = "subscription-service-webhooks/1"
 
@@ -48,6 +53,14 @@ USER_AGENT = "subscription-service-webhooks/1"
 def signature(secrets: tuple[str, ...], message_id: str, moment: datetime, body: str) -> str:
     """`webhook-signature`: one `v1,<base64>` per secret in use, space separated."""
     return " ".join(Webhook(secret).sign(message_id, moment, body) for secret in secrets)
+
+
+@dataclass(frozen=True)
+class _Result:
+    item: Leased
+    status: int | None
+    error: str | None
+    duration_ms: int
 
 
 class WebhookSender:
@@ -70,20 +83,28 @@ class WebhookSender:
         # The signature's timestamp is the real time: receivers check it against theirs.
         self.wall = wall or SystemClock()
         self.concurrency = concurrency
-        self._in_flight: Counter[uuid.UUID] = Counter()
+        self._held: Counter[uuid.UUID] = Counter()  # leased and not yet recorded
+        self._slots: dict[uuid.UUID, asyncio.Semaphore] = {}  # POSTs per endpoint
         self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[_Result] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._freed = asyncio.Event()  # set when results were recorded
+
+    @property
+    def held(self) -> int:
+        return sum(self._held.values())
 
     async def fan_out(self) -> int:
         """Deliveries for the events logged since each enabled endpoint's cursor."""
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
-            await event_log.sequence(uow.session, wait=False)
+            await sequence_log(uow.session, wait=False)
             await uow.commit()
         created = 0
         async with self.deps.uow() as uow:
             for endpoint in await uow.webhooks.enabled_for_fan_out():
-                top = await event_log.last_position(uow.session)
-                found = await event_log.page(
+                top = await last_position(uow.session)
+                found = await log_page(
                     uow.session, endpoint.cursor, FAN_OUT_PAGE, types=endpoint.event_types
                 )
                 created += await uow.webhooks.fan_out(endpoint, found, now)
@@ -93,19 +114,22 @@ class WebhookSender:
         return created
 
     async def send_due(self) -> int:
-        """Lease what is due and start sending it; returns how many started."""
-        capacity = self.concurrency - len(self._tasks)
+        """Lease what is due (at most HELD_PER_ENDPOINT of one endpoint) and start
+        sending it, PER_ENDPOINT at a time for each endpoint; returns how many."""
+        capacity = HELD - self.held
         if capacity <= 0:
             return 0
         now = self.deps.clock.now()
-        busy = [endpoint for endpoint, n in self._in_flight.items() if n >= PER_ENDPOINT]
-        # Past the POST's timeout, with room to record it: then another may send it.
-        lease = now + timedelta(seconds=2 * self.timeout + 1)
+        full = [endpoint for endpoint, n in self._held.items() if n >= HELD_PER_ENDPOINT]
+        # Past the time its endpoint's queue and its own POST may take, and the time to
+        # record it: only then may another worker send it again.
+        waits = HELD_PER_ENDPOINT // PER_ENDPOINT + 1
+        lease = now + timedelta(seconds=waits * self.timeout + 1)
         async with self.deps.uow() as uow:
-            leased = await uow.webhooks.claim(now, lease, capacity, PER_ENDPOINT, busy)
+            leased = await uow.webhooks.claim(now, lease, capacity, HELD_PER_ENDPOINT, full)
             await uow.commit()
         for item in leased:
-            self._in_flight[item.endpoint_id] += 1
+            self._held[item.endpoint_id] += 1
             task = asyncio.create_task(self._deliver(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -113,101 +137,140 @@ class WebhookSender:
 
     async def drain(self) -> None:
         """Fan out and send until nothing is due now (tests, benchmarks)."""
+        await self.fan_out()
         while True:
-            await self.fan_out()
+            self._freed.clear()
             started = await self.send_due()
-            if self._tasks:
-                await asyncio.wait(set(self._tasks))
-            elif not started:
+            if self.held:
+                await self._freed.wait()  # some were recorded: claim again
+            elif not started and not await self.fan_out():
                 return
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 0.25) -> None:
+        """Until stopped: fan out every `idle_seconds`, and claim again as soon as sent
+        deliveries are recorded (a busy endpoint does not wait for the next round)."""
+        fan_out_at = 0.0
         while not stop.is_set():
+            self._freed.clear()
             try:
-                await self.fan_out()
+                if time.monotonic() >= fan_out_at:
+                    await self.fan_out()
+                    fan_out_at = time.monotonic() + idle_seconds
                 started = await self.send_due()
             except Exception:  # a database hiccup: the next round tries again
                 log.exception("webhook round failed")
                 started = 0
             if not started:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), idle_seconds)
+                waits = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._freed.wait()),
+                ]
+                await asyncio.wait(waits, timeout=idle_seconds, return_when=FIRST_COMPLETED)
+                for waiting in waits:
+                    waiting.cancel()
         await self.close()
 
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks))
+        while self._tasks or self._recorder is not None:
+            await asyncio.wait({*self._tasks, *([self._recorder] if self._recorder else [])})
         await self.client.aclose()
 
     async def _deliver(self, item: Leased) -> None:
-        status: int | None = None
-        error: str | None = None
-        started = time.perf_counter()
-        headers = {
-            "content-type": "application/json",
-            "user-agent": USER_AGENT,
-            "webhook-id": item.event_id,
-            "webhook-timestamp": str(int(self.wall.now().timestamp())),
-            "webhook-signature": signature(item.secrets, item.event_id, self.wall.now(), item.body),
-        }
-        try:
-            answer = await self.client.post(
-                item.url, content=item.body.encode(), headers=headers, timeout=self.timeout
-            )
-            status = answer.status_code
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"[:500]
-        duration = int((time.perf_counter() - started) * 1000)
-        try:
-            await self._record(item, status, error, duration)
-        except Exception:  # the lease runs out and another round sends it again
-            log.exception("recording webhook delivery %s failed", item.id)
-        finally:
-            self._in_flight[item.endpoint_id] -= 1
+        slots = self._slots.setdefault(item.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
+        async with slots:
+            status: int | None = None
+            error: str | None = None
+            started = time.perf_counter()
+            moment = self.wall.now()
+            headers = {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                "webhook-id": item.event_id,
+                "webhook-timestamp": str(int(moment.timestamp())),
+                "webhook-signature": signature(item.secrets, item.event_id, moment, item.body),
+            }
+            try:
+                answer = await self.client.post(
+                    item.url, content=item.body.encode(), headers=headers, timeout=self.timeout
+                )
+                status = answer.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"[:500]
+            duration = int((time.perf_counter() - started) * 1000)
+        self._results.append(_Result(item, status, error, duration))
+        if self._recorder is None:
+            self._recorder = asyncio.create_task(self._record_all())
 
-    async def _record(
-        self, item: Leased, status: int | None, error: str | None, duration_ms: int
-    ) -> None:
+    async def _record_all(self) -> None:
+        """Record what was sent, as many results a transaction as are waiting: the
+        POSTs go on meanwhile. A failed transaction leaves them to their leases."""
+        try:
+            while self._results:
+                batch, self._results = self._results, []
+                try:
+                    await self._record(batch)
+                except Exception:  # the leases run out; another round sends them again
+                    log.exception("recording %d webhook deliveries failed", len(batch))
+                for result in batch:
+                    self._held[result.item.endpoint_id] -= 1
+                self._freed.set()
+        finally:
+            self._recorder = None
+
+    async def _record(self, results: list[_Result]) -> None:
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
-            delivery = await uow.webhooks.delivery(item.id, lock=True)
-            endpoint = await uow.webhooks.endpoint(item.endpoint_id, lock=True)
-            if delivery is None or endpoint is None:
-                return  # the endpoint was deleted meanwhile
-            delivery.attempts += 1
-            delivery.leased_until = None
-            delivery.last_status_code, delivery.last_error = status, error
-            upcoming = None
-            if error is None:
-                delivery.status, delivery.delivered_at = DeliveryStatus.SUCCEEDED, now
-                delivery.next_attempt_at = None
-                endpoint.failing_since = None
-            else:
-                upcoming = next_attempt(self.schedule, delivery.attempts, now)
-                delivery.next_attempt_at = upcoming
-                if upcoming is None:
-                    delivery.status = DeliveryStatus.FAILED
-                endpoint.failing_since = endpoint.failing_since or now
-                if endpoint.status is EndpointStatus.ENABLED and should_disable(
-                    endpoint.failing_since, now, self.disable_after_days
-                ):
-                    await self._disable(uow, endpoint, now)
-            uow.webhooks.add_attempt(
-                WebhookAttempt(
-                    delivery_id=delivery.id,
-                    attempt=delivery.attempts,
-                    status_code=status,
-                    duration_ms=duration_ms,
-                    error=error,
-                    attempted_at=now,
-                    next_attempt_at=upcoming,
+            deliveries = await uow.webhooks.deliveries_for_update([r.item.id for r in results])
+            failing: set[uuid.UUID] = set()
+            succeeded: set[uuid.UUID] = set()
+            for result in results:
+                delivery = deliveries.get(result.item.id)
+                if delivery is None:
+                    continue  # the endpoint was deleted meanwhile
+                delivery.attempts += 1
+                delivery.leased_until = None
+                delivery.last_status_code, delivery.last_error = result.status, result.error
+                upcoming = None
+                if result.error is None:
+                    delivery.status, delivery.delivered_at = DeliveryStatus.SUCCEEDED, now
+                    delivery.next_attempt_at = None
+                    succeeded.add(delivery.endpoint_id)
+                else:
+                    upcoming = next_attempt(self.schedule, delivery.attempts, now)
+                    delivery.next_attempt_at = upcoming
+                    if upcoming is None:
+                        delivery.status = DeliveryStatus.FAILED
+                    failing.add(delivery.endpoint_id)
+                uow.webhooks.add_attempt(
+                    WebhookAttempt(
+                        delivery_id=delivery.id,
+                        attempt=delivery.attempts,
+                        status_code=result.status,
+                        duration_ms=result.duration_ms,
+                        error=result.error,
+                        attempted_at=now,
+                        next_attempt_at=upcoming,
+                    )
                 )
-            )
+            for endpoint_id in succeeded - failing:
+                await uow.webhooks.clear_failing(endpoint_id)  # no lock unless failing
+            for endpoint_id in failing - succeeded:
+                await self._failed(uow, endpoint_id, now)
             await uow.commit()
 
-    async def _disable(self, uow: UnitOfWork, endpoint: WebhookEndpoint, now: datetime) -> None:
+    async def _failed(self, uow: UnitOfWork, endpoint_id: uuid.UUID, now: datetime) -> None:
+        """Every delivery failing since `failing_since`: past the days allowed, the
+        endpoint is disabled and says so."""
+        endpoint = await uow.webhooks.endpoint(endpoint_id, lock=True)
+        if endpoint is None:
+            return
+        endpoint.failing_since = endpoint.failing_since or now
+        if endpoint.status is not EndpointStatus.ENABLED or not should_disable(
+            endpoint.failing_since, now, self.disable_after_days
+        ):
+            return
         days = self.disable_after_days
         reason = f"every delivery failed for {days} days"
         endpoint.status, endpoint.disabled_reason, endpoint.updated_at = (

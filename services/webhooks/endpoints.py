@@ -15,7 +15,7 @@ from services.common.text import check_text
 from services.messaging import events
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store import event_log
+from services.store.messaging import last_position, log_page, position_at, sequence_log
 from services.webhooks.rules import (
     ROTATION_OVERLAP,
     DeliveryStatus,
@@ -128,7 +128,7 @@ async def create(deps: Deps, change: EndpointChange) -> EndpointView:
         change.description or "", "description", MAX_DESCRIPTION, required=False
     )
     async with deps.uow() as uow:
-        await event_log.sequence(uow.session)
+        await sequence_log(uow.session)
         endpoint = WebhookEndpoint(
             id=uuid.uuid4(),
             url=url,
@@ -136,7 +136,7 @@ async def create(deps: Deps, change: EndpointChange) -> EndpointView:
             event_types=types,
             status=EndpointStatus.ENABLED,
             secret=new_secret(),
-            cursor=await event_log.last_position(uow.session),
+            cursor=await last_position(uow.session),
             created_at=now,
             updated_at=now,
         )
@@ -241,12 +241,10 @@ async def replay(deps: Deps, endpoint_id: str, since: datetime) -> int:
     now = deps.clock.now()
     async with deps.uow() as uow:
         endpoint = await _endpoint(uow, endpoint_id)
-        start = await event_log.position_at(uow.session, since)
+        start = await position_at(uow.session, since)
         position, queued = start, 0
         while position < endpoint.cursor:
-            found = await event_log.page(
-                uow.session, position, REPLAY_PAGE, types=endpoint.event_types
-            )
+            found = await log_page(uow.session, position, REPLAY_PAGE, types=endpoint.event_types)
             found = [event for event in found if event.position <= endpoint.cursor]
             if not found:
                 break

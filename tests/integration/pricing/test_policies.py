@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import jsonschema
 import pytest
 
 from services.billing import payment_methods
@@ -19,6 +20,7 @@ from services.subscriptions import interruptions, plan_changes
 from services.subscriptions.lifecycle import Status
 from tests.conftest import scalar
 from tests.integration.billing.test_billing_cycle import history, trialing
+from tests.integration.messaging.test_events import schema
 from tests.integration.subscriptions.test_plan_changes import active_on
 
 DAY = timedelta(days=1)
@@ -147,10 +149,10 @@ async def test_an_immediate_prorated_downgrade_credits_the_difference_to_the_bal
     assert result.payment is None
     assert result.subscription and result.subscription.plan.code == "ad-free"
     assert await balance(deps, "dee") == preview.credit_cents
-    events = await scalar(
-        deps, "SELECT count(*) FROM outbox WHERE event_type = 'subscription.downgraded'"
+    downgraded = await scalar(
+        deps, "SELECT envelope::jsonb FROM outbox WHERE event_type = 'subscription.downgraded'"
     )
-    assert events == 1
+    jsonschema.validate(downgraded, schema("subscription.downgraded"))
     # The time went back once: cancelling now credits nothing more.
     await interruptions.cancel(deps, interruptions.CancelSubscription("dee", at_period_end=False))
     assert await balance(deps, "dee") == preview.credit_cents
@@ -217,6 +219,10 @@ async def test_grace_can_end_in_a_pause_that_the_customer_resumes(deps, clock):
     await scheduler.run_due_work(deps)
     paused = await queries.subscription_of(deps, "pia")
     assert paused and paused.status is Status.PAUSED and paused.resumes_at is None
+    event = await scalar(
+        deps, "SELECT envelope::jsonb FROM outbox WHERE event_type = 'subscription.paused'"
+    )
+    jsonschema.validate(event, schema("subscription.paused"))
     assert await scalar(deps, "SELECT status FROM invoices") == "UNCOLLECTIBLE"
     await payment_methods.add(
         deps, payment_methods.AddPaymentMethod("pia", "pm_card_visa", make_default=True)

@@ -52,7 +52,9 @@ class Receiver:
 
     async def start(self) -> None:
         app = Starlette(routes=[Route("/hook", self.handle, methods=["POST"])])
-        config = uvicorn.Config(app, port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app, port=self.port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
         self.server = uvicorn.Server(config)
         self.task = asyncio.create_task(self.server.serve())
         for _ in range(1000):  # uvicorn says when it listens by a flag

@@ -129,7 +129,9 @@ def check_invariants(
         # Grace is the policy's length at most, and every retry falls inside it.
         assert grace is not None and grace - policy.grace <= now
         assert state.next_retry_at is None or state.next_retry_at < grace
-        assert state.retry_count <= len(policy.retry_days)
+        # Once the schedule is spent (a customer's own tries count too), none is due.
+        if state.retry_count >= len(policy.retry_days):
+            assert state.next_retry_at is None
     assert (state.status is Status.SUSPENDED) == (state.status_before_suspension is not None)
     # Only a paused subscription waits to resume; nothing is due while paused but that.
     if state.status is Status.PAUSED:
