@@ -48,6 +48,7 @@ class QuotaUpdate:
     used: int
     remaining: int | None
     resets_at: datetime
+    cursor: str = strawberry.field(default="", description="Resume with it as `after`.")
 
 
 @strawberry.type(description="A meter's usage in the current period.")
@@ -362,3 +363,6 @@ class SubscriptionStatusEvent:
     reason: str
     actor: str
     occurred_at: datetime
+    cursor: str = strawberry.field(
+        default="", description="The event log cursor: resume with it as `after`."
+    )

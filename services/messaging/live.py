@@ -45,6 +45,7 @@ class StatusChange:
     reason: str
     actor: str
     occurred_at: datetime
+    event_id: str = ""  # the CloudEvent id: a resuming client's cursor names it
 
     @classmethod
     def from_envelope(cls, envelope: dict[str, Any]) -> StatusChange | None:
@@ -62,6 +63,7 @@ class StatusChange:
             reason=data["reason"],
             actor=data["actor"],
             occurred_at=datetime.fromisoformat(envelope["time"].replace("Z", "+00:00")),
+            event_id=str(envelope.get("id", "")),
         )
 
 

@@ -4,7 +4,9 @@ customer reads the events about them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import binascii
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,7 +15,7 @@ from services.common.pagination import Page, check_first, decode_position, encod
 from services.messaging import events
 from services.platform.deps import Deps
 from services.store.messaging import LoggedEvent as LoggedEvent  # the views
-from services.store.messaging import log_page, sequence_log
+from services.store.messaging import log_page, position_of, sequence_log
 
 MAX_TYPES = 50
 # What a customer may read of their own: events about them. (Catalog events are keyed
@@ -52,6 +54,29 @@ def cursor_of(event: LoggedEvent) -> str:
     return encode_position(event.position)
 
 
+def event_cursor(event_id: str) -> str:
+    """The cursor of an event known by its id only (a live push: its position may not
+    be given yet); it resolves to the position once read."""
+    return base64.urlsafe_b64encode(f"id:{event_id}".encode()).decode()
+
+
+async def _position(deps: Deps, cursor: str | None) -> int:
+    if cursor:
+        try:
+            kind, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            kind = ""
+        if kind == "id":
+            async with deps.session_factory() as session:
+                found = await position_of(session, event_id)
+            if found is None:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "the cursor's event is not in the log", "after"
+                )
+            return found
+    return decode_position(cursor)
+
+
 async def catch_up(deps: Deps) -> None:
     """Position what committed so far, unless a sequencer is at it already."""
     async with deps.session_factory() as session, session.begin():
@@ -60,7 +85,6 @@ async def catch_up(deps: Deps) -> None:
 
 async def read(deps: Deps, query: EventQuery, *, customer: bool = False) -> Page[LoggedEvent]:
     first = check_first(query.first)
-    after = decode_position(query.after)
     types = list(dict.fromkeys(query.types))
     if len(types) > MAX_TYPES:
         raise DomainError(ErrorCode.INVALID_INPUT, f"at most {MAX_TYPES} types", "types")
@@ -69,6 +93,7 @@ async def read(deps: Deps, query: EventQuery, *, customer: bool = False) -> Page
         if not types:
             return Page((), False, query.after)
     await catch_up(deps)
+    after = await _position(deps, query.after)
     async with deps.session_factory() as session:
         found = await log_page(
             session, after, first + 1, types=types, key=query.user_id, since=query.since
@@ -76,3 +101,18 @@ async def read(deps: Deps, query: EventQuery, *, customer: bool = False) -> Page
     shown = found[:first]
     end = cursor_of(shown[-1]) if shown else query.after
     return Page(tuple(shown), len(found) > first, end)
+
+
+async def replay(
+    deps: Deps, after: str, types: Sequence[str], user_id: str | None = None
+) -> AsyncIterator[tuple[str, LoggedEvent]]:
+    """What the log holds after `after`, with each entry's cursor: a resuming
+    websocket's missed events."""
+    cursor: str | None = after
+    while True:
+        page = await read(deps, EventQuery(100, cursor, types, user_id))
+        for event in page.items:
+            yield cursor_of(event), event
+        if not page.has_next_page:
+            return
+        cursor = page.end_cursor

@@ -295,6 +295,13 @@ async def log_page(
     ]
 
 
+async def position_of(session: AsyncSession, event_id: str) -> int | None:
+    found = await session.scalar(
+        text("SELECT position FROM outbox WHERE event_id = :id"), {"id": event_id}
+    )
+    return int(found) if found is not None else None
+
+
 async def last_position(session: AsyncSession) -> int:
     found = await session.scalar(
         text("SELECT max(position) FROM outbox WHERE position IS NOT NULL")

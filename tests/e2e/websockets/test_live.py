@@ -212,3 +212,67 @@ async def test_the_legacy_graphql_ws_protocol_works_too(api, deps, live_server):
         await relay(deps, live_server).drain()
         event = (await asyncio.wait_for(waiting, 10))["subscriptionStatusChanged"]
     assert (event["userId"], event["status"]) == ("lee", "TRIALING")
+
+
+RESUMABLE = gql(
+    "subscription($after: String) { subscriptionStatusChanged(after: $after) {"
+    " status reason cursor } }"
+)
+
+
+async def _take(session, count: int, variables: dict) -> list[dict]:  # type: ignore[no-untyped-def]
+    got = []
+    async for result in session.subscribe(GraphQLRequest(RESUMABLE, variable_values=variables)):
+        got.append(result["subscriptionStatusChanged"])
+        if len(got) == count:
+            return got
+    raise AssertionError("the subscription ended")
+
+
+async def test_a_client_that_reconnects_with_its_cursor_misses_nothing_and_gets_nothing_twice(
+    api, deps, live_server
+):
+    async def act(query: str) -> None:
+        answer = await api.gql(query, user="rex")
+        assert "errors" not in answer, answer
+
+    token = api.token("rex")
+    async with client(live_server, token) as session:
+        waiting = asyncio.create_task(_take(session, 1, {}))
+        await until_listening(live_server, 1)
+        await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user="rex",
+        )
+        await relay(deps, live_server).drain()
+        [started] = await asyncio.wait_for(waiting, 10)
+    assert started["status"] == "TRIALING" and started["cursor"]
+    # The socket is gone: three changes, the last not even pushed yet.
+    await act("mutation { cancelSubscription { subscription { status } errors { code } } }")
+    await act("mutation { resumeSubscription { subscription { status } errors { code } } }")
+    await relay(deps, live_server).drain()
+    await act(
+        "mutation { cancelSubscription(input: {atPeriodEnd: false}) {"
+        " subscription { status } errors { code } } }"
+    )
+    async with client(live_server, token) as session:
+        waiting = asyncio.create_task(_take(session, 4, {"after": started["cursor"]}))
+        await until_listening(live_server, 1)
+        await asyncio.sleep(0.3)  # the missed ones are read and sent
+        await relay(deps, live_server).drain()  # the last change's own push: a duplicate
+        await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user="rex",
+        )
+        await relay(deps, live_server).drain()  # a new change, live
+        got = await asyncio.wait_for(waiting, 10)
+    assert [g["reason"] for g in got] == [
+        "cancelled_at_period_end",
+        "resumed",
+        "cancelled_immediately",
+        got[3]["reason"],
+    ]
+    assert got[3]["reason"] != "cancelled_immediately"  # not the duplicate: the new one
+    assert len({g["cursor"] for g in got}) == 4
