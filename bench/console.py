@@ -35,7 +35,13 @@ METRICS = """query($f: DateTime!, $t: DateTime!) { metrics(from: $f, to: $t) {
   mrrCents newMrrCents expansionMrrCents contractionMrrCents churnedMrrCents
   subscriptionsByStatus { key count } activeSubscriptionsByPlan { key count }
   trialsEnded trialsConverted pastDueAmountCents series { at mrrCents activeSubscriptions } } }"""
-CONSOLE_ASSETS = ["/console", "/static/app/app.css", "/static/app/gql.js", "/static/app/console.js"]
+CONSOLE_ASSETS = [
+    "/console",
+    "/static/app/app.css",
+    "/static/app/gql.js",
+    "/static/app/console.js",
+    "/static/app/console-plans.js",  # imported by console.js; the hooks page is not
+]
 
 
 async def by_hand(url: str, start, end) -> float:  # type: ignore[no-untyped-def]

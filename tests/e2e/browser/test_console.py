@@ -195,3 +195,52 @@ async def test_a_plans_policy_and_a_customers_price_are_edited_in_the_console(br
     assert mine["data"]["mySubscription"]["priceOverride"] is None
     await screenshot(page, "console-plan-policy")
     assert refused == []
+
+
+async def test_webhooks_and_the_event_log_in_the_console(browser, api, deps):
+    from services.webhooks.delivery import WebhookSender
+    from tests.integration.webhooks.receiver import receiving
+
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    page.on("dialog", lambda dialog: dialog.accept())
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    async with receiving() as receiver:
+        await page.get_by_role("link", name="Webhooks").click()
+        form = page.locator("#endpoint-form")
+        await form.get_by_label("URL").fill(receiver.url)
+        await form.get_by_label("Event types (comma separated, empty: all)").fill(
+            "subscription.started"
+        )
+        await form.get_by_label("Description").fill("CRM")
+        await form.get_by_role("button", name="Add endpoint").click()
+        secret = page.locator("#new-secret")
+        await expect(secret).to_contain_text("whsec_")
+        await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user="hooked",
+        )
+        sender = WebhookSender(deps)
+        await sender.drain()
+        await sender.close()
+        assert len(receiver.got) == 1
+        await page.reload()
+        deliveries = page.locator("#deliveries-table")
+        await expect(deliveries).to_contain_text("subscription.started")
+        await expect(deliveries).to_contain_text("SUCCEEDED")
+        await expect(deliveries).to_contain_text("#1: 204")
+        await deliveries.get_by_role("button", name="Redeliver").click()
+        await expect(page.locator("#deliveries-table")).to_contain_text("PENDING")
+        await screenshot(page, "console-webhooks")
+        await page.locator("#endpoints-table").get_by_role("button", name="Disable").click()
+        await expect(page.locator("#endpoints-table")).to_contain_text("DISABLED")
+    await page.get_by_role("link", name="Events").click()
+    filters = page.locator("#events-filter")
+    await filters.get_by_label("User id").fill("hooked")
+    await filters.get_by_role("button", name="Filter").click()
+    table = page.locator("#events-table")
+    await expect(table).to_contain_text("subscription.started")
+    await expect(table).to_contain_text("hooked")
+    await screenshot(page, "console-events")
+    assert refused == []

@@ -49,7 +49,10 @@ function route() {
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
   }
   const plans = (selected) => plansPage(view, selected);
-  const handlers = { subscriptions, subscription, plans, feed: feedPage, metrics, clock, signout };
+  // Loaded when first opened: they are not part of the console's first load.
+  const events = async (...args) => (await import("/static/app/console-hooks.js")).eventsPage(view, ...args);
+  const webhooks = async (...args) => (await import("/static/app/console-hooks.js")).webhooksPage(view, ...args);
+  const handlers = { subscriptions, subscription, plans, events, webhooks, feed: feedPage, metrics, clock, signout };
   const ticket = pages.next();
   loading();
   (handlers[name] || subscriptions)(...rest.map(decodeURIComponent))
