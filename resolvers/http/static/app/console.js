@@ -122,10 +122,7 @@ async function subscription(id, userId) {
   const status = data.subscriptionStatus;
   view.innerHTML = `
     <section><h2>${escape(userId)} — <span class="pill" id="detail-status">${escape(status.status || "none")}</span> on ${escape(status.planCode)}</h2>
-      <p class="no-print">
-        <button id="suspend" class="danger">Suspend</button>
-        <button id="reinstate" class="secondary">Reinstate</button>
-      </p>
+      <p class="no-print">${actions(status.status)}</p>
     </section>
     <section><h2>Timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Change</th><th>Why</th><th>Who</th></tr></thead><tbody>
       ${data.subscriptionHistory.map((h) => `<tr><td>${when(h.occurredAt)}</td><td>${h.fromStatus || "—"} → ${h.toStatus}</td><td>${escape(h.reason)}${h.note ? `: ${escape(h.note)}` : ""}</td><td>${escape(h.actor)}</td></tr>`).join("")}
@@ -137,10 +134,11 @@ async function subscription(id, userId) {
       ${data.invoices.nodes.map((i) => `<tr><td>${escape(i.number)}</td><td>${when(i.createdAt)}</td><td>${i.status}</td><td>${money(i.totalCents, i.currency)}</td><td>${money(i.amountRefundedCents, i.currency)}</td>
         <td>${i.lines.map((l) => `${escape(l.description)}: ${money(l.amountCents, i.currency)}`).join("<br>")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No invoices.</td></tr>'}
     </tbody></table></div></section>
-    <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind} ${e.amountCents} (balance ${e.balanceAfterCents}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
-  const act = (button, mutation, name) => button.addEventListener("click", () => busy(button, async () => {
-    const result = checked((await gql(mutation, { u: userId }))[name]);
-    document.getElementById("detail-status").textContent = result.subscription.status;
+    <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind.toLowerCase()} ${money(e.amountCents)} (balance ${money(e.balanceAfterCents)}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
+  // Only what the state allows is offered; after an action the page is drawn again.
+  const act = (button, mutation, name) => button?.addEventListener("click", () => busy(button, async () => {
+    checked((await gql(mutation, { u: userId }))[name]);
+    await subscription(id, userId);
   }));
   act(document.getElementById("suspend"), 'mutation($u: String!) { suspendSubscription(input: {userId: $u, reason: "console"}) { subscription { status } errors { code field message } } }', "suspendSubscription");
   act(document.getElementById("reinstate"), "mutation($u: String!) { reinstateSubscription(input: {userId: $u}) { subscription { status } errors { code field message } } }", "reinstateSubscription");
@@ -233,6 +231,12 @@ function chart(series) {
   </svg>`;
 }
 
+function actions(status) {
+  if (status === "SUSPENDED") return '<button id="reinstate" class="secondary">Reinstate</button>';
+  if (["TRIALING", "ACTIVE", "PAST_DUE", "PAUSED"].includes(status)) return '<button id="suspend" class="danger">Suspend</button>';
+  return '<span class="muted">No admin action applies to this state.</span>';
+}
+
 // --- test clock ----------------------------------------------------------------
 
 async function clock() {
@@ -252,7 +256,7 @@ async function clock() {
     busy(form.querySelector("button"), async () => {
       const seconds = Number(new FormData(form).get("days")) * 86400;
       const result = checked((await gql("mutation($s: Int!) { advanceTestClock(input: {seconds: $s}) { testClock { now applied } errors { code field message } } }", { s: seconds })).advanceTestClock);
-      document.getElementById("clock-now").textContent = `${when(result.testClock.now)} (${result.testClock.applied} subscriptions acted on)`;
+      document.getElementById("clock-now").textContent = `${when(result.testClock.now)} (${result.testClock.applied} pieces of due work applied: renewals, retries, expiries, reminders)`;
     });
   });
 }

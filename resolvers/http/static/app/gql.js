@@ -40,6 +40,8 @@ const SENTENCES = {
 
 export function sentence(error) {
   const code = error.code || error.extensions?.code;
+  // A refused sign-in says why (expired, not yet valid, wrong signature...).
+  if (code === "UNAUTHENTICATED" && error.message) return `${SENTENCES[code]} (${error.message})`;
   const base = SENTENCES[code] || error.message || "Something went wrong.";
   const field = error.field ? ` (${error.field})` : "";
   return code === "INVALID_INPUT" && error.message ? `${base}: ${error.message}${field}.` : base;
