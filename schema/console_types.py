@@ -30,7 +30,9 @@ class MetricsPoint:
 )
 class Metrics:
     from_: datetime = strawberry.field(name="from")
-    to: datetime
+    to: datetime = strawberry.field(
+        description="As of when: the `to` asked for, never after the service's clock."
+    )
     mrr_cents: int
     new_mrr_cents: int
     expansion_mrr_cents: int

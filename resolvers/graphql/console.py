@@ -20,6 +20,7 @@ from schema.permissions import Info
 from services.collection import checkout_sessions
 from services.common.errors import DomainError
 from services.platform.auth import development_token as mint_development_token
+from services.platform.clock import SystemClock
 from services.reads import metrics as figures
 
 
@@ -43,8 +44,8 @@ def _session(view: checkout_sessions.CheckoutSessionView) -> console_types.Check
 
 async def metrics(
     info: Info,
-    from_: Annotated[datetime, strawberry.argument(name="from")],
-    to: datetime,
+    from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+    to: datetime | None = None,
 ) -> console_types.Metrics:
     found = await figures.metrics(info.context.deps, from_, to)
     return console_types.Metrics(
@@ -137,8 +138,11 @@ async def development_token(
 ) -> console_types.DevelopmentTokenPayload:
     deps = info.context.deps
     try:
+        # Dated at the real time, as every token is checked against it: with the test
+        # clock moved, a token dated at the service's time would not be valid yet (or no
+        # longer).
         token, expires = mint_development_token(
-            deps.settings, input.user_id, input.admin, deps.clock.now()
+            deps.settings, input.user_id, input.admin, SystemClock().now()
         )
     except DomainError as error:
         return console_types.DevelopmentTokenPayload(

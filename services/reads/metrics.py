@@ -1,9 +1,12 @@
 """Key figures for the admin console, computed in SQL (one statement each, on asyncpg).
 
 MRR is read from what was invoiced: every SUBSCRIPTION line (less its DISCOUNT) of a
-paid or still-open invoice covers its period, normalized to a month (an average month,
-365.2425 / 12 days); a subscription's MRR at a moment is the sum of the lines covering
-that moment. Movement between `from` and `to` compares each subscription's MRR at the
+paid or still-open invoice covers its period, normalized to a month by its plan's
+interval (a monthly plan's price is its MRR whatever the month's length, a yearly one's
+a twelfth, a weekly one's 52/12 by the average month); a subscription's MRR at a moment
+is the sum of the lines covering that moment. Every figure is as of `to`, which is never
+after the service's clock. Paying subscriptions per plan come from the same lines, so a
+trial (no line) is not one. Movement between `from` and `to` compares each subscription's MRR at the
 two moments: new (none before), expansion (more), contraction (less, but some), churn
 (none after). Trials are not revenue: they appear in the status counts and the trial
 conversion rate."""
@@ -66,16 +69,25 @@ def check_range(start: datetime, end: datetime) -> None:
     if not start < end or end - start > MAX_RANGE:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
-            f"from must be before to, at most {MAX_RANGE.days} days apart",
+            f"from must be before to (and before now), at most {MAX_RANGE.days} days apart",
             "from",
         )
 
 
-async def metrics(deps: Deps, start: datetime, end: datetime) -> Metrics:
+DEFAULT_RANGE = timedelta(days=30)
+
+
+async def metrics(deps: Deps, start: datetime | None, end: datetime | None) -> Metrics:
+    """As of `end`, never later than the service's clock (no `end`: now); from `start`
+    (none: 30 days before). A figure "as of" the future would drop every subscription
+    whose paid period ends before it."""
+    now = deps.clock.now()
+    end = min(end, now) if end is not None else now
+    start = start if start is not None else end - DEFAULT_RANGE
     check_range(start, end)
     step = (end - start) / (MAX_POINTS - 1)
     async with deps.reader() as connection:
-        found = await fetch_metrics(connection, start, end, step, MAX_POINTS, deps.clock.now())
+        found = await fetch_metrics(connection, start, end, step, MAX_POINTS, now)
     moved, trials = found["moved"], found["trials"]
     by_status, by_plan, past_due = found["by_status"], found["by_plan"], found["past_due"]
     assert moved is not None and trials is not None

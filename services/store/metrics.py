@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,17 +19,25 @@ from models import ClockOffset, OutboxEvent, WorkerHeartbeat
 
 MONTH_SECONDS = 2629746  # 365.2425 days / 12
 
-# Lines that make up recurring revenue, each with its monthly amount and its period.
+# Lines that make up recurring revenue, each with its monthly amount and its period. A
+# line is normalized by its plan's interval, not by its period's length: a 10.00 monthly
+# plan is 10.00 of MRR whether its month has 28 or 31 days; a yearly one a twelfth; a
+# weekly one 52 / 12 of it (by the average month, 365.2425 / 12 days).
 _LINES = f"""
 lines AS MATERIALIZED (
   SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind = 'SUBSCRIPTION' AS is_plan,
+         l.plan_code AS plan,
          -- a subscription that ended early (cancelled now) stops counting then
          least(l.period_end, s.current_period_end) AS pe,
-         l.amount_cents::numeric * {MONTH_SECONDS}
-           / extract(epoch FROM l.period_end - l.period_start) AS monthly
+         l.amount_cents::numeric * CASE p.interval
+           WHEN 'MONTH' THEN 1.0 / p.interval_count
+           WHEN 'YEAR' THEN 1.0 / (12 * p.interval_count)
+           WHEN 'WEEK' THEN {MONTH_SECONDS}.0 / (7 * 86400 * p.interval_count)
+           ELSE {MONTH_SECONDS}.0 / (86400 * p.interval_count) END AS monthly
   FROM invoice_lines l
   JOIN invoices i ON i.id = l.invoice_id
   JOIN subscriptions s ON s.id = i.subscription_id
+  JOIN plans p ON p.code = l.plan_code
   WHERE l.kind IN ('SUBSCRIPTION', 'DISCOUNT') AND i.status IN ('PAID', 'OPEN')
     AND l.period_end > l.period_start
     AND l.period_start <= $2 AND l.period_end > $1  -- only lines that can cover the range
@@ -68,18 +77,24 @@ SELECT
   (SELECT round(coalesce(sum(a) FILTER (WHERE a > 0 AND b = 0), 0)) FROM moved) AS churn,
   (SELECT array_agg(k ORDER BY k) FROM edges) AS ks,
   (SELECT array_agg(mrr_delta ORDER BY k) FROM edges) AS mrr_deltas,
-  (SELECT array_agg(active_delta ORDER BY k) FROM edges) AS active_deltas
+  (SELECT array_agg(active_delta ORDER BY k) FROM edges) AS active_deltas,
+  -- paying subscriptions per plan at `to` (trials have no lines: they are not counted)
+  (SELECT json_object_agg(plan, n) FROM (
+     SELECT plan, count(DISTINCT sub) AS n FROM lines
+     WHERE is_plan AND ps <= $2 AND $2 < pe GROUP BY plan) p) AS by_plan
 """
 
 BY_STATUS_SQL = """
 SELECT status, count(*) AS n FROM subscriptions WHERE is_current GROUP BY status ORDER BY status
 """
 
-BY_PLAN_SQL = """
-SELECT p.code, count(*) AS n
-FROM subscriptions s JOIN plans p ON p.id = s.plan_id
-WHERE s.is_current AND s.status IN ('TRIALING', 'ACTIVE', 'PAST_DUE')
-GROUP BY p.code ORDER BY p.code
+# Each subscription's status at a past moment, from its history (ended ones left out,
+# as the current counts leave them out).
+BY_STATUS_AT_SQL = """
+SELECT status, count(*) AS n FROM (
+  SELECT DISTINCT ON (subscription_id) to_status AS status FROM subscription_history
+  WHERE occurred_at <= $1 ORDER BY subscription_id, occurred_at DESC, id DESC
+) h WHERE status NOT IN ('EXPIRED', 'FAILED') GROUP BY status ORDER BY status
 """
 
 TRIALS_SQL = """
@@ -114,11 +129,17 @@ async def fetch_metrics(
         revenue["active_deltas"] or [],
         strict=True,
     )
+    by_plan = orjson.loads(revenue["by_plan"]) if revenue["by_plan"] else {}
+    by_status = (
+        await connection.fetch(BY_STATUS_SQL)
+        if end >= now
+        else await connection.fetch(BY_STATUS_AT_SQL, end)
+    )
     return {
         "moved": revenue,
         "edges": [{"k": k, "mrr_delta": m, "active_delta": a} for k, m, a in edges],
-        "by_status": await connection.fetch(BY_STATUS_SQL),
-        "by_plan": await connection.fetch(BY_PLAN_SQL),
+        "by_status": by_status,
+        "by_plan": [{"code": code, "n": n} for code, n in sorted(by_plan.items())],
         "trials": await connection.fetchrow(TRIALS_SQL, start, end, now),
         "past_due": await connection.fetchval(PAST_DUE_SQL),
     }

@@ -8,14 +8,11 @@ import pytest
 
 from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
+from services.pricing import catalog
+from services.pricing.periods import Interval
 from services.reads.metrics import metrics
-from services.store.metrics import MONTH_SECONDS
 from services.subscriptions import checkout, interruptions
 from tests.integration.subscriptions.test_checkout import used_trial
-
-
-def monthly(amount: int, days: int) -> int:
-    return round(amount * MONTH_SECONDS / (days * 86400))
 
 
 async def test_mrr_movement_statuses_trials_and_the_series(deps, clock):
@@ -27,12 +24,12 @@ async def test_mrr_movement_statuses_trials_and_the_series(deps, clock):
     await checkout.subscribe(deps, checkout.Subscribe("cat", "premium", "pm_card_visa"))  # trial
     clock.advance(timedelta(hours=1))
     await interruptions.cancel(deps, interruptions.CancelSubscription("ben", at_period_end=False))
-    days = await _period_days(deps, "ann")
     found = await metrics(deps, start - timedelta(days=1), clock.now() + timedelta(days=1))
-    ann = monthly(999, days)
+    ann = 999  # a monthly plan's MRR is its price, whatever the month's length
+    assert found.to == clock.now()  # as of now, never a moment after the service's clock
     assert (found.mrr_cents, found.new_mrr_cents, found.churned_mrr_cents) == (ann, ann, 0)
     assert dict(found.by_status) == {"ACTIVE": 1, "TRIALING": 1}
-    assert dict(found.by_plan) == {"premium": 2}
+    assert dict(found.by_plan) == {"premium": 1}  # paying: cat's trial is not
     assert found.series[-1].mrr_cents == ann and found.series[-1].active_subscriptions == 1
     assert found.series[0].mrr_cents == 0
     # cat's trial converts; a month later ann renews and cat has paid: expansion-free growth.
@@ -50,13 +47,34 @@ async def test_mrr_movement_statuses_trials_and_the_series(deps, clock):
     assert backwards.value.code is ErrorCode.INVALID_INPUT
 
 
-async def _period_days(deps, user: str) -> int:  # type: ignore[no-untyped-def]
-    from tests.conftest import scalar
-
-    seconds = await scalar(
-        deps,
-        "SELECT extract(epoch FROM current_period_end - current_period_start)::int"
-        " FROM subscriptions WHERE user_id = :u AND is_current",
-        u=user,
-    )
-    return int(seconds) // 86400
+async def test_mrr_is_the_normalized_price_as_of_the_service_clock(deps, clock):
+    """Worked by hand: three subscribers of a 10.00 monthly plan and one of a 120.00
+    yearly plan make 30.00 + 10.00 = 40.00 of MRR, in a 31-day month as in any; the
+    default range ends at the service's now, even after the test clock moved past
+    every period's end but the renewals'; the status counts are as of `to`."""
+    for code, price, interval, rank in (("ten", 1000, "MONTH", 70), ("year", 12000, "YEAR", 71)):
+        await catalog.create_plan(
+            deps,
+            "root",
+            catalog.CreatePlan(code, code, price, "USD", Interval(interval), rank, trial_days=0),
+        )
+    clock.moment = clock.moment.replace(month=3, day=1)  # March: 31 days
+    start = clock.now()
+    for user in ("t1", "t2", "t3"):
+        await checkout.subscribe(deps, checkout.Subscribe(user, "ten", "pm_card_visa"))
+    await checkout.subscribe(deps, checkout.Subscribe("y1", "year", "pm_card_visa"))
+    clock.advance(timedelta(days=2))
+    found = await metrics(deps, None, None)
+    assert found.mrr_cents == 3 * 1000 + 12000 // 12 == 4000
+    assert found.to == clock.now() and found.from_ == clock.now() - timedelta(days=30)
+    assert dict(found.by_plan) == {"ten": 3, "year": 1}
+    # Asked as of a moment after now (the console's old default): still as of now.
+    ahead = await metrics(deps, start, clock.now() + timedelta(days=40))
+    assert ahead.mrr_cents == 4000 and ahead.to == clock.now()
+    # A month on, renewals ran: the same MRR; statuses as of the start are from history.
+    clock.advance(timedelta(days=30))
+    await scheduler.run_due_work(deps)
+    renewed = await metrics(deps, None, None)
+    assert renewed.mrr_cents == 4000 and renewed.new_mrr_cents == 0
+    before = await metrics(deps, start - timedelta(days=5), start - timedelta(seconds=1))
+    assert dict(before.by_status) == {} and before.mrr_cents == 0

@@ -177,38 +177,38 @@ async function feedPage() {
 function isoDay(date) { return date.toISOString().slice(0, 10); }
 
 async function metrics(from = "", to = "") {
-  const end = to ? new Date(to) : new Date(Date.now() + 86400000);
-  const start = from ? new Date(from) : new Date(end.getTime() - 31 * 86400000);
+  // No range asked: the service picks it, ending at its own now (its clock may be moved).
   const data = await pages.load(
-    `query($f: DateTime!, $t: DateTime!) { metrics(from: $f, to: $t) {
-      mrrCents newMrrCents expansionMrrCents contractionMrrCents churnedMrrCents
+    `query($f: DateTime, $t: DateTime) { metrics(from: $f, to: $t) {
+      from to mrrCents newMrrCents expansionMrrCents contractionMrrCents churnedMrrCents
       subscriptionsByStatus { key count } activeSubscriptionsByPlan { key count }
       trialsEnded trialsConverted trialConversionRate pastDueAmountCents
       series { at mrrCents activeSubscriptions } } }`,
-    { f: start.toISOString(), t: end.toISOString() },
+    { f: from ? new Date(from).toISOString() : null, t: to ? new Date(`${to}T23:59:59`).toISOString() : null },
   );
   const m = data.metrics;
-  const figure = (id, label, value) => `<div class="figure"><b id="${id}">${value}</b><span>${label}</span></div>`;
+  const figure = (id, label, value, title = "") => `<div class="figure" title="${escape(title)}"><b id="${id}">${value}</b><span>${label}</span></div>`;
   const rate = m.trialConversionRate === null ? "—" : `${Math.round(m.trialConversionRate * 100)}%`;
   view.innerHTML = `
     <section><h2>Metrics</h2>
-      <form id="range" class="inline"><label>From <input type="date" name="from" value="${isoDay(start)}"></label>
-        <label>To <input type="date" name="to" value="${isoDay(end)}"></label><button type="submit">Show</button></form>
+      <form id="range" class="inline"><label>From <input type="date" name="from" value="${isoDay(new Date(m.from))}"></label>
+        <label>To <input type="date" name="to" value="${isoDay(new Date(m.to))}"></label><button type="submit">Show</button></form>
+      <p class="muted" id="as-of">As of ${when(m.to)} (the service's clock; never later), movement since ${when(m.from)}.</p>
     </section>
     <section><div class="figures">
-      ${figure("mrr", "MRR", money(m.mrrCents))}
-      ${figure("new-mrr", "New MRR", money(m.newMrrCents))}
-      ${figure("expansion-mrr", "Expansion", money(m.expansionMrrCents))}
-      ${figure("contraction-mrr", "Contraction", money(m.contractionMrrCents))}
-      ${figure("churned-mrr", "Churned MRR", money(m.churnedMrrCents))}
+      ${figure("mrr", "MRR", money(m.mrrCents), "Paying subscriptions' plan prices, a month's worth: monthly plans at their price, yearly a twelfth, less discounts; trials are not revenue")}
+      ${figure("new-mrr", "New MRR", money(m.newMrrCents), "MRR of subscriptions that had none at the start")}
+      ${figure("expansion-mrr", "Expansion", money(m.expansionMrrCents), "MRR gained by subscriptions that had some")}
+      ${figure("contraction-mrr", "Contraction", money(m.contractionMrrCents), "MRR lost by subscriptions that kept some")}
+      ${figure("churned-mrr", "Churned MRR", money(m.churnedMrrCents), "MRR of subscriptions that have none at the end")}
       ${figure("trial-conversion", `Trial conversion (${m.trialsConverted} of ${m.trialsEnded})`, rate)}
       ${figure("past-due", "Past due", money(m.pastDueAmountCents))}
     </div></section>
-    <section><h2>Subscriptions</h2><div class="figures">
+    <section><h2>Subscriptions as of ${when(m.to)}</h2><div class="figures">
       ${m.subscriptionsByStatus.map((s) => figure(`status-${s.key}`, s.key, s.count)).join("")}
-      ${m.activeSubscriptionsByPlan.map((p) => figure(`plan-${p.key}`, `active on ${escape(p.key)}`, p.count)).join("")}
+      ${m.activeSubscriptionsByPlan.map((p) => figure(`plan-${p.key}`, `paying on ${escape(p.key)}`, p.count)).join("")}
     </div></section>
-    <section class="chart"><h2>MRR and active subscriptions</h2>${chart(m.series)}</section>`;
+    <section class="chart"><h2>MRR and paying subscriptions</h2>${chart(m.series)}</section>`;
   document.getElementById("range").addEventListener("submit", (event) => {
     event.preventDefault();
     const f = new FormData(event.target);
@@ -217,17 +217,28 @@ async function metrics(from = "", to = "") {
 }
 
 function chart(series) {
-  const width = 900, height = 200, pad = 30;
+  const width = 900, height = 220, pad = 40;
+  if (series.every((p) => p.mrrCents === 0 && p.activeSubscriptions === 0)) {
+    return '<p class="muted" id="chart-empty">No recurring revenue and no paying subscription in this range.</p>';
+  }
   const maxMrr = Math.max(1, ...series.map((p) => p.mrrCents));
   const maxActive = Math.max(1, ...series.map((p) => p.activeSubscriptions));
   const x = (i) => pad + (i * (width - 2 * pad)) / Math.max(1, series.length - 1);
-  const line = (value, max) => series.map((p, i) => `${x(i).toFixed(1)},${(height - pad - (value(p) * (height - 2 * pad)) / max).toFixed(1)}`).join(" ");
-  return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="MRR (blue) and active subscriptions (green) over the range">
-    <line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="#d9dee8"/>
+  const y = (value, max) => height - pad - (value * (height - 2 * pad)) / max;
+  const line = (value, max) => series.map((p, i) => `${x(i).toFixed(1)},${y(value(p), max).toFixed(1)}`).join(" ");
+  const day = (at) => new Date(at).toLocaleDateString();
+  return `<svg viewBox="0 0 ${width} ${height}" role="img" aria-label="MRR (blue, left axis) and paying subscriptions (green, right axis) from ${day(series[0].at)} to ${day(series[series.length - 1].at)}">
+    <line x1="${pad}" y1="${height - pad}" x2="${width - pad}" y2="${height - pad}" stroke="#98a2b3"/>
+    <line x1="${pad}" y1="${pad}" x2="${pad}" y2="${height - pad}" stroke="#98a2b3"/>
+    <line x1="${width - pad}" y1="${pad}" x2="${width - pad}" y2="${height - pad}" stroke="#98a2b3"/>
+    <text x="${pad - 4}" y="${pad + 4}" font-size="11" fill="#3b4bd8" text-anchor="end">${money(maxMrr)}</text>
+    <text x="${pad - 4}" y="${height - pad}" font-size="11" fill="#3b4bd8" text-anchor="end">0</text>
+    <text x="${width - pad + 4}" y="${pad + 4}" font-size="11" fill="#067647">${maxActive}</text>
+    <text x="${width - pad + 4}" y="${height - pad}" font-size="11" fill="#067647">0</text>
+    <text x="${pad}" y="${height - pad + 16}" font-size="11" fill="#475467">${day(series[0].at)}</text>
+    <text x="${width - pad}" y="${height - pad + 16}" font-size="11" fill="#475467" text-anchor="end">${day(series[series.length - 1].at)}</text>
     <polyline fill="none" stroke="#3b4bd8" stroke-width="2" points="${line((p) => p.mrrCents, maxMrr)}"/>
     <polyline fill="none" stroke="#067647" stroke-width="2" stroke-dasharray="4 3" points="${line((p) => p.activeSubscriptions, maxActive)}"/>
-    <text x="${pad}" y="14" font-size="12" fill="#3b4bd8">MRR up to ${money(maxMrr)}</text>
-    <text x="${width - pad}" y="14" font-size="12" fill="#067647" text-anchor="end">up to ${maxActive} active</text>
   </svg>`;
 }
 

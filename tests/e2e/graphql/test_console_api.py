@@ -1,0 +1,29 @@
+"""The console's API on the live server: "sign in as" works whatever the test clock
+says (tokens are dated and checked at real time), and the metrics are as of the
+service's clock by default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+SIGN_IN = """mutation($u: String!) { developmentToken(input: {userId: $u, admin: true}) {
+  token errors { code message } } }"""
+
+
+async def test_sign_in_as_after_the_test_clock_moved(api):
+    api.clock.advance(timedelta(days=90))  # the service's time, months ahead of real time
+    answer = await api.gql(SIGN_IN, {"u": "ops"})
+    token = answer["data"]["developmentToken"]["token"]
+    assert token and answer["data"]["developmentToken"]["errors"] == []
+    me = await api.client.post(
+        "/graphql",
+        json={"query": "{ me { userId } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert me.json() == {"data": {"me": {"userId": "ops"}}}
+    figures = await api.client.post(
+        "/graphql",
+        json={"query": "{ metrics { to mrrCents } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert figures.json()["data"]["metrics"]["to"].startswith(api.clock.now().date().isoformat())
