@@ -28,6 +28,30 @@ APP = STATIC / "app"
 VENDOR_URL = "/static/vendor/"
 _UNPKG = re.compile(r"https://unpkg\.com/")
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.DOTALL)
+_EXAMPLE = re.compile(r"const EXAMPLE_QUERY = `.*?`;", re.DOTALL)
+# What GraphiQL opens with: a query anyone may run, and how to sign in for the rest. It
+# lands in a JavaScript template literal: no backticks, no "${".
+EXAMPLE_QUERY = """# The subscription service's GraphQL API (docs/api.md has a guide).
+#
+# Plans need no token. Everything else does: open "Headers" below and set
+#
+#     {"Authorization": "Bearer <token>"}
+#
+# (in development, mutation { developmentToken(input: {userId: "alice"}) { token } }
+# mints one). Run with Ctrl-Enter.
+
+{
+  plans {
+    code
+    name
+    priceCents
+    currency
+    interval
+    intervalCount
+    trialDays
+  }
+}
+"""
 
 # Every page loads only what the service serves, and no other site may frame it.
 _PAGE_POLICY = (
@@ -41,8 +65,13 @@ PAGE_HEADERS = {"Content-Security-Policy": _PAGE_POLICY, **_HARDENING}
 
 @cache
 def graphiql_html() -> str:
-    """Strawberry's GraphiQL page with every unpkg URL served by us."""
-    return _UNPKG.sub(VENDOR_URL, get_graphql_ide_html("graphiql"))
+    """Strawberry's GraphiQL page with every unpkg URL served by us, opening with our
+    example query."""
+    html = _UNPKG.sub(VENDOR_URL, get_graphql_ide_html("graphiql"))
+    assert "`" not in EXAMPLE_QUERY and "${" not in EXAMPLE_QUERY
+    example = "const EXAMPLE_QUERY = `" + EXAMPLE_QUERY + "`;"
+    html = _EXAMPLE.sub(lambda _: example, html, count=1)
+    return html.replace("<head>", '<head>\n    <link rel="icon" href="/favicon.svg">', 1)
 
 
 @cache
@@ -71,7 +100,16 @@ def _page(name: str) -> Callable[[Request], Awaitable[Response]]:
     return page
 
 
+async def favicon(request: Request) -> Response:
+    return FileResponse(
+        APP / "favicon.svg", media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+    )
+
+
 routes = [
+    Route("/", _page("index.html"), methods=["GET"]),
+    Route("/favicon.ico", favicon, methods=["GET"]),
+    Route("/favicon.svg", favicon, methods=["GET"]),
     Mount(VENDOR_URL.rstrip("/"), StaticFiles(directory=VENDOR), name="vendor"),
     Mount("/static/app", StaticFiles(directory=APP), name="app"),
     Route("/console", _page("console.html"), methods=["GET"]),
