@@ -139,6 +139,9 @@ class Subscription:
     cancel_reason: str | None
     activated_at: datetime | None
     grace_expires_at: datetime | None
+    next_retry_at: datetime | None = strawberry.field(
+        default=None, description="PAST_DUE: when the open invoice is charged again."
+    )
     resumes_at: datetime | None = strawberry.field(description="A PAUSED one resumes then.")
     price_paid_cents: int
     price_cents: int = strawberry.field(

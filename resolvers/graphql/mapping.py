@@ -91,6 +91,7 @@ def subscription(view: SubscriptionView) -> types.Subscription:
         cancel_reason=view.cancel_reason,
         activated_at=view.activated_at,
         grace_expires_at=view.grace_expires_at,
+        next_retry_at=view.next_retry_at,
         resumes_at=view.resumes_at,
         price_paid_cents=view.price_paid_cents,
         price_cents=view.price_cents,

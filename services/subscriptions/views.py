@@ -47,6 +47,7 @@ class SubscriptionView:
     cancel_reason: str | None
     activated_at: datetime | None
     grace_expires_at: datetime | None
+    next_retry_at: datetime | None
     resumes_at: datetime | None
     price_paid_cents: int
     currency: str
@@ -92,6 +93,7 @@ class SubscriptionView:
             cancel_reason=row.cancel_reason,
             activated_at=row.activated_at,
             grace_expires_at=row.grace_expires_at,
+            next_retry_at=row.next_retry_at,
             resumes_at=row.resumes_at,
             price_paid_cents=row.price_paid_cents,
             currency=row.currency,

@@ -146,3 +146,51 @@ async def test_the_portal_shows_the_customers_own_price_and_a_scheduled_change(b
     await expect(page.locator("#price-change")).to_contain_text("Your price changes to")
     await screenshot(page, "portal-price-change")
     assert refused == []
+
+
+async def test_the_portal_says_what_each_state_means_and_offers_only_what_it_allows(
+    browser, api, deps
+):
+    import dataclasses
+    from datetime import datetime
+
+    from services.collection import scheduler
+    from services.platform.auth import Role
+
+    base = str(api.client.base_url).rstrip("/")
+    declined = {"planCode": "premium", "paymentMethodId": "pm_card_chargeDeclined"}
+    await api.gql(SUBSCRIBE, {"input": declined}, user="sad")
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("sad"), path="/portal")
+    standing = page.locator("#standing")
+    await expect(standing).to_contain_text("Your free trial ends on")
+    await expect(page.locator("#next-charge")).to_contain_text("9.99")
+    # The trial ends and the card is declined: the renewal is past due.
+    mine = await api.gql("{ mySubscription { trialEnd } }", user="sad")
+    api.clock.moment = datetime.fromisoformat(mine["data"]["mySubscription"]["trialEnd"])
+    await scheduler.run_due_work(dataclasses.replace(deps, clock=api.clock))
+    await page.reload()
+    await expect(standing).to_contain_text("Payment failed")
+    await expect(standing).to_contain_text("9.99")
+    await expect(standing).to_contain_text("try your card again")
+    await expect(page.get_by_role("link", name="Update your card")).to_be_visible()
+    await expect(page.get_by_role("button", name="Cancel now")).to_be_visible()  # no paid time
+    await screenshot(page, "portal-past-due")
+    suspended = await api.gql(
+        'mutation { suspendSubscription(input: {userId: "sad", reason: "chargeback"}) {'
+        " errors { code } } }",
+        user="root",
+        roles=(Role.ADMIN,),
+    )
+    assert suspended["data"]["suspendSubscription"]["errors"] == []
+    await page.reload()
+    await expect(standing).to_contain_text("suspended")
+    assert await page.locator("#cancel, #resume").count() == 0  # nothing self-service
+    # Cancelled at period end: active until then, and it can be resumed.
+    await api.gql(SUBSCRIBE, {"input": {**declined, "paymentMethodId": "pm_card_visa"}}, user="cal")
+    await api.gql("mutation { cancelSubscription { errors { code } } }", user="cal")
+    other, _ = await offline_page(browser, base)
+    await signed_in(other, base, api.token("cal"), path="/portal")
+    await expect(other.locator("#standing")).to_contain_text("Active until")
+    await expect(other.get_by_role("button", name="Resume")).to_be_visible()
+    assert refused == []

@@ -3,6 +3,7 @@ import { Stale, busy, checked, escape, gql, live, money, pages, showError, signI
 
 const view = document.getElementById("view");
 const SUBSCRIPTION = `mySubscription { id status currentPeriodEnd cancelAtPeriodEnd resumesAt currency
+  trialEnd graceExpiresAt nextRetryAt
   priceCents scheduledPriceChange { priceCents effectiveAt }
   plan { code name priceCents currency tierRank } pendingPlan { code }
   entitlements { tier features } discount { couponCode percentOff amountOffCents cyclesLeft } }`;
@@ -62,7 +63,9 @@ async function signout() {
 
 async function overview() {
   const data = await pages.load(`{ ${SUBSCRIPTION} me { creditBalanceCents creditCurrency entitlements { tier features } }
-    myUsage { meterKey used remaining includedUnits packUnitsRemaining periodEnd } }`);
+    myUsage { meterKey used remaining includedUnits packUnitsRemaining periodEnd }
+    upcomingInvoice { totalCents currency dueAt }
+    invoices(first: 5) { nodes { status totalCents amountPaidCents currency } } }`);
   const sub = data.mySubscription;
   const me = data.me;
   const features = (sub?.entitlements || me.entitlements).features;
@@ -70,16 +73,13 @@ async function overview() {
     <section><h2>Your plan</h2>
       ${sub ? `<p><b id="plan-name">${escape(sub.plan.name)}</b> — <span class="pill" id="status">${sub.status}</span>
         ${sub.pendingPlan ? ` (changes to ${escape(sub.pendingPlan.code)} at period end)` : ""}</p>
-        <p class="muted">${sub.cancelAtPeriodEnd ? "Ends" : `Renews at <span id="own-price">${money(sub.priceCents, sub.currency)}</span>`} ${when(sub.currentPeriodEnd)}
-        ${sub.resumesAt ? ` · paused until ${when(sub.resumesAt)}` : ""}</p>
+        ${standing(sub, data.upcomingInvoice, data.invoices.nodes)}
         ${sub.scheduledPriceChange && !sub.cancelAtPeriodEnd ? `<p id="price-change">Your price changes to ${money(sub.scheduledPriceChange.priceCents, sub.currency)} on ${when(sub.scheduledPriceChange.effectiveAt)}.</p>` : ""}
         ${sub.discount ? `<p>Discount: ${escape(sub.discount.couponCode)} ${sub.discount.percentOff ? `${sub.discount.percentOff}% off` : money(sub.discount.amountOffCents, sub.currency)}</p>` : ""}`
         : `<p id="status">You are on the free plan. <a href="#plans">Choose a plan</a>.</p>`}
       <p>What you can use: ${features.map((f) => `<span class="pill">${escape(f)}</span>`).join(" ") || "—"}</p>
       <p>Credit balance: <b id="credit">${money(me.creditBalanceCents, me.creditCurrency || sub?.currency || "USD")}</b></p>
-      ${sub ? `<p class="no-print">
-        ${sub.cancelAtPeriodEnd || sub.status === "PAUSED" ? '<button id="resume">Resume</button>' : '<button id="cancel" class="danger">Cancel at period end</button>'}
-      </p>` : ""}
+      ${sub ? `<p class="no-print">${selfService(sub)}</p>` : ""}
     </section>
     ${sub ? `<section><h2>Promotion code</h2><form id="promo" class="inline">
       <label>Code <input name="code" required></label><button type="submit">Apply</button></form></section>` : ""}
@@ -89,7 +89,8 @@ async function overview() {
       </tbody></table></div></section>`;
   const cancel = document.getElementById("cancel");
   cancel?.addEventListener("click", () => busy(cancel, async () => {
-    checked((await gql("mutation { cancelSubscription(input: {atPeriodEnd: true}) { subscription { status } errors { code field message } } }")).cancelSubscription);
+    const atPeriodEnd = !cancel.dataset.now;
+    checked((await gql("mutation($e: Boolean!) { cancelSubscription(input: {atPeriodEnd: $e}) { subscription { status } errors { code field message } } }", { e: atPeriodEnd })).cancelSubscription);
     await overview();
   }));
   const resume = document.getElementById("resume");
@@ -106,6 +107,41 @@ async function overview() {
       await overview();
     });
   });
+}
+
+// What the subscription's state means for the customer, in words and figures.
+function standing(sub, upcoming, invoices) {
+  const price = `<span id="own-price">${money(sub.priceCents, sub.currency)}</span>`;
+  const next = upcoming ? ` Your next charge: <b id="next-charge">${money(upcoming.totalCents, upcoming.currency)}</b> on ${when(upcoming.dueAt)}.` : "";
+  switch (sub.status) {
+    case "TRIALING":
+      return `<p id="standing">Your free trial ends on ${when(sub.trialEnd)}; then ${price} a period is charged to your card.${next}</p>`;
+    case "PAST_DUE": {
+      const open = invoices.find((i) => i.status === "OPEN");
+      const owed = open ? money(open.totalCents - open.amountPaidCents, open.currency) : "your renewal";
+      const retry = sub.nextRetryAt ? ` We will try your card again on ${when(sub.nextRetryAt)}.` : "";
+      return `<p id="standing" class="warning">Payment failed: ${owed} is due.${retry} Until ${when(sub.graceExpiresAt)} you keep part of your plan. <a href="#billing">Update your card</a>.</p>`;
+    }
+    case "SUSPENDED":
+      return '<p id="standing" class="warning">Your subscription is suspended by our team: nothing can be changed here. Please contact support.</p>';
+    case "PAUSED":
+      return `<p id="standing">Paused${sub.resumesAt ? ` until ${when(sub.resumesAt)}` : " until you resume it"}: nothing is charged meanwhile.</p>`;
+    case "CANCELED":
+      return sub.cancelAtPeriodEnd
+        ? `<p id="standing">Active until ${when(sub.currentPeriodEnd)}, then it ends. You can resume it before then.</p>`
+        : '<p id="standing">Ended.</p>';
+    default:
+      return `<p id="standing" class="muted">Renews at ${price} on ${when(sub.currentPeriodEnd)}.${next}</p>`;
+  }
+}
+
+// Only what the state allows is offered.
+function selfService(sub) {
+  if (sub.status === "SUSPENDED" || (sub.status === "CANCELED" && !sub.cancelAtPeriodEnd)) return "";
+  if (sub.cancelAtPeriodEnd || sub.status === "PAUSED") return '<button id="resume">Resume</button>';
+  // An unpaid period has no paid time left to run out: cancelling ends it now.
+  if (sub.status === "PAST_DUE") return '<button id="cancel" class="danger" data-now="1">Cancel now</button>';
+  return '<button id="cancel" class="danger">Cancel at period end</button>';
 }
 
 // --- plans: change with a preview, or check out ----------------------------------
