@@ -79,22 +79,33 @@ class UsageRepository:
         inserted = await self.session.execute(statement.returning(UsageEvent.event_id))
         return inserted.scalar() is not None
 
-    async def claim_events(self, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
-        """Record many events at once; the (user id, event id) of those not known before."""
-        if not rows:
+    async def known_events(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (user id, event id) were recorded before."""
+        if not keys:
             return set()
-        found = await (await session_driver(self.session)).fetch(
-            CLAIM_EVENTS_SQL,
+        driver = await session_driver(self.session)
+        await plan_as_key_lookups(driver)  # not a scan of every event ever recorded
+        found = await driver.fetch(KNOWN_EVENTS_SQL, [k[0] for k in keys], [k[1] for k in keys])
+        return {(r["user_id"], r["event_id"]) for r in found}
+
+    async def add_answered_events(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Record counted events with their answers, one statement; how many were new
+        (fewer than given: a concurrent twin recorded one first)."""
+        if not rows:
+            return 0
+        status = await (await session_driver(self.session)).execute(
+            ADD_ANSWERED_EVENTS_SQL,
             [r["user_id"] for r in rows],
             [r["event_id"] for r in rows],
             [r["meter_id"] for r in rows],
             [r["quantity"] for r in rows],
             [r["request_hash"] for r in rows],
+            [orjson.dumps(r["answer"]).decode() for r in rows],
             [r["period_start"] for r in rows],
             [r["occurred_at"] for r in rows],
             rows[0]["recorded_at"],
         )
-        return {(r["user_id"], r["event_id"]) for r in found}
+        return int(status.split()[-1])
 
     async def add_to_counters(
         self, sums: Sequence[tuple[str, uuid.UUID, datetime, datetime, int]]
@@ -108,19 +119,6 @@ class UsageRepository:
             ADD_TO_COUNTERS_SQL, *map(list, columns)
         )
         return {(r["user_id"], r["meter_id"], r["period_start"]): int(r["used"]) for r in found}
-
-    async def answer_events(self, answers: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Store many events' answers (they were claimed, in this transaction)."""
-        if not answers:
-            return
-        driver = await session_driver(self.session)
-        await plan_as_key_lookups(driver)  # not a scan of every event ever recorded
-        await driver.execute(
-            ANSWER_EVENTS_SQL,
-            [a[0] for a in answers],
-            [a[1] for a in answers],
-            [orjson.dumps(a[2]).decode() for a in answers],
-        )
 
     async def event(self, user_id: str, event_id: str) -> UsageEvent | None:
         return await self.session.get(UsageEvent, (user_id, event_id), populate_existing=True)
@@ -317,14 +315,18 @@ SELECT used FROM usage_counters WHERE user_id = $1 AND meter_id = $2 AND period_
 """
 
 
-CLAIM_EVENTS_SQL = """
+KNOWN_EVENTS_SQL = """
+SELECT e.user_id, e.event_id FROM usage_events e
+JOIN unnest($1::text[], $2::text[]) AS k(u, i) ON e.user_id = k.u AND e.event_id = k.i
+"""
+# Counted events written once, answers included (the counters went first).
+ADD_ANSWERED_EVENTS_SQL = """
 INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
                           answer, period_start, occurred_at, recorded_at)
-SELECT u, e, m, q, h, false, '{}'::jsonb, p, o, $8
-FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[],
-            $6::timestamptz[], $7::timestamptz[]) AS t(u, e, m, q, h, p, o)
+SELECT u, e, m, q, h, true, a, p, o, $9
+FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::jsonb[],
+            $7::timestamptz[], $8::timestamptz[]) AS t(u, e, m, q, h, a, p, o)
 ON CONFLICT DO NOTHING
-RETURNING user_id, event_id
 """
 ADD_TO_COUNTERS_SQL = """
 INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
@@ -334,9 +336,4 @@ FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::bi
 ON CONFLICT (user_id, meter_id, period_start)
 DO UPDATE SET used = usage_counters.used + excluded.used
 RETURNING user_id, meter_id, period_start, used
-"""
-ANSWER_EVENTS_SQL = """
-UPDATE usage_events e SET counted = true, answer = a.answer
-FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS a(user_id, event_id, answer)
-WHERE e.user_id = a.user_id AND e.event_id = a.event_id
 """

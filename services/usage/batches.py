@@ -86,18 +86,34 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
     return [o for o in outcomes if o is not None]
 
 
+class _Raced(Exception):
+    """A concurrent twin recorded one of the batch's events first: count again."""
+
+
+RACE_RETRIES = 5
+
+
 async def _count_together(deps: Deps, batched: list[_Batched]) -> list[Outcome]:
+    """The batch in one transaction, each table written once: the events already
+    known (replays) are read first, the counters take the rest's sums, then the events
+    go in with their answers. A twin recorded meanwhile rolls it all back and the batch
+    is counted again (it is a replay then)."""
+    for _ in range(RACE_RETRIES):
+        try:
+            return await _count_once(deps, batched)
+        except _Raced:
+            continue
+    # Each retry finds the twins committed (the insert waited for them): not reached.
+    raise RuntimeError("usage batch kept racing concurrent twins")
+
+
+async def _count_once(deps: Deps, batched: list[_Batched]) -> list[Outcome]:
     now = deps.clock.now()
     async with deps.uow() as uow:
-        rows = [
-            b.event.row(b.allowance.quota.meter_id, b.allowance.period[0], None, now)
-            for b in batched
-            if b.allowance.quota is not None
-        ]
-        fresh = await uow.usage.claim_events(rows)
+        known = await uow.usage.known_events([(b.event.user_id, b.event.event_id) for b in batched])
         groups: dict[tuple[str, Any, datetime, datetime], list[_Batched]] = defaultdict(list)
         for item in batched:
-            if (item.event.user_id, item.event.event_id) in fresh:
+            if (item.event.user_id, item.event.event_id) not in known:
                 assert item.allowance.quota is not None
                 quota_key = (item.event.user_id, item.allowance.quota.meter_id)
                 groups[(*quota_key, *item.allowance.period)].append(item)
@@ -105,7 +121,7 @@ async def _count_together(deps: Deps, batched: list[_Batched]) -> list[Outcome]:
             [(*key, sum(i.event.quantity for i in items)) for key, items in groups.items()]
         )
         decisions: dict[tuple[str, str], QuotaDecision] = {}
-        changes = []
+        changes, rows = [], []
         for key, items in groups.items():
             decided = _answer(uow, items, after[key[:3]], now)
             decisions.update(decided)
@@ -113,9 +129,13 @@ async def _count_together(deps: Deps, batched: list[_Batched]) -> list[Outcome]:
             changes.append(
                 QuotaChange(key[0], items[-1].event.meter_key, last.used, last.remaining, key[3])
             )
-        await uow.usage.answer_events(
-            [(user, event_id, d.to_json()) for (user, event_id), d in decisions.items()]
-        )
+            rows += [
+                i.event.row(key[1], key[2], decided[(i.event.user_id, i.event.event_id)], now)
+                for i in items
+            ]
+        if await uow.usage.add_answered_events(rows) != len(rows):
+            await uow.rollback()
+            raise _Raced
         outcomes = [
             decisions.get((b.event.user_id, b.event.event_id)) or await _replay(uow, b.event)
             for b in batched
