@@ -38,6 +38,14 @@ class Metrics:
     expansion_mrr_cents: int
     contraction_mrr_cents: int
     churned_mrr_cents: int
+    committed_mrr_cents: int = strawberry.field(
+        description="MRR without the subscriptions cancelled at period end."
+    )
+    paying_subscriptions: int = strawberry.field(description="With MRR at `to`.")
+    churn_rate: float | None = strawberry.field(
+        description="Of those paying at `from`, the share paying nothing at `to`."
+    )
+    arpu_cents: int | None = strawberry.field(description="MRR per paying subscription.")
     subscriptions_by_status: list[CountBy]
     active_subscriptions_by_plan: list[CountBy]
     trials_ended: int

@@ -56,6 +56,10 @@ async def metrics(
         expansion_mrr_cents=found.expansion_mrr_cents,
         contraction_mrr_cents=found.contraction_mrr_cents,
         churned_mrr_cents=found.churned_mrr_cents,
+        committed_mrr_cents=found.committed_mrr_cents,
+        paying_subscriptions=found.paying,
+        churn_rate=found.churn_rate,
+        arpu_cents=found.arpu_cents,
         subscriptions_by_status=[console_types.CountBy(key=k, count=n) for k, n in found.by_status],
         active_subscriptions_by_plan=[
             console_types.CountBy(key=k, count=n) for k, n in found.by_plan

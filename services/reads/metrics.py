@@ -42,12 +42,26 @@ class Metrics:
     expansion_mrr_cents: int
     contraction_mrr_cents: int
     churned_mrr_cents: int
+    committed_mrr_cents: int
+    paying_at_start: int
+    paying: int
+    churned: int
     by_status: tuple[tuple[str, int], ...]
     by_plan: tuple[tuple[str, int], ...]
     trials_ended: int
     trials_converted: int
     past_due_cents: int
     series: tuple[MetricsPoint, ...]
+
+    @property
+    def churn_rate(self) -> float | None:
+        """Of the subscriptions paying at `from`, the share paying nothing at `to`."""
+        return self.churned / self.paying_at_start if self.paying_at_start else None
+
+    @property
+    def arpu_cents(self) -> int | None:
+        """MRR per paying subscription at `to`, rounded half up."""
+        return (2 * self.mrr_cents + self.paying) // (2 * self.paying) if self.paying else None
 
     @property
     def trial_conversion_rate(self) -> float | None:
@@ -99,6 +113,10 @@ async def metrics(deps: Deps, start: datetime | None, end: datetime | None) -> M
         expansion_mrr_cents=int(moved["expansion"]),
         contraction_mrr_cents=int(moved["contraction"]),
         churned_mrr_cents=int(moved["churn"]),
+        committed_mrr_cents=int(moved["committed"]),
+        paying_at_start=int(moved["paying_before"]),
+        paying=int(moved["paying"]),
+        churned=int(moved["churned"]),
         by_status=tuple((r["status"], int(r["n"])) for r in by_status),
         by_plan=tuple((r["code"], int(r["n"])) for r in by_plan),
         trials_ended=int(trials["ended"]),

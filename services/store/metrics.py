@@ -26,7 +26,7 @@ MONTH_SECONDS = 2629746  # 365.2425 days / 12
 _LINES = f"""
 lines AS MATERIALIZED (
   SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind = 'SUBSCRIPTION' AS is_plan,
-         l.plan_code AS plan,
+         l.plan_code AS plan, s.cancel_at_period_end AS leaving,
          -- a subscription that ended early (cancelled now) stops counting then
          least(l.period_end, s.current_period_end) AS pe,
          l.amount_cents::numeric * CASE p.interval
@@ -51,9 +51,12 @@ lines AS MATERIALIZED (
 REVENUE_SQL = f"""
 WITH {_LINES},
 at_from AS (SELECT sub, sum(monthly) AS m FROM lines WHERE ps <= $1 AND $1 < pe GROUP BY sub),
-at_to AS (SELECT sub, sum(monthly) AS m FROM lines WHERE ps <= $2 AND $2 < pe GROUP BY sub),
+at_to AS (
+  SELECT sub, sum(monthly) AS m, bool_or(leaving) AS leaving
+  FROM lines WHERE ps <= $2 AND $2 < pe GROUP BY sub
+),
 moved AS (
-  SELECT coalesce(f.m, 0) AS a, coalesce(t.m, 0) AS b
+  SELECT coalesce(f.m, 0) AS a, coalesce(t.m, 0) AS b, coalesce(t.leaving, false) AS leaving
   FROM at_from f FULL JOIN at_to t ON f.sub = t.sub
 ),
 spans AS (
@@ -75,6 +78,10 @@ SELECT
   (SELECT round(coalesce(sum(b - a) FILTER (WHERE a > 0 AND b > a), 0)) FROM moved) AS expansion,
   (SELECT round(coalesce(sum(a - b) FILTER (WHERE b > 0 AND a > b), 0)) FROM moved) AS contraction,
   (SELECT round(coalesce(sum(a) FILTER (WHERE a > 0 AND b = 0), 0)) FROM moved) AS churn,
+  (SELECT round(coalesce(sum(b) FILTER (WHERE NOT leaving), 0)) FROM moved) AS committed,
+  (SELECT count(*) FILTER (WHERE a > 0) FROM moved) AS paying_before,
+  (SELECT count(*) FILTER (WHERE b > 0) FROM moved) AS paying,
+  (SELECT count(*) FILTER (WHERE a > 0 AND b = 0) FROM moved) AS churned,
   (SELECT array_agg(k ORDER BY k) FROM edges) AS ks,
   (SELECT array_agg(mrr_delta ORDER BY k) FROM edges) AS mrr_deltas,
   (SELECT array_agg(active_delta ORDER BY k) FROM edges) AS active_deltas,

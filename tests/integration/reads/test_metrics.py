@@ -49,9 +49,9 @@ async def test_mrr_movement_statuses_trials_and_the_series(deps, clock):
 
 async def test_mrr_is_the_normalized_price_as_of_the_service_clock(deps, clock):
     """Worked by hand: three subscribers of a 10.00 monthly plan and one of a 120.00
-    yearly plan make 30.00 + 10.00 = 40.00 of MRR, in a 31-day month as in any; the
-    default range ends at the service's now, even after the test clock moved past
-    every period's end but the renewals'; the status counts are as of `to`."""
+    yearly plan make 30.00 + 10.00 = 40.00 of MRR, in a 31-day month as in any, 10.00
+    a paying subscription (ARPU); one cancelling at period end leaves 30.00 committed,
+    and once it ended: 10.00 churned, one of four paying subscriptions (25%)."""
     for code, price, interval, rank in (("ten", 1000, "MONTH", 70), ("year", 12000, "YEAR", 71)):
         await catalog.create_plan(
             deps,
@@ -68,13 +68,22 @@ async def test_mrr_is_the_normalized_price_as_of_the_service_clock(deps, clock):
     assert found.mrr_cents == 3 * 1000 + 12000 // 12 == 4000
     assert found.to == clock.now() and found.from_ == clock.now() - timedelta(days=30)
     assert dict(found.by_plan) == {"ten": 3, "year": 1}
+    assert (found.paying, found.arpu_cents, found.committed_mrr_cents) == (4, 1000, 4000)
+    # t3 cancels at period end: still paying now, no longer committed.
+    await interruptions.cancel(deps, interruptions.CancelSubscription("t3", at_period_end=True))
+    leaving = await metrics(deps, None, None)
+    assert (leaving.mrr_cents, leaving.committed_mrr_cents) == (4000, 3000)
     # Asked as of a moment after now (the console's old default): still as of now.
     ahead = await metrics(deps, start, clock.now() + timedelta(days=40))
     assert ahead.mrr_cents == 4000 and ahead.to == clock.now()
-    # A month on, renewals ran: the same MRR; statuses as of the start are from history.
+    # A month on: the monthly ones renewed but t3, whose period ended; the yearly one
+    # runs on. Paying at the start of the default range (30 days back): 4; now 3.
     clock.advance(timedelta(days=30))
     await scheduler.run_due_work(deps)
     renewed = await metrics(deps, None, None)
-    assert renewed.mrr_cents == 4000 and renewed.new_mrr_cents == 0
+    assert (renewed.mrr_cents, renewed.new_mrr_cents, renewed.churned_mrr_cents) == (3000, 0, 1000)
+    assert (renewed.paying, renewed.churned, renewed.churn_rate) == (3, 1, 0.25)
+    assert renewed.arpu_cents == 1000 and renewed.committed_mrr_cents == 3000
     before = await metrics(deps, start - timedelta(days=5), start - timedelta(seconds=1))
     assert dict(before.by_status) == {} and before.mrr_cents == 0
+    assert before.churn_rate is None and before.arpu_cents is None

@@ -181,6 +181,7 @@ async function metrics(from = "", to = "") {
   const data = await pages.load(
     `query($f: DateTime, $t: DateTime) { metrics(from: $f, to: $t) {
       from to mrrCents newMrrCents expansionMrrCents contractionMrrCents churnedMrrCents
+      committedMrrCents payingSubscriptions churnRate arpuCents
       subscriptionsByStatus { key count } activeSubscriptionsByPlan { key count }
       trialsEnded trialsConverted trialConversionRate pastDueAmountCents
       series { at mrrCents activeSubscriptions } } }`,
@@ -201,6 +202,9 @@ async function metrics(from = "", to = "") {
       ${figure("expansion-mrr", "Expansion", money(m.expansionMrrCents), "MRR gained by subscriptions that had some")}
       ${figure("contraction-mrr", "Contraction", money(m.contractionMrrCents), "MRR lost by subscriptions that kept some")}
       ${figure("churned-mrr", "Churned MRR", money(m.churnedMrrCents), "MRR of subscriptions that have none at the end")}
+      ${figure("committed-mrr", "Committed MRR", money(m.committedMrrCents), "MRR without the subscriptions cancelled at period end")}
+      ${figure("arpu", `ARPU (${m.payingSubscriptions} paying)`, m.arpuCents === null ? "—" : money(m.arpuCents), "MRR per paying subscription")}
+      ${figure("churn-rate", "Churn rate", m.churnRate === null ? "—" : `${Math.round(m.churnRate * 1000) / 10}%`, "Of the subscriptions paying at the start, the share paying nothing at the end")}
       ${figure("trial-conversion", `Trial conversion (${m.trialsConverted} of ${m.trialsEnded})`, rate)}
       ${figure("past-due", "Past due", money(m.pastDueAmountCents))}
     </div></section>
