@@ -221,3 +221,11 @@ class CustomerPrice:
 class CustomerPricePayload:
     customer_price: CustomerPrice | None
     errors: list[UserError]
+
+
+@strawberry.type(description="An invoice the simulation expects: nothing is written.")
+class SimulatedInvoice:
+    due_at: datetime
+    total_cents: int
+    currency: str
+    lines: list[InvoiceLine]

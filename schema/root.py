@@ -138,6 +138,17 @@ class Query:
         permission_classes=admin_only,
         description="The service clock; only when started with TEST_CLOCK=1.",
     )
+    simulate_invoices = strawberry.field(
+        resolver=queries.simulate_invoices,
+        permission_classes=own_or_admin,
+        description="The next `cycles` invoices (at most 24) of the user's subscription, by"
+        " the renewal's own rules; usage is projected as none after today. Writes nothing.",
+    )
+    simulate_subscribe = strawberry.field(
+        resolver=queries.simulate_subscribe,
+        permission_classes=signed_in,
+        description="What subscribing to the plan now would charge over `cycles` invoices.",
+    )
     events = strawberry.field(
         resolver=hooks.events,
         permission_classes=services_or_admin,

@@ -131,3 +131,31 @@ async def upcoming_invoice(info: Info) -> types.UpcomingInvoice | None:
         due_at=view.due_at,
         lines=[mapping.invoice_line(line) for line in view.lines],
     )
+
+
+def _simulated(found: list[upcoming.SimulatedInvoice]) -> list[money_types.SimulatedInvoice]:
+    return [
+        money_types.SimulatedInvoice(
+            due_at=invoice.due_at,
+            total_cents=invoice.total_cents,
+            currency=invoice.currency,
+            lines=[mapping.invoice_line(line) for line in invoice.lines],
+        )
+        for invoice in found
+    ]
+
+
+async def simulate_invoices(
+    info: Info, user_id: str, cycles: int
+) -> list[money_types.SimulatedInvoice]:
+    return _simulated(await upcoming.simulate_invoices(info.context.deps, user_id, cycles))
+
+
+async def simulate_subscribe(
+    info: Info, plan_code: str, cycles: int, promotion_code: str | None = None
+) -> list[money_types.SimulatedInvoice]:
+    me = info.context.user().user_id
+    deps = info.context.deps
+    return _simulated(
+        await upcoming.simulate_subscribe(deps, me, plan_code, promotion_code, cycles)
+    )

@@ -52,6 +52,7 @@ async def test_changes_made_through_the_api_appear_in_the_live_feed(
     await expect(page.locator("#subscriptions-table")).to_contain_text("feedy")
     await page.get_by_role("link", name="feedy").click()
     await expect(page.locator("#invoices-table")).to_contain_text("No invoices.")  # a trial
+    await expect(page.locator("#next-invoices li")).to_have_count(6)  # what it will be
     await page.get_by_role("button", name="Suspend").click()
     await expect(page.locator("#detail-status")).to_have_text("SUSPENDED")
     await screenshot(page, "console-subscription")

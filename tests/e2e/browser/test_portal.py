@@ -165,6 +165,9 @@ async def test_the_portal_says_what_each_state_means_and_offers_only_what_it_all
     standing = page.locator("#standing")
     await expect(standing).to_contain_text("Your free trial ends on")
     await expect(page.locator("#next-charge")).to_contain_text("9.99")
+    next_invoices = page.locator("#next-invoices tbody tr")
+    await expect(next_invoices).to_have_count(6)  # simulated: the conversion, then renewals
+    await expect(next_invoices.first).to_contain_text("9.99")
     # The trial ends and the card is declined: the renewal is past due.
     mine = await api.gql("{ mySubscription { trialEnd } }", user="sad")
     api.clock.moment = datetime.fromisoformat(mine["data"]["mySubscription"]["trialEnd"])

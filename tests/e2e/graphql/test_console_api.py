@@ -27,3 +27,23 @@ async def test_sign_in_as_after_the_test_clock_moved(api):
         headers={"Authorization": f"Bearer {token}"},
     )
     assert figures.json()["data"]["metrics"]["to"].startswith(api.clock.now().date().isoformat())
+
+
+async def test_simulations_over_graphql(api):
+    from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="sy"
+    )
+    mine = await api.gql(
+        '{ simulateInvoices(userId: "sy", cycles: 2) { dueAt totalCents currency'
+        " lines { kind amountCents } } }",
+        user="sy",
+    )
+    assert [i["totalCents"] for i in mine["data"]["simulateInvoices"]] == [999, 999]
+    other = await api.gql('{ simulateInvoices(userId: "sy", cycles: 2) { dueAt } }', user="zz")
+    assert other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    new = await api.gql(
+        '{ simulateSubscribe(planCode: "ad-free", cycles: 3) { totalCents } }', user="zz"
+    )
+    assert [i["totalCents"] for i in new["data"]["simulateSubscribe"]] == [499, 499, 499]

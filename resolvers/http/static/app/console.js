@@ -116,7 +116,8 @@ async function subscription(id, userId) {
       userPayments(userId: $u) { id purpose status amountCents amountRefundedCents currency invoiceNumber createdAt }
       subscriptionStatus(userId: $u) { status planCode tier }
       creditLedger(userId: $u, first: 10) { nodes { amountCents balanceAfterCents kind reason createdAt } }
-      invoices(userId: $u, first: 20) { nodes { number status currency totalCents amountRefundedCents createdAt lines { kind description amountCents } } } }`,
+      invoices(userId: $u, first: 20) { nodes { number status currency totalCents amountRefundedCents createdAt lines { kind description amountCents } } }
+      simulateInvoices(userId: $u, cycles: 6) { dueAt totalCents currency } }`,
     { id, u: userId },
   );
   const status = data.subscriptionStatus;
@@ -134,6 +135,7 @@ async function subscription(id, userId) {
       ${data.invoices.nodes.map((i) => `<tr><td>${escape(i.number)}</td><td>${when(i.createdAt)}</td><td>${i.status}</td><td>${money(i.totalCents, i.currency)}</td><td>${money(i.amountRefundedCents, i.currency)}</td>
         <td>${i.lines.map((l) => `${escape(l.description)}: ${money(l.amountCents, i.currency)}`).join("<br>")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No invoices.</td></tr>'}
     </tbody></table></div></section>
+    <section><h2>Next invoices (simulated)</h2><ul id="next-invoices">${data.simulateInvoices.map((i) => `<li>${when(i.dueAt)}: ${money(i.totalCents, i.currency)}</li>`).join("") || '<li class="muted">Nothing will renew.</li>'}</ul></section>
     <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind.toLowerCase()} ${money(e.amountCents)} (balance ${money(e.balanceAfterCents)}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
   // Only what the state allows is offered; after an action the page is drawn again.
   const act = (button, mutation, name) => button?.addEventListener("click", () => busy(button, async () => {

@@ -8,11 +8,12 @@ const SUBSCRIPTION = `mySubscription { id status currentPeriodEnd cancelAtPeriod
   plan { code name priceCents currency tierRank } pendingPlan { code }
   entitlements { tier features } discount { couponCode percentOff amountOffCents cyclesLeft } }`;
 let stopLive = null;
+let myId = null; // the signed-in user, for operations that name them
 
 async function start() {
   if (!token.get()) return showSignIn();
   try {
-    await gql("{ me { userId } }");
+    myId = (await gql("{ me { userId } }")).me.userId;
   } catch (error) {
     token.clear();
     showSignIn();
@@ -62,10 +63,11 @@ async function signout() {
 // --- overview --------------------------------------------------------------------
 
 async function overview() {
-  const data = await pages.load(`{ ${SUBSCRIPTION} me { creditBalanceCents creditCurrency entitlements { tier features } }
+  const data = await pages.load(`query($me: String!) { ${SUBSCRIPTION} me { creditBalanceCents creditCurrency entitlements { tier features } }
     myUsage { meterKey used remaining includedUnits packUnitsRemaining periodEnd }
     upcomingInvoice { totalCents currency dueAt }
-    invoices(first: 5) { nodes { status totalCents amountPaidCents currency } } }`);
+    simulateInvoices(userId: $me, cycles: 6) { dueAt totalCents currency lines { kind description amountCents } }
+    invoices(first: 5) { nodes { status totalCents amountPaidCents currency } } }`, { me: myId });
   const sub = data.mySubscription;
   const me = data.me;
   const features = (sub?.entitlements || me.entitlements).features;
@@ -83,6 +85,11 @@ async function overview() {
     </section>
     ${sub ? `<section><h2>Promotion code</h2><form id="promo" class="inline">
       <label>Code <input name="code" required></label><button type="submit">Apply</button></form></section>` : ""}
+    ${data.simulateInvoices.length ? `<section><h2>Your next invoices</h2>
+      <p class="muted">Expected from your plan, price, discount and credit; usage after today is not counted.</p>
+      <div class="table-wrap"><table id="next-invoices"><thead><tr><th>Date</th><th>Amount</th><th>Lines</th></tr></thead><tbody>
+      ${data.simulateInvoices.map((i) => `<tr><td>${when(i.dueAt)}</td><td>${money(i.totalCents, i.currency)}</td><td>${i.lines.map((l) => `${escape(l.description)}: ${money(l.amountCents, i.currency)}`).join("<br>")}</td></tr>`).join("")}
+      </tbody></table></div></section>` : ""}
     <section><h2>Usage this period</h2>
       <div class="table-wrap"><table><thead><tr><th>Meter</th><th>Used</th><th>Included</th><th>Packs</th><th>Remaining</th></tr></thead><tbody>
       ${data.myUsage.map((u) => `<tr><td>${escape(u.meterKey)}</td><td>${u.used}</td><td>${u.includedUnits ?? "unlimited"}</td><td>${u.packUnitsRemaining}</td><td>${u.remaining ?? "unlimited"}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">Nothing metered on your plan.</td></tr>'}
