@@ -241,3 +241,45 @@ async def test_webhooks_and_the_event_log_in_the_console(browser, api, deps):
     await expect(table).to_contain_text("hooked")
     await screenshot(page, "console-events")
     assert refused == []
+
+
+async def test_a_refund_and_a_credit_from_the_console(browser, api, deps):
+    base = str(api.client.base_url).rstrip("/")
+    card = {"planCode": "premium", "paymentMethodId": "pm_card_visa"}
+    await api.gql(SUBSCRIBE, {"input": card}, user="payer")  # the trial
+    await api.gql(
+        "mutation { cancelSubscription(input: {atPeriodEnd: false}) { errors { code } } }",
+        user="payer",
+    )
+    paid = await api.gql(SUBSCRIBE, {"input": card}, user="payer")  # paid at once: 9.99
+    assert paid["data"]["subscribe"]["payment"]["amountCents"] == 999
+    page, refused = await offline_page(browser, base)
+    confirmations: list[str] = []
+
+    async def accept(dialog) -> None:  # type: ignore[no-untyped-def]
+        confirmations.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    await page.get_by_role("link", name="payer").first.click()
+    await page.get_by_role("button", name="Refund…").click()
+    refund = page.locator("#refund-form")
+    await refund.get_by_label("Amount (minor units; empty: all that is left)").fill("300")
+    await refund.get_by_label("Reason").fill("service outage")
+    await refund.get_by_role("button", name="Refund").click()
+    await expect(page.locator("#money-result")).to_contain_text("Refunded $3.00")
+    credit = page.locator("#credit-form")
+    await credit.get_by_label("Credit adjustment (minor units; negative takes credit away)").fill(
+        "500"
+    )
+    await credit.get_by_label("Reason").fill("goodwill")
+    await credit.get_by_role("button", name="Adjust credit").click()
+    await expect(page.locator("#money-result")).to_contain_text("Credit balance now $5.00")
+    assert confirmations == [
+        "Refund $3.00 to the card?",
+        "Give $5.00 to payer's credit balance?",
+    ]
+    assert await scalar(deps, "SELECT sum(amount_cents) FROM refunds") == 300
+    await screenshot(page, "console-refund-credit")
+    assert refused == []

@@ -128,15 +128,32 @@ async function subscription(id, userId) {
     <section><h2>Timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Change</th><th>Why</th><th>Who</th></tr></thead><tbody>
       ${data.subscriptionHistory.map((h) => `<tr><td>${when(h.occurredAt)}</td><td>${h.fromStatus || "—"} → ${h.toStatus}</td><td>${escape(h.reason)}${h.note ? `: ${escape(h.note)}` : ""}</td><td>${escape(h.actor)}</td></tr>`).join("")}
     </tbody></table></div></section>
-    <section><h2>Payments and invoices</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>For</th><th>Status</th><th>Amount</th><th>Refunded</th><th>Invoice</th></tr></thead><tbody>
-      ${data.userPayments.map((p) => `<tr><td>${when(p.createdAt)}</td><td>${p.purpose}</td><td>${p.status}</td><td>${money(p.amountCents, p.currency)}</td><td>${money(p.amountRefundedCents, p.currency)}</td><td>${escape(p.invoiceNumber || "—")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No payments.</td></tr>'}
+    <section><h2>Payments and invoices</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>For</th><th>Status</th><th>Amount</th><th>Refunded</th><th>Invoice</th><th></th></tr></thead><tbody>
+      ${data.userPayments.map((p) => `<tr><td>${when(p.createdAt)}</td><td>${p.purpose}</td><td>${p.status}</td><td>${money(p.amountCents, p.currency)}</td><td>${money(p.amountRefundedCents, p.currency)}</td><td>${escape(p.invoiceNumber || "—")}</td>
+        <td>${p.status === "SUCCESS" && p.amountRefundedCents < p.amountCents ? `<button class="secondary refund" data-id="${escape(p.id)}" data-left="${p.amountCents - p.amountRefundedCents}" data-currency="${p.currency}">Refund…</button>` : ""}</td></tr>`).join("") || '<tr><td colspan="7" class="muted">No payments.</td></tr>'}
     </tbody></table></div></section>
     <section><h2>Invoices</h2><div class="table-wrap"><table id="invoices-table"><thead><tr><th>Number</th><th>Date</th><th>Status</th><th>Total</th><th>Refunded</th><th>Lines</th></tr></thead><tbody>
       ${data.invoices.nodes.map((i) => `<tr><td>${escape(i.number)}</td><td>${when(i.createdAt)}</td><td>${i.status}</td><td>${money(i.totalCents, i.currency)}</td><td>${money(i.amountRefundedCents, i.currency)}</td>
         <td>${i.lines.map((l) => `${escape(l.description)}: ${money(l.amountCents, i.currency)}`).join("<br>")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No invoices.</td></tr>'}
     </tbody></table></div></section>
     <section><h2>Next invoices (simulated)</h2><ul id="next-invoices">${data.simulateInvoices.map((i) => `<li>${when(i.dueAt)}: ${money(i.totalCents, i.currency)}</li>`).join("") || '<li class="muted">Nothing will renew.</li>'}</ul></section>
+    <section class="no-print"><h2>Refund or credit</h2>
+      <form id="refund-form" class="inline" hidden>
+        <label>Refund of payment <input name="paymentId" readonly size="38"></label>
+        <label>Amount (minor units; empty: all that is left) <input name="amountCents" type="number" min="1"></label>
+        <label>To <select name="to"><option value="card">the card</option><option value="balance">the credit balance</option></select></label>
+        <label>Reason <input name="reason" required></label>
+        <button type="submit">Refund</button>
+      </form>
+      <form id="credit-form" class="inline">
+        <label>Credit adjustment (minor units; negative takes credit away) <input name="amountCents" type="number" required></label>
+        <label>Reason <input name="reason" required></label>
+        <button type="submit">Adjust credit</button>
+      </form>
+      <p id="money-result" role="status"></p>
+    </section>
     <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind.toLowerCase()} ${money(e.amountCents)} (balance ${money(e.balanceAfterCents)}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
+  wireMoney(id, userId, data.userPayments[0]?.currency || "USD");
   // Only what the state allows is offered; after an action the page is drawn again.
   const act = (button, mutation, name) => button?.addEventListener("click", () => busy(button, async () => {
     checked((await gql(mutation, { u: userId }))[name]);
@@ -246,6 +263,47 @@ function chart(series) {
     <polyline fill="none" stroke="#3b4bd8" stroke-width="2" points="${line((p) => p.mrrCents, maxMrr)}"/>
     <polyline fill="none" stroke="#067647" stroke-width="2" stroke-dasharray="4 3" points="${line((p) => p.activeSubscriptions, maxActive)}"/>
   </svg>`;
+}
+
+// Refunds and credit for a customer: each with a typed reason and a confirmation that
+// says the amount; the page is drawn again after, with the result above the ledger.
+function wireMoney(id, userId, currency) {
+  const refund = document.getElementById("refund-form");
+  for (const button of document.querySelectorAll("button.refund")) {
+    button.addEventListener("click", () => {
+      refund.hidden = false;
+      refund.elements.paymentId.value = button.dataset.id;
+      refund.dataset.left = button.dataset.left;
+      refund.dataset.currency = button.dataset.currency;
+      refund.elements.reason.focus();
+    });
+  }
+  refund.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(refund);
+    const amount = f.get("amountCents") ? Number(f.get("amountCents")) : null;
+    const shown = money(amount ?? Number(refund.dataset.left), refund.dataset.currency);
+    if (!confirm(`Refund ${shown} to ${f.get("to") === "card" ? "the card" : "the credit balance"}?`)) return;
+    busy(refund.querySelector("button"), async () => {
+      const input = { paymentId: f.get("paymentId"), reason: f.get("reason"), amountCents: amount, toCreditBalance: f.get("to") === "balance" };
+      const done = checked((await gql("mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { refund { amountCents currency status } errors { code field message } } }", { i: input })).refundPayment);
+      await subscription(id, userId);
+      document.getElementById("money-result").textContent = `Refunded ${money(done.refund.amountCents, done.refund.currency)} (${done.refund.status.toLowerCase()}).`;
+    });
+  });
+  const credit = document.getElementById("credit-form");
+  credit.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(credit);
+    const amount = Number(f.get("amountCents"));
+    if (!confirm(`${amount < 0 ? "Take" : "Give"} ${money(Math.abs(amount), currency)} ${amount < 0 ? "from" : "to"} ${userId}'s credit balance?`)) return;
+    busy(credit.querySelector("button"), async () => {
+      const input = { userId, amountCents: amount, currency, reason: f.get("reason") };
+      const done = checked((await gql("mutation($i: AdjustCreditInput!) { adjustCredit(input: $i) { entry { balanceAfterCents currency } errors { code field message } } }", { i: input })).adjustCredit);
+      await subscription(id, userId);
+      document.getElementById("money-result").textContent = `Credit balance now ${money(done.entry.balanceAfterCents, done.entry.currency)}.`;
+    });
+  });
 }
 
 function actions(status) {
