@@ -265,6 +265,12 @@ class SubscriptionHistoryEntry:
     note: str | None
     actor: str
     occurred_at: datetime
+    from_plan_code: str | None = strawberry.field(
+        default=None, description="The plan before, when this change moved the plan."
+    )
+    plan_code: str | None = strawberry.field(
+        default=None, description="The plan after, when this change moved the plan."
+    )
 
 
 @strawberry.type

@@ -216,6 +216,8 @@ def history_entry(view: HistoryView) -> types.SubscriptionHistoryEntry:
         note=view.note,
         actor=view.actor,
         occurred_at=view.occurred_at,
+        from_plan_code=view.from_plan_code,
+        plan_code=view.plan_code,
     )
 
 

@@ -87,6 +87,9 @@ def apply_transition(
 ) -> None:
     before = transition.before
     after = transition.after
+    if before is not None and before.plan_code != after.plan_code:
+        # The timeline names the plans of a change (the row keeps only the new one).
+        details = {**(details or {}), "fromPlanCode": before.plan_code, "planCode": after.plan_code}
     write_state(row, after, plans)
     if before is None or before.plan_code != after.plan_code:
         # A new plan (a start, an upgrade, a downgrade taking effect): its price now.

@@ -157,10 +157,22 @@ class HistoryView:
     note: str | None
     actor: str
     occurred_at: datetime
+    from_plan_code: str | None = None  # set when the transition changed the plan
+    plan_code: str | None = None
 
     @classmethod
     def of(cls, row: SubscriptionHistory) -> HistoryView:
-        return cls(row.from_status, row.to_status, row.reason, row.note, row.actor, row.occurred_at)
+        details = row.details or {}
+        return cls(
+            row.from_status,
+            row.to_status,
+            row.reason,
+            row.note,
+            row.actor,
+            row.occurred_at,
+            details.get("fromPlanCode"),
+            details.get("planCode"),
+        )
 
 
 @dataclass(frozen=True)

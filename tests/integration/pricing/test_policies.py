@@ -149,6 +149,10 @@ async def test_an_immediate_prorated_downgrade_credits_the_difference_to_the_bal
     assert result.payment is None
     assert result.subscription and result.subscription.plan.code == "ad-free"
     assert await balance(deps, "dee") == preview.credit_cents
+    named = await scalar(
+        deps, "SELECT details FROM subscription_history WHERE reason = 'downgraded'"
+    )
+    assert named == {"fromPlanCode": "premium", "planCode": "ad-free"}  # the timeline's
     downgraded = await scalar(
         deps, "SELECT envelope::jsonb FROM outbox WHERE event_type = 'subscription.downgraded'"
     )

@@ -112,7 +112,7 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
 async function subscription(id, userId) {
   const data = await pages.load(
     `query($id: String!, $u: String!) {
-      subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note }
+      subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note fromPlanCode planCode }
       userPayments(userId: $u) { id purpose status amountCents amountRefundedCents currency invoiceNumber createdAt }
       subscriptionStatus(userId: $u) { status planCode tier }
       creditLedger(userId: $u, first: 10) { nodes { amountCents balanceAfterCents kind reason createdAt } }
@@ -126,7 +126,7 @@ async function subscription(id, userId) {
       <p class="no-print">${actions(status.status)}</p>
     </section>
     <section><h2>Timeline</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>Change</th><th>Why</th><th>Who</th></tr></thead><tbody>
-      ${data.subscriptionHistory.map((h) => `<tr><td>${when(h.occurredAt)}</td><td>${h.fromStatus || "—"} → ${h.toStatus}</td><td>${escape(h.reason)}${h.note ? `: ${escape(h.note)}` : ""}</td><td>${escape(h.actor)}</td></tr>`).join("")}
+      ${data.subscriptionHistory.map((h) => `<tr><td>${when(h.occurredAt)}</td><td>${h.fromStatus || "—"} → ${h.toStatus}${h.planCode ? ` <span class="plan-change">(${escape(h.fromPlanCode)} → ${escape(h.planCode)})</span>` : ""}</td><td>${escape(h.reason)}${h.note ? `: ${escape(h.note)}` : ""}</td><td>${escape(h.actor)}</td></tr>`).join("")}
     </tbody></table></div></section>
     <section><h2>Payments and invoices</h2><div class="table-wrap"><table><thead><tr><th>When</th><th>For</th><th>Status</th><th>Amount</th><th>Refunded</th><th>Invoice</th><th></th></tr></thead><tbody>
       ${data.userPayments.map((p) => `<tr><td>${when(p.createdAt)}</td><td>${p.purpose}</td><td>${p.status}</td><td>${money(p.amountCents, p.currency)}</td><td>${money(p.amountRefundedCents, p.currency)}</td><td>${escape(p.invoiceNumber || "—")}</td>
