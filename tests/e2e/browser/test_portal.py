@@ -197,3 +197,44 @@ async def test_the_portal_says_what_each_state_means_and_offers_only_what_it_all
     await expect(other.locator("#standing")).to_contain_text("Active until")
     await expect(other.get_by_role("button", name="Resume")).to_be_visible()
     assert refused == []
+
+
+async def test_a_downgrade_preview_and_a_code_show_what_will_be_charged(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="dn"
+    )
+    page, refused = await offline_page(browser, base)
+    await signed_in(page, base, api.token("dn"), path="/portal")
+    await page.get_by_role("link", name="Plans").first.click()
+    await page.locator('[data-plan="ad-free"]').get_by_role("button", name="Downgrade…").click()
+    amount = page.locator('[data-plan="ad-free"] .preview-amount')
+    await expect(amount).to_contain_text("Nothing due now")
+    await expect(amount).to_contain_text("takes effect on")
+    await expect(amount).to_contain_text("Then $4.99 a month")
+    created = await api.gql(
+        'mutation { createCoupon(input: {code: "HALF", name: "half", duration: ONCE,'
+        " percentOff: 50}) { errors { code } } }",
+        user="root",
+        roles=(Role.ADMIN,),
+    )
+    assert created["data"]["createCoupon"]["errors"] == []
+    await api.gql(
+        'mutation { createPromotionCode(input: {couponCode: "HALF", code: "HALFOFF"}) {'
+        " errors { code } } }",
+        user="root",
+        roles=(Role.ADMIN,),
+    )
+    other, _ = await offline_page(browser, base)
+    await signed_in(other, base, api.token("fresh"), path="/portal")
+    await other.get_by_role("link", name="Plans").first.click()
+    await other.get_by_label("Promotion code (optional)").fill("HALFOFF")
+    await other.locator('[data-plan="premium"]').get_by_role("button", name="Choose").click()
+    prices = other.locator('[data-plan="premium"] .promo-prices li')
+    await expect(prices).to_have_count(3)
+    await expect(prices.first).to_contain_text("$4.99")  # 9.99 less half (5.00, half up)
+    await expect(prices.nth(1)).to_contain_text("$9.99")
+    await expect(
+        other.locator('[data-plan="premium"]').get_by_role("button", name="Continue to checkout")
+    ).to_be_visible()
+    assert refused == []

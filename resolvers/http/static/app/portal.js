@@ -154,7 +154,7 @@ function selfService(sub) {
 // --- plans: change with a preview, or check out ----------------------------------
 
 async function plans() {
-  const data = await pages.load(`{ plans { code name priceCents currency interval kind tierRank entitlements } ${SUBSCRIPTION} }`);
+  const data = await pages.load(`{ plans { code name priceCents currency interval intervalCount kind tierRank entitlements } ${SUBSCRIPTION} }`);
   const sub = data.mySubscription;
   const offered = data.plans.filter((p) => p.kind === "SUBSCRIPTION" && p.priceCents > 0);
   view.innerHTML = `<section><h2>Plans</h2><div class="plans">
@@ -169,9 +169,13 @@ async function plans() {
   for (const button of document.querySelectorAll("button.preview")) {
     button.addEventListener("click", () => busy(button, async () => {
       const code = button.dataset.code;
-      const preview = (await gql("query($c: String!) { previewPlanChange(planCode: $c) { isUpgrade amountDueCents currency effectiveAt lines { description amountCents } } }", { c: code })).previewPlanChange;
+      const preview = (await gql("query($c: String!) { previewPlanChange(planCode: $c) { isUpgrade amountDueCents creditCents currency effectiveAt lines { description amountCents } } }", { c: code })).previewPlanChange;
+      const target = offered.find((p) => p.code === code);
       const box = button.parentElement.querySelector(".preview-box");
-      box.innerHTML = `<p class="preview-amount">${preview.isUpgrade ? `Due now: <b>${money(preview.amountDueCents, preview.currency)}</b>` : `Nothing due now; from ${when(preview.effectiveAt)}`}</p>
+      const due = preview.amountDueCents ? `Due now: <b>${money(preview.amountDueCents, preview.currency)}</b>` : "Nothing due now";
+      const when_ = ` The change takes effect on ${when(preview.effectiveAt)}.`;
+      const credit = preview.creditCents ? ` ${money(preview.creditCents, preview.currency)} of unused time goes to your credit balance.` : "";
+      box.innerHTML = `<p class="preview-amount">${due}.${when_}${credit} Then ${money(target.priceCents, target.currency)} ${per(target)}.</p>
         <ul>${preview.lines.map((l) => `<li>${escape(l.description)}: ${money(l.amountCents, preview.currency)}</li>`).join("")}</ul>
         <button class="confirm">Confirm ${preview.isUpgrade ? "upgrade" : "downgrade"}</button>`;
       const confirm = box.querySelector("button.confirm");
@@ -186,6 +190,14 @@ async function plans() {
   for (const button of document.querySelectorAll("button.choose")) {
     button.addEventListener("click", () => busy(button, async () => {
       const promo = String(new FormData(document.getElementById("checkout-code")).get("code") || "").trim();
+      if (promo && !button.dataset.priced) {
+        // With a code: first what it will charge (the same rules as the checkout), then go.
+        const found = (await gql("query($c: String!, $p: String) { simulateSubscribe(planCode: $c, promotionCode: $p, cycles: 3) { dueAt totalCents currency } }", { c: button.dataset.code, p: promo })).simulateSubscribe;
+        button.parentElement.querySelector(".preview-box").innerHTML = `<ul class="promo-prices">${found.map((i) => `<li>${when(i.dueAt)}: ${money(i.totalCents, i.currency)}</li>`).join("")}</ul>`;
+        button.dataset.priced = "1";
+        button.textContent = "Continue to checkout";
+        return;
+      }
       const back = `${location.origin}/portal#`;
       const session = checked((await gql(
         "mutation($i: CreateCheckoutSessionInput!) { createCheckoutSession(input: $i) { session { url } errors { code field message } } }",
@@ -194,6 +206,11 @@ async function plans() {
       location.assign(session.url);
     }));
   }
+}
+
+function per(plan) {
+  const unit = plan.interval.toLowerCase();
+  return plan.intervalCount > 1 ? `every ${plan.intervalCount} ${unit}s` : `a ${unit}`;
 }
 
 // --- payment methods --------------------------------------------------------------
