@@ -12,7 +12,7 @@ from services.billing.rules import Line, LineKind
 from services.common.errors import DomainError, ErrorCode
 from services.credits.rules import credit_line
 from services.discounts.coupons import terms_of
-from services.discounts.redemption import discounted, usable_code
+from services.discounts.redemption import usable_code
 from services.discounts.rules import CouponTerms, discount_line
 from services.platform.auth import check_user_id
 from services.platform.deps import Deps
@@ -35,39 +35,13 @@ class UpcomingInvoice:
 
 
 async def upcoming_invoice(deps: Deps, user_id: str) -> UpcomingInvoice | None:
-    """None when nothing will renew (no subscription, free, cancelled at period end)."""
-    async with deps.uow() as uow:
-        row = await uow.subscriptions.current(user_id)
-        if row is None or row.status not in RENEWING or row.cancel_at_period_end:
-            return None
-        period_start, anchor = row.current_period_end, row.billing_cycle_anchor
-        if period_start is None or anchor is None or row.current_period_start is None:
-            return None
-        plan = row.pending_plan or row.plan
-        found = await uow.plans.customer_prices([(user_id, plan.id)])
-        price = renewal_price(row, plan, period_start, override_of(found.get((user_id, plan.id))))
-        if price == 0:
-            return None
-        period_end = next_period_end(anchor, period_start, plan.interval, plan.interval_count)
-        lines = [
-            Line(
-                LineKind.SUBSCRIPTION,
-                plan.name,
-                price,
-                plan.code,
-                period_start,
-                period_end,
-            )
-        ]
-        overages = await uow.usage.overages([(user_id, row.plan_id, row.current_period_start)])
-        lines += renewal_usage_lines(row, period_start, overages)
-        lines = list(discounted(await uow.discounts.discount(row.id), tuple(lines)))
-        balance = await uow.credits.balance(user_id)
-        if balance is not None and balance.currency == row.currency:
-            credit = credit_line(balance.balance_cents, tuple(lines))
-            lines += [credit] if credit else []
-    total = sum(line.amount_cents for line in lines)
-    return UpcomingInvoice(plan.currency, total, period_start, tuple(lines))
+    """The first invoice of the simulation below; None when nothing will renew (no
+    subscription, free, cancelled at period end)."""
+    found = await simulate_invoices(deps, user_id, 1)
+    if not found:
+        return None
+    first = found[0]
+    return UpcomingInvoice(first.currency, first.total_cents, first.due_at, first.lines)
 
 
 # --- simulation: the next invoices, by the renewal's own rules, writing nothing ----------
