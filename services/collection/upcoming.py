@@ -1,7 +1,8 @@
-"""The next renewal's invoice, before it exists, and a simulation of the next ones: what the subscription will be charged
-at its period end (the price in force now, on the plan a scheduled downgrade chose) and
-the usage so far past the included units, less the discount it carries and the credit
-balance it would spend. Nothing is written."""
+"""The next invoices before they exist: what the subscription will be charged at each
+period end (its own price, a scheduled change once due, a customer price while it
+lasts, on the plan a scheduled downgrade chose), the usage so far past the included
+units on the first, less the discount while it lasts and the credit balance it would
+spend. The next renewal's invoice (`upcomingInvoice`) is the first. Nothing is written."""
 
 from __future__ import annotations
 
