@@ -235,6 +235,9 @@ class SubscriptionFilterInput:
     status: SubscriptionStatus | None = None
     plan_code: str | None = None
     user_id: str | None = None
+    user_id_prefix: str | None = strawberry.field(
+        default=None, description="User ids starting with it."
+    )
 
 
 @strawberry.input

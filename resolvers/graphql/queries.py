@@ -83,6 +83,7 @@ async def admin_subscriptions(
         status=Status(filter.status) if filter and filter.status else None,
         plan_code=filter.plan_code if filter else None,
         user_id=filter.user_id if filter else None,
+        user_id_prefix=filter.user_id_prefix if filter else None,
     )
     page = await queries.admin_subscriptions(info.context.deps, filters, first, after)
     return mapping.subscription_connection(page)

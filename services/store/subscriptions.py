@@ -151,6 +151,10 @@ class SubscriptionRepository:
             query = query.where(Subscription.status == filters.status)
         if filters.user_id is not None:
             query = query.where(Subscription.user_id == filters.user_id)
+        if filters.user_id_prefix:
+            query = query.where(
+                Subscription.user_id.startswith(filters.user_id_prefix, autoescape=True)
+            )
         if filters.plan_code is not None:
             plan_id = select(Plan.id).where(Plan.code == filters.plan_code).scalar_subquery()
             query = query.where(Subscription.plan_id == plan_id)

@@ -106,6 +106,7 @@ class SubscriptionFilter:
     status: Status | None = None
     plan_code: str | None = None
     user_id: str | None = None
+    user_id_prefix: str | None = None  # support's search: "ali" finds alice, alina
 
 
 # --- what each state grants: who may use what ------------------------------------

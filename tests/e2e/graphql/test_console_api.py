@@ -47,3 +47,24 @@ async def test_simulations_over_graphql(api):
         '{ simulateSubscribe(planCode: "ad-free", cycles: 3) { totalCents } }', user="zz"
     )
     assert [i["totalCents"] for i in new["data"]["simulateSubscribe"]] == [499, 499, 499]
+
+
+async def test_support_finds_subscriptions_by_the_start_of_a_user_id(api):
+    from services.platform.auth import Role
+    from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+
+    for user in ("alice", "alina", "bob", "al_ex"):
+        await api.gql(
+            SUBSCRIBE,
+            {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+            user=user,
+        )
+    query = """query($p: String) { adminSubscriptions(filter: {userIdPrefix: $p}) {
+      nodes { userId } } }"""
+
+    async def found(prefix: str) -> set[str]:
+        answer = await api.gql(query, {"p": prefix}, user="root", roles=(Role.ADMIN,))
+        return {node["userId"] for node in answer["data"]["adminSubscriptions"]["nodes"]}
+
+    assert await found("ali") == {"alice", "alina"}
+    assert await found("al_") == {"al_ex"}  # "_" is a character here, not a wildcard

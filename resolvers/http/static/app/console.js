@@ -71,7 +71,7 @@ async function signout() {
 // --- subscriptions -------------------------------------------------------------
 
 async function subscriptions(status = "", planCode = "", userId = "", after = "") {
-  const filter = { status: status || null, planCode: planCode || null, userId: userId || null };
+  const filter = { status: status || null, planCode: planCode || null, userIdPrefix: userId || null };
   const data = await pages.load(
     `query($f: SubscriptionFilterInput, $after: String) {
       adminSubscriptions(filter: $f, first: 20, after: $after) {
@@ -86,7 +86,7 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
         <label>Status <select name="status"><option value="">any</option>
           ${STATUSES.map((s) => `<option ${s === status ? "selected" : ""}>${s}</option>`).join("")}</select></label>
         <label>Plan <input name="planCode" value="${escape(planCode)}"></label>
-        <label>User <input name="userId" value="${escape(userId)}"></label>
+        <label>User id starts with <input name="userId" value="${escape(userId)}"></label>
         <button type="submit">Filter</button>
       </form>
       <div class="table-wrap"><table id="subscriptions-table">
