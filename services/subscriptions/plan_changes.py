@@ -4,6 +4,7 @@ paid, and a downgrade at the end of the paid period."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -214,16 +215,18 @@ async def _charge(
     """Charge the change now; the unused time it credits is held while a 3-D Secure
     payment is pending and given back if it is never paid."""
     method = await method_for_charge(uow, deps.gateway, row.user_id, None)
+    # The processor's key: the caller's (a retried request charges once), else this
+    # attempt's own (two changes in the same instant, say after a decline, are two).
+    payment_id = uuid.uuid4()
     spec = ChargeSpec(
         order=row,
         method=method,
         purpose=PaymentPurpose.UPGRADE,
         lines=priced.lines,
         target_plan_id=target.id,
-        idempotency_key=idempotency_key(
-            row.user_id, key or f"{row.id}:{now.isoformat()}", OPERATION
-        ),
+        idempotency_key=idempotency_key(row.user_id, key or str(payment_id), OPERATION),
         off_session=False,
+        payment_id=payment_id,
     )
     payment, _ = await charge(uow, deps.gateway, spec, now)
     use_cycle(priced.discount, priced.lines)

@@ -107,3 +107,25 @@ async def test_bad_plan_changes_are_refused_and_change_nothing(deps, call, code)
         await call(deps)
     assert caught.value.code is code
     assert await counts(deps) == before
+
+
+async def test_an_upgrade_retried_in_the_same_instant_after_a_decline_is_charged(deps, clock):
+    """Two attempts in one instant are two charges to the processor, not one key twice
+    (the money property test found the collision with a frozen clock)."""
+    await active_on(deps, "rita", "ad-free")
+    await payment_methods.add(
+        deps, payment_methods.AddPaymentMethod("rita", "pm_card_chargeDeclined", make_default=True)
+    )
+    clock.advance(timedelta(days=3))
+    declined = await plan_changes.upgrade(deps, plan_changes.Upgrade("rita", "premium"))
+    assert [e.code for e in declined.errors] == [ErrorCode.PAYMENT_DECLINED]
+    await payment_methods.add(
+        deps, payment_methods.AddPaymentMethod("rita", "pm_card_visa", make_default=True)
+    )
+    paid = await plan_changes.upgrade(deps, plan_changes.Upgrade("rita", "premium"))
+    assert paid.errors == () and paid.subscription and paid.subscription.plan.code == "premium"
+    keys = await scalar(
+        deps,
+        "SELECT count(DISTINCT idempotency_key) FROM payments WHERE purpose = 'UPGRADE'",
+    )
+    assert keys == 2
