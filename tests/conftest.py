@@ -88,7 +88,9 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         environment="development",
         stripe_webhook_secret=WEBHOOK_SECRET,
-        websocket_init_timeout_seconds=1.0,
+        # Short enough for the test of a connection that never initialises (closed within
+        # 5 s); long enough that 50 connecting at once on a busy 2-core CI do not time out.
+        websocket_init_timeout_seconds=3.0,
         websocket_max_subscriptions=5,
         # Every test client shares one address: one test opens a thousand websockets,
         # several send bad tokens on purpose. tests/e2e/http/test_rate_limits.py runs a
