@@ -4,6 +4,9 @@ SQL counts here, and a price set from the console is what `plans` says."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 from playwright.async_api import Page, expect
 
 from services.platform.auth import Role
@@ -50,6 +53,12 @@ async def test_changes_made_through_the_api_appear_in_the_live_feed(
     await expect(page.locator("#feed-list")).to_contain_text("TRIALING")
     await page.get_by_role("link", name="Subscriptions").click()
     await expect(page.locator("#subscriptions-table")).to_contain_text("feedy")
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Export this page (CSV)").click()
+    saved = Path(await (await download.value).path())
+    exported = (await asyncio.to_thread(saved.read_text)).splitlines()
+    assert exported[0] == '"User","Plan","Status","Paid","Period ends"'
+    assert exported[1].startswith('"feedy","premium","TRIALING",')
     await page.get_by_role("link", name="feedy").click()
     await expect(page.locator("#invoices-table")).to_contain_text("No invoices.")  # a trial
     await expect(page.locator("#next-invoices li")).to_have_count(6)  # what it will be

@@ -1,5 +1,5 @@
 // The admin console: the same public GraphQL operations a third-party frontend uses.
-import { Stale, busy, checked, escape, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
+import { Stale, busy, checked, escape, exportCsv, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
 import { plansPage } from "/static/app/console-plans.js";
 
 const view = document.getElementById("view");
@@ -97,13 +97,15 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
           <td>${money(s.pricePaidCents, s.currency)}</td><td>${when(s.currentPeriodEnd)}</td></tr>`).join("") ||
           '<tr><td colspan="5" class="muted">No subscriptions match.</td></tr>'}</tbody>
       </table></div>
-      ${page.pageInfo.hasNextPage ? '<p><button id="next" class="secondary">Next page</button></p>' : ""}
+      <p><button id="export" class="secondary">Export this page (CSV)</button>
+      ${page.pageInfo.hasNextPage ? '<button id="next" class="secondary">Next page</button>' : ""}</p>
     </section>`;
   document.getElementById("filters").addEventListener("submit", (event) => {
     event.preventDefault();
     const f = new FormData(event.target);
     location.hash = ["subscriptions", f.get("status"), f.get("planCode"), f.get("userId")].map(encodeURIComponent).join("/");
   });
+  document.getElementById("export").addEventListener("click", () => exportCsv(document.getElementById("subscriptions-table"), "subscriptions.csv"));
   document.getElementById("next")?.addEventListener("click", () => {
     location.hash = ["subscriptions", status, planCode, userId, page.pageInfo.endCursor].map(encodeURIComponent).join("/");
   });

@@ -179,3 +179,16 @@ export function signIn(form, { admin, onSignedIn }) {
     });
   });
 }
+
+// A table as CSV (what it shows: the current page), downloaded by the browser.
+export function exportCsv(table, filename) {
+  const cell = (text) => `"${text.replace(/\s+/g, " ").trim().replace(/"/g, '""')}"`;
+  const rows = [...table.querySelectorAll("tr")]
+    .map((row) => [...row.querySelectorAll("th, td")].map((c) => cell(c.textContent)).join(","))
+    .filter((line) => line.length);
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(new Blob([`${rows.join("\r\n")}\r\n`], { type: "text/csv" }));
+  link.download = filename;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
