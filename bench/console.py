@@ -39,8 +39,7 @@ CONSOLE_ASSETS = [
     "/console",
     "/static/app/app.css",
     "/static/app/gql.js",
-    "/static/app/console.js",
-    "/static/app/console-plans.js",  # imported by console.js; the hooks page is not
+    "/static/app/console.js",  # the plans, money, events and webhooks pages load on demand
 ]
 
 

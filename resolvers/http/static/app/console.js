@@ -1,6 +1,5 @@
 // The admin console: the same public GraphQL operations a third-party frontend uses.
 import { Stale, busy, checked, escape, exportCsv, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
-import { plansPage } from "/static/app/console-plans.js";
 
 const view = document.getElementById("view");
 const STATUSES = ["PENDING", "TRIALING", "ACTIVE", "PAST_DUE", "CANCELED", "EXPIRED", "FAILED", "SUSPENDED", "PAUSED"];
@@ -48,8 +47,8 @@ function route() {
     link.toggleAttribute("aria-current", link.getAttribute("href") === `#${name}`);
     if (link.getAttribute("href") === `#${name}`) link.setAttribute("aria-current", "page");
   }
-  const plans = (selected) => plansPage(view, selected);
   // Loaded when first opened: they are not part of the console's first load.
+  const plans = async (selected) => (await import("/static/app/console-plans.js")).plansPage(view, selected);
   const events = async (...args) => (await import("/static/app/console-hooks.js")).eventsPage(view, ...args);
   const webhooks = async (...args) => (await import("/static/app/console-hooks.js")).webhooksPage(view, ...args);
   const handlers = { subscriptions, subscription, plans, events, webhooks, feed: feedPage, metrics, clock, signout };
@@ -155,7 +154,9 @@ async function subscription(id, userId) {
       <p id="money-result" role="status"></p>
     </section>
     <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind.toLowerCase()} ${money(e.amountCents)} (balance ${money(e.balanceAfterCents)}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
-  wireMoney(id, userId, data.userPayments[0]?.currency || "USD");
+  // Loaded with the first customer page: not part of the console's first load.
+  const { wireMoney } = await import("/static/app/console-money.js");
+  wireMoney(userId, data.userPayments[0]?.currency || "USD", () => subscription(id, userId));
   // Only what the state allows is offered; after an action the page is drawn again.
   const act = (button, mutation, name) => button?.addEventListener("click", () => busy(button, async () => {
     checked((await gql(mutation, { u: userId }))[name]);
@@ -265,47 +266,6 @@ function chart(series) {
     <polyline fill="none" stroke="#3b4bd8" stroke-width="2" points="${line((p) => p.mrrCents, maxMrr)}"/>
     <polyline fill="none" stroke="#067647" stroke-width="2" stroke-dasharray="4 3" points="${line((p) => p.activeSubscriptions, maxActive)}"/>
   </svg>`;
-}
-
-// Refunds and credit for a customer: each with a typed reason and a confirmation that
-// says the amount; the page is drawn again after, with the result above the ledger.
-function wireMoney(id, userId, currency) {
-  const refund = document.getElementById("refund-form");
-  for (const button of document.querySelectorAll("button.refund")) {
-    button.addEventListener("click", () => {
-      refund.hidden = false;
-      refund.elements.paymentId.value = button.dataset.id;
-      refund.dataset.left = button.dataset.left;
-      refund.dataset.currency = button.dataset.currency;
-      refund.elements.reason.focus();
-    });
-  }
-  refund.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = new FormData(refund);
-    const amount = f.get("amountCents") ? Number(f.get("amountCents")) : null;
-    const shown = money(amount ?? Number(refund.dataset.left), refund.dataset.currency);
-    if (!confirm(`Refund ${shown} to ${f.get("to") === "card" ? "the card" : "the credit balance"}?`)) return;
-    busy(refund.querySelector("button"), async () => {
-      const input = { paymentId: f.get("paymentId"), reason: f.get("reason"), amountCents: amount, toCreditBalance: f.get("to") === "balance" };
-      const done = checked((await gql("mutation($i: RefundPaymentInput!) { refundPayment(input: $i) { refund { amountCents currency status } errors { code field message } } }", { i: input })).refundPayment);
-      await subscription(id, userId);
-      document.getElementById("money-result").textContent = `Refunded ${money(done.refund.amountCents, done.refund.currency)} (${done.refund.status.toLowerCase()}).`;
-    });
-  });
-  const credit = document.getElementById("credit-form");
-  credit.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const f = new FormData(credit);
-    const amount = Number(f.get("amountCents"));
-    if (!confirm(`${amount < 0 ? "Take" : "Give"} ${money(Math.abs(amount), currency)} ${amount < 0 ? "from" : "to"} ${userId}'s credit balance?`)) return;
-    busy(credit.querySelector("button"), async () => {
-      const input = { userId, amountCents: amount, currency, reason: f.get("reason") };
-      const done = checked((await gql("mutation($i: AdjustCreditInput!) { adjustCredit(input: $i) { entry { balanceAfterCents currency } errors { code field message } } }", { i: input })).adjustCredit);
-      await subscription(id, userId);
-      document.getElementById("money-result").textContent = `Credit balance now ${money(done.entry.balanceAfterCents, done.entry.currency)}.`;
-    });
-  });
 }
 
 function actions(status) {
