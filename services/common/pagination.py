@@ -48,13 +48,21 @@ def encode_position(position: int) -> str:
     return base64.urlsafe_b64encode(f"log:{position}".encode()).decode()
 
 
-def decode_position(cursor: str | None, field: str = "after") -> int:
+def encode_event_id(event_id: str) -> str:
+    """An event log cursor naming its event by id (its position may not be given yet)."""
+    return base64.urlsafe_b64encode(f"id:{event_id}".encode()).decode()
+
+
+def decode_log_cursor(cursor: str | None, field: str = "after") -> int | str:
+    """A position (0: no cursor, the log's start), or the id of the event it names."""
     if cursor is None or cursor == "":
         return 0
     try:
-        kind, _, position = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "log" or not position.isdigit():
+        kind, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
+        if kind == "id" and value:
+            return value
+        if kind != "log" or not value.isdigit():
             raise ValueError(cursor)
-        return int(position)
+        return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise DomainError(ErrorCode.INVALID_INPUT, "malformed cursor", field) from exc

@@ -155,21 +155,33 @@ async def adjust_credit(deps: Deps, admin_id: str, cmd: AdjustCredit) -> CreditE
 
 
 async def credit_unused_time(
-    uow: UnitOfWork, row: Subscription, now: datetime, actor: str, *, keep_cents: int = 0
+    uow: UnitOfWork, row: Subscription, now: datetime, actor: str
 ) -> CreditEntry | None:
     """The paid, unused and unrefunded part of the current period, drawn against the
     invoice that paid for it (a credit note) and added to the balance (an immediate
-    cancellation or a pause; prorated to the second, half up). An immediate downgrade
-    keeps `keep_cents` of it on the invoice: the new plan's share of the time left."""
+    cancellation or a pause; prorated to the second, half up)."""
     unused = await returns.unused_time(uow, row, now)
     if unused is None:
         return None
+    return await credit_time(uow, row, unused, unused.amount_cents, now, actor)
+
+
+async def credit_time(
+    uow: UnitOfWork,
+    row: Subscription,
+    unused: returns.UnusedTime,
+    amount_cents: int,
+    now: datetime,
+    actor: str,
+) -> CreditEntry | None:
+    """`amount_cents` of the unused time (all of it, or what an immediate downgrade
+    leaves after the new plan's share) drawn against its invoice, whose time then stops
+    counting, and added to the balance."""
     end = row.current_period_end
     assert end is not None
     reason = f"unused time on {row.plan.name} until {end.date().isoformat()}"
-    amount = max(unused.amount_cents - keep_cents, 0)
     note = await returns.draw(
-        uow, unused, CreditNoteKind.UNUSED_TIME, reason, now, amount_cents=amount
+        uow, unused, CreditNoteKind.UNUSED_TIME, reason, now, amount_cents=amount_cents
     )
     if note is None:
         return None

@@ -4,14 +4,18 @@ customer reads the events about them."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.common.errors import DomainError, ErrorCode
-from services.common.pagination import Page, check_first, decode_position, encode_position
+from services.common.pagination import (
+    Page,
+    check_first,
+    decode_log_cursor,
+    encode_event_id,
+    encode_position,
+)
 from services.messaging import events
 from services.platform.deps import Deps
 from services.store.messaging import LoggedEvent as LoggedEvent  # the views
@@ -57,24 +61,18 @@ def cursor_of(event: LoggedEvent) -> str:
 def event_cursor(event_id: str) -> str:
     """The cursor of an event known by its id only (a live push: its position may not
     be given yet); it resolves to the position once read."""
-    return base64.urlsafe_b64encode(f"id:{event_id}".encode()).decode()
+    return encode_event_id(event_id)
 
 
 async def _position(deps: Deps, cursor: str | None) -> int:
-    if cursor:
-        try:
-            kind, _, event_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            kind = ""
-        if kind == "id":
-            async with deps.session_factory() as session:
-                found = await position_of(session, event_id)
-            if found is None:
-                raise DomainError(
-                    ErrorCode.INVALID_INPUT, "the cursor's event is not in the log", "after"
-                )
-            return found
-    return decode_position(cursor)
+    found = decode_log_cursor(cursor)
+    if isinstance(found, int):
+        return found
+    async with deps.session_factory() as session:
+        position = await position_of(session, found)
+    if position is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "the cursor's event is not in the log", "after")
+    return position
 
 
 async def catch_up(deps: Deps) -> None:

@@ -16,7 +16,7 @@ from services.billing.proration import prorate
 from services.billing.rules import Line, LineKind, PaymentPurpose, PaymentStatus
 from services.common.errors import DomainError, ErrorCode
 from services.credits import returns
-from services.credits.ledger import credit_unused_time
+from services.credits.ledger import credit_time
 from services.credits.returns import UnusedTime
 from services.credits.rules import CreditNoteKind
 from services.discounts.redemption import discounted, use_cycle
@@ -188,9 +188,9 @@ async def _change(
                     state, terms, now, upgrade=is_upgrade, period=priced.period
                 )
         else:
-            if priced.step is Step.CREDIT and deps.settings.credit_unused_time:
-                kept = (priced.unused.amount_cents if priced.unused else 0) - priced.credit_cents
-                await credit_unused_time(uow, row, now, user_id, keep_cents=kept)
+            credited = priced.step is Step.CREDIT and deps.settings.credit_unused_time
+            if credited and priced.unused is not None:
+                await credit_time(uow, row, priced.unused, priced.credit_cents, now, user_id)
             switched = lifecycle.change_plan(state, terms, now, upgrade=is_upgrade)
         free_plan = await uow.plans.free_plan()
         if switched is not None:

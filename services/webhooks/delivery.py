@@ -82,7 +82,6 @@ class WebhookSender:
         )
         # The signature's timestamp is the real time: receivers check it against theirs.
         self.wall = wall or SystemClock()
-        self.concurrency = concurrency
         self._held: Counter[uuid.UUID] = Counter()  # leased and not yet recorded
         self._slots: dict[uuid.UUID, asyncio.Semaphore] = {}  # POSTs per endpoint
         self._tasks: set[asyncio.Task[None]] = set()
@@ -102,8 +101,8 @@ class WebhookSender:
             await uow.commit()
         created = 0
         async with self.deps.uow() as uow:
+            top = await last_position(uow.session)
             for endpoint in await uow.webhooks.enabled_for_fan_out():
-                top = await last_position(uow.session)
                 found = await log_page(
                     uow.session, endpoint.cursor, FAN_OUT_PAGE, types=endpoint.event_types
                 )
