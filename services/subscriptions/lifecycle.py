@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from services.billing.rules import PaymentStatus
 from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.pricing.periods import next_period_end
-from services.pricing.policy import DEFAULT_POLICY, LifecyclePolicy
+from services.pricing.policy import LifecyclePolicy
 
 # The state types are the rules' vocabulary, so callers may say lifecycle.Status.
 from services.subscriptions.state import PaymentConfirmation as PaymentConfirmation
@@ -21,9 +21,6 @@ from services.subscriptions.state import PlanTerms as PlanTerms
 from services.subscriptions.state import Status as Status
 from services.subscriptions.state import SubscriptionState as SubscriptionState
 from services.subscriptions.state import Transition as Transition
-
-# Grace, its retries and what ends it come from the plan's policy (pricing/policy.py).
-GRACE_PERIOD = DEFAULT_POLICY.grace
 
 
 def move(state: SubscriptionState, now: datetime, reason: str, **changes: object) -> Transition:
@@ -341,11 +338,6 @@ def schedule_plan_change(
     check_changeable(state)
     reason = "upgrade_scheduled" if upgrade else "downgrade_scheduled"
     return move(state, now, reason, pending_plan_code=target.code)
-
-
-def schedule_downgrade(state: SubscriptionState, target: PlanTerms, now: datetime) -> Transition:
-    """Downgrades wait for the end of the period the user already paid for (by default)."""
-    return schedule_plan_change(state, target, now, upgrade=False)
 
 
 def change_fulfillment(state: SubscriptionState, now: datetime) -> Transition:

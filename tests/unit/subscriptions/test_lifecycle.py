@@ -12,7 +12,9 @@ from services.common.errors import DomainError, ErrorCode, InvalidTransition
 from services.pricing.periods import Interval
 from services.pricing.policy import DEFAULT_POLICY
 from services.subscriptions import due, lifecycle
-from services.subscriptions.lifecycle import GRACE_PERIOD, PlanTerms, Status
+from services.subscriptions.lifecycle import PlanTerms, Status
+
+GRACE_PERIOD = DEFAULT_POLICY.grace  # the default policy's grace
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 PREMIUM = PlanTerms("premium", 999, "USD", Interval.MONTH, 14, 20)
@@ -208,7 +210,7 @@ def test_upgrade_and_downgrade_direction_is_checked():
 
 def test_downgrade_is_scheduled_and_applied_by_the_next_paid_period():
     state = active()
-    scheduled = lifecycle.schedule_downgrade(state, AD_FREE, NOW).after
+    scheduled = lifecycle.schedule_plan_change(state, AD_FREE, NOW, upgrade=False).after
     assert scheduled.plan_code == "premium" and scheduled.pending_plan_code == "ad-free"
     renewed = lifecycle.payment_succeeded(scheduled, AD_FREE, 499, state.current_period_end)
     assert renewed.after.plan_code == "ad-free" and renewed.after.pending_plan_code is None
@@ -232,7 +234,7 @@ def test_suspend_and_reinstate_round_trip():
         lambda s: lifecycle.reinstate(s, NOW),
         lambda s: lifecycle.cancel(s, NOW, at_period_end=True),
         lambda s: lifecycle.payment_succeeded(s, PREMIUM, 999, NOW),
-        lambda s: lifecycle.schedule_downgrade(s, AD_FREE, NOW),
+        lambda s: lifecycle.schedule_plan_change(s, AD_FREE, NOW, upgrade=False),
     ],
 )
 def test_ended_subscriptions_refuse_every_action(action):
