@@ -98,8 +98,9 @@ async def renew(
         ).items()
     }
     renewals = []
+    charged = await statements.charged(uow.session, records)
     for record, payment_id in zip(records, new_ids(len(records)), strict=True):
-        if record["charged"]:  # charged already, still processing: a webhook settles it
+        if record["id"] in charged:  # charged already, still processing: a webhook settles it
             skipped.add(record["id"])
         else:
             renewals.append(_renewal(record, *plans[record["plan_id"]], payment_id))

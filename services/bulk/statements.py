@@ -22,42 +22,45 @@ from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status
 
 # A plain renewal: ACTIVE, due, nothing that changes its invoice (no scheduled plan
-# change, live discount, credit balance, customer price or usage in the period) and no charge waiting
-# out a gateway backoff. Anything else takes the scheduler's general path. `charged`:
-# this period's charge was made already (still processing; its result settles it), by
-# the general path's test (`attempts_made`). It is asked of the claimed rows only, in
-# the outer query: in the claim's own select list the planner, expecting every due row
-# to reach it, hashed the whole of payments' attempt index once per batch instead (90
-# ms a batch at 90,000 payments, growing with the table); as an anti-join in the WHERE
-# clause, statistics gone stale during a big run made it a scan of payments per batch.
+# change, live discount, credit balance, customer price or usage in the period) and no
+# charge waiting out a gateway backoff. Anything else takes the scheduler's general path.
 CLAIM_SQL = f"""
-SELECT s.*, c.charged IS NOT NULL AS charged
-FROM (
-    SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillment,
-        s.price_cents, s.scheduled_price_cents, s.scheduled_price_at,
-        {", ".join(f"s.{name}" for name in STATE_FIELDS)},
-        m.payment_method_id, m.customer_id
-    FROM subscriptions s
-    JOIN payment_methods m ON m.user_id = s.user_id AND m.is_default AND m.is_active
-    WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
-        AND NOT s.cancel_at_period_end AND s.pending_plan_id IS NULL
-        AND s.id <> ALL($3::uuid[])
-        AND NOT EXISTS (SELECT 1 FROM charge_deferrals d WHERE d.subscription_id = s.id)
-        AND NOT EXISTS (SELECT 1 FROM customer_prices o
-            WHERE o.user_id = s.user_id AND o.plan_id = s.plan_id)
-        AND NOT EXISTS (SELECT 1 FROM subscription_discounts d
-            WHERE d.subscription_id = s.id AND d.cycles_left IS DISTINCT FROM 0)
-        AND NOT EXISTS (SELECT 1 FROM credit_balances b
-            WHERE b.user_id = s.user_id AND b.balance_cents <> 0)
-        AND NOT EXISTS (SELECT 1 FROM usage_counters c
-            WHERE c.user_id = s.user_id AND c.period_start = s.current_period_start)
-    ORDER BY s.current_period_end  -- on ix_subscriptions_due_period: renewed rows leave it
-    LIMIT $2
-    FOR UPDATE OF s SKIP LOCKED
-) s
-LEFT JOIN LATERAL (SELECT true AS charged FROM payments p WHERE p.order_id = s.id
-    AND p.period_start = s.current_period_end AND p.attempt = 0
-    AND p.purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY') LIMIT 1) c ON true
+SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillment,
+    s.price_cents, s.scheduled_price_cents, s.scheduled_price_at,
+    {", ".join(f"s.{name}" for name in STATE_FIELDS)},
+    m.payment_method_id, m.customer_id
+FROM subscriptions s
+JOIN payment_methods m ON m.user_id = s.user_id AND m.is_default AND m.is_active
+WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
+    AND NOT s.cancel_at_period_end AND s.pending_plan_id IS NULL
+    AND s.id <> ALL($3::uuid[])
+    AND NOT EXISTS (SELECT 1 FROM charge_deferrals d WHERE d.subscription_id = s.id)
+    AND NOT EXISTS (SELECT 1 FROM customer_prices o
+        WHERE o.user_id = s.user_id AND o.plan_id = s.plan_id)
+    AND NOT EXISTS (SELECT 1 FROM subscription_discounts d
+        WHERE d.subscription_id = s.id AND d.cycles_left IS DISTINCT FROM 0)
+    AND NOT EXISTS (SELECT 1 FROM credit_balances b
+        WHERE b.user_id = s.user_id AND b.balance_cents <> 0)
+    AND NOT EXISTS (SELECT 1 FROM usage_counters c
+        WHERE c.user_id = s.user_id AND c.period_start = s.current_period_start)
+ORDER BY s.current_period_end  -- on ix_subscriptions_due_period: renewed rows leave it
+LIMIT $2
+FOR UPDATE OF s SKIP LOCKED
+"""
+
+# The claimed rows whose period was charged already (still processing; its result
+# settles it), by the general path's test (`attempts_made`). Asked in its own statement,
+# after the claim holds the locks: the claim's snapshot is taken before it locks, so a
+# worker that charged a row and committed in between (a PROCESSING charge leaves the
+# row as it was, so the lock is granted) would be invisible to it, and the charge sent
+# twice. A LATERAL probe with LIMIT 1 keeps it one index lookup per claimed row: asked
+# of every due row, or as a semi-join with stale statistics during a big run, the
+# planner hashed all of payments' attempt index per batch instead.
+CHARGED_SQL = """
+SELECT t.id FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, period_start)
+CROSS JOIN LATERAL (SELECT 1 FROM payments p WHERE p.order_id = t.id
+    AND p.period_start = t.period_start AND p.attempt = 0
+    AND p.purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY') LIMIT 1) c
 """
 
 UPDATE_PAYMENTS_SQL = """
@@ -124,6 +127,13 @@ async def claim(
     """In the session's transaction (`session_driver` opens it first): the row locks
     last until it commits."""
     return await _fetch(session, CLAIM_SQL, now, limit, list(skip))
+
+
+async def charged(session: AsyncSession, records: Sequence[asyncpg.Record]) -> set[uuid.UUID]:
+    """Which claimed rows' due period has a charge on record (CHARGED_SQL)."""
+    ids = [record["id"] for record in records]
+    periods = [record["current_period_end"] for record in records]
+    return {row["id"] for row in await _fetch(session, CHARGED_SQL, ids, periods)}
 
 
 async def defer_invoice_references(driver: asyncpg.Connection) -> None:

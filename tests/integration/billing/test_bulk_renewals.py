@@ -310,6 +310,29 @@ PROBE_SETUP = [
 ]
 
 
+async def test_a_charge_committed_after_the_claims_snapshot_is_not_sent_again(deps, clock, gateway):
+    """A claim reads its rows from a snapshot taken before it locks them: another worker
+    may charge a row (PROCESSING leaves it unchanged, so the lock is then granted) and
+    commit in between. The charge on record is asked again under the lock."""
+    await active(deps, "racy")
+    clock.advance(timedelta(days=32))
+    async with deps.uow() as uow:  # a worker's claim, read before the other commits
+        stale = await bulk.claim(uow, clock.now(), 10, ())
+    assert [record["user_id"] for record in stale] == ["racy"]
+    slow = ProcessingGateway(gateway)
+    assert await scheduler.run_due_work(dataclasses.replace(deps, gateway=slow)) == 0
+    assert slow.charges == 1  # the other worker's charge, committed while PROCESSING
+    skipped: set[Any] = set()
+    async with deps.uow() as uow:
+        assert len(await bulk.claim(uow, clock.now(), 10, ())) == 1  # the lock is granted
+        free_plan = await uow.plans.free_plan()
+        changed = await bulk.renew(uow, slow, stale, free_plan, "scheduler", clock.now(), skipped)
+        await uow.commit()
+    assert changed == 0 and slow.charges == 1
+    assert skipped == {stale[0]["id"]}
+    assert await scalar(deps, "SELECT count(*) FROM payments WHERE purpose = 'RENEWAL'") == 1
+
+
 async def test_the_claim_reads_payments_only_for_the_rows_it_claims(deps, clock):
     """The `charged` probe must stay a lookup per claimed row. With many rows due and
     the payments' statistics stale (as in any big run), the planner once hashed every
@@ -321,9 +344,13 @@ async def test_the_claim_reads_payments_only_for_the_rows_it_claims(deps, clock)
     clock.advance(timedelta(days=33))
     async with deps.uow() as uow:
         driver = await session_driver(uow.session)
+        claimed = await bulk.claim(uow, clock.now(), 5, ())
         [plan] = await driver.fetchval(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + statements.CLAIM_SQL, clock.now(), 5, []
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statements.CHARGED_SQL,
+            [record["id"] for record in claimed],
+            [record["current_period_end"] for record in claimed],
         )
+    assert len(claimed) == 5
     assert _rows_read(plan["Plan"], "payments") <= 5  # at most one per claimed row
 
 
