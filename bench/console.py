@@ -27,7 +27,7 @@ from bench.http import seed_users, start_service, stop
 from services.platform.auth import Role, mint_token
 from services.platform.clock import SystemClock
 from services.platform.config import Settings
-from services.store.metrics import fetch_metrics
+from services.store.operations import fetch_metrics
 
 PORT = 8189
 ROUNDS = 3

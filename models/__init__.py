@@ -15,7 +15,13 @@ from models.catalog import CustomerPrice, Plan, PricingRecord
 from models.credits import CreditBalance, CreditEntry, CreditNote, Refund
 from models.discounts import Coupon, PromotionCode, SubscriptionDiscount
 from models.messaging import Broadcast, IdempotencyKey, OutboxEvent, ProcessedMessage
-from models.operations import ClockOffset, WorkerHeartbeat
+from models.operations import (
+    ClockOffset,
+    RetiredNumber,
+    TestClock,
+    TestClockCustomer,
+    WorkerHeartbeat,
+)
 from models.subscription import Subscription, SubscriptionHistory
 from models.usage import (
     Meter,
@@ -56,9 +62,12 @@ __all__ = [
     "QuotaPack",
     "QuotaPackUnits",
     "Refund",
+    "RetiredNumber",
     "Subscription",
     "SubscriptionDiscount",
     "SubscriptionHistory",
+    "TestClock",
+    "TestClockCustomer",
     "UsageCounter",
     "UsageEvent",
     "UsageUniqueValue",

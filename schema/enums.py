@@ -11,6 +11,7 @@ import strawberry
 from services.billing.rules import InvoiceStatus, PaymentPurpose
 from services.billing.rules import LineKind as InvoiceLineKind
 from services.billing.rules import PaymentStatus as PaymentResult
+from services.clocks.control import ClockStatus as TestClockStatus
 from services.common.errors import ErrorCode as UserErrorCode
 from services.credits.rules import CreditKind, RefundStatus
 from services.discounts.rules import Duration as CouponDuration
@@ -51,6 +52,7 @@ for _enum, _name in (
     (AfterGrace, "AfterGrace"),
     (WebhookEndpointStatus, "WebhookEndpointStatus"),
     (WebhookDeliveryStatus, "WebhookDeliveryStatus"),
+    (TestClockStatus, "TestClockStatus"),
 ):
     strawberry.enum(_enum, name=_name)
 
@@ -75,6 +77,7 @@ __all__ = [
     "QuotaRefusal",
     "RefundStatus",
     "SubscriptionStatus",
+    "TestClockStatus",
     "UserErrorCode",
     "WebhookDeliveryStatus",
     "WebhookEndpointStatus",

@@ -253,9 +253,30 @@ class PaymentMethodIdInput:
     payment_method_id: str
 
 
-@strawberry.input
+@strawberry.input(
+    description="`testClockId` and `to` move one test clock; `seconds` alone the service's."
+)
 class AdvanceTestClockInput:
-    seconds: int
+    seconds: int | None = None
+    test_clock_id: strawberry.ID | None = None
+    to: datetime | None = None
+
+
+@strawberry.input
+class CreateTestClockInput:
+    name: str
+    frozen_at: datetime
+
+
+@strawberry.input
+class AttachTestClockInput:
+    user_id: str
+    test_clock_id: strawberry.ID
+
+
+@strawberry.input
+class TestClockIdInput:
+    test_clock_id: strawberry.ID
 
 
 @strawberry.input

@@ -138,6 +138,9 @@ class Query:
         permission_classes=admin_only,
         description="The service clock; only when started with TEST_CLOCK=1.",
     )
+    test_clocks = strawberry.field(
+        resolver=queries.test_clocks, permission_classes=admin_only, description="Oldest first."
+    )
     simulate_invoices = strawberry.field(
         resolver=queries.simulate_invoices,
         permission_classes=own_or_admin,
@@ -346,7 +349,20 @@ class Mutation:
     advance_test_clock = strawberry.mutation(
         resolver=mutations.advance_test_clock,
         permission_classes=admin_writes,
-        description="Move the test clock forward and run the lifecycle work that falls due.",
+        description="Move a test clock (or the service's) forward and run what falls due.",
+    )
+    create_test_clock = strawberry.mutation(
+        resolver=mutations.create_test_clock, permission_classes=admin_writes
+    )
+    attach_test_clock = strawberry.mutation(
+        resolver=mutations.attach_test_clock,
+        permission_classes=admin_writes,
+        description="Put a customer on a clock, before their first subscription.",
+    )
+    delete_test_clock = strawberry.mutation(
+        resolver=mutations.delete_test_clock,
+        permission_classes=admin_writes,
+        description="Remove the clock and every row of its customers.",
     )
 
 

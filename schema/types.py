@@ -23,6 +23,7 @@ from schema.enums import (
     PaymentResult,
     QuotaRefusal,
     SubscriptionStatus,
+    TestClockStatus,
     UserErrorCode,
 )
 
@@ -322,10 +323,17 @@ class PaymentMethodPayload:
     errors: list[UserError]
 
 
-@strawberry.type(description="The service's clock in test mode (TEST_CLOCK=1).")
+@strawberry.type(
+    description="A test clock (TEST_CLOCK=1): one of its own for the customers attached"
+    " to it, or, without an id, the service-wide clock everyone else is on."
+)
 class TestClock:
     now: datetime
-    applied: int
+    applied: int = strawberry.field(description="Subscriptions acted on by this advance.")
+    id: strawberry.ID | None = None
+    name: str | None = None
+    status: TestClockStatus | None = None
+    customers: list[str] = strawberry.field(default_factory=list)
 
 
 @strawberry.type

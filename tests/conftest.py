@@ -34,7 +34,8 @@ START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 TABLES = (
     "subscription_history, invoice_lines, payments, invoices, subscriptions, pricing_records, "
     "plans, payment_methods, payment_customers, outbox, processed_messages, idempotency_keys, "
-    "invoice_counters, broadcasts, worker_heartbeats, test_clock, charge_deferrals, "
+    "invoice_counters, broadcasts, worker_heartbeats, test_clock, test_clock_customers, "
+    "test_clocks, retired_numbers, charge_deferrals, "
     "usage_unique_values, usage_events, usage_counters, plan_quotas, quota_pack_units, "
     "credit_notes, refunds, credit_ledger, credit_balances, subscription_discounts, "
     "promotion_codes, coupons, "

@@ -11,6 +11,7 @@ from schema import money_types, types
 from services.billing.payments import PaymentView
 from services.billing.rules import Line
 from services.billing.views import InvoiceLineView, InvoiceView, PaymentMethodView
+from services.clocks.control import TestClockView
 from services.common.errors import DomainError
 from services.common.pagination import Page, encode_cursor
 from services.pricing.policy import LifecyclePolicy
@@ -277,4 +278,15 @@ def preview(view: PlanChangePreview) -> types.PlanChangePreview:
         effective_at=view.effective_at,
         lines=[invoice_line(line) for line in view.lines],
         credit_cents=view.credit_cents,
+    )
+
+
+def test_clock(view: TestClockView) -> types.TestClock:
+    return types.TestClock(
+        now=view.now,
+        applied=view.applied,
+        id=strawberry.ID(str(view.id)),
+        name=view.name,
+        status=view.status,
+        customers=view.customers,
     )

@@ -11,8 +11,10 @@ from schema.inputs import (
     AddPaymentMethodInput,
     AdvanceTestClockInput,
     ArchivePlanInput,
+    AttachTestClockInput,
     CancelSubscriptionInput,
     CreatePlanInput,
+    CreateTestClockInput,
     DowngradeInput,
     PauseSubscriptionInput,
     PaymentMethodIdInput,
@@ -21,6 +23,7 @@ from schema.inputs import (
     SetPlanPriceInput,
     SubscribeInput,
     SuspendSubscriptionInput,
+    TestClockIdInput,
     UpdateFulfillmentInput,
     UpdatePlanInput,
     UpgradeInput,
@@ -28,8 +31,11 @@ from schema.inputs import (
 from schema.permissions import Info
 from services.billing import payment_methods
 from services.billing.views import PaymentMethodView
+from services.clocks import advance as clock_advance
+from services.clocks import control as clocks
+from services.clocks.control import TestClockView
 from services.collection import test_clock as clock_control
-from services.common.errors import DomainError
+from services.common.errors import DomainError, ErrorCode
 from services.pricing import catalog, policy_admin
 from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
@@ -253,10 +259,39 @@ async def set_plan_policy(info: Info, input: SetPlanPolicyInput) -> types.PlanPa
 
 
 async def advance_test_clock(info: Info, input: AdvanceTestClockInput) -> types.TestClockPayload:
+    deps = info.context.deps
     try:
-        view = await clock_control.advance(info.context.deps, input.seconds)
+        if input.test_clock_id is None and input.to is None and input.seconds is not None:
+            view = await clock_control.advance(deps, input.seconds)
+            clock = types.TestClock(now=view.now, applied=view.applied)
+        elif input.test_clock_id is not None and input.to is not None and input.seconds is None:
+            clock = mapping.test_clock(
+                await clock_advance.advance(deps, input.test_clock_id, input.to)
+            )
+        else:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "give either seconds, or testClockId and to", "input"
+            )
     except DomainError as error:
         return types.TestClockPayload(test_clock=None, errors=[mapping.user_error(error)])
-    return types.TestClockPayload(
-        test_clock=types.TestClock(now=view.now, applied=view.applied), errors=[]
-    )
+    return types.TestClockPayload(test_clock=clock, errors=[])
+
+
+async def _clock(change: Awaitable[TestClockView]) -> types.TestClockPayload:
+    try:
+        view = await change
+    except DomainError as error:
+        return types.TestClockPayload(test_clock=None, errors=[mapping.user_error(error)])
+    return types.TestClockPayload(test_clock=mapping.test_clock(view), errors=[])
+
+
+async def create_test_clock(info: Info, input: CreateTestClockInput) -> types.TestClockPayload:
+    return await _clock(clocks.create(info.context.deps, input.name, input.frozen_at))
+
+
+async def attach_test_clock(info: Info, input: AttachTestClockInput) -> types.TestClockPayload:
+    return await _clock(clocks.attach(info.context.deps, input.user_id, input.test_clock_id))
+
+
+async def delete_test_clock(info: Info, input: TestClockIdInput) -> types.TestClockPayload:
+    return await _clock(clocks.delete(info.context.deps, input.test_clock_id))

@@ -6,6 +6,7 @@ from resolvers.graphql import mapping
 from schema import money_types, types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
+from services.clocks import control as clocks
 from services.collection import test_clock as clock_control
 from services.collection import upcoming
 from services.credits import ledger
@@ -115,6 +116,10 @@ async def preview_plan_price(
 async def test_clock(info: Info) -> types.TestClock:
     view = clock_control.read(info.context.deps)
     return types.TestClock(now=view.now, applied=view.applied)
+
+
+async def test_clocks(info: Info) -> list[types.TestClock]:
+    return [mapping.test_clock(view) for view in await clocks.views(info.context.deps)]
 
 
 async def preview_plan_change(info: Info, plan_code: str) -> types.PlanChangePreview:

@@ -24,6 +24,7 @@ from resolvers.graphql.ws_session import (
 )
 from resolvers.http.pages import graphiql_headers, graphiql_html
 from schema.context import Context
+from services.clocks import control as clocks
 from services.messaging.live import LiveHub
 from services.platform.auth import AuthError, TokenVerifier
 from services.platform.deps import Deps
@@ -84,8 +85,10 @@ class GraphQLView(GraphQL[Context, None]):
         except AuthError as error:
             problem = str(error)
             refusal = await self._failed_authentication(request.scope)
+        # A customer on a test clock is served at its time (test clocks on only).
+        deps = await clocks.deps_for(self.deps, principal.user_id if principal else None)
         return Context(
-            self.deps,
+            deps,
             request,
             response,
             principal,

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from resolvers.http.rest_json import error_body, error_response, json_response, ready_json_response
+from services.clocks import control as clocks
 from services.common.errors import DomainError, ErrorCode
 from services.common.text import unstorable_message, unstorable_path
 from services.platform.auth import AuthError, Principal, TokenVerifier, check_user_id
@@ -152,8 +153,9 @@ async def upgrade(request: Request) -> Response:
     plan_code = _string(body, "planCode", required=True)
     assert plan_code is not None
     key = request.headers.get("idempotency-key") or _string(body, "idempotencyKey")
+    deps = await clocks.deps_for(_deps(request), user.user_id)
     result = await plan_changes.subscribe_or_upgrade(
-        _deps(request), user.user_id, plan_code, _string(body, "paymentMethodId"), key
+        deps, user.user_id, plan_code, _string(body, "paymentMethodId"), key
     )
     return _charged(result)
 
@@ -166,7 +168,7 @@ async def cancel(request: Request) -> Response:
     if not isinstance(at_period_end, bool):
         raise DomainError(ErrorCode.INVALID_INPUT, "atPeriodEnd must be a boolean", "atPeriodEnd")
     command = interruptions.CancelSubscription(user.user_id, at_period_end, _string(body, "reason"))
-    view = await interruptions.cancel(_deps(request), command)
+    view = await interruptions.cancel(await clocks.deps_for(_deps(request), user.user_id), command)
     return json_response({"subscription": view})
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from services.app.health import Heartbeats
 from services.app.relay import OutboxRelay
+from services.clocks import advance
 from services.collection import test_clock
 from services.collection.reconcile import reconcile_unsettled
 from services.collection.scheduler import run_due_work
@@ -51,7 +52,8 @@ async def _every(
 
 async def _due_work(deps: Deps) -> int:
     await test_clock.restore_offset(deps)  # an API process may have moved the test clock
-    return await run_due_work(deps)
+    resumed = await advance.resume(deps)  # test clocks whose advancing process died
+    return resumed + await run_due_work(deps)
 
 
 def background_loops(

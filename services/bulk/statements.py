@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.store.db import session_driver
+from services.store.operations import EVERYONE, ClockScope
 from services.store.subscriptions import STATE_FIELDS
 from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status
@@ -43,6 +44,7 @@ WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
         WHERE b.user_id = s.user_id AND b.balance_cents <> 0)
     AND NOT EXISTS (SELECT 1 FROM usage_counters c
         WHERE c.user_id = s.user_id AND c.period_start = s.current_period_start)
+    {{clock_scope}}
 ORDER BY s.current_period_end  -- on ix_subscriptions_due_period: renewed rows leave it
 LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
@@ -122,11 +124,16 @@ FROM payments WHERE id = ANY($1::uuid[]) OR payment_id = ANY($2::text[]) ORDER B
 
 
 async def claim(
-    session: AsyncSession, now: datetime, limit: int, skip: Collection[uuid.UUID]
+    session: AsyncSession,
+    now: datetime,
+    limit: int,
+    skip: Collection[uuid.UUID],
+    scope: ClockScope = EVERYONE,
 ) -> list[asyncpg.Record]:
     """In the session's transaction (`session_driver` opens it first): the row locks
     last until it commits."""
-    return await _fetch(session, CLAIM_SQL, now, limit, list(skip))
+    sql = CLAIM_SQL.format(clock_scope=scope.sql("s.user_id"))
+    return await _fetch(session, sql, now, limit, list(skip))
 
 
 async def charged(session: AsyncSession, records: Sequence[asyncpg.Record]) -> set[uuid.UUID]:

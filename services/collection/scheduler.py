@@ -45,6 +45,7 @@ from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
+from services.store.operations import EVERYONE, ClockScope
 from services.store.plans import policy_of, terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import due, lifecycle, pausing
@@ -67,26 +68,32 @@ class RunReport:
     skipped: set[uuid.UUID] = field(default_factory=set)
 
 
-async def run_due_work(deps: Deps, batch_size: int | None = None) -> int:
+async def run_due_work(
+    deps: Deps, batch_size: int | None = None, scope: ClockScope | None = None
+) -> int:
     """Apply everything due at the clock's `now`, batch after batch, until nothing is
     left; returns how many subscriptions were acted on. Rows that could not be handled
-    now (gateway unreachable, a charge still processing) wait for the next run."""
+    now (gateway unreachable, a charge still processing) wait for the next run. Without
+    a `scope`, customers on a test clock are left to their clock's advance."""
     report = RunReport()
     batch_size = batch_size or deps.settings.scheduler_batch_size
+    scope = scope or ClockScope(clocks_on=deps.settings.test_clock)
 
     async def batches() -> None:
-        while await run_batch(deps, batch_size, report):
+        while await run_batch(deps, batch_size, report, scope):
             pass
 
     await all_or_none(*(batches() for _ in range(BATCHES_IN_FLIGHT)))
     return report.changed
 
 
-async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
+async def run_batch(
+    deps: Deps, batch_size: int, report: RunReport, scope: ClockScope = EVERYONE
+) -> int:
     """One batch; returns how many rows it claimed (0 when nothing is due)."""
     now = deps.clock.now()
     async with deps.uow() as uow:
-        plain = await renewals.claim(uow, now, batch_size, report.skipped)
+        plain = await renewals.claim(uow, now, batch_size, report.skipped, scope)
         if plain:  # the bulk of a month-start run: written in bulk
             changed = await renewals.renew(
                 uow,
@@ -100,7 +107,7 @@ async def run_batch(deps: Deps, batch_size: int, report: RunReport) -> int:
             report.changed += changed
             await uow.commit()
             return len(plain)
-        rows = await uow.subscriptions.claim_due(now, batch_size, report.skipped)
+        rows = await uow.subscriptions.claim_due(now, batch_size, report.skipped, scope)
         if not rows:
             return 0
         free_plan = await uow.plans.free_plan()

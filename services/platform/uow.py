@@ -20,7 +20,7 @@ from services.store.billing import BillingRepository
 from services.store.credits import CreditRepository
 from services.store.discounts import DiscountRepository
 from services.store.messaging import MessagingRepository
-from services.store.metrics import OperationsRepository
+from services.store.operations import OperationsRepository, TestClockRepository
 from services.store.packs import PackRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
@@ -49,6 +49,7 @@ class UnitOfWork:
     billing: BillingRepository
     messaging: MessagingRepository
     operations: OperationsRepository
+    clocks: TestClockRepository
     usage: UsageRepository
     packs: PackRepository
     discounts: DiscountRepository
@@ -77,6 +78,7 @@ class UnitOfWork:
         self.billing = BillingRepository(self.session)
         self.messaging = MessagingRepository(self.session, self._event_source)
         self.operations = OperationsRepository(self.session)
+        self.clocks = TestClockRepository(self.session)
         self.usage = UsageRepository(self.session)
         self.packs = PackRepository(self.session)
         self.discounts = DiscountRepository(self.session)

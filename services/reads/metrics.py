@@ -20,7 +20,7 @@ from typing import Any
 
 from services.common.errors import DomainError, ErrorCode
 from services.platform.deps import Deps
-from services.store.metrics import fetch_metrics
+from services.store.operations import fetch_metrics
 
 MAX_POINTS = 30
 MAX_RANGE = timedelta(days=3660)

@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import ChargeDeferral, Plan, Subscription, SubscriptionHistory
+from services.store.operations import EVERYONE, ClockScope
 from services.subscriptions.due import CHECKOUT_TIMEOUT, TRIAL_REMINDER_BEFORE
 from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import SubscriptionFilter
@@ -169,10 +171,14 @@ class SubscriptionRepository:
         return (await self.session.scalars(query.limit(first + 1))).all()
 
     async def claim_due(
-        self, now: datetime, limit: int, skip: Collection[uuid.UUID] = ()
+        self,
+        now: datetime,
+        limit: int,
+        skip: Collection[uuid.UUID] = (),
+        scope: ClockScope = EVERYONE,
     ) -> Sequence[Subscription]:
-        """Current subscriptions with lifecycle work due at `now`, locked so concurrent
-        workers each take different rows (FOR UPDATE SKIP LOCKED)."""
+        """Current subscriptions in `scope` with lifecycle work due at `now`, locked so
+        concurrent workers each take different rows (FOR UPDATE SKIP LOCKED)."""
         due = or_(
             and_(
                 Subscription.status.in_([Status.TRIALING, Status.ACTIVE, Status.CANCELED]),
@@ -198,37 +204,50 @@ class SubscriptionRepository:
         query = self._with_plans().where(Subscription.is_current.is_(True), due, ~waiting)
         if skip:
             query = query.where(Subscription.id.not_in(skip))
+        in_scope = scope.users(Subscription.user_id)
+        if in_scope is not None:
+            query = query.where(in_scope)
         query = query.limit(limit)  # no ORDER BY: it would sort every due row per batch
         query = query.with_for_update(of=Subscription, skip_locked=True)
         return (await self.session.scalars(query)).unique().all()
 
-    async def next_due_at(self) -> datetime | None:
-        """The earliest moment any current subscription has time-based work."""
-        current = Subscription.is_current.is_(True)
-        candidates = [
-            select(func.min(Subscription.current_period_end)).where(
-                current, Subscription.status.in_([Status.TRIALING, Status.ACTIVE, Status.CANCELED])
+    async def next_due_at(
+        self, scope: ClockScope = EVERYONE, after: datetime | None = None
+    ) -> datetime | None:
+        """The earliest moment (later than `after`, if given) any current subscription in
+        `scope` has time-based work."""
+        current: ColumnElement[bool] = Subscription.is_current.is_(True)
+        in_scope = scope.users(Subscription.user_id)
+        if in_scope is not None:
+            current = and_(current, in_scope)
+        moments: list[tuple[Any, ColumnElement[bool]]] = [
+            (
+                Subscription.current_period_end,
+                Subscription.status.in_([Status.TRIALING, Status.ACTIVE, Status.CANCELED]),
             ),
-            select(func.min(Subscription.grace_expires_at)).where(
-                current, Subscription.status == Status.PAST_DUE
+            (Subscription.grace_expires_at, Subscription.status == Status.PAST_DUE),
+            (Subscription.next_retry_at, Subscription.status == Status.PAST_DUE),
+            (Subscription.resumes_at, Subscription.status == Status.PAUSED),
+            (
+                Subscription.status_updated_at + CHECKOUT_TIMEOUT,
+                Subscription.status == Status.PENDING,
             ),
-            select(func.min(Subscription.next_retry_at)).where(
-                current, Subscription.status == Status.PAST_DUE
-            ),
-            select(func.min(Subscription.resumes_at)).where(
-                current, Subscription.status == Status.PAUSED
-            ),
-            select(func.min(Subscription.status_updated_at + CHECKOUT_TIMEOUT)).where(
-                current, Subscription.status == Status.PENDING
-            ),
-            select(func.min(Subscription.trial_end - TRIAL_REMINDER_BEFORE)).where(
-                current,
-                Subscription.status == Status.TRIALING,
-                Subscription.trial_reminder_sent_at.is_(None),
+            (
+                Subscription.trial_end - TRIAL_REMINDER_BEFORE,
+                and_(
+                    Subscription.status == Status.TRIALING,
+                    Subscription.trial_reminder_sent_at.is_(None),
+                ),
             ),
         ]
-        moments = [await self.session.scalar(query) for query in candidates]
-        found = [moment for moment in moments if moment is not None]
+        found = []
+        for moment, status in moments:
+            query = select(func.min(moment)).where(current, status)
+            if after is not None:
+                query = query.where(moment > after)
+            value = await self.session.scalar(query)
+            if value is not None:
+                found.append(value)
         return min(found) if found else None
 
     async def keep_plan_price(self, plan_id: uuid.UUID, price_cents: int) -> None:

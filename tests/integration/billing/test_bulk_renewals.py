@@ -155,9 +155,9 @@ async def test_the_worker_claims_batches_of_its_configured_size(deps, clock, mon
     asked: list[int] = []
     claim = bulk.claim
 
-    async def recorded(uow, now, limit, skip):  # type: ignore[no-untyped-def]
+    async def recorded(uow, now, limit, skip, scope):  # type: ignore[no-untyped-def]
         asked.append(limit)
-        return await claim(uow, now, limit, skip)
+        return await claim(uow, now, limit, skip, scope)
 
     monkeypatch.setattr(bulk, "claim", recorded)
     sized = dataclasses.replace(

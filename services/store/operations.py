@@ -1,21 +1,23 @@
 """SQL for what the console and operators watch: the key figures (services/reads/metrics.py
 says what they mean), on a plain asyncpg connection: revenue (MRR, its movement and the
-series) in one statement, the counts in one each; and worker heartbeats, backlogs and
-the test clock's offset."""
+series) in one statement, the counts in one each; worker heartbeats, backlogs and the
+global test clock's offset; and the test clocks customers are attached to."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ClockOffset, OutboxEvent, WorkerHeartbeat
+from models import ClockOffset, OutboxEvent, TestClock, TestClockCustomer, WorkerHeartbeat
 
 MONTH_SECONDS = 2629746  # 365.2425 days / 12
 
@@ -200,3 +202,138 @@ class OperationsRepository:
                 index_elements=["id"], set_={"offset_microseconds": microseconds}
             )
         )
+
+
+@dataclass(frozen=True)
+class ClockScope:
+    """Whose due work a scheduler run takes. With test clocks off (production) everyone's;
+    with them on, a run at real time leaves clocked customers alone and a clock's
+    advance takes its own customers only."""
+
+    clocks_on: bool = False
+    clock_id: uuid.UUID | None = None
+
+    def users(self, user_id: Any) -> ColumnElement[bool] | None:
+        """The condition on a row's user, or None when every user is in scope."""
+        if not self.clocks_on:
+            return None
+        attached = select(TestClockCustomer.user_id).where(TestClockCustomer.user_id == user_id)
+        if self.clock_id is None:
+            return ~exists(attached)
+        return exists(attached.where(TestClockCustomer.test_clock_id == self.clock_id))
+
+    def sql(self, user_column: str) -> str:
+        """The same condition as SQL text for hand-written statements ('' when none)."""
+        if not self.clocks_on:
+            return ""
+        attached = f"SELECT 1 FROM test_clock_customers t WHERE t.user_id = {user_column}"
+        if self.clock_id is None:
+            return f"AND NOT EXISTS ({attached})"
+        return f"AND EXISTS ({attached} AND t.test_clock_id = '{self.clock_id}'::uuid)"
+
+
+EVERYONE = ClockScope()  # test clocks off: every customer is on real time
+
+
+# A deleted clock's customers' rows, children first (user column per table).
+_CUSTOMER_ROWS = (
+    ("credit_notes", "user_id"),
+    ("refunds", "user_id"),
+    ("credit_ledger", "user_id"),
+    ("payments", "owner_id"),
+    ("subscription_history", "user_id"),
+    ("subscription_discounts", "user_id"),
+    ("quota_pack_units", "user_id"),
+    ("invoices", "user_id"),
+    ("checkout_sessions", "user_id"),
+    ("charge_deferrals", "user_id"),
+    ("usage_unique_values", "user_id"),
+    ("usage_events", "user_id"),
+    ("usage_counters", "user_id"),
+    ("subscriptions", "user_id"),
+    ("quota_packs", "user_id"),
+    ("customer_prices", "user_id"),
+    ("payment_methods", "user_id"),
+    ("payment_customers", "user_id"),
+    ("idempotency_keys", "user_id"),
+    ("credit_balances", "user_id"),
+    ("outbox", "key"),
+)
+
+
+class TestClockRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, clock: TestClock) -> None:
+        self.session.add(clock)
+
+    async def get(self, clock_id: uuid.UUID, *, lock: bool = False) -> TestClock | None:
+        query = select(TestClock).where(TestClock.id == clock_id)
+        return await self.session.scalar(query.with_for_update() if lock else query)
+
+    async def all(self) -> Sequence[TestClock]:
+        return (await self.session.scalars(select(TestClock).order_by(TestClock.created_at))).all()
+
+    async def advancing(self) -> Sequence[uuid.UUID]:
+        """Clocks whose advance was left unfinished (its process died)."""
+        query = select(TestClock.id).where(TestClock.status == "ADVANCING")
+        return (await self.session.scalars(query)).all()
+
+    async def customers(self, clock_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        rows = await self.session.execute(
+            select(TestClockCustomer.test_clock_id, TestClockCustomer.user_id)
+            .where(TestClockCustomer.test_clock_id.in_(clock_ids))
+            .order_by(TestClockCustomer.user_id)
+        )
+        found: dict[uuid.UUID, list[str]] = {clock_id: [] for clock_id in clock_ids}
+        for clock_id, user_id in rows:
+            found[clock_id].append(user_id)
+        return found
+
+    async def clock_of(self, user_id: str) -> TestClock | None:
+        query = select(TestClock).join(
+            TestClockCustomer, TestClockCustomer.test_clock_id == TestClock.id
+        )
+        return await self.session.scalar(query.where(TestClockCustomer.user_id == user_id))
+
+    async def has_subscribed(self, user_id: str) -> bool:
+        query = text("SELECT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = :user)")
+        return bool(await self.session.scalar(query, {"user": user_id}))
+
+    async def attach(self, user_id: str, clock_id: uuid.UUID) -> None:
+        self.session.add(TestClockCustomer(user_id=user_id, test_clock_id=clock_id))
+
+    async def move(self, clock_id: uuid.UUID, now: datetime, advancing_to: datetime | None) -> None:
+        status = "READY" if advancing_to is None else "ADVANCING"
+        await self.session.execute(
+            update(TestClock)
+            .where(TestClock.id == clock_id)
+            .values(now=now, status=status, advancing_to=advancing_to)
+        )
+
+    async def delete(self, clock_id: uuid.UUID, users: Sequence[str], now: datetime) -> None:
+        """The clock and every row of its customers; their invoice and credit-note numbers
+        go on record as retired."""
+        reason = f"deleted with test clock {clock_id}"
+        for table in ("invoices", "credit_notes"):
+            await self.session.execute(
+                text(
+                    f"INSERT INTO retired_numbers (number, reason, retired_at)"
+                    f" SELECT number, :reason, :now FROM {table}"
+                    f" WHERE user_id = ANY(:users) AND number IS NOT NULL"
+                ),
+                {"reason": reason, "now": now, "users": list(users)},
+            )
+        await self.session.execute(
+            text(
+                "DELETE FROM invoice_lines WHERE invoice_id IN"
+                " (SELECT id FROM invoices WHERE user_id = ANY(:users))"
+            ),
+            {"users": list(users)},
+        )
+        for table, column in _CUSTOMER_ROWS:
+            await self.session.execute(
+                text(f"DELETE FROM {table} WHERE {column} = ANY(:users)"), {"users": list(users)}
+            )
+        await self.session.execute(delete(TestClock).where(TestClock.id == clock_id))

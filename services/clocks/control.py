@@ -1,0 +1,131 @@
+"""Creating, listing, attaching and deleting test clocks, and the time a clocked
+customer's requests run at.
+
+A clock stands still at its `now` until advanced (as Stripe's do): a customer attached
+to it sees that moment in every time-dependent decision their requests make, while the
+scheduler at real time leaves them to their clock's advance."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from models import TestClock
+from services.common.errors import DomainError, ErrorCode
+from services.common.text import check_text
+from services.platform.clock import FrozenClock
+from services.platform.deps import Deps
+
+
+class ClockStatus(StrEnum):
+    READY = "READY"
+    ADVANCING = "ADVANCING"  # an advance is running its due work
+
+
+ADVANCING, READY = ClockStatus.ADVANCING, ClockStatus.READY
+
+
+@dataclass(frozen=True)
+class TestClockView:
+    id: uuid.UUID
+    name: str
+    now: datetime
+    status: ClockStatus
+    customers: list[str]
+    applied: int = 0  # subscriptions acted on by the advance that answered this
+
+
+def clock_id_of(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId") from None
+
+
+def enabled(deps: Deps) -> None:
+    if not deps.settings.test_clock:
+        raise DomainError(
+            ErrorCode.TEST_CLOCK_DISABLED, "test clocks are off: start with TEST_CLOCK=1"
+        )
+
+
+async def create(deps: Deps, name: str, frozen_at: datetime) -> TestClockView:
+    enabled(deps)
+    name = check_text(name, "name", 255, required=True)
+    if frozen_at.tzinfo is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "frozenAt needs a time zone", "frozenAt")
+    clock = TestClock(id=uuid.uuid4(), name=name, now=frozen_at, status=READY)
+    async with deps.uow() as uow:
+        uow.clocks.add(clock)
+        await uow.commit()
+    return TestClockView(clock.id, name, frozen_at, READY, [])
+
+
+async def views(deps: Deps, clock_ids: list[uuid.UUID] | None = None) -> list[TestClockView]:
+    """Every clock (or those of `clock_ids`), oldest first, with its customers."""
+    enabled(deps)
+    async with deps.uow() as uow:
+        clocks = [c for c in await uow.clocks.all() if clock_ids is None or c.id in clock_ids]
+        customers = await uow.clocks.customers([clock.id for clock in clocks])
+    return [
+        TestClockView(c.id, c.name, c.now, ClockStatus(c.status), customers[c.id]) for c in clocks
+    ]
+
+
+async def view(deps: Deps, clock_id: uuid.UUID, applied: int = 0) -> TestClockView:
+    found = await views(deps, [clock_id])
+    if not found:
+        raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
+    return replace(found[0], applied=applied)
+
+
+async def attach(deps: Deps, user_id: str, test_clock_id: str) -> TestClockView:
+    """Put a customer on a clock, before their first subscription: their history until
+    then was written at real time, which a clock cannot take back."""
+    enabled(deps)
+    clock_id = clock_id_of(test_clock_id)
+    user_id = check_text(user_id, "userId", 128, required=True)
+    async with deps.uow() as uow:
+        await uow.subscriptions.lock_user(user_id)  # against a subscribe meanwhile
+        clock = await uow.clocks.get(clock_id, lock=True)
+        if clock is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
+        if await uow.clocks.clock_of(user_id) is not None:
+            raise DomainError(
+                ErrorCode.INVALID_TRANSITION, "the customer is on a test clock already", "userId"
+            )
+        if await uow.clocks.has_subscribed(user_id):
+            raise DomainError(
+                ErrorCode.INVALID_TRANSITION,
+                "attach a test clock before the customer's first subscription",
+                "userId",
+            )
+        await uow.clocks.attach(user_id, clock_id)
+        await uow.commit()
+    return await view(deps, clock_id)
+
+
+async def delete(deps: Deps, test_clock_id: str) -> TestClockView:
+    """Remove the clock and every row of its customers (subscriptions, invoices,
+    payments, credit, usage, their events), nothing else; answers what was removed."""
+    clock_id = clock_id_of(test_clock_id)
+    removed = await view(deps, clock_id)
+    async with deps.uow() as uow:
+        if await uow.clocks.get(clock_id, lock=True) is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
+        await uow.clocks.delete(clock_id, removed.customers, deps.clock.now())
+        await uow.commit()
+    if deps.cache is not None:
+        await deps.cache.invalidate(removed.customers)
+    return removed
+
+
+async def deps_for(deps: Deps, user_id: str | None) -> Deps:
+    """`deps` at the user's clock's time if they are on one (test clocks on only)."""
+    if not deps.settings.test_clock or user_id is None:
+        return deps
+    async with deps.uow() as uow:
+        clock = await uow.clocks.clock_of(user_id)
+    return deps if clock is None else replace(deps, clock=FrozenClock(clock.now))
