@@ -18,12 +18,15 @@ from tests.integration.webhooks.test_webhooks import subscribe
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def start_worker(database_url: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    database_url: str, more_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "WEBHOOK_TIMEOUT_SECONDS": "1",
         "WEBHOOK_RETRY_SECONDS": "0,1,1,1",
+        **(more_env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "main.py", "worker"],
