@@ -15,6 +15,7 @@ from schema.inputs import (
 )
 from schema.permissions import Info
 from schema.types import PageInfo
+from services.clocks import control as clocks
 from services.common.errors import DomainError
 from services.credits import ledger, refunds
 from services.pricing import customer_prices
@@ -36,7 +37,8 @@ def _entry(view: ledger.CreditEntryView) -> money_types.CreditEntry:
 async def adjust_credit(info: Info, input: AdjustCreditInput) -> money_types.CreditEntryPayload:
     command = ledger.AdjustCredit(input.user_id, input.amount_cents, input.currency, input.reason)
     try:
-        view = await ledger.adjust_credit(info.context.deps, info.context.user().user_id, command)
+        deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+        view = await ledger.adjust_credit(deps, info.context.user().user_id, command)
     except DomainError as error:
         return money_types.CreditEntryPayload(entry=None, errors=[mapping.user_error(error)])
     return money_types.CreditEntryPayload(entry=_entry(view), errors=[])

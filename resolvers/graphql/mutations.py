@@ -177,17 +177,15 @@ async def suspend_subscription(
     info: Info, input: SuspendSubscriptionInput
 ) -> types.SubscriptionPayload:
     command = interruptions.SuspendSubscription(input.user_id, input.reason)
-    return await _changed(
-        interruptions.suspend(info.context.deps, info.context.user().user_id, command)
-    )
+    deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+    return await _changed(interruptions.suspend(deps, info.context.user().user_id, command))
 
 
 async def reinstate_subscription(
     info: Info, input: ReinstateSubscriptionInput
 ) -> types.SubscriptionPayload:
-    return await _changed(
-        interruptions.reinstate(info.context.deps, info.context.user().user_id, input.user_id)
-    )
+    deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+    return await _changed(interruptions.reinstate(deps, info.context.user().user_id, input.user_id))
 
 
 async def create_plan(info: Info, input: CreatePlanInput) -> types.PlanPayload:

@@ -20,6 +20,7 @@ from schema.inputs import (
     SetPlanQuotaInput,
 )
 from schema.permissions import Info
+from services.clocks import control as clocks
 from services.common.errors import DomainError
 from services.usage import metering, meters, packs
 
@@ -88,7 +89,8 @@ async def set_plan_quota(info: Info, input: SetPlanQuotaInput) -> types.PlanQuot
 
 async def consume_quota(info: Info, input: ConsumeQuotaInput) -> types.QuotaDecision:
     command = metering.ConsumeQuota(input.user_id, input.meter_key, input.quantity, input.event_id)
-    return _decision(await metering.consume_quota(info.context.deps, command))
+    deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+    return _decision(await metering.consume_quota(deps, command))
 
 
 async def record_usage(info: Info, input: RecordUsageInput) -> types.RecordUsagePayload:
@@ -101,7 +103,8 @@ async def record_usage(info: Info, input: RecordUsageInput) -> types.RecordUsage
         input.value,
     )
     try:
-        view = await metering.record_usage(info.context.deps, command)
+        deps = await clocks.deps_for(info.context.deps, input.user_id)
+        view = await metering.record_usage(deps, command)
     except DomainError as error:
         return types.RecordUsagePayload(decision=None, errors=[mapping.user_error(error)])
     return types.RecordUsagePayload(decision=_decision(view), errors=[])

@@ -63,6 +63,14 @@ async def test_a_customer_lives_on_their_own_clock(api, deps, clocks_on):
         {"id": clock["id"], "now": after["testClock"]["now"], "customers": ["tia"]}
     ]
 
+    suspend = """mutation { suspendSubscription(input: {userId: "tia", reason: "qa"}) {
+      subscription { status } errors { code } } }"""
+    assert (await api.gql(suspend, **ADMIN))["data"]["suspendSubscription"]["errors"] == []
+    suspended_at = await scalar(
+        deps, "SELECT max(occurred_at) FROM subscription_history WHERE reason = 'suspended'"
+    )
+    assert suspended_at == to  # an admin's action on a clocked customer: the clock's time
+
     gone = await api.gql(DELETE, {"c": clock["id"]}, **ADMIN)
     assert gone["data"]["deleteTestClock"]["testClock"]["customers"] == ["tia"]
     assert await scalar(deps, "SELECT count(*) FROM subscriptions") == 0
