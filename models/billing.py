@@ -39,6 +39,7 @@ class Invoice(Base):
             " + amount_credited_cents <= amount_paid_cents + credit_applied_cents",
             name="returns_within_paid",
         ),
+        Index("ix_invoices_created_at_id", "created_at", "id"),  # everyone's, newest first
         Index(
             "ix_invoices_open_subscription",
             "subscription_id",

@@ -230,6 +230,11 @@ class ReinstateSubscriptionInput:
     user_id: str
 
 
+@strawberry.input(description="The customer an admin acts for.")
+class UserIdInput:
+    user_id: str
+
+
 @strawberry.input
 class SubscriptionFilterInput:
     status: SubscriptionStatus | None = None

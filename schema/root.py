@@ -3,6 +3,8 @@ answers. The resolvers themselves live in resolvers/."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.permission import BasePermission
 
@@ -29,6 +31,18 @@ own_or_admin: list[type[BasePermission]] = [IsOwnOrAdmin]
 services_or_admin: list[type[BasePermission]] = [IsServiceOrAdmin]
 
 
+def admin_mutation(resolver: Any, description: str | None = None) -> Any:
+    return strawberry.mutation(
+        resolver=resolver, permission_classes=admin_writes, description=description
+    )
+
+
+def own_mutation(resolver: Any, description: str | None = None) -> Any:
+    return strawberry.mutation(
+        resolver=resolver, permission_classes=signed_in_writes, description=description
+    )
+
+
 @strawberry.type
 class Query:
     plans = strawberry.field(
@@ -47,6 +61,11 @@ class Query:
         resolver=queries.invoices,
         permission_classes=own_or_admin,
         description="Your invoices, newest first (an admin may pass userId).",
+    )
+    all_invoices = strawberry.field(
+        resolver=queries.all_invoices,
+        permission_classes=admin_only,
+        description="Every customer's invoices, newest first, of one status if given.",
     )
     upcoming_invoice = strawberry.field(
         resolver=queries.upcoming_invoice,
@@ -179,100 +198,56 @@ class Mutation:
         permission_classes=admin_writes,
         description="The answer carries the signing secret, this once only.",
     )
-    update_webhook_endpoint = strawberry.mutation(
-        resolver=hooks.update_webhook_endpoint, permission_classes=admin_writes
-    )
-    disable_webhook_endpoint = strawberry.mutation(
-        resolver=hooks.disable_webhook_endpoint, permission_classes=admin_writes
-    )
-    enable_webhook_endpoint = strawberry.mutation(
-        resolver=hooks.enable_webhook_endpoint, permission_classes=admin_writes
-    )
-    delete_webhook_endpoint = strawberry.mutation(
-        resolver=hooks.delete_webhook_endpoint, permission_classes=admin_writes
-    )
+    update_webhook_endpoint = admin_mutation(hooks.update_webhook_endpoint)
+    disable_webhook_endpoint = admin_mutation(hooks.disable_webhook_endpoint)
+    enable_webhook_endpoint = admin_mutation(hooks.enable_webhook_endpoint)
+    delete_webhook_endpoint = admin_mutation(hooks.delete_webhook_endpoint)
     rotate_webhook_secret = strawberry.mutation(
         resolver=hooks.rotate_webhook_secret,
         permission_classes=admin_writes,
         description="A new secret (answered once); the old one keeps signing for 24 hours.",
     )
-    redeliver_webhook = strawberry.mutation(
-        resolver=hooks.redeliver_webhook, permission_classes=admin_writes
-    )
+    redeliver_webhook = admin_mutation(hooks.redeliver_webhook)
     replay_webhooks = strawberry.mutation(
         resolver=hooks.replay_webhooks,
         permission_classes=admin_writes,
         description="Send the endpoint every logged event since `since` again.",
     )
-    subscribe = strawberry.mutation(
-        resolver=mutations.subscribe, permission_classes=signed_in_writes
-    )
+    subscribe = own_mutation(mutations.subscribe)
     upgrade = strawberry.mutation(resolver=mutations.upgrade, permission_classes=signed_in_writes)
-    downgrade = strawberry.mutation(
-        resolver=mutations.downgrade, permission_classes=signed_in_writes
-    )
-    cancel_subscription = strawberry.mutation(
-        resolver=mutations.cancel_subscription, permission_classes=signed_in_writes
-    )
+    downgrade = own_mutation(mutations.downgrade)
+    cancel_subscription = own_mutation(mutations.cancel_subscription)
     pause_subscription = strawberry.mutation(
         resolver=mutations.pause_subscription,
         permission_classes=signed_in_writes,
         description="Pause an ACTIVE subscription until resumesAt: nothing is charged, the "
         "period stands still, you have the free tier; resuming restarts billing then.",
     )
-    resume_subscription = strawberry.mutation(
-        resolver=mutations.resume_subscription, permission_classes=signed_in_writes
-    )
+    resume_subscription = own_mutation(mutations.resume_subscription)
     update_fulfillment = strawberry.mutation(
         resolver=mutations.update_fulfillment,
         permission_classes=signed_in_writes,
         description="Change how each paid period is delivered: digital, shipping or pickup.",
     )
-    add_payment_method = strawberry.mutation(
-        resolver=mutations.add_payment_method, permission_classes=signed_in_writes
-    )
-    set_default_payment_method = strawberry.mutation(
-        resolver=mutations.set_default_payment_method, permission_classes=signed_in_writes
-    )
-    detach_payment_method = strawberry.mutation(
-        resolver=mutations.detach_payment_method, permission_classes=signed_in_writes
-    )
-    create_plan = strawberry.mutation(
-        resolver=mutations.create_plan, permission_classes=admin_writes
-    )
-    update_plan = strawberry.mutation(
-        resolver=mutations.update_plan, permission_classes=admin_writes
-    )
-    archive_plan = strawberry.mutation(
-        resolver=mutations.archive_plan, permission_classes=admin_writes
-    )
-    set_plan_price = strawberry.mutation(
-        resolver=mutations.set_plan_price, permission_classes=admin_writes
-    )
+    add_payment_method = own_mutation(mutations.add_payment_method)
+    set_default_payment_method = own_mutation(mutations.set_default_payment_method)
+    detach_payment_method = own_mutation(mutations.detach_payment_method)
+    create_plan = admin_mutation(mutations.create_plan)
+    update_plan = admin_mutation(mutations.update_plan)
+    archive_plan = admin_mutation(mutations.archive_plan)
+    set_plan_price = admin_mutation(mutations.set_plan_price)
     set_plan_policy = strawberry.mutation(
         resolver=mutations.set_plan_policy,
         permission_classes=admin_writes,
         description="How a change away from the plan is timed and charged, and how a failed"
         " renewal is retried and ended; fields left out keep their value.",
     )
-    set_customer_price = strawberry.mutation(
-        resolver=credits.set_customer_price, permission_classes=admin_writes
-    )
-    remove_customer_price = strawberry.mutation(
-        resolver=credits.remove_customer_price, permission_classes=admin_writes
-    )
-    suspend_subscription = strawberry.mutation(
-        resolver=mutations.suspend_subscription, permission_classes=admin_writes
-    )
-    reinstate_subscription = strawberry.mutation(
-        resolver=mutations.reinstate_subscription, permission_classes=admin_writes
-    )
-    create_meter = strawberry.mutation(
-        resolver=metered.create_meter, permission_classes=admin_writes
-    )
-    archive_meter = strawberry.mutation(
-        resolver=metered.archive_meter, permission_classes=admin_writes
-    )
+    set_customer_price = admin_mutation(credits.set_customer_price)
+    remove_customer_price = admin_mutation(credits.remove_customer_price)
+    suspend_subscription = admin_mutation(mutations.suspend_subscription)
+    reinstate_subscription = admin_mutation(mutations.reinstate_subscription)
+    create_meter = admin_mutation(metered.create_meter)
+    archive_meter = admin_mutation(metered.archive_meter)
     set_plan_quota = strawberry.mutation(
         resolver=metered.set_plan_quota,
         permission_classes=admin_writes,
@@ -285,12 +260,8 @@ class Mutation:
         description="percentOff (1-100) or amountOffCents with currency; ONCE, REPEATING "
         "(durationInCycles) or FOREVER.",
     )
-    archive_coupon = strawberry.mutation(
-        resolver=discounts.archive_coupon, permission_classes=admin_writes
-    )
-    create_promotion_code = strawberry.mutation(
-        resolver=discounts.create_promotion_code, permission_classes=admin_writes
-    )
+    archive_coupon = admin_mutation(discounts.archive_coupon)
+    create_promotion_code = admin_mutation(discounts.create_promotion_code)
     apply_promotion_code = strawberry.mutation(
         resolver=discounts.apply_promotion_code,
         permission_classes=signed_in_writes,
@@ -351,9 +322,7 @@ class Mutation:
         permission_classes=admin_writes,
         description="Move a test clock (or the service's) forward and run what falls due.",
     )
-    create_test_clock = strawberry.mutation(
-        resolver=mutations.create_test_clock, permission_classes=admin_writes
-    )
+    create_test_clock = admin_mutation(mutations.create_test_clock)
     attach_test_clock = strawberry.mutation(
         resolver=mutations.attach_test_clock,
         permission_classes=admin_writes,
@@ -363,6 +332,16 @@ class Mutation:
         resolver=mutations.delete_test_clock,
         permission_classes=admin_writes,
         description="Remove the clock and every row of its customers.",
+    )
+    pay_now = own_mutation(
+        mutations.pay_now, "Charge your overdue invoice now (a PAST_DUE subscription)."
+    )
+    retry_payment_now = admin_mutation(
+        mutations.retry_payment_now, "Charge a PAST_DUE customer's open invoice now."
+    )
+    mark_uncollectible = admin_mutation(
+        mutations.mark_uncollectible,
+        "End grace now: the open invoice is UNCOLLECTIBLE, the plan's policy decides the rest.",
     )
 
 

@@ -184,6 +184,7 @@ class InvoiceLine:
 class Invoice:
     id: strawberry.ID
     number: str
+    user_id: str = strawberry.field(description="The customer billed (the buyer).")
     subscription_id: strawberry.ID | None = strawberry.field(
         description="The subscription billed; null for a quota pack's invoice."
     )

@@ -153,6 +153,7 @@ def invoice(view: InvoiceView) -> types.Invoice:
     return types.Invoice(
         id=strawberry.ID(str(view.id)),
         number=view.number,
+        user_id=view.user_id,
         subscription_id=_id(view.subscription_id),
         quota_pack_id=_id(view.quota_pack_id),
         status=view.status,

@@ -27,6 +27,7 @@ from schema.inputs import (
     UpdateFulfillmentInput,
     UpdatePlanInput,
     UpgradeInput,
+    UserIdInput,
 )
 from schema.permissions import Info
 from services.billing import payment_methods
@@ -34,6 +35,7 @@ from services.billing.views import PaymentMethodView
 from services.clocks import advance as clock_advance
 from services.clocks import control as clocks
 from services.clocks.control import TestClockView
+from services.collection import collect_now
 from services.collection import test_clock as clock_control
 from services.common.errors import DomainError, ErrorCode
 from services.pricing import catalog, policy_admin
@@ -273,6 +275,22 @@ async def advance_test_clock(info: Info, input: AdvanceTestClockInput) -> types.
     except DomainError as error:
         return types.TestClockPayload(test_clock=None, errors=[mapping.user_error(error)])
     return types.TestClockPayload(test_clock=clock, errors=[])
+
+
+async def pay_now(info: Info) -> types.SubscriptionPayload:
+    user = info.context.user().user_id
+    return await _charged(collect_now.retry_now(info.context.deps, user, user))
+
+
+async def retry_payment_now(info: Info, input: UserIdInput) -> types.SubscriptionPayload:
+    deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+    return await _charged(collect_now.retry_now(deps, info.context.user().user_id, input.user_id))
+
+
+async def mark_uncollectible(info: Info, input: UserIdInput) -> types.SubscriptionPayload:
+    deps = await clocks.deps_for(info.context.deps, input.user_id)
+    admin = info.context.user().user_id
+    return await _changed(collect_now.mark_uncollectible(deps, admin, input.user_id))
 
 
 async def _clock(change: Awaitable[TestClockView]) -> types.TestClockPayload:

@@ -6,6 +6,7 @@ from resolvers.graphql import mapping
 from schema import money_types, types
 from schema.inputs import SubscriptionFilterInput
 from schema.permissions import Info
+from services.billing.rules import InvoiceStatus
 from services.clocks import control as clocks
 from services.collection import test_clock as clock_control
 from services.collection import upcoming
@@ -45,6 +46,13 @@ async def invoices(
     """Your invoices; an admin may name anyone's (the permission checked it)."""
     owner = user_id if user_id is not None else info.context.user().user_id
     page = await queries.invoices_of(info.context.deps, owner, first, after)
+    return mapping.invoice_connection(page)
+
+
+async def all_invoices(
+    info: Info, status: InvoiceStatus | None = None, first: int = 20, after: str | None = None
+) -> types.InvoiceConnection:
+    page = await queries.all_invoices(info.context.deps, status, first, after)
     return mapping.invoice_connection(page)
 
 

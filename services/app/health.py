@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from services.app.migrate import current_revision, head_revision
 from services.platform.deps import Deps
-from services.store.operations import ClockScope
+from services.store.operations import DueScope
 
 HEAD = head_revision()
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:255]
@@ -80,7 +80,7 @@ async def read_backlog(deps: Deps) -> Backlog:
     now = deps.clock.now()
     async with deps.uow() as uow:
         count, oldest = await uow.operations.unpublished_events()
-        due = await uow.subscriptions.next_due_at(ClockScope(deps.settings.test_clock))
+        due = await uow.subscriptions.next_due_at(DueScope(deps.settings.test_clock))
         waiting, waiting_since = await uow.billing.deferred_charges()
         heartbeats = await uow.operations.latest_heartbeats()
     return Backlog(

@@ -37,6 +37,7 @@ class InvoiceView:
     created_at: datetime
     lines: tuple[InvoiceLineView, ...]
     amount_credited_cents: int = 0
+    user_id: str = ""
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceView:
@@ -45,6 +46,7 @@ class InvoiceView:
             number=invoice.number,
             subscription_id=invoice.subscription_id,
             quota_pack_id=invoice.quota_pack_id,
+            user_id=invoice.user_id,
             status=invoice.status,
             amount_refunded_cents=invoice.amount_refunded_cents,
             amount_credited_cents=invoice.amount_credited_cents,

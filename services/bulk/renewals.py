@@ -41,7 +41,7 @@ from services.platform.uow import UnitOfWork
 from services.pricing.periods import next_period_end
 from services.pricing.rules import price_for_period
 from services.store.db import plan_as_key_lookups, session_driver
-from services.store.operations import EVERYONE, ClockScope
+from services.store.operations import EVERYONE, DueScope
 from services.store.plans import terms_of
 from services.subscriptions import lifecycle
 from services.subscriptions.lifecycle import SubscriptionState
@@ -78,7 +78,7 @@ async def claim(
     now: datetime,
     limit: int,
     skip: Collection[uuid.UUID],
-    scope: ClockScope = EVERYONE,
+    scope: DueScope = EVERYONE,
 ) -> Sequence[asyncpg.Record]:
     """Lock up to `limit` plain renewals in `scope` due at `now` (none of `skip`)."""
     return await statements.claim(uow.session, now, limit, skip, scope)

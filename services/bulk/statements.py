@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.store.db import session_driver
-from services.store.operations import EVERYONE, ClockScope
+from services.store.operations import EVERYONE, DueScope
 from services.store.subscriptions import STATE_FIELDS
 from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status
@@ -128,7 +128,7 @@ async def claim(
     now: datetime,
     limit: int,
     skip: Collection[uuid.UUID],
-    scope: ClockScope = EVERYONE,
+    scope: DueScope = EVERYONE,
 ) -> list[asyncpg.Record]:
     """In the session's transaction (`session_driver` opens it first): the row locks
     last until it commits."""

@@ -23,7 +23,7 @@ from services.collection.scheduler import run_due_work
 from services.common.errors import DomainError, ErrorCode
 from services.platform.clock import FrozenClock
 from services.platform.deps import Deps
-from services.store.operations import ClockScope
+from services.store.operations import DueScope
 
 MAX_ADVANCE = timedelta(days=3 * 366)
 WAIT_FOR_OTHER = 0.2  # seconds between looks at a clock another process advances
@@ -83,7 +83,7 @@ async def run(deps: Deps, clock_id: uuid.UUID, *, wait: bool) -> int:
 
 
 async def _steps(deps: Deps, clock_id: uuid.UUID) -> int:
-    scope = ClockScope(clocks_on=True, clock_id=clock_id)
+    scope = DueScope(clocks_on=True, clock_id=clock_id)
     applied, ran_at = 0, None
     while True:
         async with deps.uow() as uow:

@@ -15,6 +15,7 @@ from enum import StrEnum
 from models import TestClock
 from services.common.errors import DomainError, ErrorCode
 from services.common.text import check_text
+from services.platform.auth import check_user_id
 from services.platform.clock import FrozenClock
 from services.platform.deps import Deps
 
@@ -86,7 +87,7 @@ async def attach(deps: Deps, user_id: str, test_clock_id: str) -> TestClockView:
     then was written at real time, which a clock cannot take back."""
     enabled(deps)
     clock_id = clock_id_of(test_clock_id)
-    user_id = check_text(user_id, "userId", 128, required=True)
+    check_user_id(user_id)
     async with deps.uow() as uow:
         await uow.subscriptions.lock_user(user_id)  # against a subscribe meanwhile
         clock = await uow.clocks.get(clock_id, lock=True)

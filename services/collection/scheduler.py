@@ -45,7 +45,7 @@ from services.messaging import events
 from services.messaging.events import iso
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.operations import EVERYONE, ClockScope
+from services.store.operations import EVERYONE, DueScope
 from services.store.plans import policy_of, terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import due, lifecycle, pausing
@@ -69,18 +69,22 @@ class RunReport:
 
 
 async def run_due_work(
-    deps: Deps, batch_size: int | None = None, scope: ClockScope | None = None
+    deps: Deps,
+    batch_size: int | None = None,
+    scope: DueScope | None = None,
+    actor: str = SCHEDULER_ACTOR,
 ) -> int:
     """Apply everything due at the clock's `now`, batch after batch, until nothing is
     left; returns how many subscriptions were acted on. Rows that could not be handled
     now (gateway unreachable, a charge still processing) wait for the next run. Without
-    a `scope`, customers on a test clock are left to their clock's advance."""
+    a `scope`, customers on a test clock are left to their clock's advance. `actor`
+    signs the history rows (an admin who asked for the run)."""
     report = RunReport()
     batch_size = batch_size or deps.settings.scheduler_batch_size
-    scope = scope or ClockScope(clocks_on=deps.settings.test_clock)
+    scope = scope or DueScope(clocks_on=deps.settings.test_clock)
 
     async def batches() -> None:
-        while await run_batch(deps, batch_size, report, scope):
+        while await run_batch(deps, batch_size, report, scope, actor):
             pass
 
     await all_or_none(*(batches() for _ in range(BATCHES_IN_FLIGHT)))
@@ -88,7 +92,11 @@ async def run_due_work(
 
 
 async def run_batch(
-    deps: Deps, batch_size: int, report: RunReport, scope: ClockScope = EVERYONE
+    deps: Deps,
+    batch_size: int,
+    report: RunReport,
+    scope: DueScope = EVERYONE,
+    actor: str = SCHEDULER_ACTOR,
 ) -> int:
     """One batch; returns how many rows it claimed (0 when nothing is due)."""
     now = deps.clock.now()
@@ -100,7 +108,7 @@ async def run_batch(
                 deps.gateway,
                 plain,
                 await uow.plans.free_plan(),
-                SCHEDULER_ACTOR,
+                actor,
                 now,
                 report.skipped,
             )
@@ -135,13 +143,14 @@ async def run_batch(
                 now,
                 deps.gateway.platform,
                 closed,
+                actor,
             )
             if acted:
                 report.changed += 1
             else:
                 report.skipped.add(row.id)
         for invoice in closed:  # credit spent on what was never paid comes back
-            await release_invoice(uow, invoice, now, SCHEDULER_ACTOR)
+            await release_invoice(uow, invoice, now, actor)
         await uow.commit()
         return len(rows)
 
@@ -187,6 +196,7 @@ def _apply_due(
     now: datetime,
     platform: str,
     closed: list[Invoice],
+    actor: str,
 ) -> bool:
     """Write what is due for one row; False when nothing could be done now. Invoices it
     closes unpaid are added to `closed`."""
@@ -234,7 +244,7 @@ def _apply_due(
         transition,
         _plans(row),
         free_plan=free_plan,
-        actor=SCHEDULER_ACTOR,
+        actor=actor,
         now=now,
         details=details,
     )

@@ -16,7 +16,7 @@ from services.collection.scheduler import run_due_work
 from services.common.errors import DomainError, ErrorCode
 from services.platform.clock import OffsetClock
 from services.platform.deps import Deps
-from services.store.operations import ClockScope
+from services.store.operations import DueScope
 
 MAX_ADVANCE = timedelta(days=3 * 366)
 
@@ -56,7 +56,7 @@ async def advance(deps: Deps, seconds: int) -> TestClockView:
     applied = 0
     while True:
         async with deps.uow() as uow:
-            due = await uow.subscriptions.next_due_at(ClockScope(deps.settings.test_clock))
+            due = await uow.subscriptions.next_due_at(DueScope(deps.settings.test_clock))
         now = clock.now()
         step_to = due if due is not None and now < due < target else target
         if step_to > now:

@@ -11,13 +11,14 @@ from functools import partial
 from typing import Any
 
 from models import Plan, Subscription
+from services.billing.rules import InvoiceStatus
 from services.billing.views import InvoiceView, PaymentMethodView
 from services.common.errors import DomainError, ErrorCode
 from services.common.pagination import Page, check_first, decode_cursor, encode_cursor
 from services.messaging.events import iso
 from services.platform.auth import Principal, check_user_id
 from services.platform.deps import Deps
-from services.store.reads import invoice_page, latest_with_plans, usage_terms
+from services.store.reads import all_invoice_page, invoice_page, latest_with_plans, usage_terms
 from services.store.subscriptions import Cursor
 from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import PlanFeatures, SubscriptionFilter, entitlements_for
@@ -160,6 +161,21 @@ async def invoices_of(deps: Deps, user_id: str, first: int, after: str | None) -
     cursor = decode_cursor(after)
     async with deps.reader() as connection:
         rows = await invoice_page(connection, user_id, first + 1, cursor)
+    items = tuple(InvoiceView.of(r) for r in rows[:first])
+    end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
+    return Page(items, len(rows) > first, end)
+
+
+async def all_invoices(
+    deps: Deps, status: InvoiceStatus | None, first: int, after: str | None
+) -> Page[InvoiceView]:
+    """Every customer's invoices, newest first (the console's money list)."""
+    check_first(first)
+    cursor = decode_cursor(after)
+    async with deps.reader() as connection:
+        rows = await all_invoice_page(
+            connection, None if status is None else status.value, first + 1, cursor
+        )
     items = tuple(InvoiceView.of(r) for r in rows[:first])
     end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
     return Page(items, len(rows) > first, end)

@@ -205,16 +205,20 @@ class OperationsRepository:
 
 
 @dataclass(frozen=True)
-class ClockScope:
+class DueScope:
     """Whose due work a scheduler run takes. With test clocks off (production) everyone's;
     with them on, a run at real time leaves clocked customers alone and a clock's
-    advance takes its own customers only."""
+    advance takes its own customers only. `user_id` narrows it to one customer (a
+    payment retried now)."""
 
     clocks_on: bool = False
     clock_id: uuid.UUID | None = None
+    user_id: str | None = None
 
     def users(self, user_id: Any) -> ColumnElement[bool] | None:
         """The condition on a row's user, or None when every user is in scope."""
+        if self.user_id is not None:
+            return user_id == self.user_id  # type: ignore[no-any-return]
         if not self.clocks_on:
             return None
         attached = select(TestClockCustomer.user_id).where(TestClockCustomer.user_id == user_id)
@@ -223,7 +227,11 @@ class ClockScope:
         return exists(attached.where(TestClockCustomer.test_clock_id == self.clock_id))
 
     def sql(self, user_column: str) -> str:
-        """The same condition as SQL text for hand-written statements ('' when none)."""
+        """The same condition as SQL text for hand-written statements ('' when none).
+        Only the scheduler's own scopes come here: a one-customer run takes the general
+        path (its user id is never written into SQL text)."""
+        if self.user_id is not None:
+            return "AND false"
         if not self.clocks_on:
             return ""
         attached = f"SELECT 1 FROM test_clock_customers t WHERE t.user_id = {user_column}"
@@ -232,7 +240,7 @@ class ClockScope:
         return f"AND EXISTS ({attached} AND t.test_clock_id = '{self.clock_id}'::uuid)"
 
 
-EVERYONE = ClockScope()  # test clocks off: every customer is on real time
+EVERYONE = DueScope()  # test clocks off: every customer is on real time
 
 
 # A deleted clock's customers' rows, children first (user column per table).

@@ -125,6 +125,13 @@ NEXT_INVOICES_SQL = f"""
 SELECT {_INVOICE_COLUMNS} FROM invoices WHERE user_id = $1 AND (created_at, id) < ($2, $3)
 ORDER BY created_at DESC, id DESC LIMIT $4
 """
+# Everyone's (the console), optionally of one status, on the (created_at, id) index.
+ALL_INVOICES_SQL = f"""
+SELECT {_INVOICE_COLUMNS} FROM invoices
+WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+ORDER BY created_at DESC, id DESC LIMIT $4
+"""
 LINES_SQL = f"""
 SELECT {", ".join(column.name for column in _LINES.c)} FROM invoice_lines
 WHERE invoice_id = ANY($1::uuid[]) ORDER BY invoice_id, position
@@ -145,6 +152,22 @@ async def invoice_page(
         rows = await connection.fetch(FIRST_INVOICES_SQL, user_id, limit)
     else:
         rows = await connection.fetch(NEXT_INVOICES_SQL, user_id, after[0], after[1], limit)
+    return await _with_lines(connection, rows)
+
+
+async def all_invoice_page(
+    connection: asyncpg.Connection,
+    status: str | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Invoice]:
+    """Up to `limit` of everyone's invoices (of `status`, if given) after the cursor."""
+    moment, row_id = after if after is not None else (None, None)
+    rows = await connection.fetch(ALL_INVOICES_SQL, status, moment, row_id, limit)
+    return await _with_lines(connection, rows)
+
+
+async def _with_lines(connection: asyncpg.Connection, rows: list[asyncpg.Record]) -> list[Invoice]:
     invoices = [_shaped(dict(row.items()), _INVOICE_DECODE) for row in rows]
     lines: dict[uuid.UUID, list[SimpleNamespace]] = {invoice.id: [] for invoice in invoices}
     if invoices:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from models import ChargeDeferral, Plan, Subscription, SubscriptionHistory
-from services.store.operations import EVERYONE, ClockScope
+from services.store.operations import EVERYONE, DueScope
 from services.subscriptions.due import CHECKOUT_TIMEOUT, TRIAL_REMINDER_BEFORE
 from services.subscriptions.lifecycle import Status, SubscriptionState
 from services.subscriptions.state import SubscriptionFilter
@@ -175,7 +175,7 @@ class SubscriptionRepository:
         now: datetime,
         limit: int,
         skip: Collection[uuid.UUID] = (),
-        scope: ClockScope = EVERYONE,
+        scope: DueScope = EVERYONE,
     ) -> Sequence[Subscription]:
         """Current subscriptions in `scope` with lifecycle work due at `now`, locked so
         concurrent workers each take different rows (FOR UPDATE SKIP LOCKED)."""
@@ -212,7 +212,7 @@ class SubscriptionRepository:
         return (await self.session.scalars(query)).unique().all()
 
     async def next_due_at(
-        self, scope: ClockScope = EVERYONE, after: datetime | None = None
+        self, scope: DueScope = EVERYONE, after: datetime | None = None
     ) -> datetime | None:
         """The earliest moment (later than `after`, if given) any current subscription in
         `scope` has time-based work."""

@@ -36,6 +36,16 @@ OPERATIONS = [
         " subscription { status } errors { code field } } }",
         ADMIN,
     ),
+    (
+        "mutation($u: String!) { retryPaymentNow(input: {userId: $u}) {"
+        " subscription { status } errors { code field } } }",
+        ADMIN,
+    ),
+    (
+        "mutation($u: String!) { markUncollectible(input: {userId: $u}) {"
+        " subscription { status } errors { code field } } }",
+        ADMIN,
+    ),
 ]
 
 

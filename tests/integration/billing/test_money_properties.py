@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.billing import payment_methods
-from services.collection import scheduler
+from services.collection import collect_now, scheduler
 from services.common.errors import DomainError
 from services.credits import ledger, refunds
 from services.discounts import coupons
@@ -55,6 +55,8 @@ ACTIONS = st.sampled_from(
         "card_declines",
         "card_works",
         "set_policy",
+        "pay_now",
+        "mark_uncollectible",
     ]
 )
 # Most sequences start from a subscription, so the steps after it have money to move.
@@ -156,6 +158,10 @@ async def _act(deps, clock, user: str, action: str, n: int) -> None:  # type: ig
         )
     elif action == "set_policy":
         await _policy(deps, n)
+    elif action == "pay_now":
+        await collect_now.retry_now(deps, user, user)
+    elif action == "mark_uncollectible":
+        await collect_now.mark_uncollectible(deps, "root", user)
     else:
         await checkout.apply_promotion_code(deps, user, code)
 
