@@ -9,6 +9,7 @@ from datetime import timedelta
 from playwright.async_api import expect
 
 from services.platform.auth import Role
+from tests.conftest import scalar
 from tests.e2e.browser.conftest import offline_page, screenshot
 from tests.e2e.browser.test_console import signed_in
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
@@ -179,6 +180,10 @@ async def test_the_portal_says_what_each_state_means_and_offers_only_what_it_all
     await expect(page.get_by_role("link", name="Update your card")).to_be_visible()
     await expect(page.get_by_role("button", name="Cancel now")).to_be_visible()  # no paid time
     await screenshot(page, "portal-past-due")
+    await page.get_by_role("button", name="Pay now").click()  # the same card: declined again
+    await expect(page.locator("#alert")).to_contain_text("declined")
+    retried = "SELECT retry_count FROM subscriptions WHERE user_id = 'sad' AND is_current"
+    assert await scalar(deps, retried) == 1  # charged once, now, and counted as a retry
     suspended = await api.gql(
         'mutation { suspendSubscription(input: {userId: "sad", reason: "chargeback"}) {'
         " errors { code } } }",

@@ -51,7 +51,9 @@ function route() {
   const plans = async (selected) => (await import("/static/app/console-plans.js")).plansPage(view, selected);
   const events = async (...args) => (await import("/static/app/console-hooks.js")).eventsPage(view, ...args);
   const webhooks = async (...args) => (await import("/static/app/console-hooks.js")).webhooksPage(view, ...args);
-  const handlers = { subscriptions, subscription, plans, events, webhooks, feed: feedPage, metrics, clock, signout };
+  const invoices = async (...args) => (await import("/static/app/console-invoices.js")).invoicesPage(view, ...args);
+  const failed = async () => (await import("/static/app/console-invoices.js")).failedPage(view);
+  const handlers = { subscriptions, subscription, plans, invoices, failed, events, webhooks, feed: feedPage, metrics, clock, signout };
   const ticket = pages.next();
   loading();
   (handlers[name] || subscriptions)(...rest.map(decodeURIComponent))

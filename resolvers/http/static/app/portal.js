@@ -100,6 +100,12 @@ async function overview() {
     checked((await gql("mutation($e: Boolean!) { cancelSubscription(input: {atPeriodEnd: $e}) { subscription { status } errors { code field message } } }", { e: atPeriodEnd })).cancelSubscription);
     await overview();
   }));
+  const payNow = document.getElementById("pay-now");
+  payNow?.addEventListener("click", () => busy(payNow, async () => {
+    // A decline comes back as an error: the card on file is charged once, now.
+    checked((await gql("mutation { payNow { subscription { status } errors { code field message } } }")).payNow);
+    await overview();
+  }));
   const resume = document.getElementById("resume");
   resume?.addEventListener("click", () => busy(resume, async () => {
     checked((await gql("mutation { resumeSubscription { subscription { status } errors { code field message } } }")).resumeSubscription);
@@ -147,7 +153,7 @@ function selfService(sub) {
   if (sub.status === "SUSPENDED" || (sub.status === "CANCELED" && !sub.cancelAtPeriodEnd)) return "";
   if (sub.cancelAtPeriodEnd || sub.status === "PAUSED") return '<button id="resume">Resume</button>';
   // An unpaid period has no paid time left to run out: cancelling ends it now.
-  if (sub.status === "PAST_DUE") return '<button id="cancel" class="danger" data-now="1">Cancel now</button>';
+  if (sub.status === "PAST_DUE") return '<button id="pay-now">Pay now</button> <button id="cancel" class="danger" data-now="1">Cancel now</button>';
   return '<button id="cancel" class="danger">Cancel at period end</button>';
 }
 

@@ -1,0 +1,93 @@
+"""The console's money lists in Chromium: every customer's invoices, filtered by status
+and exported in full; the failed-payments queue, where a retry now collects and a write-
+off ends grace, each after a confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+
+from playwright.async_api import expect
+
+from services.collection import scheduler
+from services.platform.auth import Role
+from tests.e2e.browser.conftest import offline_page, screenshot
+from tests.e2e.browser.test_console import signed_in
+from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+
+ADD_CARD = """mutation { addPaymentMethod(input: {paymentMethodId: "pm_card_visa", makeDefault: true})
+  { errors { code } } }"""
+
+
+async def test_invoices_and_the_failed_payments_queue(browser, api, deps):
+    base = str(api.client.base_url).rstrip("/")
+    for user, card in (
+        ("late-a", "pm_card_chargeDeclined"),
+        ("late-b", "pm_card_chargeDeclined"),
+        ("fine", "pm_card_visa"),
+    ):
+        answer = await api.gql(
+            SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": card}}, user=user
+        )
+        assert answer["data"]["subscribe"]["errors"] == []
+    mine = await api.gql("{ mySubscription { trialEnd } }", user="fine")
+    api.clock.moment = datetime.fromisoformat(mine["data"]["mySubscription"]["trialEnd"])
+    await scheduler.run_due_work(dataclasses.replace(deps, clock=api.clock))  # 1 paid, 2 not
+
+    page, refused = await offline_page(browser, base)
+    confirmations: list[str] = []
+
+    async def accept(dialog) -> None:  # type: ignore[no-untyped-def]
+        confirmations.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    await signed_in(page, base, api.token("root", Role.ADMIN))
+    await page.get_by_role("link", name="Invoices").click()
+    rows = page.locator("#invoices-table tbody tr")
+    await expect(rows).to_have_count(3)
+    await page.get_by_label("Status").select_option("OPEN")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(rows).to_have_count(2)
+    await expect(page.locator("#invoices-table")).not_to_contain_text("fine")
+    async with page.expect_download() as download:
+        await page.get_by_role("button", name="Export all matching (CSV)").click()
+    saved = Path(await (await download.value).path())
+    exported = (await asyncio.to_thread(saved.read_text)).splitlines()
+    assert exported[0] == '"Number","Customer","Date","Status","Total","Paid","Refunded"'
+    assert sorted(line.split(",")[1] for line in exported[1:]) == ['"late-a"', '"late-b"']
+    await screenshot(page, "console-invoices")
+
+    await page.get_by_role("link", name="Failed payments").click()
+    queue = page.locator("#failed-table tbody tr")
+    await expect(queue).to_have_count(2)
+    await expect(queue.first).to_contain_text("$9.99")
+    await screenshot(page, "console-failed-payments")
+    await page.locator('tr[data-user="late-a"]').get_by_role("button", name="Retry now").click()
+    await expect(page.locator("#queue-result")).to_contain_text("late-a: declined again")
+    assert (await api.gql(ADD_CARD, user="late-a"))["data"]["addPaymentMethod"]["errors"] == []
+    await page.locator('tr[data-user="late-a"]').get_by_role("button", name="Retry now").click()
+    await expect(page.locator("#queue-result")).to_have_text("late-a: now ACTIVE.")
+    await (
+        page.locator('tr[data-user="late-b"]')
+        .get_by_role("button", name="Mark uncollectible")
+        .click()
+    )
+    await expect(page.locator("#queue-result")).to_have_text("late-b: now EXPIRED.")
+    await expect(queue).to_have_text(["Nothing is past due."])
+    assert confirmations == [
+        "Charge late-a's open invoice now?",
+        "Charge late-a's open invoice now?",
+        "Mark late-b's open invoice uncollectible and end grace now?",
+    ]
+    statuses = await api.gql(
+        "{ allInvoices(first: 10) { nodes { userId status } } }", user="root", roles=(Role.ADMIN,)
+    )
+    assert sorted((i["userId"], i["status"]) for i in statuses["data"]["allInvoices"]["nodes"]) == [
+        ("fine", "PAID"),
+        ("late-a", "PAID"),
+        ("late-b", "UNCOLLECTIBLE"),
+    ]
+    assert refused == []
