@@ -230,11 +230,6 @@ class ReinstateSubscriptionInput:
     user_id: str
 
 
-@strawberry.input(description="The customer an admin acts for.")
-class UserIdInput:
-    user_id: str
-
-
 @strawberry.input
 class SubscriptionFilterInput:
     status: SubscriptionStatus | None = None
@@ -256,32 +251,6 @@ class AddPaymentMethodInput:
 @strawberry.input
 class PaymentMethodIdInput:
     payment_method_id: str
-
-
-@strawberry.input(
-    description="`testClockId` and `to` move one test clock; `seconds` alone the service's."
-)
-class AdvanceTestClockInput:
-    seconds: int | None = None
-    test_clock_id: strawberry.ID | None = None
-    to: datetime | None = None
-
-
-@strawberry.input
-class CreateTestClockInput:
-    name: str
-    frozen_at: datetime
-
-
-@strawberry.input
-class AttachTestClockInput:
-    user_id: str
-    test_clock_id: strawberry.ID
-
-
-@strawberry.input
-class TestClockIdInput:
-    test_clock_id: strawberry.ID
 
 
 @strawberry.input

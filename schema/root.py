@@ -78,7 +78,7 @@ class Query:
     me = strawberry.field(resolver=queries.me, permission_classes=signed_in)
     preview_plan_change = strawberry.field(
         resolver=queries.preview_plan_change,
-        permission_classes=signed_in,
+        permission_classes=own_or_admin,
         description="What an upgrade or downgrade to this plan would charge, before committing.",
     )
     subscription_status = strawberry.field(
@@ -332,6 +332,12 @@ class Mutation:
         resolver=mutations.delete_test_clock,
         permission_classes=admin_writes,
         description="Remove the clock and every row of its customers.",
+    )
+    cancel_subscription_for = admin_mutation(mutations.cancel_subscription_for)
+    pause_subscription_for = admin_mutation(mutations.pause_subscription_for)
+    resume_subscription_for = admin_mutation(mutations.resume_subscription_for)
+    change_plan_for = admin_mutation(
+        mutations.change_plan_for, "Preview it with previewPlanChange(planCode, userId)."
     )
     pay_now = own_mutation(
         mutations.pay_now, "Charge your overdue invoice now (a PAST_DUE subscription)."

@@ -32,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.graphql.view import GraphQLView
-from schema.documents import DocumentCache
+from schema.build import DocumentCache
 from schema.errors import public, variables_error, with_codes
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")

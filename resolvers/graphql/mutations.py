@@ -7,14 +7,22 @@ from collections.abc import Awaitable
 
 from resolvers.graphql import mapping
 from schema import types
+from schema.admin_inputs import (
+    AdvanceTestClockInput,
+    AttachTestClockInput,
+    CancelSubscriptionForInput,
+    ChangePlanForInput,
+    CreateTestClockInput,
+    PauseSubscriptionForInput,
+    ResumeSubscriptionForInput,
+    TestClockIdInput,
+    UserIdInput,
+)
 from schema.inputs import (
     AddPaymentMethodInput,
-    AdvanceTestClockInput,
     ArchivePlanInput,
-    AttachTestClockInput,
     CancelSubscriptionInput,
     CreatePlanInput,
-    CreateTestClockInput,
     DowngradeInput,
     PauseSubscriptionInput,
     PaymentMethodIdInput,
@@ -23,11 +31,9 @@ from schema.inputs import (
     SetPlanPriceInput,
     SubscribeInput,
     SuspendSubscriptionInput,
-    TestClockIdInput,
     UpdateFulfillmentInput,
     UpdatePlanInput,
     UpgradeInput,
-    UserIdInput,
 )
 from schema.permissions import Info
 from services.billing import payment_methods
@@ -43,6 +49,7 @@ from services.pricing.periods import Interval
 from services.pricing.rules import PlanKind
 from services.pricing.views import PlanView
 from services.subscriptions import checkout, fulfillment_updates, interruptions, plan_changes
+from services.subscriptions.interruptions import ActingFor
 from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
 
 
@@ -275,6 +282,49 @@ async def advance_test_clock(info: Info, input: AdvanceTestClockInput) -> types.
     except DomainError as error:
         return types.TestClockPayload(test_clock=None, errors=[mapping.user_error(error)])
     return types.TestClockPayload(test_clock=clock, errors=[])
+
+
+async def cancel_subscription_for(
+    info: Info, input: CancelSubscriptionForInput
+) -> types.SubscriptionPayload:
+    async def act() -> SubscriptionView:
+        acting = ActingFor.checked(info.context.user().user_id, input.user_id, input.reason)
+        deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+        cancel = interruptions.CancelSubscription(input.user_id, input.at_period_end, acting.reason)
+        return await interruptions.cancel(deps, cancel, actor=acting.admin_id)
+
+    return await _changed(act())
+
+
+async def pause_subscription_for(
+    info: Info, input: PauseSubscriptionForInput
+) -> types.SubscriptionPayload:
+    async def act() -> SubscriptionView:
+        acting = ActingFor.checked(info.context.user().user_id, input.user_id, input.reason)
+        deps = await clocks.deps_for(info.context.deps, input.user_id)
+        return await interruptions.pause(deps, input.user_id, input.resumes_at, acting)
+
+    return await _changed(act())
+
+
+async def resume_subscription_for(
+    info: Info, input: ResumeSubscriptionForInput
+) -> types.SubscriptionPayload:
+    async def act() -> SubscriptionView:
+        acting = ActingFor.checked(info.context.user().user_id, input.user_id, input.reason)
+        deps = await clocks.deps_for(info.context.deps, input.user_id)
+        return await interruptions.resume(deps, input.user_id, acting)
+
+    return await _changed(act())
+
+
+async def change_plan_for(info: Info, input: ChangePlanForInput) -> types.SubscriptionPayload:
+    async def act() -> ChargeOutcomeResult:
+        acting = ActingFor.checked(info.context.user().user_id, input.user_id, input.reason)
+        deps = await clocks.deps_for(info.context.deps, input.user_id)
+        return await plan_changes.change_for(deps, acting, input.user_id, input.plan_code)
+
+    return await _charged(act())
 
 
 async def pay_now(info: Info) -> types.SubscriptionPayload:

@@ -130,9 +130,13 @@ async def test_clocks(info: Info) -> list[types.TestClock]:
     return [mapping.test_clock(view) for view in await clocks.views(info.context.deps)]
 
 
-async def preview_plan_change(info: Info, plan_code: str) -> types.PlanChangePreview:
-    user_id = info.context.user().user_id
-    return mapping.preview(await plan_changes.preview(info.context.deps, user_id, plan_code))
+async def preview_plan_change(
+    info: Info, plan_code: str, user_id: str | None = None
+) -> types.PlanChangePreview:
+    """Yours; support previews a customer's (`userId`) before changePlanFor."""
+    owner = user_id if user_id is not None else info.context.user().user_id
+    deps = await clocks.deps_for(info.context.deps, owner)
+    return mapping.preview(await plan_changes.preview(deps, owner, plan_code))
 
 
 async def upcoming_invoice(info: Info) -> types.UpcomingInvoice | None:

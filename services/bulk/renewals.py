@@ -92,6 +92,7 @@ async def renew(
     actor: str,
     now: datetime,
     skipped: set[uuid.UUID],
+    scope: DueScope = EVERYONE,
 ) -> int:
     """Charge and record the claimed renewals; returns how many changed. Rows the
     gateway could not take are queued with backoff, rows still processing wait for
@@ -103,8 +104,10 @@ async def renew(
         ).items()
     }
     renewals = []
-    charged = await statements.charged(uow.session, records)
+    plain, charged = await statements.recheck(uow.session, records, now, scope)
     for record, payment_id in zip(records, new_ids(len(records)), strict=True):
+        if record["id"] not in plain:
+            continue  # acted on by another worker meanwhile: the general path decides
         if record["id"] in charged:  # charged already, still processing: a webhook settles it
             skipped.add(record["id"])
         else:

@@ -22,19 +22,13 @@ from services.store.subscriptions import STATE_FIELDS
 from services.subscriptions.lifecycle import SubscriptionState, Transition
 from services.subscriptions.state import PaymentConfirmation, Status
 
-# A plain renewal: ACTIVE, due, nothing that changes its invoice (no scheduled plan
-# change, live discount, credit balance, customer price or usage in the period) and no
-# charge waiting out a gateway backoff. Anything else takes the scheduler's general path.
-CLAIM_SQL = f"""
-SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillment,
-    s.price_cents, s.scheduled_price_cents, s.scheduled_price_at,
-    {", ".join(f"s.{name}" for name in STATE_FIELDS)},
-    m.payment_method_id, m.customer_id
-FROM subscriptions s
-JOIN payment_methods m ON m.user_id = s.user_id AND m.is_default AND m.is_active
-WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
+# A plain renewal: ACTIVE, due at $1, nothing that changes its invoice (no scheduled
+# plan change, live discount, credit balance, customer price or usage in the period) and
+# no charge waiting out a gateway backoff. Anything else takes the scheduler's general
+# path.
+_PLAIN = """
+    s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
     AND NOT s.cancel_at_period_end AND s.pending_plan_id IS NULL
-    AND s.id <> ALL($3::uuid[])
     AND NOT EXISTS (SELECT 1 FROM charge_deferrals d WHERE d.subscription_id = s.id)
     AND NOT EXISTS (SELECT 1 FROM customer_prices o
         WHERE o.user_id = s.user_id AND o.plan_id = s.plan_id)
@@ -44,25 +38,40 @@ WHERE s.is_current AND s.status = 'ACTIVE' AND s.current_period_end <= $1
         WHERE b.user_id = s.user_id AND b.balance_cents <> 0)
     AND NOT EXISTS (SELECT 1 FROM usage_counters c
         WHERE c.user_id = s.user_id AND c.period_start = s.current_period_start)
-    {{clock_scope}}
+    {clock_scope}"""
+_WITH_CARD = (
+    "subscriptions s JOIN payment_methods m"
+    " ON m.user_id = s.user_id AND m.is_default AND m.is_active"
+)
+CLAIM_SQL = f"""
+SELECT s.id, s.user_id, s.plan_id, s.currency, s.fulfillment::text AS fulfillment,
+    s.price_cents, s.scheduled_price_cents, s.scheduled_price_at,
+    {", ".join(f"s.{name}" for name in STATE_FIELDS)},
+    m.payment_method_id, m.customer_id
+FROM {_WITH_CARD}
+WHERE {_PLAIN} AND s.id <> ALL($3::uuid[])
 ORDER BY s.current_period_end  -- on ix_subscriptions_due_period: renewed rows leave it
 LIMIT $2
 FOR UPDATE OF s SKIP LOCKED
 """
 
-# The claimed rows whose period was charged already (still processing; its result
-# settles it), by the general path's test (`attempts_made`). Asked in its own statement,
-# after the claim holds the locks: the claim's snapshot is taken before it locks, so a
-# worker that charged a row and committed in between (a PROCESSING charge leaves the
-# row as it was, so the lock is granted) would be invisible to it, and the charge sent
-# twice. A LATERAL probe with LIMIT 1 keeps it one index lookup per claimed row: asked
-# of every due row, or as a semi-join with stale statistics during a big run, the
-# planner hashed all of payments' attempt index per batch instead.
-CHARGED_SQL = """
-SELECT t.id FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, period_start)
-CROSS JOIN LATERAL (SELECT 1 FROM payments p WHERE p.order_id = t.id
-    AND p.period_start = t.period_start AND p.attempt = 0
-    AND p.purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY') LIMIT 1) c
+# The claim's snapshot is taken before it locks: a worker that acted on a row and
+# committed in between (queued it behind a gateway backoff, or charged it and left it
+# PROCESSING, neither of which changes the row, so the lock is granted) would be
+# invisible to it, and the charge sent again. So the claimed rows are asked again, in a
+# statement of their own under the locks: which are still plain renewals, and which have
+# this period's charge on record already (`charged`: still processing, its result
+# settles it; the general path's `attempts_made` test). The LATERAL probe with LIMIT 1
+# keeps that one index lookup per claimed row: asked of every due row, or as a
+# semi-join with stale statistics during a big run, the planner hashed all of payments'
+# attempt index per batch instead.
+RECHECK_SQL = f"""
+SELECT s.id, c.charged IS NOT NULL AS charged
+FROM {_WITH_CARD}
+LEFT JOIN LATERAL (SELECT true AS charged FROM payments p WHERE p.order_id = s.id
+    AND p.period_start = s.current_period_end AND p.attempt = 0
+    AND p.purpose IN ('TRIAL_CONVERSION', 'RENEWAL', 'RETRY') LIMIT 1) c ON true
+WHERE s.id = ANY($2::uuid[]) AND {_PLAIN}
 """
 
 UPDATE_PAYMENTS_SQL = """
@@ -136,11 +145,14 @@ async def claim(
     return await _fetch(session, sql, now, limit, list(skip))
 
 
-async def charged(session: AsyncSession, records: Sequence[asyncpg.Record]) -> set[uuid.UUID]:
-    """Which claimed rows' due period has a charge on record (CHARGED_SQL)."""
-    ids = [record["id"] for record in records]
-    periods = [record["current_period_end"] for record in records]
-    return {row["id"] for row in await _fetch(session, CHARGED_SQL, ids, periods)}
+async def recheck(
+    session: AsyncSession, records: Sequence[asyncpg.Record], now: datetime, scope: DueScope
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Of the claimed rows (locked): which are still plain renewals due at `now`, and
+    which of those have their period's charge on record (RECHECK_SQL)."""
+    sql = RECHECK_SQL.format(clock_scope=scope.sql("s.user_id"))
+    rows = await _fetch(session, sql, now, [record["id"] for record in records])
+    return {row["id"] for row in rows}, {row["id"] for row in rows if row["charged"]}
 
 
 async def defer_invoice_references(driver: asyncpg.Connection) -> None:

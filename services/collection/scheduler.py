@@ -111,6 +111,7 @@ async def run_batch(
                 actor,
                 now,
                 report.skipped,
+                scope,
             )
             report.changed += changed
             await uow.commit()

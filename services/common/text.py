@@ -37,6 +37,9 @@ def unstorable_message(path: str) -> str:
     return f"{path or 'the input'} contains a NUL character, which cannot be stored"
 
 
+MAX_REASON = 500  # a reason or note a person types
+
+
 def check_text(value: str, field: str, limit: int, *, required: bool) -> str:
     """A name or description: trimmed, present when required, at most `limit` long."""
     value = value.strip()

@@ -209,7 +209,17 @@ class SubscriptionRepository:
             query = query.where(in_scope)
         query = query.limit(limit)  # no ORDER BY: it would sort every due row per batch
         query = query.with_for_update(of=Subscription, skip_locked=True)
-        return (await self.session.scalars(query)).unique().all()
+        rows = (await self.session.scalars(query)).unique().all()
+        if not rows:
+            return rows
+        # The claim's snapshot predates its locks: a worker that queued a row behind a
+        # gateway backoff and committed in between (the row itself unchanged, so the lock
+        # is granted) is seen only by a statement of its own, under the locks.
+        still = select(Subscription.id).where(
+            Subscription.id.in_([row.id for row in rows]), due, ~waiting
+        )
+        due_now = set((await self.session.scalars(still)).all())
+        return [row for row in rows if row.id in due_now]
 
     async def next_due_at(
         self, scope: DueScope = EVERYONE, after: datetime | None = None

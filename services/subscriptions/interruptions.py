@@ -9,6 +9,7 @@ from datetime import datetime
 
 from models import Plan, Subscription
 from services.common.errors import DomainError, ErrorCode
+from services.common.text import MAX_REASON, check_text
 from services.credits.ledger import credit_unused_time
 from services.platform.auth import check_user_id
 from services.platform.deps import Deps
@@ -17,8 +18,6 @@ from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle, pausing
 from services.subscriptions.current import Effect, change_subscription
 from services.subscriptions.views import SubscriptionView
-
-MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -64,19 +63,40 @@ async def cancel(
     )
 
 
-async def pause(deps: Deps, user_id: str, resumes_at: datetime) -> SubscriptionView:
+@dataclass(frozen=True)
+class ActingFor:
+    """Support acting for a customer: who, and the reason they typed (the history's note)."""
+
+    admin_id: str
+    reason: str
+
+    @classmethod
+    def checked(cls, admin_id: str, user_id: str, reason: str) -> ActingFor:
+        check_user_id(user_id)
+        return cls(admin_id, check_text(reason, "reason", MAX_REASON, required=True))
+
+
+async def pause(
+    deps: Deps, user_id: str, resumes_at: datetime, acting: ActingFor | None = None
+) -> SubscriptionView:
     """Billing restarts from the resume date, so the paid time left now is credited to
     the balance (CREDIT_UNUSED_TIME) and spent on the renewal when it resumes."""
 
     def rule(row: Subscription, _: Plan | None, now: datetime) -> lifecycle.Transition:
         return pausing.pause(state_of(row), resumes_at, now)
 
+    actor = acting.admin_id if acting else user_id
     return await change_subscription(
-        deps, user_id, rule, actor=user_id, effect=_unused_time_to_credit(deps, user_id)
+        deps,
+        user_id,
+        rule,
+        actor=actor,
+        note=acting.reason if acting else None,
+        effect=_unused_time_to_credit(deps, actor),
     )
 
 
-async def resume(deps: Deps, user_id: str) -> SubscriptionView:
+async def resume(deps: Deps, user_id: str, acting: ActingFor | None = None) -> SubscriptionView:
     """Undo a cancellation at period end, or resume a paused subscription now (its
     billing restarts from today)."""
 
@@ -88,7 +108,8 @@ async def resume(deps: Deps, user_id: str) -> SubscriptionView:
         row.cancel_reason = None
         return transition
 
-    return await change_subscription(deps, user_id, rule, actor=user_id)
+    actor, note = (acting.admin_id, acting.reason) if acting else (user_id, None)
+    return await change_subscription(deps, user_id, rule, actor=actor, note=note)
 
 
 @dataclass(frozen=True)

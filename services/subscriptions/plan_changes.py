@@ -32,6 +32,7 @@ from services.store.plans import policy_of, terms_of
 from services.store.subscriptions import state_of
 from services.subscriptions import checkout, lifecycle
 from services.subscriptions.current import locked_current, replayed
+from services.subscriptions.interruptions import ActingFor
 from services.subscriptions.lifecycle import Status
 from services.subscriptions.transitions import apply_transition
 from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
@@ -161,9 +162,25 @@ async def downgrade(deps: Deps, cmd: Downgrade) -> ChargeOutcomeResult:
     return await _change(deps, cmd.user_id, cmd.plan_code, False, None)
 
 
-async def _change(
-    deps: Deps, user_id: str, plan_code: str, is_upgrade: bool, given_key: str | None
+async def change_for(
+    deps: Deps, acting: ActingFor, user_id: str, plan_code: str
 ) -> ChargeOutcomeResult:
+    """Support changes a customer's plan: an upgrade or a downgrade by the plans' tiers
+    (as the preview decides), priced and timed as the customer's own change would be,
+    signed by the admin with their reason."""
+    return await _change(deps, user_id, plan_code, None, None, acting)
+
+
+async def _change(
+    deps: Deps,
+    user_id: str,
+    plan_code: str,
+    is_upgrade: bool | None,
+    given_key: str | None,
+    acting: ActingFor | None = None,
+) -> ChargeOutcomeResult:
+    """`is_upgrade` None: by the tiers."""
+    actor, note = (acting.admin_id, acting.reason) if acting else (user_id, None)
     key = check_key(given_key)
     fingerprint = request_hash(OPERATION, {"plan": plan_code})
     now = deps.clock.now()
@@ -174,6 +191,8 @@ async def _change(
             return await replayed(uow, stored, now)
         row = await locked_current(uow, user_id)
         target = await require_plan(uow, plan_code, purchasable=True, kind=PlanKind.SUBSCRIPTION)
+        if is_upgrade is None:
+            is_upgrade = target.tier_rank > row.plan.tier_rank
         priced = await price_change(uow, row, target, now, upgrade=is_upgrade)
         state, terms = state_of(row), terms_of(target)
         payment = None
@@ -190,12 +209,14 @@ async def _change(
         else:
             credited = priced.step is Step.CREDIT and deps.settings.credit_unused_time
             if credited and priced.unused is not None:
-                await credit_time(uow, row, priced.unused, priced.credit_cents, now, user_id)
+                await credit_time(uow, row, priced.unused, priced.credit_cents, now, actor)
             switched = lifecycle.change_plan(state, terms, now, upgrade=is_upgrade)
         free_plan = await uow.plans.free_plan()
         if switched is not None:
             plans = {row.plan.code: row.plan, target.code: target}
-            apply_transition(uow, row, switched, plans, free_plan=free_plan, actor=user_id, now=now)
+            apply_transition(
+                uow, row, switched, plans, free_plan=free_plan, actor=actor, now=now, note=note
+            )
         outcome = ChargeOutcomeResult(SubscriptionView.of(row, free_plan, now), payment, errors)
         if key is not None:
             uow.messaging.remember(user_id, key, OPERATION, fingerprint, outcome.to_json(), now)

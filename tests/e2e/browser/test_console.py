@@ -157,6 +157,9 @@ async def test_a_plans_policy_and_a_customers_price_are_edited_in_the_console(br
     )
     page, refused = await offline_page(browser, base)
     await signed_in(page, base, api.token("root", Role.ADMIN))
+    # Signed in (the first page is on its way) before the address moves: else both the
+    # sign-in's route and the address's draw the plans page, the second over our edits.
+    await expect(page.locator("#nav")).to_be_visible()
     await page.goto(f"{base}/console#plans/premium")
     form = page.locator("#policy-form")
     await expect(form.get_by_label("Retry on days")).to_have_value("1, 3, 5")  # the defaults

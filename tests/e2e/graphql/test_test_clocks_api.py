@@ -11,7 +11,7 @@ import pytest
 from services.platform.auth import Role
 from tests.conftest import START, LiveServer, scalar
 
-ADMIN = {"user": "root", "roles": (Role.ADMIN,)}
+ADMIN = {"user": "clock-admin", "roles": (Role.ADMIN,)}  # its own mutation rate limit
 CLOCK = "id name now status customers applied"
 CREATE = f"""mutation($name: String!, $at: DateTime!) {{
   createTestClock(input: {{name: $name, frozenAt: $at}}) {{ testClock {{ {CLOCK} }}

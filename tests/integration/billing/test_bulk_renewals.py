@@ -346,9 +346,9 @@ async def test_the_claim_reads_payments_only_for_the_rows_it_claims(deps, clock)
         driver = await session_driver(uow.session)
         claimed = await bulk.claim(uow, clock.now(), 5, ())
         [plan] = await driver.fetchval(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + statements.CHARGED_SQL,
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + statements.RECHECK_SQL.format(clock_scope=""),
+            clock.now(),
             [record["id"] for record in claimed],
-            [record["current_period_end"] for record in claimed],
         )
     assert len(claimed) == 5
     assert _rows_read(plan["Plan"], "payments") <= 5  # at most one per claimed row
