@@ -91,3 +91,50 @@ async def test_invoices_and_the_failed_payments_queue(browser, api, deps):
         ("late-b", "UNCOLLECTIBLE"),
     ]
     assert refused == []
+
+
+async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    card = {"planCode": "premium", "paymentMethodId": "pm_card_visa"}
+    await api.gql(SUBSCRIBE, {"input": card}, user="helped")  # the trial
+    await api.gql(
+        "mutation { cancelSubscription(input: {atPeriodEnd: false}) { errors { code } } }",
+        user="helped",
+    )
+    paid = await api.gql(SUBSCRIBE, {"input": card}, user="helped")  # ACTIVE, paid
+    assert paid["data"]["subscribe"]["subscription"]["status"] == "ACTIVE"
+    page, refused = await offline_page(browser, base)
+    confirmations: list[str] = []
+
+    async def accept(dialog) -> None:  # type: ignore[no-untyped-def]
+        confirmations.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    await signed_in(page, base, api.token("support-1", Role.ADMIN))
+    await page.get_by_role("link", name="helped").first.click()
+    act = page.locator("#act-form")
+    await act.get_by_label("Action").select_option("change")
+    await act.locator("select[name=planCode]").select_option("ad-free")
+    await expect(page.locator("#act-preview")).to_contain_text("Downgrade: $0.00 due now")
+    await act.get_by_label("Reason").fill("asked by phone")
+    await act.get_by_role("button", name="Apply").click()
+    await expect(page.locator("#act-result")).to_have_text("Done: now ACTIVE.")
+    timeline = page.locator("section", has_text="Timeline")
+    await expect(timeline).to_contain_text("downgrade_scheduled: asked by phone")
+    await expect(timeline).to_contain_text("support-1")
+    await screenshot(page, "console-act-for-customer")
+    await act.get_by_label("Action").select_option("cancel_end")
+    await act.get_by_label("Reason").fill("moving abroad")
+    await act.get_by_role("button", name="Apply").click()
+    await expect(page.locator("#detail-status")).to_have_text("CANCELED")
+    await expect(act.get_by_label("Action").locator("option")).to_have_text(["Resume"])
+    await act.get_by_label("Reason").fill("changed their mind")
+    await act.get_by_role("button", name="Apply").click()
+    await expect(page.locator("#detail-status")).to_have_text("ACTIVE")
+    assert confirmations == [
+        "Change plan to ad-free for helped? Reason: asked by phone",
+        "Cancel at period end for helped? Reason: moving abroad",
+        "Resume for helped? Reason: changed their mind",
+    ]
+    assert refused == []

@@ -46,6 +46,11 @@ OPERATIONS = [
         " subscription { status } errors { code field } } }",
         ADMIN,
     ),
+    (
+        'mutation($u: String!) { changePlanFor(input: {userId: $u, planCode: "premium",'
+        ' reason: "r"}) { subscription { status } errors { code field } } }',
+        ADMIN,
+    ),
 ]
 
 

@@ -140,6 +140,7 @@ async function subscription(id, userId) {
         <td>${i.lines.map((l) => `${escape(l.description)}: ${money(l.amountCents, i.currency)}`).join("<br>")}</td></tr>`).join("") || '<tr><td colspan="6" class="muted">No invoices.</td></tr>'}
     </tbody></table></div></section>
     <section><h2>Next invoices (simulated)</h2><ul id="next-invoices">${data.simulateInvoices.map((i) => `<li>${when(i.dueAt)}: ${money(i.totalCents, i.currency)}</li>`).join("") || '<li class="muted">Nothing will renew.</li>'}</ul></section>
+    <section class="no-print" id="act-section"></section>
     <section class="no-print"><h2>Refund or credit</h2>
       <form id="refund-form" class="inline" hidden>
         <label>Refund of payment <input name="paymentId" readonly size="38"></label>
@@ -159,6 +160,8 @@ async function subscription(id, userId) {
   // Loaded with the first customer page: not part of the console's first load.
   const { wireMoney } = await import("/static/app/console-money.js");
   wireMoney(userId, data.userPayments[0]?.currency || "USD", () => subscription(id, userId));
+  const { actForCustomer } = await import("/static/app/console-act.js");
+  await actForCustomer(document.getElementById("act-section"), userId, status.status, status.planCode, () => subscription(id, userId));
   // Only what the state allows is offered; after an action the page is drawn again.
   const act = (button, mutation, name) => button?.addEventListener("click", () => busy(button, async () => {
     checked((await gql(mutation, { u: userId }))[name]);

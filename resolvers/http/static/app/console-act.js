@@ -1,0 +1,70 @@
+// Acting for a customer on their page: cancel, pause, resume or change plan, each with
+// a typed reason (kept in their history) and a confirmation; a plan change shows its
+// preview first. Only what the state allows is offered. Loaded with the customer page.
+import { busy, checked, escape, gql, money, when } from "/static/app/gql.js";
+
+const PAYLOAD = "{ subscription { status } errors { code field message } }";
+const ACTIONS = {
+  cancel_end: { label: "Cancel at period end", mutation: "cancelSubscriptionFor", input: "CancelSubscriptionForInput!", extra: () => ({ atPeriodEnd: true }) },
+  cancel_now: { label: "Cancel now", mutation: "cancelSubscriptionFor", input: "CancelSubscriptionForInput!", extra: () => ({ atPeriodEnd: false }) },
+  pause: { label: "Pause until…", mutation: "pauseSubscriptionFor", input: "PauseSubscriptionForInput!", extra: (f) => ({ resumesAt: new Date(`${f.get("resumesOn")}T00:00:00`).toISOString() }) },
+  resume: { label: "Resume", mutation: "resumeSubscriptionFor", input: "ResumeSubscriptionForInput!", extra: () => ({}) },
+  change: { label: "Change plan to…", mutation: "changePlanFor", input: "ChangePlanForInput!", extra: (f) => ({ planCode: f.get("planCode") }) },
+};
+const ALLOWED = {
+  TRIALING: ["cancel_end", "cancel_now", "change"],
+  ACTIVE: ["cancel_end", "cancel_now", "pause", "change"],
+  PAST_DUE: ["cancel_now"],
+  PAUSED: ["resume", "cancel_now"],
+  CANCELED: ["resume"], // cancelled at period end, still running
+};
+
+export async function actForCustomer(section, userId, status, planCode, redraw) {
+  const offered = ALLOWED[status] || [];
+  if (!offered.length) {
+    section.innerHTML = '<h2>Act for the customer</h2><p class="muted">Nothing can be changed for them in this state.</p>';
+    return;
+  }
+  const plans = (await gql("{ plans { code name kind } }")).plans.filter((p) => p.kind === "SUBSCRIPTION" && p.code !== planCode);
+  section.innerHTML = `<h2>Act for the customer</h2>
+    <form id="act-form" class="inline">
+      <label>Action <select name="action">${offered.map((a) => `<option value="${a}">${ACTIONS[a].label}</option>`).join("")}</select></label>
+      <label data-for="change" hidden>Plan <select name="planCode">${plans.map((p) => `<option value="${escape(p.code)}">${escape(p.name)}</option>`).join("")}</select></label>
+      <label data-for="pause" hidden>Resumes on <input name="resumesOn" type="date"></label>
+      <label>Reason <input name="reason" required></label>
+      <button type="submit">Apply</button>
+    </form>
+    <p id="act-preview" class="muted"></p>
+    <p id="act-result" role="status"></p>`;
+  const form = section.querySelector("#act-form");
+  const preview = section.querySelector("#act-preview");
+  const shown = async () => {
+    const action = form.elements.action.value;
+    for (const label of form.querySelectorAll("[data-for]")) label.hidden = label.dataset.for !== action;
+    form.elements.resumesOn.required = action === "pause";
+    preview.textContent = "";
+    if (action !== "change" || !form.elements.planCode.value) return;
+    try {
+      const p = (await gql("query($c: String!, $u: String!) { previewPlanChange(planCode: $c, userId: $u) { isUpgrade amountDueCents currency effectiveAt creditCents } }", { c: form.elements.planCode.value, u: userId })).previewPlanChange;
+      preview.textContent = `${p.isUpgrade ? "Upgrade" : "Downgrade"}: ${money(p.amountDueCents, p.currency)} due now${p.creditCents ? `, ${money(p.creditCents, p.currency)} to their credit` : ""}; takes effect ${when(p.effectiveAt)}.`;
+    } catch (error) {
+      preview.textContent = `Not possible: ${error.message}`; // the change would be refused the same way
+    }
+  };
+  form.elements.action.addEventListener("change", shown);
+  form.elements.planCode.addEventListener("change", shown);
+  await shown();
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = new FormData(form);
+    const action = ACTIONS[f.get("action")];
+    const what = f.get("action") === "change" ? `${action.label.replace("…", "")} ${f.get("planCode")}` : action.label.replace("…", ` ${f.get("resumesOn")}`);
+    if (!confirm(`${what} for ${userId}? Reason: ${f.get("reason")}`)) return;
+    busy(form.querySelector("button"), async () => {
+      const input = { userId, reason: f.get("reason"), ...action.extra(f) };
+      const done = checked((await gql(`mutation($i: ${action.input}) { ${action.mutation}(input: $i) ${PAYLOAD} }`, { i: input }))[action.mutation]);
+      await redraw();
+      document.getElementById("act-result").textContent = `Done: now ${done.subscription.status}.`;
+    });
+  });
+}
