@@ -120,6 +120,11 @@ class Query:
         description="A user's usage: your own, or anyone's with the service or admin role.",
     )
     coupons = strawberry.field(resolver=discounts.coupons_list, permission_classes=admin_only)
+    promotion_codes = strawberry.field(
+        resolver=discounts.promotion_codes,
+        permission_classes=admin_only,
+        description="Newest first.",
+    )
     preview_subscribe = strawberry.field(
         resolver=discounts.preview_subscribe,
         permission_classes=signed_in,

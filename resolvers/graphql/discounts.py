@@ -90,7 +90,15 @@ async def create_promotion_code(
         return money_types.PromotionCodePayload(
             promotion_code=None, errors=[mapping.user_error(error)]
         )
-    promo = money_types.PromotionCode(
+    return money_types.PromotionCodePayload(promotion_code=_promotion_code(view), errors=[])
+
+
+async def promotion_codes(info: Info) -> list[money_types.PromotionCode]:
+    return [_promotion_code(v) for v in await coupons.list_promotion_codes(info.context.deps)]
+
+
+def _promotion_code(view: coupons.PromotionCodeView) -> money_types.PromotionCode:
+    return money_types.PromotionCode(
         code=view.code,
         coupon_code=view.coupon_code,
         max_redemptions=view.max_redemptions,
@@ -99,7 +107,6 @@ async def create_promotion_code(
         first_time_only=view.first_time_only,
         active=view.active,
     )
-    return money_types.PromotionCodePayload(promotion_code=promo, errors=[])
 
 
 async def apply_promotion_code(

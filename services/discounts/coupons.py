@@ -189,6 +189,11 @@ async def list_coupons(deps: Deps, *, include_archived: bool = False) -> list[Co
         ]
 
 
+async def list_promotion_codes(deps: Deps) -> list[PromotionCodeView]:
+    async with deps.uow() as uow:
+        return [PromotionCodeView.of(p) for p in await uow.discounts.promotion_codes()]
+
+
 async def create_promotion_code(deps: Deps, cmd: CreatePromotionCode) -> PromotionCodeView:
     code = check_code(cmd.code)
     check_limit(cmd.max_redemptions, "maxRedemptions")

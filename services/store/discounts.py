@@ -34,6 +34,11 @@ class DiscountRepository:
             query = query.where(Coupon.archived.is_(False))
         return (await self.session.scalars(query)).all()
 
+    async def promotion_codes(self) -> Sequence[PromotionCode]:
+        """Every code, newest first, with its coupon (the console's list)."""
+        query = select(PromotionCode).options(selectinload(PromotionCode.coupon))
+        return (await self.session.scalars(query.order_by(PromotionCode.created_at.desc()))).all()
+
     async def promotion_code(self, code: str) -> PromotionCode | None:
         return await self.session.scalar(
             select(PromotionCode)

@@ -138,3 +138,65 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
         "Resume for helped? Reason: changed their mind",
     ]
     assert refused == []
+
+
+async def test_coupons_codes_meters_and_quotas_from_the_console(browser, api):
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await signed_in(page, base, api.token("offers-admin", Role.ADMIN))
+    await page.get_by_role("link", name="Coupons").click()
+    coupon = page.locator("#coupon-form")
+    await coupon.get_by_label("Code").fill("SPRING")
+    await coupon.get_by_label("Name").fill("Spring sale")
+    await coupon.get_by_label("Percent off").fill("20")
+    await coupon.locator("select[name=duration]").select_option("REPEATING")
+    await coupon.get_by_label("Invoices (repeating)").fill("3")
+    await coupon.get_by_role("button", name="Create coupon").click()
+    await expect(page.locator("#offers-result")).to_have_text("Coupon SPRING created.")
+    await expect(page.locator("#coupons-table")).to_contain_text("20% off")
+    code = page.locator("#code-form")
+    await code.get_by_label("Code customers type").fill("SPRING20")
+    await code.get_by_label("First-time customers only").check()
+    await code.get_by_role("button", name="Create code").click()
+    await expect(page.locator("#codes-table")).to_contain_text("SPRING20")
+    redeemed = await api.gql(
+        SUBSCRIBE,
+        {
+            "input": {
+                "planCode": "premium",
+                "paymentMethodId": "pm_card_visa",
+                "promotionCode": "SPRING20",
+            }
+        },
+        user="spring",
+    )
+    assert redeemed["data"]["subscribe"]["errors"] == []
+    await page.reload()
+    await expect(page.locator("#coupons-table tbody tr").first).to_contain_text("1")
+    await page.get_by_role("button", name="Archive").click()
+    await expect(page.locator("#offers-result")).to_have_text("Coupon SPRING archived.")
+    await expect(page.locator("#coupons-table")).to_contain_text("archived")
+    await screenshot(page, "console-coupons")
+
+    await page.get_by_role("link", name="Meters").click()
+    meter = page.locator("#meter-form")
+    await meter.get_by_label("Key").fill("ai.calls")
+    await meter.get_by_label("Name").fill("AI calls")
+    await meter.get_by_role("button", name="Create meter").click()
+    await expect(page.locator("#meters-result")).to_have_text("Meter created.")
+    quota = page.locator("#quota-form")
+    await quota.locator("select[name=planCode]").select_option("premium")
+    await quota.get_by_label("Included units (empty: unlimited)").fill("100")
+    await quota.get_by_label("Refuse past the included units").uncheck()
+    await quota.get_by_label("Overage a unit (minor units)").fill("2")
+    await quota.get_by_role("button", name="Set quota").click()
+    await expect(page.locator("#quotas-table")).to_contain_text("$0.02 a unit")
+    plan = await api.gql(
+        '{ plan(code: "premium") { quotas { meterKey includedUnits hardLimit } } }'
+    )
+    assert plan["data"]["plan"]["quotas"] == [
+        {"meterKey": "ai.calls", "includedUnits": 100, "hardLimit": False}
+    ]
+    await screenshot(page, "console-meters")
+    assert refused == []

@@ -53,7 +53,9 @@ function route() {
   const webhooks = async (...args) => (await import("/static/app/console-hooks.js")).webhooksPage(view, ...args);
   const invoices = async (...args) => (await import("/static/app/console-invoices.js")).invoicesPage(view, ...args);
   const failed = async () => (await import("/static/app/console-invoices.js")).failedPage(view);
-  const handlers = { subscriptions, subscription, plans, invoices, failed, events, webhooks, feed: feedPage, metrics, clock, signout };
+  const coupons = async () => (await import("/static/app/console-offers.js")).couponsPage(view);
+  const meters = async () => (await import("/static/app/console-offers.js")).metersPage(view);
+  const handlers = { subscriptions, subscription, plans, coupons, meters, invoices, failed, events, webhooks, feed: feedPage, metrics, clock, signout };
   const ticket = pages.next();
   loading();
   (handlers[name] || subscriptions)(...rest.map(decodeURIComponent))
