@@ -67,6 +67,7 @@ class Query:
         permission_classes=admin_only,
         description="Every customer's invoices, newest first, of one status if given.",
     )
+    seller = strawberry.field(resolver=queries.seller, permission_classes=signed_in)
     upcoming_invoice = strawberry.field(
         resolver=queries.upcoming_invoice,
         permission_classes=signed_in,

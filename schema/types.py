@@ -180,6 +180,15 @@ class InvoiceLine:
     period_end: datetime | None
 
 
+@strawberry.type(
+    description="Who issues the invoices (SELLER_NAME, SELLER_ADDRESS, SELLER_TAX_ID)."
+)
+class Seller:
+    name: str
+    address: str
+    tax_id: str
+
+
 @strawberry.type
 class Invoice:
     id: strawberry.ID

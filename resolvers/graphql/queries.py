@@ -56,6 +56,13 @@ async def all_invoices(
     return mapping.invoice_connection(page)
 
 
+async def seller(info: Info) -> types.Seller:
+    settings = info.context.deps.settings
+    return types.Seller(
+        name=settings.seller_name, address=settings.seller_address, tax_id=settings.seller_tax_id
+    )
+
+
 async def payment_methods(info: Info) -> list[types.PaymentMethod]:
     views = await queries.payment_methods_of(info.context.deps, info.context.user().user_id)
     return [mapping.payment_method(v) for v in views]

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     stripe_timeout_seconds: float = Field(default=10.0, gt=0)
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
 
+    # Who issues the invoices, printed on each (the buyer is the customer's account).
+    seller_name: str = "Subscription Service"
+    seller_address: str = ""
+    seller_tax_id: str = ""
+
     jwt_secret: str | None = None  # development falls back to DEV_JWT_SECRET
     jwt_public_key: str | None = None
     jwt_jwks_url: str | None = None

@@ -4,6 +4,7 @@ the new plan; the portal follows status changes live; invoices print."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from playwright.async_api import expect
@@ -94,7 +95,13 @@ async def test_an_upgrade_shows_its_preview_then_the_new_plan(browser, api):
     await page.get_by_role("link", name="Invoices").click()
     await page.get_by_role("link", name="View / print").first.click()
     await expect(page.locator("#printable-invoice")).to_contain_text("Total")
+    await expect(page.locator("#seller")).to_contain_text("Subscription Service")  # SELLER_NAME
+    await expect(page.locator("#buyer")).to_contain_text("Account ")
+    await page.emulate_media(media="print")  # what a printer gets: the invoice, no controls
+    await expect(page.get_by_role("button", name="Print")).to_be_hidden()
+    await expect(page.locator("nav")).to_be_hidden()
     await screenshot(page, "portal-invoice")
+    await page.emulate_media(media="screen")
     await page.get_by_role("link", name="Overview").click()
     await page.get_by_role("button", name="Cancel at period end").click()
     await expect(page.get_by_role("button", name="Resume")).to_be_visible()
@@ -242,4 +249,46 @@ async def test_a_downgrade_preview_and_a_code_show_what_will_be_charged(browser,
     await expect(
         other.locator('[data-plan="premium"]').get_by_role("button", name="Continue to checkout")
     ).to_be_visible()
+    assert refused == []
+
+
+async def test_a_customer_out_of_units_buys_a_pack_from_the_usage_page(browser, api):
+    admin = {"user": "packs-admin", "roles": (Role.ADMIN,)}
+    for mutation in (
+        'mutation { createMeter(input: {key: "ai.calls", name: "AI calls", unit: "call",'
+        " aggregation: COUNT}) { errors { code } } }",
+        'mutation { setPlanQuota(input: {planCode: "premium", meterKey: "ai.calls",'
+        " includedUnits: 1, hardLimit: true}) { errors { code } } }",
+        'mutation { createPlan(input: {code: "calls-50", name: "50 AI calls", priceCents: 500,'
+        ' currency: "USD", interval: MONTH, tierRank: 60, kind: QUOTA, validDays: 30})'
+        " { errors { code } } }",
+        'mutation { setPlanQuota(input: {planCode: "calls-50", meterKey: "ai.calls",'
+        " includedUnits: 50}) { errors { code } } }",
+    ):
+        answer = await api.gql(mutation, **admin)
+        assert next(iter(answer["data"].values()))["errors"] == [], answer
+    await api.gql(
+        SUBSCRIBE, {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}}, user="ai"
+    )
+    used = await api.gql(
+        'mutation { consumeQuota(input: {userId: "ai", meterKey: "ai.calls", eventId: "e1"})'
+        " { allowed remaining } }",
+        user="svc",
+        roles=(Role.SERVICE,),
+    )
+    assert used["data"]["consumeQuota"] == {"allowed": True, "remaining": 0}
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await signed_in(page, base, api.token("ai"), path="/portal")
+    packs = page.locator("#packs")
+    await expect(page.get_by_role("heading", name="Out of units? Buy more")).to_be_visible()
+    await expect(packs).to_contain_text("50 AI calls: 50 ai.calls for $5.00, valid 30 days")
+    await packs.get_by_role("button", name="Buy").click()
+    usage = page.locator("table", has_text="Meter").locator("tbody tr")
+    await expect(usage).to_contain_text("50")  # the pack's units, remaining
+    await expect(page.get_by_role("heading", name="Buy more units")).to_be_visible()
+    bought = await api.gql("{ myQuotaPacks { planCode status } }", user="ai")
+    assert bought["data"]["myQuotaPacks"] == [{"planCode": "calls-50", "status": "ACTIVE"}]
+    await screenshot(page, "portal-buy-pack")
     assert refused == []

@@ -67,7 +67,8 @@ async function overview() {
     myUsage { meterKey used remaining includedUnits packUnitsRemaining periodEnd }
     upcomingInvoice { totalCents currency dueAt }
     simulateInvoices(userId: $me, cycles: 6) { dueAt totalCents currency lines { kind description amountCents } }
-    invoices(first: 5) { nodes { status totalCents amountPaidCents currency } } }`, { me: myId });
+    invoices(first: 5) { nodes { status totalCents amountPaidCents currency } }
+    plans { code name kind priceCents currency validDays quotas { meterKey includedUnits } } }`, { me: myId });
   const sub = data.mySubscription;
   const me = data.me;
   const features = (sub?.entitlements || me.entitlements).features;
@@ -93,7 +94,7 @@ async function overview() {
     <section><h2>Usage this period</h2>
       <div class="table-wrap"><table><thead><tr><th>Meter</th><th>Used</th><th>Included</th><th>Packs</th><th>Remaining</th></tr></thead><tbody>
       ${data.myUsage.map((u) => `<tr><td>${escape(u.meterKey)}</td><td>${u.used}</td><td>${u.includedUnits ?? "unlimited"}</td><td>${u.packUnitsRemaining}</td><td>${u.remaining ?? "unlimited"}</td></tr>`).join("") || '<tr><td colspan="5" class="muted">Nothing metered on your plan.</td></tr>'}
-      </tbody></table></div></section>`;
+      </tbody></table></div>${packOffers(data.plans, data.myUsage)}</section>`;
   const cancel = document.getElementById("cancel");
   cancel?.addEventListener("click", () => busy(cancel, async () => {
     const atPeriodEnd = !cancel.dataset.now;
@@ -111,6 +112,15 @@ async function overview() {
     checked((await gql("mutation { resumeSubscription { subscription { status } errors { code field message } } }")).resumeSubscription);
     await overview();
   }));
+  for (const button of document.querySelectorAll("button.buy-pack")) {
+    button.addEventListener("click", () => {
+      if (!confirm(`Buy ${button.dataset.name} for ${button.dataset.price}? Your card on file is charged now.`)) return;
+      busy(button, async () => {
+        checked((await gql("mutation($c: String!) { purchaseQuotaPack(input: {planCode: $c}) { pack { status } errors { code field message } } }", { c: button.dataset.code })).purchaseQuotaPack);
+        await overview();
+      });
+    });
+  }
   const promo = document.getElementById("promo");
   promo?.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -120,6 +130,21 @@ async function overview() {
       await overview();
     });
   });
+}
+
+// Packs of units for the meters the customer uses, offered beside their usage (first
+// to those out of units).
+function packOffers(plans, usage) {
+  const used = new Set(usage.map((u) => u.meterKey));
+  const packs = plans.filter((p) => p.kind === "QUOTA" && p.quotas.some((q) => used.has(q.meterKey)));
+  if (!packs.length) return "";
+  const out = usage.some((u) => u.remaining === 0);
+  return `<h3>${out ? "Out of units? Buy more" : "Buy more units"}</h3><ul id="packs">${packs.map((p) => {
+    const price = money(p.priceCents, p.currency);
+    const units = p.quotas.map((q) => `${q.includedUnits} ${escape(q.meterKey)}`).join(", ");
+    return `<li>${escape(p.name)}: ${units} for ${price}${p.validDays ? `, valid ${p.validDays} days` : ""}
+      <button class="buy-pack secondary" data-code="${escape(p.code)}" data-name="${escape(p.name)}" data-price="${escape(price)}">Buy</button></li>`;
+  }).join("")}</ul>`;
 }
 
 // What the subscription's state means for the customer, in words and figures.
@@ -263,10 +288,13 @@ async function invoices() {
 }
 
 async function invoice(number) {
-  const data = await pages.load(`{ invoices(first: 100) { nodes { ${INVOICE} } } }`);
+  const data = await pages.load(`{ invoices(first: 100) { nodes { ${INVOICE} } } seller { name address taxId } }`);
   const found = data.invoices.nodes.find((i) => i.number === number);
   if (!found) throw new Error("That invoice was not found.");
+  const seller = data.seller;
   view.innerHTML = `<section id="printable-invoice"><h2>Invoice ${escape(found.number)}</h2>
+    <div class="parties"><p id="seller"><b>From</b><br>${escape(seller.name)}${seller.address ? `<br>${escape(seller.address)}` : ""}${seller.taxId ? `<br>Tax id ${escape(seller.taxId)}` : ""}</p>
+      <p id="buyer"><b>To</b><br>Account ${escape(myId)}</p></div>
     <p>Issued ${when(found.createdAt)} · ${found.status}${found.paidAt ? ` · paid ${when(found.paidAt)}` : ""}</p>
     <p class="muted">Period ${when(found.periodStart)} – ${when(found.periodEnd)}</p>
     <table><thead><tr><th>Description</th><th>Amount</th></tr></thead><tbody>
