@@ -132,8 +132,16 @@ class SubscriptionHistory(Base):
     """One row per transition: from, to, why, who, when."""
 
     __tablename__ = "subscription_history"
-    # Read by subscription only (a user's history is their subscriptions'): one index.
-    __table_args__ = (Index(None, "subscription_id", "occurred_at"),)
+    # Read by subscription (a user's history is their subscriptions'); the pauses alone by
+    # the console's MRR, which keeps paused subscriptions in it.
+    __table_args__ = (
+        Index(None, "subscription_id", "occurred_at"),
+        Index(
+            "ix_subscription_history_pauses",
+            "occurred_at",
+            postgresql_where=text("to_status = 'PAUSED'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))

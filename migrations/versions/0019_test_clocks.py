@@ -5,7 +5,8 @@ an advance runs, so a restart resumes it) and `test_clock_customers` (one clock 
 customer; removing a clock detaches them, the clock's delete removes their rows), and
 `retired_numbers`: invoice and credit-note numbers whose documents were deleted with a
 clock's customers, which the audit counts as issued so the numbering stays gapless;
-and an index on invoices (created_at, id) for the console's list of everyone's.
+an index on invoices (created_at, id) for the console's list of everyone's, and one on
+the pauses in subscription_history (the console's MRR keeps paused subscriptions).
 
 Revision ID: 0019
 Revises: 0018
@@ -57,8 +58,15 @@ def upgrade() -> None:
     op.create_index(
         "ix_test_clock_customers_test_clock_id", "test_clock_customers", ["test_clock_id"]
     )
-    # The console's list of every customer's invoices, newest first.
+    # The console's list of every customer's invoices, newest first; the pauses its MRR
+    # keeps counting.
     op.create_index("ix_invoices_created_at_id", "invoices", ["created_at", "id"])
+    op.create_index(
+        "ix_subscription_history_pauses",
+        "subscription_history",
+        ["occurred_at"],
+        postgresql_where=sa.text("to_status = 'PAUSED'"),
+    )
     op.create_table(
         "retired_numbers",
         sa.Column("number", sa.String(32), nullable=False),
@@ -71,5 +79,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("retired_numbers")
     op.drop_index("ix_invoices_created_at_id", table_name="invoices")
+    op.drop_index("ix_subscription_history_pauses", table_name="subscription_history")
     op.drop_table("test_clock_customers")
     op.drop_table("test_clocks")

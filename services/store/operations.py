@@ -25,17 +25,22 @@ MONTH_SECONDS = 2629746  # 365.2425 days / 12
 # line is normalized by its plan's interval, not by its period's length: a 10.00 monthly
 # plan is 10.00 of MRR whether its month has 28 or 31 days; a yearly one a twelfth; a
 # weekly one 52 / 12 of it (by the average month, 365.2425 / 12 days).
+_MONTHLY = f"""l.amount_cents::numeric * CASE p.interval
+           WHEN 'MONTH' THEN 1.0 / p.interval_count
+           WHEN 'YEAR' THEN 1.0 / (12 * p.interval_count)
+           WHEN 'WEEK' THEN {MONTH_SECONDS}.0 / (7 * 86400 * p.interval_count)
+           ELSE {MONTH_SECONDS}.0 / (86400 * p.interval_count) END"""
+# A paused subscription stays in MRR (Polar's definition; a pause is not churn): from
+# the end of the period it paused in until the next change of its status (the resume,
+# or an end), at the monthly amount of the lines it paused with. Open pauses run past
+# `to` ($2 + 1 day stands for "not over").
 _LINES = f"""
-lines AS MATERIALIZED (
+paid AS (
   SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind = 'SUBSCRIPTION' AS is_plan,
          l.plan_code AS plan, s.cancel_at_period_end AS leaving,
          -- a subscription that ended early (cancelled now) stops counting then
          least(l.period_end, s.current_period_end) AS pe,
-         l.amount_cents::numeric * CASE p.interval
-           WHEN 'MONTH' THEN 1.0 / p.interval_count
-           WHEN 'YEAR' THEN 1.0 / (12 * p.interval_count)
-           WHEN 'WEEK' THEN {MONTH_SECONDS}.0 / (7 * 86400 * p.interval_count)
-           ELSE {MONTH_SECONDS}.0 / (86400 * p.interval_count) END AS monthly
+         {_MONTHLY} AS monthly
   FROM invoice_lines l
   JOIN invoices i ON i.id = l.invoice_id
   JOIN subscriptions s ON s.id = i.subscription_id
@@ -43,6 +48,25 @@ lines AS MATERIALIZED (
   WHERE l.kind IN ('SUBSCRIPTION', 'DISCOUNT') AND i.status IN ('PAID', 'OPEN')
     AND l.period_end > l.period_start
     AND l.period_start <= $2 AND l.period_end > $1  -- only lines that can cover the range
+),
+pauses AS (
+  SELECT h.subscription_id AS sub, h.occurred_at AS p, coalesce(
+    (SELECT min(n.occurred_at) FROM subscription_history n
+      WHERE n.subscription_id = h.subscription_id AND n.occurred_at > h.occurred_at),
+    $2 + interval '1 day') AS r
+  FROM subscription_history h WHERE h.to_status = 'PAUSED' AND h.occurred_at <= $2
+),
+lines AS MATERIALIZED (
+  SELECT sub, ps, is_plan, plan, leaving, pe, monthly FROM paid
+  UNION ALL
+  SELECT z.sub, greatest(l.period_end, z.p), l.kind = 'SUBSCRIPTION', l.plan_code, false, z.r,
+         {_MONTHLY}
+  FROM pauses z
+  JOIN invoices i ON i.subscription_id = z.sub AND i.status IN ('PAID', 'OPEN')
+  JOIN invoice_lines l ON l.invoice_id = i.id AND l.kind IN ('SUBSCRIPTION', 'DISCOUNT')
+    AND l.period_start <= z.p AND z.p < l.period_end
+  JOIN plans p ON p.code = l.plan_code
+  WHERE z.r > greatest(l.period_end, z.p) AND z.r > $1
 )"""
 
 # Movement and series in one statement over one pass of the range's lines.

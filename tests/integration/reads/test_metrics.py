@@ -87,3 +87,27 @@ async def test_mrr_is_the_normalized_price_as_of_the_service_clock(deps, clock):
     before = await metrics(deps, start - timedelta(days=5), start - timedelta(seconds=1))
     assert dict(before.by_status) == {} and before.mrr_cents == 0
     assert before.churn_rate is None and before.arpu_cents is None
+
+
+async def test_a_paused_subscription_stays_in_mrr_and_is_not_churn(deps, clock):
+    """Worked by hand: one 10.00 monthly subscriber pauses on day 10 for 60 days. Its
+    paid month ends on day 30, then the pause runs: MRR stays 10.00 throughout, nothing
+    is churned, and it is one paying subscription; once resumed, billing restarts."""
+    await catalog.create_plan(
+        deps,
+        "root",
+        catalog.CreatePlan("ten", "ten", 1000, "USD", Interval.MONTH, 70, trial_days=0),
+    )
+    start = clock.now()
+    await checkout.subscribe(deps, checkout.Subscribe("pia", "ten", "pm_card_visa"))
+    clock.advance(timedelta(days=10))
+    await interruptions.pause(deps, "pia", clock.now() + timedelta(days=60))
+    clock.advance(timedelta(days=40))  # past the paid month: paused, no line covers now
+    paused = await metrics(deps, start + timedelta(hours=1), None)
+    assert (paused.mrr_cents, paused.churned_mrr_cents, paused.churn_rate) == (1000, 0, 0.0)
+    assert (paused.paying, dict(paused.by_status)) == (1, {"PAUSED": 1})
+    assert all(point.mrr_cents == 1000 for point in paused.series[1:])
+    clock.advance(timedelta(days=25))  # resumed on day 70: the new period is charged
+    await scheduler.run_due_work(deps)
+    resumed = await metrics(deps, start + timedelta(hours=1), None)
+    assert (resumed.mrr_cents, resumed.churned_mrr_cents, resumed.paying) == (1000, 0, 1)
