@@ -1,14 +1,13 @@
 // The console's money lists: every customer's invoices (filtered by status, exported in
 // full), and the failed-payments queue (PAST_DUE: retry now, mark uncollectible).
 // Loaded on demand.
-import { busy, checked, escape, exportCsv, gql, money, pages, when } from "/static/app/gql.js";
+import { busy, checked, escape, exportAll, exportCsv, gql, money, pages, when } from "/static/app/gql.js";
 
 const INVOICE_STATUSES = ["DRAFT", "OPEN", "PAID", "VOID", "UNCOLLECTIBLE"];
 const INVOICES = `query($s: InvoiceStatus, $after: String, $first: Int!) {
   allInvoices(status: $s, first: $first, after: $after) {
     nodes { number userId status currency totalCents amountPaidCents amountRefundedCents createdAt }
     pageInfo { hasNextPage endCursor } } }`;
-const EXPORT_LIMIT = 10000; // rows in one CSV; beyond it, narrow by status
 
 const row = (i) => `<tr><td>${escape(i.number)}</td><td>${escape(i.userId)}</td><td>${when(i.createdAt)}</td>
   <td><span class="pill">${i.status}</span></td><td>${money(i.totalCents, i.currency)}</td>
@@ -37,19 +36,17 @@ export async function invoicesPage(view, status = "", after = "") {
     location.hash = `invoices/${encodeURIComponent(new FormData(event.target).get("status"))}`;
   });
   const button = view.querySelector("#invoices-export");
-  button.addEventListener("click", () => busy(button, async () => {
-    // The whole list, page after page, not only the page shown.
-    const all = [];
-    let cursor = null;
-    do {
+  button.addEventListener("click", () => busy(button, () => exportAll(
+    ["Number", "Customer", "Date", "Status", "Total", "Paid", "Refunded"],
+    async (cursor) => {
       const page = (await gql(INVOICES, { s: status || null, after: cursor, first: 100 })).allInvoices;
-      all.push(...page.nodes);
-      cursor = page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
-    } while (cursor && all.length < EXPORT_LIMIT);
-    const table = document.createElement("table");
-    table.innerHTML = `${HEAD}<tbody>${all.map(row).join("")}</tbody>`;
-    exportCsv(table, `invoices${status ? `-${status.toLowerCase()}` : ""}.csv`);
-  }));
+      return {
+        rows: page.nodes.map((i) => [i.number, i.userId, when(i.createdAt), i.status, money(i.totalCents, i.currency), money(i.amountPaidCents, i.currency), money(i.amountRefundedCents, i.currency)]),
+        next: page.pageInfo.hasNextPage ? page.pageInfo.endCursor : null,
+      };
+    },
+    `invoices${status ? `-${status.toLowerCase()}` : ""}.csv`,
+  )));
 }
 
 const QUEUE = `{

@@ -1,5 +1,5 @@
 // The admin console: the same public GraphQL operations a third-party frontend uses.
-import { Stale, busy, checked, escape, exportCsv, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
+import { Stale, busy, checked, escape, exportAll, exportCsv, gql, live, money, pages, showError, signIn, token, when } from "/static/app/gql.js";
 
 const view = document.getElementById("view");
 const STATUSES = ["PENDING", "TRIALING", "ACTIVE", "PAST_DUE", "CANCELED", "EXPIRED", "FAILED", "SUSPENDED", "PAUSED"];
@@ -73,15 +73,14 @@ async function signout() {
 
 // --- subscriptions -------------------------------------------------------------
 
+const LIST = `query($f: SubscriptionFilterInput, $after: String, $first: Int!) {
+  adminSubscriptions(filter: $f, first: $first, after: $after) {
+    nodes { id userId status currency pricePaidCents currentPeriodEnd plan { code } }
+    pageInfo { hasNextPage endCursor } } }`;
+
 async function subscriptions(status = "", planCode = "", userId = "", after = "") {
   const filter = { status: status || null, planCode: planCode || null, userIdPrefix: userId || null };
-  const data = await pages.load(
-    `query($f: SubscriptionFilterInput, $after: String) {
-      adminSubscriptions(filter: $f, first: 20, after: $after) {
-        nodes { id userId status currency pricePaidCents currentPeriodEnd plan { code } }
-        pageInfo { hasNextPage endCursor } } }`,
-    { f: filter, after: after || null },
-  );
+  const data = await pages.load(LIST, { f: filter, after: after || null, first: 20 });
   const page = data.adminSubscriptions;
   view.innerHTML = `
     <section><h2>Subscriptions</h2>
@@ -100,7 +99,7 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
           <td>${money(s.pricePaidCents, s.currency)}</td><td>${when(s.currentPeriodEnd)}</td></tr>`).join("") ||
           '<tr><td colspan="5" class="muted">No subscriptions match.</td></tr>'}</tbody>
       </table></div>
-      <p><button id="export" class="secondary">Export this page (CSV)</button>
+      <p><button id="export" class="secondary">Export this page (CSV)</button> <button id="export-all" class="secondary">Export all matching (CSV)</button>
       ${page.pageInfo.hasNextPage ? '<button id="next" class="secondary">Next page</button>' : ""}</p>
     </section>`;
   document.getElementById("filters").addEventListener("submit", (event) => {
@@ -109,6 +108,11 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
     location.hash = ["subscriptions", f.get("status"), f.get("planCode"), f.get("userId")].map(encodeURIComponent).join("/");
   });
   document.getElementById("export").addEventListener("click", () => exportCsv(document.getElementById("subscriptions-table"), "subscriptions.csv"));
+  const all = document.getElementById("export-all");
+  all.addEventListener("click", () => busy(all, () => exportAll(["User", "Plan", "Status", "Paid", "Period ends"], async (cursor) => {
+    const got = (await gql(LIST, { f: filter, after: cursor, first: 100 })).adminSubscriptions;
+    return { rows: got.nodes.map((s) => [s.userId, s.plan.code, s.status, money(s.pricePaidCents, s.currency), when(s.currentPeriodEnd)]), next: got.pageInfo.hasNextPage ? got.pageInfo.endCursor : null };
+  }, "subscriptions-all.csv")));
   document.getElementById("next")?.addEventListener("click", () => {
     location.hash = ["subscriptions", status, planCode, userId, page.pageInfo.endCursor].map(encodeURIComponent).join("/");
   });

@@ -181,6 +181,22 @@ export function signIn(form, { admin, onSignedIn }) {
 }
 
 // A table as CSV (what it shows: the current page), downloaded by the browser.
+// A whole list as CSV: `page(after)` answers { rows: [[cell, ...]], next } until next is
+// null (at most `limit` rows: beyond, narrow the filter).
+export async function exportAll(head, page, filename, limit = 10000) {
+  const rows = [];
+  let after = null;
+  do {
+    const got = await page(after);
+    rows.push(...got.rows);
+    after = got.next;
+  } while (after && rows.length < limit);
+  const table = document.createElement("table");
+  const tr = (cells, tag) => `<tr>${cells.map((c) => `<${tag}>${escape(c)}</${tag}>`).join("")}</tr>`;
+  table.innerHTML = tr(head, "th") + rows.map((r) => tr(r, "td")).join("");
+  exportCsv(table, filename);
+}
+
 export function exportCsv(table, filename) {
   const cell = (text) => `"${text.replace(/\s+/g, " ").trim().replace(/"/g, '""')}"`;
   const rows = [...table.querySelectorAll("tr")]
