@@ -25,7 +25,8 @@ export async function actForCustomer(section, userId, status, planCode, redraw) 
     section.innerHTML = '<h2>Act for the customer</h2><p class="muted">Nothing can be changed for them in this state.</p>';
     return;
   }
-  const plans = (await gql("{ plans { code name kind } }")).plans.filter((p) => p.kind === "SUBSCRIPTION" && p.code !== planCode);
+  // The free plan is not bought: leaving a paid plan is a cancellation.
+  const plans = (await gql("{ plans { code name kind priceCents } }")).plans.filter((p) => p.kind === "SUBSCRIPTION" && p.priceCents > 0 && p.code !== planCode);
   section.innerHTML = `<h2>Act for the customer</h2>
     <form id="act-form" class="inline">
       <label>Action <select name="action">${offered.map((a) => `<option value="${a}">${ACTIONS[a].label}</option>`).join("")}</select></label>
@@ -38,22 +39,25 @@ export async function actForCustomer(section, userId, status, planCode, redraw) 
     <p id="act-result" role="status"></p>`;
   const form = section.querySelector("#act-form");
   const preview = section.querySelector("#act-preview");
+  let asked = 0; // previews may answer out of order: only the last one asked is shown
   const shown = async () => {
     const action = form.elements.action.value;
     for (const label of form.querySelectorAll("[data-for]")) label.hidden = label.dataset.for !== action;
     form.elements.resumesOn.required = action === "pause";
     preview.textContent = "";
+    const ticket = ++asked;
     if (action !== "change" || !form.elements.planCode.value) return;
+    let text;
     try {
       const p = (await gql("query($c: String!, $u: String!) { previewPlanChange(planCode: $c, userId: $u) { isUpgrade amountDueCents currency effectiveAt creditCents } }", { c: form.elements.planCode.value, u: userId })).previewPlanChange;
-      preview.textContent = `${p.isUpgrade ? "Upgrade" : "Downgrade"}: ${money(p.amountDueCents, p.currency)} due now${p.creditCents ? `, ${money(p.creditCents, p.currency)} to their credit` : ""}; takes effect ${when(p.effectiveAt)}.`;
+      text = `${p.isUpgrade ? "Upgrade" : "Downgrade"}: ${money(p.amountDueCents, p.currency)} due now${p.creditCents ? `, ${money(p.creditCents, p.currency)} to their credit` : ""}; takes effect ${when(p.effectiveAt)}.`;
     } catch (error) {
-      preview.textContent = `Not possible: ${error.message}`; // the change would be refused the same way
+      text = `Not possible: ${error.message}`; // the change would be refused the same way
     }
+    if (ticket === asked) preview.textContent = text;
   };
   form.elements.action.addEventListener("change", shown);
   form.elements.planCode.addEventListener("change", shown);
-  await shown();
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const f = new FormData(form);
@@ -67,4 +71,5 @@ export async function actForCustomer(section, userId, status, planCode, redraw) 
       document.getElementById("act-result").textContent = `Done: now ${done.subscription.status}.`;
     });
   });
+  await shown();
 }

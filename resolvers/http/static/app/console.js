@@ -119,6 +119,9 @@ async function subscriptions(status = "", planCode = "", userId = "", after = ""
 }
 
 async function subscription(id, userId) {
+  // The page's actions are wired as soon as it is drawn (their modules loaded first, on
+  // demand: not part of the first load), so no button is ever shown without its handler.
+  const [{ wireMoney }, { actForCustomer }] = await Promise.all([import("/static/app/console-money.js"), import("/static/app/console-act.js")]);
   const data = await pages.load(
     `query($id: String!, $u: String!) {
       subscriptionHistory(subscriptionId: $id) { fromStatus toStatus reason actor occurredAt note fromPlanCode planCode }
@@ -163,11 +166,7 @@ async function subscription(id, userId) {
       <p id="money-result" role="status"></p>
     </section>
     <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind.toLowerCase()} ${money(e.amountCents)} (balance ${money(e.balanceAfterCents)}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
-  // Loaded with the first customer page: not part of the console's first load.
-  const { wireMoney } = await import("/static/app/console-money.js");
   wireMoney(userId, data.userPayments[0]?.currency || "USD", () => subscription(id, userId));
-  const { actForCustomer } = await import("/static/app/console-act.js");
-  await actForCustomer(document.getElementById("act-section"), userId, status.status, status.planCode, () => subscription(id, userId));
   // Only what the state allows is offered; after an action the page is drawn again.
   const act = (button, mutation, name) => button?.addEventListener("click", () => busy(button, async () => {
     checked((await gql(mutation, { u: userId }))[name]);
@@ -175,6 +174,7 @@ async function subscription(id, userId) {
   }));
   act(document.getElementById("suspend"), 'mutation($u: String!) { suspendSubscription(input: {userId: $u, reason: "console"}) { subscription { status } errors { code field message } } }', "suspendSubscription");
   act(document.getElementById("reinstate"), "mutation($u: String!) { reinstateSubscription(input: {userId: $u}) { subscription { status } errors { code field message } } }", "reinstateSubscription");
+  await actForCustomer(document.getElementById("act-section"), userId, status.status, status.planCode, () => subscription(id, userId));
 }
 
 // --- live feed -----------------------------------------------------------------
