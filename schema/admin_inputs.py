@@ -33,6 +33,13 @@ class ResumeSubscriptionForInput:
     reason: str
 
 
+@strawberry.input
+class ApplyPromotionCodeForInput:
+    user_id: str
+    code: str
+    reason: str
+
+
 @strawberry.input(
     description="Change a customer's plan: an upgrade or a downgrade by the plans' tiers,"
     " priced and timed as their own change would be."

@@ -342,6 +342,7 @@ class Mutation:
     cancel_subscription_for = admin_mutation(mutations.cancel_subscription_for)
     pause_subscription_for = admin_mutation(mutations.pause_subscription_for)
     resume_subscription_for = admin_mutation(mutations.resume_subscription_for)
+    apply_promotion_code_for = admin_mutation(discounts.apply_promotion_code_for)
     change_plan_for = admin_mutation(
         mutations.change_plan_for, "Preview it with previewPlanChange(planCode, userId)."
     )

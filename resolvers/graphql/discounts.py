@@ -10,6 +10,7 @@ import strawberry
 
 from resolvers.graphql import mapping
 from schema import money_types, types
+from schema.admin_inputs import ApplyPromotionCodeForInput
 from schema.inputs import (
     ApplyPromotionCodeInput,
     ArchiveCouponInput,
@@ -17,10 +18,13 @@ from schema.inputs import (
     CreatePromotionCodeInput,
 )
 from schema.permissions import Info
+from services.clocks import control as clocks
 from services.common.errors import DomainError
 from services.discounts import coupons, redemption
+from services.platform.deps import Deps
 from services.reads import queries
 from services.subscriptions import checkout
+from services.subscriptions.interruptions import ActingFor
 
 
 def _coupon(view: coupons.CouponView) -> money_types.Coupon:
@@ -112,9 +116,27 @@ def _promotion_code(view: coupons.PromotionCodeView) -> money_types.PromotionCod
 async def apply_promotion_code(
     info: Info, input: ApplyPromotionCodeInput
 ) -> types.SubscriptionPayload:
-    deps, user_id = info.context.deps, info.context.user().user_id
+    return await _applied(info.context.deps, info.context.user().user_id, input.code, None)
+
+
+async def apply_promotion_code_for(
+    info: Info, input: ApplyPromotionCodeForInput
+) -> types.SubscriptionPayload:
     try:
-        await checkout.apply_promotion_code(deps, user_id, input.code)
+        acting = ActingFor.checked(info.context.user().user_id, input.user_id, input.reason)
+    except DomainError as error:
+        return types.SubscriptionPayload(
+            subscription=None, payment=None, errors=[mapping.user_error(error)]
+        )
+    deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
+    return await _applied(deps, input.user_id, input.code, acting)
+
+
+async def _applied(
+    deps: Deps, user_id: str, code: str, acting: ActingFor | None
+) -> types.SubscriptionPayload:
+    try:
+        await checkout.apply_promotion_code(deps, user_id, code, acting)
     except DomainError as error:
         return types.SubscriptionPayload(
             subscription=None, payment=None, errors=[mapping.user_error(error)]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from models import Subscription
+from models import Subscription, SubscriptionHistory
 from services.billing.idempotency import check_key, previous_response, request_hash
 from services.billing.payments import ChargeSpec, charge, method_for_charge
 from services.billing.rules import Line, LineKind, PaymentPurpose
@@ -29,6 +29,7 @@ from services.store.subscriptions import state_of
 from services.subscriptions import lifecycle
 from services.subscriptions.current import locked_current, replayed
 from services.subscriptions.fulfillment import Fulfillment, validate
+from services.subscriptions.interruptions import ActingFor
 from services.subscriptions.lifecycle import Status
 from services.subscriptions.transitions import apply_transition
 from services.subscriptions.views import ChargeOutcomeResult, SubscriptionView
@@ -171,8 +172,11 @@ async def preview_subscribe(
     )
 
 
-async def apply_promotion_code(deps: Deps, user_id: str, code: str) -> redemption.DiscountView:
-    """Redeem a code on the current subscription: the next invoices carry it."""
+async def apply_promotion_code(
+    deps: Deps, user_id: str, code: str, acting: ActingFor | None = None
+) -> redemption.DiscountView:
+    """Redeem a code on the current subscription: the next invoices carry it. Support
+    applying it for the customer leaves a line in their history (no status changes)."""
     now = deps.clock.now()
     async with deps.uow() as uow:
         row = await locked_current(uow, user_id)
@@ -184,5 +188,19 @@ async def apply_promotion_code(deps: Deps, user_id: str, code: str) -> redemptio
             )
         discount = await redemption.redeem(uow, code, row, row.plan, now)
         view = redemption.DiscountView.of(discount, check_code(code, "code"))
+        if acting is not None:
+            uow.subscriptions.add_history(
+                SubscriptionHistory(
+                    subscription_id=row.id,
+                    user_id=user_id,
+                    from_status=row.status,
+                    to_status=row.status,
+                    reason="promotion_code_applied",
+                    note=acting.reason,
+                    actor=acting.admin_id,
+                    occurred_at=now,
+                    details={"code": view.promotion_code, "coupon": view.coupon_code},
+                )
+            )
         await uow.commit()
         return view

@@ -112,7 +112,9 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
 
     page.on("dialog", accept)
     await signed_in(page, base, api.token("support-1", Role.ADMIN))
-    await page.get_by_role("link", name="helped").first.click()
+    await expect(page.locator("#nav")).to_be_visible()
+    current = paid["data"]["subscribe"]["subscription"]["id"]  # not the ended trial's row
+    await page.goto(f"{base}/console#subscription/{current}/helped")
     act = page.locator("#act-form")
     await act.get_by_label("Action").select_option("change")
     await act.locator("select[name=planCode]").select_option("ad-free")
@@ -124,6 +126,24 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
     await expect(timeline).to_contain_text("downgrade_scheduled: asked by phone")
     await expect(timeline).to_contain_text("support-1")
     await screenshot(page, "console-act-for-customer")
+    created = await api.gql(
+        'mutation { createCoupon(input: {code: "SORRY", name: "sorry", duration: ONCE,'
+        " percentOff: 10}) { errors { code } } }",
+        user="support-1",
+        roles=(Role.ADMIN,),
+    )
+    assert created["data"]["createCoupon"]["errors"] == []
+    await api.gql(
+        'mutation { createPromotionCode(input: {couponCode: "SORRY", code: "SORRY10"})'
+        " { errors { code } } }",
+        user="support-1",
+        roles=(Role.ADMIN,),
+    )
+    await act.get_by_label("Action").select_option("code")
+    await act.locator("input[name=code]").fill("SORRY10")
+    await act.get_by_label("Reason").fill("outage last week")
+    await act.get_by_role("button", name="Apply").click()
+    await expect(timeline).to_contain_text("promotion_code_applied: outage last week")
     await act.get_by_label("Action").select_option("cancel_end")
     await act.get_by_label("Reason").fill("moving abroad")
     await act.get_by_role("button", name="Apply").click()
@@ -134,6 +154,7 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
     await expect(page.locator("#detail-status")).to_have_text("ACTIVE")
     assert confirmations == [
         "Change plan to ad-free for helped? Reason: asked by phone",
+        "Apply promotion code SORRY10 for helped? Reason: outage last week",
         "Cancel at period end for helped? Reason: moving abroad",
         "Resume for helped? Reason: changed their mind",
     ]

@@ -10,11 +10,12 @@ const ACTIONS = {
   pause: { label: "Pause until…", mutation: "pauseSubscriptionFor", input: "PauseSubscriptionForInput!", extra: (f) => ({ resumesAt: new Date(`${f.get("resumesOn")}T00:00:00`).toISOString() }) },
   resume: { label: "Resume", mutation: "resumeSubscriptionFor", input: "ResumeSubscriptionForInput!", extra: () => ({}) },
   change: { label: "Change plan to…", mutation: "changePlanFor", input: "ChangePlanForInput!", extra: (f) => ({ planCode: f.get("planCode") }) },
+  code: { label: "Apply promotion code…", mutation: "applyPromotionCodeFor", input: "ApplyPromotionCodeForInput!", extra: (f) => ({ code: f.get("code") }) },
 };
 const ALLOWED = {
-  TRIALING: ["cancel_end", "cancel_now", "change"],
-  ACTIVE: ["cancel_end", "cancel_now", "pause", "change"],
-  PAST_DUE: ["cancel_now"],
+  TRIALING: ["cancel_end", "cancel_now", "change", "code"],
+  ACTIVE: ["cancel_end", "cancel_now", "pause", "change", "code"],
+  PAST_DUE: ["cancel_now", "code"],
   PAUSED: ["resume", "cancel_now"],
   CANCELED: ["resume"], // cancelled at period end, still running
 };
@@ -32,6 +33,7 @@ export async function actForCustomer(section, userId, status, planCode, redraw) 
       <label>Action <select name="action">${offered.map((a) => `<option value="${a}">${ACTIONS[a].label}</option>`).join("")}</select></label>
       <label data-for="change" hidden>Plan <select name="planCode">${plans.map((p) => `<option value="${escape(p.code)}">${escape(p.name)}</option>`).join("")}</select></label>
       <label data-for="pause" hidden>Resumes on <input name="resumesOn" type="date"></label>
+      <label data-for="code" hidden>Promotion code <input name="code"></label>
       <label>Reason <input name="reason" required></label>
       <button type="submit">Apply</button>
     </form>
@@ -44,6 +46,7 @@ export async function actForCustomer(section, userId, status, planCode, redraw) 
     const action = form.elements.action.value;
     for (const label of form.querySelectorAll("[data-for]")) label.hidden = label.dataset.for !== action;
     form.elements.resumesOn.required = action === "pause";
+    form.elements.code.required = action === "code";
     preview.textContent = "";
     const ticket = ++asked;
     if (action !== "change" || !form.elements.planCode.value) return;
@@ -62,7 +65,8 @@ export async function actForCustomer(section, userId, status, planCode, redraw) 
     event.preventDefault();
     const f = new FormData(form);
     const action = ACTIONS[f.get("action")];
-    const what = f.get("action") === "change" ? `${action.label.replace("…", "")} ${f.get("planCode")}` : action.label.replace("…", ` ${f.get("resumesOn")}`);
+    const detail = { change: f.get("planCode"), pause: f.get("resumesOn"), code: f.get("code") }[f.get("action")];
+    const what = detail ? `${action.label.replace("…", "")} ${detail}` : action.label;
     if (!confirm(`${what} for ${userId}? Reason: ${f.get("reason")}`)) return;
     busy(form.querySelector("button"), async () => {
       const input = { userId, reason: f.get("reason"), ...action.extra(f) };
