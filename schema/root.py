@@ -121,6 +121,14 @@ class Query:
         description="A user's usage: your own, or anyone's with the service or admin role.",
     )
     coupons = strawberry.field(resolver=discounts.coupons_list, permission_classes=admin_only)
+    credit_notes = strawberry.field(
+        resolver=credits.credit_notes,
+        permission_classes=own_or_admin,
+        description="Money given back, note by note, newest first (an admin may pass userId).",
+    )
+    quota_packs = strawberry.field(
+        resolver=metered.quota_packs, permission_classes=admin_only, description="A user's."
+    )
     promotion_codes = strawberry.field(
         resolver=discounts.promotion_codes,
         permission_classes=admin_only,

@@ -62,6 +62,31 @@ async def credit_ledger(
     )
 
 
+def _note(note: refunds.CreditNoteView) -> money_types.CreditNote:
+    return money_types.CreditNote(
+        number=note.number,
+        invoice_id=strawberry.ID(str(note.invoice_id)),
+        amount_cents=note.amount_cents,
+        currency=note.currency,
+        reason=note.reason,
+        lines=[
+            money_types.CreditNoteLine(
+                description=str(line["description"]), amount_cents=int(line["amountCents"])
+            )
+            for line in note.lines
+        ],
+        created_at=note.created_at,
+    )
+
+
+async def credit_notes(
+    info: Info, user_id: str | None = None, first: int = 50
+) -> list[money_types.CreditNote]:
+    """Yours; an admin may name anyone's (the permission checked it)."""
+    owner = user_id if user_id is not None else info.context.user().user_id
+    return [_note(v) for v in await refunds.credit_notes_of(info.context.deps, owner, first)]
+
+
 def _refund(view: refunds.RefundView) -> money_types.Refund:
     note = view.credit_note
     return money_types.Refund(
@@ -73,22 +98,7 @@ def _refund(view: refunds.RefundView) -> money_types.Refund:
         status=view.status,
         reason=view.reason,
         to_credit_balance=view.to_credit_balance,
-        credit_note=money_types.CreditNote(
-            number=note.number,
-            invoice_id=strawberry.ID(str(note.invoice_id)),
-            amount_cents=note.amount_cents,
-            currency=note.currency,
-            reason=note.reason,
-            lines=[
-                money_types.CreditNoteLine(
-                    description=str(line["description"]), amount_cents=int(line["amountCents"])
-                )
-                for line in note.lines
-            ],
-            created_at=note.created_at,
-        )
-        if note
-        else None,
+        credit_note=_note(note) if note else None,
         created_at=view.created_at,
     )
 

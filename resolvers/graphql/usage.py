@@ -189,3 +189,7 @@ async def purchase_quota_pack(
 async def my_quota_packs(info: Info) -> list[money_types.QuotaPack]:
     views = await packs.packs_of(info.context.deps, info.context.user().user_id)
     return [_pack(view) for view in views]
+
+
+async def quota_packs(info: Info, user_id: str) -> list[money_types.QuotaPack]:
+    return [_pack(view) for view in await packs.packs_of(info.context.deps, user_id)]

@@ -76,6 +76,14 @@ class CreditNoteView:
         )
 
 
+async def credit_notes_of(deps: Deps, user_id: str, limit: int) -> list[CreditNoteView]:
+    """What was given back to the user, note by note (refunds, unused time, proration)."""
+    check_user_id(user_id)
+    check_first(limit)
+    async with deps.uow() as uow:
+        return [CreditNoteView.of(note) for note in await uow.credits.notes_of(user_id, limit)]
+
+
 @dataclass(frozen=True)
 class RefundView:
     id: uuid.UUID

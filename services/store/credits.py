@@ -94,6 +94,12 @@ class CreditRepository:
             .with_for_update()
         )
 
+    async def notes_of(self, user_id: str, limit: int) -> Sequence[CreditNote]:
+        """The user's credit notes, newest first (void ones too: they are numbered)."""
+        query = select(CreditNote).where(CreditNote.user_id == user_id)
+        query = query.order_by(CreditNote.created_at.desc(), CreditNote.number.desc())
+        return (await self.session.scalars(query.limit(limit))).all()
+
     async def credit_note_of(self, refund_id: uuid.UUID) -> CreditNote | None:
         return await self.session.scalar(
             select(CreditNote).where(CreditNote.refund_id == refund_id)

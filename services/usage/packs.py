@@ -19,6 +19,7 @@ from services.common.errors import DomainError, ErrorCode
 from services.gateway.base import ChargeOutcome, idempotency_key
 from services.messaging import events
 from services.messaging.events import DomainEvent
+from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.pricing.catalog import require_plan
@@ -212,6 +213,7 @@ async def _replayed(uow: UnitOfWork, stored: dict[str, Any]) -> PackPurchase:
 
 async def packs_of(deps: Deps, user_id: str) -> list[QuotaPackView]:
     """The user's packs, newest first."""
+    check_user_id(user_id)
     async with deps.uow() as uow:
         keys = await _meter_keys(uow)
         return [_view(pack, keys) for pack in await uow.packs.of_user(user_id)]

@@ -298,5 +298,7 @@ async def test_a_refund_and_a_credit_from_the_console(browser, api, deps):
         "Give $5.00 to payer's credit balance?",
     ]
     assert await scalar(deps, "SELECT sum(amount_cents) FROM refunds") == 300
+    await expect(page.locator("#credit-notes")).to_contain_text("CN-00000001")  # the refund's
+    await expect(page.locator("#credit-notes")).to_contain_text("$3.00")
     await screenshot(page, "console-refund-credit")
     assert refused == []

@@ -290,5 +290,7 @@ async def test_a_customer_out_of_units_buys_a_pack_from_the_usage_page(browser, 
     await expect(page.get_by_role("heading", name="Buy more units")).to_be_visible()
     bought = await api.gql("{ myQuotaPacks { planCode status } }", user="ai")
     assert bought["data"]["myQuotaPacks"] == [{"planCode": "calls-50", "status": "ACTIVE"}]
+    seen = await api.gql('{ quotaPacks(userId: "ai") { planCode status } }', **admin)
+    assert seen["data"]["quotaPacks"] == bought["data"]["myQuotaPacks"]  # support's view
     await screenshot(page, "portal-buy-pack")
     assert refused == []

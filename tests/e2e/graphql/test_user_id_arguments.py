@@ -30,6 +30,8 @@ OPERATIONS = [
     ),
     ("query($u: String!) { usage(userId: $u) { meterKey } }", SERVICE),
     ("query($u: String!) { userPayments(userId: $u) { id } }", ADMIN),
+    ("query($u: String!) { creditNotes(userId: $u) { number } }", ADMIN),
+    ("query($u: String!) { quotaPacks(userId: $u) { planCode } }", ADMIN),
     ("query($u: String!) { creditLedger(userId: $u) { nodes { amountCents } } }", ADMIN),
     (
         "mutation($u: String!) { suspendSubscription(input: {userId: $u}) {"

@@ -129,7 +129,9 @@ async function subscription(id, userId) {
       subscriptionStatus(userId: $u) { status planCode tier }
       creditLedger(userId: $u, first: 10) { nodes { amountCents balanceAfterCents kind reason createdAt } }
       invoices(userId: $u, first: 20) { nodes { number status currency totalCents amountRefundedCents createdAt lines { kind description amountCents } } }
-      simulateInvoices(userId: $u, cycles: 6) { dueAt totalCents currency } }`,
+      simulateInvoices(userId: $u, cycles: 6) { dueAt totalCents currency }
+      creditNotes(userId: $u, first: 20) { number amountCents currency reason createdAt }
+      quotaPacks(userId: $u) { planCode status expiresAt units { meterKey units usedUnits } } }`,
     { id, u: userId },
   );
   const status = data.subscriptionStatus;
@@ -165,6 +167,8 @@ async function subscription(id, userId) {
       </form>
       <p id="money-result" role="status"></p>
     </section>
+    <section><h2>Credit notes</h2><ul id="credit-notes">${data.creditNotes.map((n) => `<li>${escape(n.number)}, ${when(n.createdAt)}: ${money(n.amountCents, n.currency)} — ${escape(n.reason)}</li>`).join("") || '<li class="muted">Nothing given back.</li>'}</ul></section>
+    <section><h2>Quota packs</h2><ul id="quota-packs">${data.quotaPacks.map((p) => `<li>${escape(p.planCode)} (${p.status.toLowerCase()}, until ${when(p.expiresAt)}): ${p.units.map((u) => `${u.units - u.usedUnits} of ${u.units} ${escape(u.meterKey)} left`).join(", ")}</li>`).join("") || '<li class="muted">No packs.</li>'}</ul></section>
     <section><h2>Credit ledger</h2><ul>${data.creditLedger.nodes.map((e) => `<li>${when(e.createdAt)}: ${e.kind.toLowerCase()} ${money(e.amountCents)} (balance ${money(e.balanceAfterCents)}) — ${escape(e.reason)}</li>`).join("") || '<li class="muted">No credit.</li>'}</ul></section>`;
   wireMoney(userId, data.userPayments[0]?.currency || "USD", () => subscription(id, userId));
   // Only what the state allows is offered; after an action the page is drawn again.
