@@ -256,6 +256,13 @@ async def test_webhooks_and_the_event_log_in_the_console(browser, api, deps):
     table = page.locator("#events-table")
     await expect(table).to_contain_text("subscription.started")
     await expect(table).to_contain_text("hooked")
+    shown = await table.locator("tbody tr").count()
+    async with page.expect_download() as download:  # the whole filtered log, every page
+        await page.get_by_role("button", name="Export all matching (CSV)").click()
+    saved = Path(await (await download.value).path())
+    exported = (await asyncio.to_thread(saved.read_text)).splitlines()
+    assert exported[0] == '"Time","Type","Subject","Event id"'
+    assert len(exported) - 1 == shown and all('"hooked"' in line for line in exported[1:])
     await screenshot(page, "console-events")
     assert refused == []
 

@@ -1,6 +1,6 @@
 // The console's Events page (the event log, paged and filtered) and Webhooks page
 // (endpoints, their state, recent deliveries, redeliver and replay). Loaded on demand.
-import { busy, checked, escape, exportCsv, gql, pages, when } from "/static/app/gql.js";
+import { busy, checked, escape, exportAll, exportCsv, gql, pages, when } from "/static/app/gql.js";
 
 const EVENTS = `query($after: String, $types: [String!], $user: String) {
   events(first: 25, after: $after, types: $types, userId: $user) {
@@ -21,10 +21,15 @@ export async function eventsPage(view, types = "", userId = "", after = "") {
       <div class="table-wrap"><table id="events-table"><thead><tr><th>Time</th><th>Type</th><th>Subject</th><th>Event id</th></tr></thead><tbody>
         ${edges.map(({ node }) => `<tr><td>${when(node.time)}</td><td>${escape(node.type)}</td><td>${escape(node.subject)}</td><td class="muted">${escape(node.id)}</td></tr>`).join("") || '<tr><td colspan="4" class="muted">No events.</td></tr>'}
       </tbody></table></div>
-      <p><button id="events-export" class="secondary">Export this page (CSV)</button>
+      <p><button id="events-export" class="secondary">Export this page (CSV)</button> <button id="events-export-all" class="secondary">Export all matching (CSV)</button>
         ${after ? `<a href="#events/${encodeURIComponent(types)}/${encodeURIComponent(userId)}">First page</a> ` : ""}${next ? `<a id="events-next" href="${next}">Next page</a>` : ""}</p>
     </section>`;
   view.querySelector("#events-export").addEventListener("click", () => exportCsv(view.querySelector("#events-table"), "events.csv"));
+  const all = view.querySelector("#events-export-all");
+  all.addEventListener("click", () => busy(all, () => exportAll(["Time", "Type", "Subject", "Event id"], async (cursor) => {
+    const got = (await gql(EVENTS, { after: cursor, types: wanted.length ? wanted : null, user: userId || null })).events;
+    return { rows: got.edges.map(({ node }) => [when(node.time), node.type, node.subject, node.id]), next: got.pageInfo.hasNextPage ? got.pageInfo.endCursor : null };
+  }, "events-all.csv")));
   const form = view.querySelector("#events-filter");
   form.addEventListener("submit", (event) => {
     event.preventDefault();
