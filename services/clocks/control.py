@@ -114,8 +114,15 @@ async def delete(deps: Deps, test_clock_id: str) -> TestClockView:
     clock_id = clock_id_of(test_clock_id)
     removed = await view(deps, clock_id)
     async with deps.uow() as uow:
-        if await uow.clocks.get(clock_id, lock=True) is None:
+        clock = await uow.clocks.get(clock_id, lock=True)
+        if clock is None:
             raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
+        if clock.status == ADVANCING:  # its step in flight writes rows of its customers
+            raise DomainError(
+                ErrorCode.INVALID_TRANSITION,
+                "the clock is advancing: delete it once it is READY",
+                "testClockId",
+            )
         await uow.clocks.delete(clock_id, removed.customers, deps.clock.now())
         await uow.commit()
     if deps.cache is not None:

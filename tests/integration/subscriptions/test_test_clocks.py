@@ -136,8 +136,16 @@ async def test_attaching_is_refused_after_the_first_subscription_or_a_second_tim
     with pytest.raises(DomainError) as twice:
         await control.attach(clocked, "gus", str(one.id))
     assert twice.value.code is ErrorCode.INVALID_TRANSITION
+    async with clocked.uow() as uow:  # as a process that died mid-advance leaves it
+        await uow.clocks.move(one.id, one.now, one.now + timedelta(days=3))
+        await uow.commit()
+    with pytest.raises(DomainError) as busy:
+        await control.delete(clocked, str(one.id))
+    assert busy.value.code is ErrorCode.INVALID_TRANSITION
+    await advance.resume(clocked)  # the worker's round finishes it
+    assert (await control.view(clocked, one.id)).status.value == "READY"
     with pytest.raises(DomainError) as backwards:
-        await advance.advance(clocked, str(one.id), clocked.clock.now())
+        await advance.advance(clocked, str(one.id), clocked.clock.now() + timedelta(days=2))
     assert (backwards.value.code, backwards.value.field) == (ErrorCode.INVALID_INPUT, "to")
     assert await control.views(clocked) == [await control.view(clocked, one.id)]
 
