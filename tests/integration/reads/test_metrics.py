@@ -11,7 +11,7 @@ from services.common.errors import DomainError, ErrorCode
 from services.pricing import catalog
 from services.pricing.periods import Interval
 from services.reads.metrics import metrics
-from services.subscriptions import checkout, interruptions
+from services.subscriptions import checkout, interruptions, plan_changes
 from tests.integration.subscriptions.test_checkout import used_trial
 
 
@@ -111,3 +111,38 @@ async def test_a_paused_subscription_stays_in_mrr_and_is_not_churn(deps, clock):
     await scheduler.run_due_work(deps)
     resumed = await metrics(deps, start + timedelta(hours=1), None)
     assert (resumed.mrr_cents, resumed.churned_mrr_cents, resumed.paying) == (1000, 0, 1)
+
+
+async def test_expansion_and_contraction_count_from_the_new_price_invoiced(deps, clock):
+    """Worked by hand: one 10.00 and one 20.00 monthly subscriber in March. On the 11th
+    the first upgrades to 20.00 (a prorated one-off charge) and the second downgrades to
+    10.00 (at period end, the default policy): MRR stays 30.00 and nothing moves until
+    April's renewals bill the new prices, then 10.00 of expansion and 10.00 of
+    contraction, MRR still 30.00, nobody new and nobody churned."""
+    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
+        await catalog.create_plan(
+            deps,
+            "root",
+            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
+        )
+    clock.moment = clock.moment.replace(month=3, day=1)
+    start = clock.now() + timedelta(hours=1)
+    await checkout.subscribe(deps, checkout.Subscribe("up", "ten", "pm_card_visa"))
+    await checkout.subscribe(deps, checkout.Subscribe("down", "twenty", "pm_card_visa"))
+    clock.advance(timedelta(days=10))
+    await plan_changes.upgrade(deps, plan_changes.Upgrade("up", "twenty"))
+    await plan_changes.downgrade(deps, plan_changes.Downgrade("down", "ten"))
+    changed = await metrics(deps, start, None)
+    moved = (changed.expansion_mrr_cents, changed.contraction_mrr_cents)
+    assert (changed.mrr_cents, *moved) == (3000, 0, 0)
+    clock.moment = clock.moment.replace(month=4, day=1)
+    await scheduler.run_due_work(deps)
+    clock.advance(timedelta(days=1))
+    renewed = await metrics(deps, start, None)
+    assert (
+        renewed.mrr_cents,
+        renewed.expansion_mrr_cents,
+        renewed.contraction_mrr_cents,
+        renewed.new_mrr_cents,
+        renewed.churned_mrr_cents,
+    ) == (3000, 1000, 1000, 0, 0)
