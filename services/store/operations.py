@@ -30,23 +30,39 @@ _MONTHLY = f"""l.amount_cents::numeric * CASE p.interval
            WHEN 'YEAR' THEN 1.0 / (12 * p.interval_count)
            WHEN 'WEEK' THEN {MONTH_SECONDS}.0 / (7 * 86400 * p.interval_count)
            ELSE {MONTH_SECONDS}.0 / (86400 * p.interval_count) END"""
+# The length of a plan's period ending at l.period_end: what a prorated line was a part of.
+_PERIOD = """CASE p.interval
+           WHEN 'MONTH' THEN make_interval(months => p.interval_count)
+           WHEN 'YEAR' THEN make_interval(years => p.interval_count)
+           WHEN 'WEEK' THEN make_interval(weeks => p.interval_count)
+           ELSE make_interval(days => p.interval_count) END"""
+# A line stops counting where its invoice's time was credited back (`time_credited_at`:
+# a cancellation now, a pause, a plan change now), where its subscription began a new
+# period (a new period bought now) or where the subscription ended. An
+# upgrade's prorated charge counts at its plan's full monthly amount from the change:
+# scaled from the part of the period it charged to the whole period.
 # A paused subscription stays in MRR (Polar's definition; a pause is not churn): from
-# the end of the period it paused in until the next change of its status (the resume,
-# or an end), at the monthly amount of the lines it paused with. Open pauses run past
-# `to` ($2 + 1 day stands for "not over").
+# where its paid line stopped until the next change of its status (the resume, or an
+# end), at the monthly amount of the lines it paused with. Open pauses run past `to`
+# ($2 + 1 day stands for "not over").
 _LINES = f"""
 paid AS (
-  SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind = 'SUBSCRIPTION' AS is_plan,
+  SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind <> 'DISCOUNT' AS is_plan,
          l.plan_code AS plan, s.cancel_at_period_end AS leaving,
-         -- a subscription that ended early (cancelled now) stops counting then
-         least(l.period_end, s.current_period_end) AS pe,
-         {_MONTHLY} AS monthly
+         least(l.period_end, s.current_period_end, coalesce(i.time_credited_at, 'infinity'),
+           -- a new period begun before this one ended (a new period bought now)
+           CASE WHEN l.period_start < s.current_period_start
+             THEN s.current_period_start ELSE 'infinity' END) AS pe,
+         {_MONTHLY} * CASE WHEN l.kind = 'PRORATION_CHARGE'
+           THEN extract(epoch FROM l.period_end - (l.period_end - {_PERIOD}))
+             / extract(epoch FROM l.period_end - l.period_start)
+           ELSE 1 END AS monthly
   FROM invoice_lines l
   JOIN invoices i ON i.id = l.invoice_id
   JOIN subscriptions s ON s.id = i.subscription_id
   JOIN plans p ON p.code = l.plan_code
-  WHERE l.kind IN ('SUBSCRIPTION', 'DISCOUNT') AND i.status IN ('PAID', 'OPEN')
-    AND l.period_end > l.period_start
+  WHERE l.kind IN ('SUBSCRIPTION', 'DISCOUNT', 'PRORATION_CHARGE')
+    AND i.status IN ('PAID', 'OPEN') AND l.period_end > l.period_start
     AND l.period_start <= $2 AND l.period_end > $1  -- only lines that can cover the range
 ),
 pauses AS (
@@ -59,14 +75,14 @@ pauses AS (
 lines AS MATERIALIZED (
   SELECT sub, ps, is_plan, plan, leaving, pe, monthly FROM paid
   UNION ALL
-  SELECT z.sub, greatest(l.period_end, z.p), l.kind = 'SUBSCRIPTION', l.plan_code, false, z.r,
-         {_MONTHLY}
+  SELECT z.sub, coalesce(i.time_credited_at, l.period_end), l.kind = 'SUBSCRIPTION',
+         l.plan_code, false, z.r, {_MONTHLY}
   FROM pauses z
   JOIN invoices i ON i.subscription_id = z.sub AND i.status IN ('PAID', 'OPEN')
   JOIN invoice_lines l ON l.invoice_id = i.id AND l.kind IN ('SUBSCRIPTION', 'DISCOUNT')
     AND l.period_start <= z.p AND z.p < l.period_end
   JOIN plans p ON p.code = l.plan_code
-  WHERE z.r > greatest(l.period_end, z.p) AND z.r > $1
+  WHERE z.r > coalesce(i.time_credited_at, l.period_end) AND z.r > $1
 )"""
 
 # Movement and series in one statement over one pass of the range's lines.

@@ -8,8 +8,9 @@ import pytest
 
 from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
-from services.pricing import catalog
+from services.pricing import catalog, policy_admin
 from services.pricing.periods import Interval
+from services.pricing.policy import Proration
 from services.reads.metrics import metrics
 from services.subscriptions import checkout, interruptions, plan_changes
 from tests.integration.subscriptions.test_checkout import used_trial
@@ -113,12 +114,13 @@ async def test_a_paused_subscription_stays_in_mrr_and_is_not_churn(deps, clock):
     assert (resumed.mrr_cents, resumed.churned_mrr_cents, resumed.paying) == (1000, 0, 1)
 
 
-async def test_expansion_and_contraction_count_from_the_new_price_invoiced(deps, clock):
-    """Worked by hand: one 10.00 and one 20.00 monthly subscriber in March. On the 11th
-    the first upgrades to 20.00 (a prorated one-off charge) and the second downgrades to
-    10.00 (at period end, the default policy): MRR stays 30.00 and nothing moves until
-    April's renewals bill the new prices, then 10.00 of expansion and 10.00 of
-    contraction, MRR still 30.00, nobody new and nobody churned."""
+async def test_an_upgrade_expands_mrr_from_the_change_a_downgrade_when_it_applies(deps, clock):
+    """Worked by hand: one 10.00 and one 20.00 monthly subscriber in March (31 days). On
+    the 11th the first upgrades to 20.00, charged 13.55 for the 21 days left (its full
+    monthly amount is 13.55 x 31 / 21 = 20.00), and the second asks for 10.00 at period
+    end (the default policy): MRR 40.00 now, 10.00 of it expansion. At April's renewals
+    the downgrade takes effect: MRR 30.00, 10.00 expansion and 10.00 contraction since
+    March 1st, nobody new and nobody churned."""
     for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
         await catalog.create_plan(
             deps,
@@ -134,7 +136,8 @@ async def test_expansion_and_contraction_count_from_the_new_price_invoiced(deps,
     await plan_changes.downgrade(deps, plan_changes.Downgrade("down", "ten"))
     changed = await metrics(deps, start, None)
     moved = (changed.expansion_mrr_cents, changed.contraction_mrr_cents)
-    assert (changed.mrr_cents, *moved) == (3000, 0, 0)
+    assert (changed.mrr_cents, *moved) == (4000, 1000, 0)
+    assert dict(changed.by_plan) == {"twenty": 2}  # the upgrade counts from the change
     clock.moment = clock.moment.replace(month=4, day=1)
     await scheduler.run_due_work(deps)
     clock.advance(timedelta(days=1))
@@ -146,3 +149,25 @@ async def test_expansion_and_contraction_count_from_the_new_price_invoiced(deps,
         renewed.new_mrr_cents,
         renewed.churned_mrr_cents,
     ) == (3000, 1000, 1000, 0, 0)
+
+
+async def test_a_new_period_bought_now_replaces_the_old_one_in_mrr(deps, clock):
+    """FULL_PERIOD: an upgrade from 10.00 on the 11th buys a whole new 20.00 month from
+    then. The old month's invoice is superseded there: 20.00 of MRR, not 30.00."""
+    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
+        await catalog.create_plan(
+            deps,
+            "root",
+            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
+        )
+    await policy_admin.set_plan_policy(
+        deps, policy_admin.SetPlanPolicy("ten", proration=Proration.FULL_PERIOD)
+    )
+    clock.moment = clock.moment.replace(month=3, day=1)
+    start = clock.now() + timedelta(hours=1)
+    await checkout.subscribe(deps, checkout.Subscribe("full", "ten", "pm_card_visa"))
+    clock.advance(timedelta(days=10))
+    await plan_changes.upgrade(deps, plan_changes.Upgrade("full", "twenty"))
+    clock.advance(timedelta(days=1))
+    found = await metrics(deps, start, None)
+    assert (found.mrr_cents, found.expansion_mrr_cents, found.paying) == (2000, 1000, 1)
