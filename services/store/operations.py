@@ -36,20 +36,26 @@ _PERIOD = """CASE p.interval
            WHEN 'YEAR' THEN make_interval(years => p.interval_count)
            WHEN 'WEEK' THEN make_interval(weeks => p.interval_count)
            ELSE make_interval(days => p.interval_count) END"""
-# A line stops counting where its invoice's time was credited back (`time_credited_at`:
-# a cancellation now, a pause, a plan change now), where its subscription began a new
-# period (a new period bought now) or where the subscription ended. An
-# upgrade's prorated charge counts at its plan's full monthly amount from the change:
-# scaled from the part of the period it charged to the whole period.
+# A line stops counting where its subscription ended (a cancellation now), where its
+# time moved over to an upgrade (`time_credited_at` with a PRORATION credit note) or
+# where its subscription began a new period (a new period bought now). An upgrade's
+# prorated charge counts at its plan's full monthly amount from the change: scaled from
+# the part of the period it charged to the whole period. (An immediate downgrade
+# credits the difference to the balance and bills the new plan from the renewal: its
+# old line counts until then.)
 # A paused subscription stays in MRR (Polar's definition; a pause is not churn): from
-# where its paid line stopped until the next change of its status (the resume, or an
-# end), at the monthly amount of the lines it paused with. Open pauses run past `to`
+# the end of the period it paused in until the next change of its status (the resume,
+# or an end), at the monthly amount of the lines it paused with. Open pauses run past `to`
 # ($2 + 1 day stands for "not over").
 _LINES = f"""
 paid AS (
   SELECT i.subscription_id AS sub, l.period_start AS ps, l.kind <> 'DISCOUNT' AS is_plan,
          l.plan_code AS plan, s.cancel_at_period_end AS leaving,
-         least(l.period_end, s.current_period_end, coalesce(i.time_credited_at, 'infinity'),
+         least(l.period_end, s.current_period_end,
+           -- its time moved over to an upgrade (the upgrade's line counts from there)
+           CASE WHEN i.time_credited_at IS NOT NULL AND EXISTS (SELECT 1 FROM credit_notes n
+               WHERE n.invoice_id = i.id AND n.kind = 'PRORATION' AND n.voided_at IS NULL)
+             THEN i.time_credited_at ELSE 'infinity' END,
            -- a new period begun before this one ended (a new period bought now)
            CASE WHEN l.period_start < s.current_period_start
              THEN s.current_period_start ELSE 'infinity' END) AS pe,
@@ -75,14 +81,14 @@ pauses AS (
 lines AS MATERIALIZED (
   SELECT sub, ps, is_plan, plan, leaving, pe, monthly FROM paid
   UNION ALL
-  SELECT z.sub, coalesce(i.time_credited_at, l.period_end), l.kind = 'SUBSCRIPTION',
-         l.plan_code, false, z.r, {_MONTHLY}
+  SELECT z.sub, greatest(l.period_end, z.p), l.kind = 'SUBSCRIPTION', l.plan_code, false,
+         z.r, {_MONTHLY}
   FROM pauses z
   JOIN invoices i ON i.subscription_id = z.sub AND i.status IN ('PAID', 'OPEN')
   JOIN invoice_lines l ON l.invoice_id = i.id AND l.kind IN ('SUBSCRIPTION', 'DISCOUNT')
     AND l.period_start <= z.p AND z.p < l.period_end
   JOIN plans p ON p.code = l.plan_code
-  WHERE z.r > coalesce(i.time_credited_at, l.period_end) AND z.r > $1
+  WHERE z.r > greatest(l.period_end, z.p) AND z.r > $1
 )"""
 
 # Movement and series in one statement over one pass of the range's lines.

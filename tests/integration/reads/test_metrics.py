@@ -10,7 +10,7 @@ from services.collection import scheduler
 from services.common.errors import DomainError, ErrorCode
 from services.pricing import catalog, policy_admin
 from services.pricing.periods import Interval
-from services.pricing.policy import Proration
+from services.pricing.policy import ChangeTiming, Proration
 from services.reads.metrics import metrics
 from services.subscriptions import checkout, interruptions, plan_changes
 from tests.integration.subscriptions.test_checkout import used_trial
@@ -171,3 +171,40 @@ async def test_a_new_period_bought_now_replaces_the_old_one_in_mrr(deps, clock):
     clock.advance(timedelta(days=1))
     found = await metrics(deps, start, None)
     assert (found.mrr_cents, found.expansion_mrr_cents, found.paying) == (2000, 1000, 1)
+
+
+async def test_an_immediate_downgrade_is_no_churn(deps, clock):
+    """A 20.00 subscriber downgrades now to 10.00 (IMMEDIATE, prorated: the difference
+    goes to the balance): still paying, no churn, nothing new; the old month counts
+    until the renewal bills 10.00, then 10.00 of contraction."""
+    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
+        await catalog.create_plan(
+            deps,
+            "root",
+            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
+        )
+    await policy_admin.set_plan_policy(
+        deps, policy_admin.SetPlanPolicy("twenty", downgrade_timing=ChangeTiming.IMMEDIATE)
+    )
+    clock.moment = clock.moment.replace(month=3, day=1)
+    start = clock.now() + timedelta(hours=1)
+    await checkout.subscribe(deps, checkout.Subscribe("dn", "twenty", "pm_card_visa"))
+    clock.advance(timedelta(days=10))
+    await plan_changes.downgrade(deps, plan_changes.Downgrade("dn", "ten"))
+    clock.advance(timedelta(days=1))
+    now = await metrics(deps, start, None)
+    assert (now.mrr_cents, now.churned_mrr_cents, now.new_mrr_cents, now.paying) == (
+        2000,
+        0,
+        0,
+        1,
+    )
+    clock.moment = clock.moment.replace(month=4, day=1)
+    await scheduler.run_due_work(deps)
+    clock.advance(timedelta(days=1))
+    renewed = await metrics(deps, start, None)
+    assert (renewed.mrr_cents, renewed.contraction_mrr_cents, renewed.churned_mrr_cents) == (
+        1000,
+        1000,
+        0,
+    )
