@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Dialog, Page, Route, async_playwright
 
 SCREENSHOTS = Path(__file__).resolve().parents[3] / ".artifacts" / "screenshots"
 
@@ -61,6 +61,18 @@ async def offline_page(browser: Browser, base_url: str) -> tuple[Page, list[str]
         ),
     )
     return page, refused
+
+
+def confirming(page: Page) -> list[str]:
+    """Accept every confirmation the page asks for; the list fills with their texts."""
+    asked: list[str] = []
+
+    async def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        await dialog.accept()
+
+    page.on("dialog", accept)
+    return asked
 
 
 async def screenshot(page: Page, name: str) -> Path:

@@ -11,7 +11,7 @@ from playwright.async_api import Page, expect
 
 from services.platform.auth import Role
 from tests.conftest import scalar
-from tests.e2e.browser.conftest import offline_page, screenshot
+from tests.e2e.browser.conftest import confirming, offline_page, screenshot
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
 from tests.e2e.websockets.test_live import relay, until_listening
 
@@ -278,13 +278,7 @@ async def test_a_refund_and_a_credit_from_the_console(browser, api, deps):
     paid = await api.gql(SUBSCRIBE, {"input": card}, user="payer")  # paid at once: 9.99
     assert paid["data"]["subscribe"]["payment"]["amountCents"] == 999
     page, refused = await offline_page(browser, base)
-    confirmations: list[str] = []
-
-    async def accept(dialog) -> None:  # type: ignore[no-untyped-def]
-        confirmations.append(dialog.message)
-        await dialog.accept()
-
-    page.on("dialog", accept)
+    confirmations = confirming(page)
     await signed_in(page, base, api.token("root", Role.ADMIN))
     await page.get_by_role("link", name="payer").first.click()
     await page.get_by_role("button", name="Refund…").click()

@@ -13,7 +13,7 @@ from playwright.async_api import expect
 
 from services.collection import scheduler
 from services.platform.auth import Role
-from tests.e2e.browser.conftest import offline_page, screenshot
+from tests.e2e.browser.conftest import confirming, offline_page, screenshot
 from tests.e2e.browser.test_console import signed_in
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
 
@@ -37,13 +37,7 @@ async def test_invoices_and_the_failed_payments_queue(browser, api, deps):
     await scheduler.run_due_work(dataclasses.replace(deps, clock=api.clock))  # 1 paid, 2 not
 
     page, refused = await offline_page(browser, base)
-    confirmations: list[str] = []
-
-    async def accept(dialog) -> None:  # type: ignore[no-untyped-def]
-        confirmations.append(dialog.message)
-        await dialog.accept()
-
-    page.on("dialog", accept)
+    confirmations = confirming(page)
     await signed_in(page, base, api.token("root", Role.ADMIN))
     await page.get_by_role("link", name="Invoices").click()
     rows = page.locator("#invoices-table tbody tr")
@@ -104,13 +98,7 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
     paid = await api.gql(SUBSCRIBE, {"input": card}, user="helped")  # ACTIVE, paid
     assert paid["data"]["subscribe"]["subscription"]["status"] == "ACTIVE"
     page, refused = await offline_page(browser, base)
-    confirmations: list[str] = []
-
-    async def accept(dialog) -> None:  # type: ignore[no-untyped-def]
-        confirmations.append(dialog.message)
-        await dialog.accept()
-
-    page.on("dialog", accept)
+    confirmations = confirming(page)
     await signed_in(page, base, api.token("support-1", Role.ADMIN))
     await expect(page.locator("#nav")).to_be_visible()
     current = paid["data"]["subscribe"]["subscription"]["id"]  # not the ended trial's row
@@ -164,7 +152,7 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
 async def test_coupons_codes_meters_and_quotas_from_the_console(browser, api):
     base = str(api.client.base_url).rstrip("/")
     page, refused = await offline_page(browser, base)
-    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    confirming(page)
     await signed_in(page, base, api.token("offers-admin", Role.ADMIN))
     await page.get_by_role("link", name="Coupons").click()
     coupon = page.locator("#coupon-form")

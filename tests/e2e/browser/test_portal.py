@@ -4,14 +4,13 @@ the new plan; the portal follows status changes live; invoices print."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from playwright.async_api import expect
 
 from services.platform.auth import Role
 from tests.conftest import scalar
-from tests.e2e.browser.conftest import offline_page, screenshot
+from tests.e2e.browser.conftest import confirming, offline_page, screenshot
 from tests.e2e.browser.test_console import signed_in
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
 
@@ -279,7 +278,7 @@ async def test_a_customer_out_of_units_buys_a_pack_from_the_usage_page(browser, 
     assert used["data"]["consumeQuota"] == {"allowed": True, "remaining": 0}
     base = str(api.client.base_url).rstrip("/")
     page, refused = await offline_page(browser, base)
-    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    confirming(page)
     await signed_in(page, base, api.token("ai"), path="/portal")
     packs = page.locator("#packs")
     await expect(page.get_by_role("heading", name="Out of units? Buy more")).to_be_visible()

@@ -90,15 +90,21 @@ async def test_mrr_is_the_normalized_price_as_of_the_service_clock(deps, clock):
     assert before.churn_rate is None and before.arpu_cents is None
 
 
+async def ten_and_twenty(deps) -> None:  # type: ignore[no-untyped-def]
+    """Two monthly plans without a trial: 10.00 and 20.00."""
+    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
+        await catalog.create_plan(
+            deps,
+            "root",
+            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
+        )
+
+
 async def test_a_paused_subscription_stays_in_mrr_and_is_not_churn(deps, clock):
     """Worked by hand: one 10.00 monthly subscriber pauses on day 10 for 60 days. Its
     paid month ends on day 30, then the pause runs: MRR stays 10.00 throughout, nothing
     is churned, and it is one paying subscription; once resumed, billing restarts."""
-    await catalog.create_plan(
-        deps,
-        "root",
-        catalog.CreatePlan("ten", "ten", 1000, "USD", Interval.MONTH, 70, trial_days=0),
-    )
+    await ten_and_twenty(deps)
     start = clock.now()
     await checkout.subscribe(deps, checkout.Subscribe("pia", "ten", "pm_card_visa"))
     clock.advance(timedelta(days=10))
@@ -121,12 +127,7 @@ async def test_an_upgrade_expands_mrr_from_the_change_a_downgrade_when_it_applie
     end (the default policy): MRR 40.00 now, 10.00 of it expansion. At April's renewals
     the downgrade takes effect: MRR 30.00, 10.00 expansion and 10.00 contraction since
     March 1st, nobody new and nobody churned."""
-    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
-        await catalog.create_plan(
-            deps,
-            "root",
-            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
-        )
+    await ten_and_twenty(deps)
     clock.moment = clock.moment.replace(month=3, day=1)
     start = clock.now() + timedelta(hours=1)
     await checkout.subscribe(deps, checkout.Subscribe("up", "ten", "pm_card_visa"))
@@ -154,12 +155,7 @@ async def test_an_upgrade_expands_mrr_from_the_change_a_downgrade_when_it_applie
 async def test_a_new_period_bought_now_replaces_the_old_one_in_mrr(deps, clock):
     """FULL_PERIOD: an upgrade from 10.00 on the 11th buys a whole new 20.00 month from
     then. The old month's invoice is superseded there: 20.00 of MRR, not 30.00."""
-    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
-        await catalog.create_plan(
-            deps,
-            "root",
-            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
-        )
+    await ten_and_twenty(deps)
     await policy_admin.set_plan_policy(
         deps, policy_admin.SetPlanPolicy("ten", proration=Proration.FULL_PERIOD)
     )
@@ -177,12 +173,7 @@ async def test_an_immediate_downgrade_is_no_churn(deps, clock):
     """A 20.00 subscriber downgrades now to 10.00 (IMMEDIATE, prorated: the difference
     goes to the balance): still paying, no churn, nothing new; the old month counts
     until the renewal bills 10.00, then 10.00 of contraction."""
-    for code, price, rank in (("ten", 1000, 70), ("twenty", 2000, 71)):
-        await catalog.create_plan(
-            deps,
-            "root",
-            catalog.CreatePlan(code, code, price, "USD", Interval.MONTH, rank, trial_days=0),
-        )
+    await ten_and_twenty(deps)
     await policy_admin.set_plan_policy(
         deps, policy_admin.SetPlanPolicy("twenty", downgrade_timing=ChangeTiming.IMMEDIATE)
     )
