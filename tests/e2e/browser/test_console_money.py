@@ -140,11 +140,17 @@ async def test_support_acts_for_a_customer_with_a_reason_and_a_preview(browser, 
     await act.get_by_label("Reason").fill("changed their mind")
     await act.get_by_role("button", name="Apply").click()
     await expect(page.locator("#detail-status")).to_have_text("ACTIVE")
+    await act.get_by_label("Action").select_option("cancel_now")
+    await act.get_by_label("Reason").fill("fraud")
+    await act.get_by_role("button", name="Apply").click()
+    await expect(page.locator("#detail-status")).to_have_text("CANCELED")
+    await expect(page.locator("#act-section")).to_contain_text("Nothing can be changed")
     assert confirmations == [
         "Change plan to ad-free for helped? Reason: asked by phone",
         "Apply promotion code SORRY10 for helped? Reason: outage last week",
         "Cancel at period end for helped? Reason: moving abroad",
         "Resume for helped? Reason: changed their mind",
+        "Cancel now for helped? Reason: fraud",
     ]
     assert refused == []
 

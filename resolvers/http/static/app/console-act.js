@@ -21,7 +21,12 @@ const ALLOWED = {
 };
 
 export async function actForCustomer(section, userId, status, planCode, redraw) {
-  const offered = ALLOWED[status] || [];
+  let offered = ALLOWED[status] || [];
+  if (status === "CANCELED") {
+    // Only a cancellation at period end can be taken back; one made now has ended it.
+    const cancelled = (await gql("query($u: String!) { adminSubscriptions(filter: {userId: $u, status: CANCELED}, first: 20) { nodes { cancelAtPeriodEnd } } }", { u: userId })).adminSubscriptions.nodes;
+    if (!cancelled.some((s) => s.cancelAtPeriodEnd)) offered = [];
+  }
   if (!offered.length) {
     section.innerHTML = '<h2>Act for the customer</h2><p class="muted">Nothing can be changed for them in this state.</p>';
     return;
