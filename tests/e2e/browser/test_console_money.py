@@ -16,6 +16,7 @@ from services.platform.auth import Role
 from tests.e2e.browser.conftest import confirming, offline_page, screenshot
 from tests.e2e.browser.test_console import signed_in
 from tests.e2e.graphql.test_graphql_customer import SUBSCRIBE
+from tests.e2e.graphql.test_test_clocks_api import clocks_on  # noqa: F401  (fixture)
 
 ADD_CARD = """mutation { addPaymentMethod(input: {paymentMethodId: "pm_card_visa", makeDefault: true})
   { errors { code } } }"""
@@ -214,4 +215,41 @@ async def test_coupons_codes_meters_and_quotas_from_the_console(browser, api):
         {"meterKey": "ai.calls", "includedUnits": 100, "hardLimit": False}
     ]
     await screenshot(page, "console-meters")
+    assert refused == []
+
+
+async def test_test_clocks_per_customer_from_the_console(browser, api, clocks_on):  # noqa: F811
+    base = str(api.client.base_url).rstrip("/")
+    page, refused = await offline_page(browser, base)
+    confirmations = confirming(page)
+    await signed_in(page, base, api.token("clocks-admin", Role.ADMIN))
+    await page.get_by_role("link", name="Test clocks").click()
+    new = page.locator("#clock-form")
+    await new.get_by_label("Name").fill("qa run")
+    await new.get_by_label("Frozen at (UTC)").fill("2027-01-01T09:00")
+    await new.get_by_role("button", name="Create clock").click()
+    await expect(page.locator("#clocks-result")).to_have_text("Clock qa run created.")
+    attach = page.locator("#attach-form")
+    await attach.get_by_label("Customer (before their first subscription)").fill("ticked")
+    await attach.get_by_role("button", name="Attach").click()
+    await expect(page.locator("#clocks-result")).to_have_text("ticked is on qa run.")
+    started = await api.gql(
+        SUBSCRIBE,
+        {"input": {"planCode": "premium", "paymentMethodId": "pm_card_visa"}},
+        user="ticked",
+    )
+    assert started["data"]["subscribe"]["errors"] == []
+    on_clock = await api.gql("{ mySubscription { trialStart } }", user="ticked")
+    assert on_clock["data"]["mySubscription"]["trialStart"].startswith("2027-01-01")
+    await page.get_by_label("Advance qa run to").fill("2027-01-20T09:00")
+    await page.get_by_role("button", name="Advance", exact=True).click()
+    await expect(page.locator("#clocks-result")).to_contain_text("2 pieces of due work applied")
+    mine = await api.gql("{ mySubscription { status } }", user="ticked")
+    assert mine["data"]["mySubscription"]["status"] == "ACTIVE"  # converted on the clock
+    await screenshot(page, "console-test-clocks")
+    await page.get_by_role("button", name="Delete").click()
+    await expect(page.locator("#clocks-result")).to_have_text("qa run deleted with 1 customer(s).")
+    assert confirmations == ["Delete qa run and every row of its customers?"]
+    gone = await api.gql("{ mySubscription { status } }", user="ticked")
+    assert gone["data"]["mySubscription"] is None
     assert refused == []

@@ -55,6 +55,7 @@ function route() {
   const failed = async () => (await import("/static/app/console-invoices.js")).failedPage(view);
   const coupons = async () => (await import("/static/app/console-offers.js")).couponsPage(view);
   const meters = async () => (await import("/static/app/console-offers.js")).metersPage(view);
+  const clock = async () => (await import("/static/app/console-clocks.js")).clocksPage(view);
   const handlers = { subscriptions, subscription, plans, coupons, meters, invoices, failed, events, webhooks, feed: feedPage, metrics, clock, signout };
   const ticket = pages.next();
   loading();
@@ -287,30 +288,6 @@ function actions(status) {
   if (status === "SUSPENDED") return '<button id="reinstate" class="secondary">Reinstate</button>';
   if (["TRIALING", "ACTIVE", "PAST_DUE", "PAUSED"].includes(status)) return '<button id="suspend" class="danger">Suspend</button>';
   return '<span class="muted">No admin action applies to this state.</span>';
-}
-
-// --- test clock ----------------------------------------------------------------
-
-async function clock() {
-  let now;
-  try {
-    now = (await pages.load("{ testClock { now } }")).testClock.now;
-  } catch (error) {
-    if (error instanceof Stale) throw error;
-    view.innerHTML = `<section><h2>Test clock</h2><p>${escape(error.message)}</p></section>`;
-    return;
-  }
-  view.innerHTML = `<section><h2>Test clock</h2><p>The service's time: <b id="clock-now">${when(now)}</b></p>
-    <form id="advance" class="inline"><label>Advance by days <input name="days" type="number" min="1" value="1"></label><button type="submit">Advance and run due work</button></form></section>`;
-  const form = document.getElementById("advance");
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    busy(form.querySelector("button"), async () => {
-      const seconds = Number(new FormData(form).get("days")) * 86400;
-      const result = checked((await gql("mutation($s: Int!) { advanceTestClock(input: {seconds: $s}) { testClock { now applied } errors { code field message } } }", { s: seconds })).advanceTestClock);
-      document.getElementById("clock-now").textContent = `${when(result.testClock.now)} (${result.testClock.applied} pieces of due work applied: renewals, retries, expiries, reminders)`;
-    });
-  });
 }
 
 start();
