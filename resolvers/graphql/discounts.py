@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 import strawberry
 
 from resolvers.graphql import mapping
+from resolvers.graphql.mutations import acting_for
 from schema import money_types, types
 from schema.admin_inputs import ApplyPromotionCodeForInput
 from schema.inputs import (
@@ -18,7 +19,6 @@ from schema.inputs import (
     CreatePromotionCodeInput,
 )
 from schema.permissions import Info
-from services.clocks import control as clocks
 from services.common.errors import DomainError
 from services.discounts import coupons, redemption
 from services.platform.deps import Deps
@@ -123,12 +123,11 @@ async def apply_promotion_code_for(
     info: Info, input: ApplyPromotionCodeForInput
 ) -> types.SubscriptionPayload:
     try:
-        acting = ActingFor.checked(info.context.user().user_id, input.user_id, input.reason)
+        acting, deps = await acting_for(info, input.user_id, input.reason)
     except DomainError as error:
         return types.SubscriptionPayload(
             subscription=None, payment=None, errors=[mapping.user_error(error)]
         )
-    deps = await clocks.deps_for(info.context.deps, input.user_id)  # a clocked customer
     return await _applied(deps, input.user_id, input.code, acting)
 
 

@@ -285,7 +285,7 @@ async def advance_test_clock(info: Info, input: AdvanceTestClockInput) -> types.
     return types.TestClockPayload(test_clock=clock, errors=[])
 
 
-async def _acting_for(info: Info, user_id: str, reason: str) -> tuple[ActingFor, Deps]:
+async def acting_for(info: Info, user_id: str, reason: str) -> tuple[ActingFor, Deps]:
     """The admin acting, with their reason, and the customer's time (their test clock)."""
     acting = ActingFor.checked(info.context.user().user_id, user_id, reason)
     return acting, await clocks.deps_for(info.context.deps, user_id)
@@ -295,7 +295,7 @@ async def cancel_subscription_for(
     info: Info, input: CancelSubscriptionForInput
 ) -> types.SubscriptionPayload:
     async def act() -> SubscriptionView:
-        acting, deps = await _acting_for(info, input.user_id, input.reason)
+        acting, deps = await acting_for(info, input.user_id, input.reason)
         cancel = interruptions.CancelSubscription(input.user_id, input.at_period_end, acting.reason)
         return await interruptions.cancel(deps, cancel, actor=acting.admin_id)
 
@@ -306,7 +306,7 @@ async def pause_subscription_for(
     info: Info, input: PauseSubscriptionForInput
 ) -> types.SubscriptionPayload:
     async def act() -> SubscriptionView:
-        acting, deps = await _acting_for(info, input.user_id, input.reason)
+        acting, deps = await acting_for(info, input.user_id, input.reason)
         return await interruptions.pause(deps, input.user_id, input.resumes_at, acting)
 
     return await _changed(act())
@@ -316,7 +316,7 @@ async def resume_subscription_for(
     info: Info, input: ResumeSubscriptionForInput
 ) -> types.SubscriptionPayload:
     async def act() -> SubscriptionView:
-        acting, deps = await _acting_for(info, input.user_id, input.reason)
+        acting, deps = await acting_for(info, input.user_id, input.reason)
         return await interruptions.resume(deps, input.user_id, acting)
 
     return await _changed(act())
@@ -324,7 +324,7 @@ async def resume_subscription_for(
 
 async def change_plan_for(info: Info, input: ChangePlanForInput) -> types.SubscriptionPayload:
     async def act() -> ChargeOutcomeResult:
-        acting, deps = await _acting_for(info, input.user_id, input.reason)
+        acting, deps = await acting_for(info, input.user_id, input.reason)
         return await plan_changes.change_for(deps, acting, input.user_id, input.plan_code)
 
     return await _charged(act())

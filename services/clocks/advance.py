@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import text
 
 from services.clocks.control import ADVANCING, TestClockView, clock_id_of, enabled, view
-from services.collection.scheduler import run_due_work
+from services.collection.test_clock import MAX_ADVANCE, step_through
 from services.common.errors import DomainError, ErrorCode
-from services.platform.clock import FrozenClock
 from services.platform.deps import Deps
 from services.store.operations import DueScope
 
-MAX_ADVANCE = timedelta(days=3 * 366)
 WAIT_FOR_OTHER = 0.2  # seconds between looks at a clock another process advances
 
 
@@ -83,24 +80,21 @@ async def run(deps: Deps, clock_id: uuid.UUID, *, wait: bool) -> int:
 
 
 async def _steps(deps: Deps, clock_id: uuid.UUID) -> int:
-    scope = DueScope(clocks_on=True, clock_id=clock_id)
-    applied, ran_at = 0, None
-    while True:
+    """Under the clock's advisory lock: nobody else moves or deletes it meanwhile."""
+    async with deps.uow() as uow:
+        clock = await uow.clocks.get(clock_id)
+    if clock is None or clock.advancing_to is None:
+        return 0  # finished by another process before this one took the lock
+    target = clock.advancing_to
+
+    async def moved(to: datetime) -> None:  # stored before the step's work: a restart resumes
         async with deps.uow() as uow:
-            clock = await uow.clocks.get(clock_id)
-            if clock is None or clock.advancing_to is None:
-                return applied  # deleted meanwhile, or finished by another process
-            now, target = clock.now, clock.advancing_to
-            # Work stuck at `now` (a charge still processing) must not hold the clock.
-            due = await uow.subscriptions.next_due_at(scope, now if ran_at == now else None)
-            step_to = target if due is None or due >= target else max(due, now)
-            if step_to != now:
-                await uow.clocks.move(clock_id, step_to, target)
-                await uow.commit()
-        applied += await run_due_work(replace(deps, clock=FrozenClock(step_to)), scope=scope)
-        ran_at = step_to
-        if step_to >= target:
-            async with deps.uow() as uow:
-                await uow.clocks.move(clock_id, target, None)
-                await uow.commit()
-            return applied
+            await uow.clocks.move(clock_id, to, target)
+            await uow.commit()
+
+    scope = DueScope(clocks_on=True, clock_id=clock_id)
+    applied = await step_through(deps, scope, clock.now, target, moved)
+    async with deps.uow() as uow:
+        await uow.clocks.move(clock_id, target, None)
+        await uow.commit()
+    return applied

@@ -18,6 +18,7 @@ from services.common.text import check_text
 from services.platform.auth import check_user_id
 from services.platform.clock import FrozenClock
 from services.platform.deps import Deps
+from services.platform.uow import UnitOfWork
 
 
 class ClockStatus(StrEnum):
@@ -64,22 +65,33 @@ async def create(deps: Deps, name: str, frozen_at: datetime) -> TestClockView:
     return TestClockView(clock.id, name, frozen_at, READY, [])
 
 
-async def views(deps: Deps, clock_ids: list[uuid.UUID] | None = None) -> list[TestClockView]:
-    """Every clock (or those of `clock_ids`), oldest first, with its customers."""
+async def views(deps: Deps) -> list[TestClockView]:
+    """Every clock, oldest first, with its customers."""
     enabled(deps)
     async with deps.uow() as uow:
-        clocks = [c for c in await uow.clocks.all() if clock_ids is None or c.id in clock_ids]
+        clocks = await uow.clocks.all()
         customers = await uow.clocks.customers([clock.id for clock in clocks])
-    return [
-        TestClockView(c.id, c.name, c.now, ClockStatus(c.status), customers[c.id]) for c in clocks
-    ]
+    return [_view(c, customers[c.id]) for c in clocks]
 
 
 async def view(deps: Deps, clock_id: uuid.UUID, applied: int = 0) -> TestClockView:
-    found = await views(deps, [clock_id])
-    if not found:
+    enabled(deps)
+    async with deps.uow() as uow:
+        clock = await _require(uow, clock_id)
+        customers = await uow.clocks.customers([clock_id])
+    return _view(clock, customers[clock_id], applied)
+
+
+def _view(clock: TestClock, customers: list[str], applied: int = 0) -> TestClockView:
+    status = ClockStatus(clock.status)
+    return TestClockView(clock.id, clock.name, clock.now, status, customers, applied)
+
+
+async def _require(uow: UnitOfWork, clock_id: uuid.UUID, *, lock: bool = False) -> TestClock:
+    clock = await uow.clocks.get(clock_id, lock=lock)
+    if clock is None:
         raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
-    return replace(found[0], applied=applied)
+    return clock
 
 
 async def attach(deps: Deps, user_id: str, test_clock_id: str) -> TestClockView:
@@ -90,9 +102,7 @@ async def attach(deps: Deps, user_id: str, test_clock_id: str) -> TestClockView:
     check_user_id(user_id)
     async with deps.uow() as uow:
         await uow.subscriptions.lock_user(user_id)  # against a subscribe meanwhile
-        clock = await uow.clocks.get(clock_id, lock=True)
-        if clock is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
+        await _require(uow, clock_id, lock=True)
         if await uow.clocks.clock_of(user_id) is not None:
             raise DomainError(
                 ErrorCode.INVALID_TRANSITION, "the customer is on a test clock already", "userId"
@@ -111,18 +121,18 @@ async def attach(deps: Deps, user_id: str, test_clock_id: str) -> TestClockView:
 async def delete(deps: Deps, test_clock_id: str) -> TestClockView:
     """Remove the clock and every row of its customers (subscriptions, invoices,
     payments, credit, usage, their events), nothing else; answers what was removed."""
+    enabled(deps)
     clock_id = clock_id_of(test_clock_id)
-    removed = await view(deps, clock_id)
     async with deps.uow() as uow:
-        clock = await uow.clocks.get(clock_id, lock=True)
-        if clock is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "no such test clock", "testClockId")
+        # Its customers read under the clock's lock, which an attach takes too.
+        clock = await _require(uow, clock_id, lock=True)
         if clock.status == ADVANCING:  # its step in flight writes rows of its customers
             raise DomainError(
                 ErrorCode.INVALID_TRANSITION,
                 "the clock is advancing: delete it once it is READY",
                 "testClockId",
             )
+        removed = _view(clock, (await uow.clocks.customers([clock_id]))[clock_id])
         await uow.clocks.delete(clock_id, removed.customers, deps.clock.now())
         await uow.commit()
     if deps.cache is not None:

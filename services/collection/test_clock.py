@@ -8,13 +8,14 @@ up the time the rows were written at instead of going back to today."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.collection.scheduler import run_due_work
 from services.common.errors import DomainError, ErrorCode
-from services.platform.clock import OffsetClock
+from services.platform.clock import FrozenClock, OffsetClock
 from services.platform.deps import Deps
 from services.store.operations import DueScope
 
@@ -52,19 +53,40 @@ async def advance(deps: Deps, seconds: int) -> TestClockView:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "seconds must be positive and at most 3 years", "seconds"
         )
-    target = clock.now() + timedelta(seconds=seconds)
-    applied = 0
+    start = clock.now()
+
+    async def moved(to: datetime) -> None:
+        clock.advance(to - clock.now())
+
+    scope = DueScope(deps.settings.test_clock)  # everyone not on a clock of their own
+    applied = await step_through(deps, scope, start, start + timedelta(seconds=seconds), moved)
+    await _save_offset(deps)
+    return TestClockView(clock.now(), applied)
+
+
+async def step_through(
+    deps: Deps,
+    scope: DueScope,
+    now: datetime,
+    target: datetime,
+    moved: Callable[[datetime], Awaitable[None]],
+) -> int:
+    """Run `scope`'s due work at each moment it falls due from `now` up to `target`, in
+    order, telling `moved` of each new moment before its work; returns how many
+    subscriptions were acted on. (The service's clock and the clocks per customer.)"""
+    applied, ran_at = 0, None
     while True:
         async with deps.uow() as uow:
-            due = await uow.subscriptions.next_due_at(DueScope(deps.settings.test_clock))
-        now = clock.now()
-        step_to = due if due is not None and now < due < target else target
-        if step_to > now:
-            clock.advance(step_to - now)
-        applied += await run_due_work(deps)
-        if step_to >= target:
-            await _save_offset(deps)
-            return TestClockView(clock.now(), applied)
+            # Work stuck at `now` (a charge still processing) must not hold the clock.
+            due = await uow.subscriptions.next_due_at(scope, now if ran_at == now else None)
+        step_to = target if due is None or due >= target else max(due, now)
+        if step_to != now:
+            await moved(step_to)
+            now = step_to
+        applied += await run_due_work(replace(deps, clock=FrozenClock(now)), scope=scope)
+        ran_at = now
+        if now >= target:
+            return applied
 
 
 async def restore_offset(deps: Deps) -> None:
