@@ -55,6 +55,7 @@ from services.platform.deps import Deps
 from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.platform.rate_limits import RateLimiter
 from services.store.db import close_read_pools, make_engine, make_session_factory
+from services.usage.group_commit import group_commit
 
 log = logging.getLogger("subscription-service")
 
@@ -172,6 +173,8 @@ def create_app(
         live=live,
         quota_pushes=QuotaPushes(live),
     )
+    if settings.usage_group_commit:
+        deps.usage_commits = group_commit(deps)
     verifier = TokenVerifier(settings)
     limiter = RateLimiter(settings)
     documents = document_cache(settings)

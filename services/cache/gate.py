@@ -31,6 +31,23 @@ local quantity = tonumber(ARGV[1])
 if used + quantity > tonumber(ARGV[2]) then return {0, used} end
 return {1, redis.call('INCRBY', KEYS[1], quantity)}
 """
+# The same for many counters at once, in order: KEYS the counters, ARGV quantity and
+# limit of each; the answers flattened ({status, used} each).
+TAKE_MANY = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local used = redis.call('GET', key)
+  local quantity, limit = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  if not used then
+    out[#out + 1] = -1; out[#out + 1] = 0
+  elseif tonumber(used) + quantity > limit then
+    out[#out + 1] = 0; out[#out + 1] = tonumber(used)
+  else
+    out[#out + 1] = 1; out[#out + 1] = redis.call('INCRBY', key, quantity)
+  end
+end
+return out
+"""
 # A give-back for a key that expired meanwhile must not create one without a TTL.
 GIVE_BACK = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
@@ -50,6 +67,7 @@ class QuotaGate:
         self.prefix = prefix
         self.cool_off_seconds = cool_off_seconds
         self._take = redis.register_script(TAKE)
+        self._take_many = redis.register_script(TAKE_MANY)
         self._give_back = redis.register_script(GIVE_BACK)
         self._skip_until = 0.0
 
@@ -82,6 +100,44 @@ class QuotaGate:
             self._trip(error)
             return None
         return Verdict(status == 1, int(used))
+
+    async def take_many(
+        self,
+        takes: list[tuple[str, int, int]],
+        used_now: Callable[[list[str]], Awaitable[list[int]]],
+    ) -> list[Verdict | None]:
+        """`take` for each (key, quantity, limit), in order, in one round trip (two when
+        counters must be rebuilt first: `used_now(keys)` reads them from PostgreSQL)."""
+        if self.degraded or not takes:
+            return [None] * len(takes)
+        try:
+            verdicts = await self._takes(takes)
+        except (RedisError, OSError) as error:
+            self._trip(error)
+            return [None] * len(takes)
+        again = [i for i, verdict in enumerate(verdicts) if verdict is None]
+        if again:  # what was taken stands; the rest waits for its counters' rebuild
+            missing = sorted({takes[i][0] for i in again})
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for key, used in zip(missing, await used_now(missing), strict=True):
+                        pipe.set(key, used, nx=True, ex=KEY_TTL_SECONDS)
+                    await pipe.execute()
+                for i, verdict in zip(
+                    again, await self._takes([takes[i] for i in again]), strict=True
+                ):
+                    verdicts[i] = verdict
+            except (RedisError, OSError) as error:
+                self._trip(error)
+        return verdicts
+
+    async def _takes(self, takes: list[tuple[str, int, int]]) -> list[Verdict | None]:
+        args = [number for _, quantity, limit in takes for number in (quantity, limit)]
+        flat = await self._take_many(keys=[key for key, _, _ in takes], args=args)
+        return [
+            None if status == -1 else Verdict(status == 1, int(used))
+            for status, used in zip(flat[::2], flat[1::2], strict=True)
+        ]
 
     async def give_back(self, key: str, quantity: int) -> None:
         """Undo a take whose count did not happen in PostgreSQL."""

@@ -8,7 +8,7 @@ scheduler at real time leaves them to their clock's advance."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -146,4 +146,4 @@ async def deps_for(deps: Deps, user_id: str | None) -> Deps:
         return deps
     async with deps.uow() as uow:
         clock = await uow.clocks.clock_of(user_id)
-    return deps if clock is None else replace(deps, clock=FrozenClock(clock.now))
+    return deps if clock is None else deps.at(FrozenClock(clock.now))

@@ -9,7 +9,7 @@ up the time the rows were written at instead of going back to today."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -83,7 +83,7 @@ async def step_through(
         if step_to != now:
             await moved(step_to)
             now = step_to
-        applied += await run_due_work(replace(deps, clock=FrozenClock(now)), scope=scope)
+        applied += await run_due_work(deps.at(FrozenClock(now)), scope=scope)
         ran_at = now
         if now >= target:
             return applied

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     # instead of falling back to PostgreSQL.
     redis_max_connections: int = Field(default=200, ge=1)
     access_cache: bool = True  # off: every entitlement read goes to PostgreSQL
+    # Single consumeQuota / recordUsage calls that arrive together share one transaction
+    # (docs/usage.md): at most this many, joined within this wait (0: those that arrive
+    # while the batch ahead commits, no timer).
+    usage_group_commit: bool = True
+    usage_group_max_calls: int = Field(default=256, ge=1, le=5000)
+    usage_group_wait_ms: float = Field(default=0.0, ge=0, le=50)
     # An immediate cancellation of a paid period credits its unused time to the balance.
     credit_unused_time: bool = True
     # How far ahead a plan's price change must be when it moves existing subscribers.

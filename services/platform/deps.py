@@ -5,12 +5,14 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.cache.access_cache import AccessCache
 from services.cache.gate import QuotaGate
+from services.common.group_commit import GroupCommit
 from services.gateway.base import PaymentGateway
 from services.messaging.events import CATALOG_EVENTS, DomainEvent
 from services.messaging.live import LiveFeed, QuotaPushes
@@ -32,6 +34,9 @@ class Deps:
     inbox: InboxEntry | None = None
     live: LiveFeed | None = None  # pushes to websocket clients outside the outbox (quotas)
     quota_pushes: QuotaPushes | None = None  # quota changes, coalesced before the feed
+    # Single usage calls sharing transactions (services/usage/group_commit.py); only at
+    # the service's own time and outside a consumed message's inbox entry.
+    usage_commits: GroupCommit[Any, Any] | None = None
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(
@@ -70,4 +75,8 @@ class Deps:
 
     def applying(self, inbox: InboxEntry) -> Deps:
         """These deps, with every unit of work recording `inbox` as applied (once)."""
-        return replace(self, inbox=inbox)
+        return replace(self, inbox=inbox, usage_commits=None)
+
+    def at(self, clock: Clock) -> Deps:
+        """These deps at another clock's time (a test clock): their calls commit alone."""
+        return replace(self, clock=clock, usage_commits=None)

@@ -89,8 +89,8 @@ class UsageRepository:
         return {(r["user_id"], r["event_id"]) for r in found}
 
     async def add_answered_events(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Record counted events with their answers, one statement; how many were new
-        (fewer than given: a concurrent twin recorded one first)."""
+        """Record events with their answers (counted or refused), one statement; how
+        many were new (fewer than given: a twin was recorded first)."""
         if not rows:
             return 0
         status = await (await session_driver(self.session)).execute(
@@ -104,14 +104,18 @@ class UsageRepository:
             [r["period_start"] for r in rows],
             [r["occurred_at"] for r in rows],
             rows[0]["recorded_at"],
+            [r["counted"] for r in rows],
         )
         return int(status.split()[-1])
 
     async def add_to_counters(
-        self, sums: Sequence[tuple[str, uuid.UUID, datetime, datetime, int]]
+        self, sums: Sequence[tuple[str, uuid.UUID, datetime, datetime, int, int | None]]
     ) -> dict[tuple[str, uuid.UUID, datetime], int]:
-        """Add each (user, meter, period start, period end, quantity) to its counter, no
-        limit: one statement; the counters' values after, by (user, meter, start)."""
+        """Add each (user, meter, period start, period end, quantity, limit) to its
+        counter, one statement; the counters' values after, by (user, meter, start). A
+        sum that would take its counter past its limit (None: none) is not added, and
+        its counter is missing from the answer. The rows are locked in key order, so
+        two batches sharing counters wait for each other instead of deadlocking."""
         if not sums:
             return {}
         columns = list(zip(*sums, strict=True))
@@ -319,21 +323,43 @@ KNOWN_EVENTS_SQL = """
 SELECT e.user_id, e.event_id FROM usage_events e
 JOIN unnest($1::text[], $2::text[]) AS k(u, i) ON e.user_id = k.u AND e.event_id = k.i
 """
-# Counted events written once, answers included (the counters went first).
+# Events written once, answers included (the counters went first).
 ADD_ANSWERED_EVENTS_SQL = """
 INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
                           answer, period_start, occurred_at, recorded_at)
-SELECT u, e, m, q, h, true, a, p, o, $9
+SELECT u, e, m, q, h, c, a, p, o, $9
 FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::jsonb[],
-            $7::timestamptz[], $8::timestamptz[]) AS t(u, e, m, q, h, a, p, o)
+            $7::timestamptz[], $8::timestamptz[], $10::bool[]) AS t(u, e, m, q, h, a, p, o, c)
 ON CONFLICT DO NOTHING
 """
+# A new counter is not checked against its limit here: the caller never sends a sum
+# larger than its limit.
 ADD_TO_COUNTERS_SQL = """
+WITH sums AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
+                       $5::bigint[], $6::bigint[]) AS t(u, m, s, e, q, l)
+)
 INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
-SELECT u, m, s, e, q, 0
-FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
-     AS t(u, m, s, e, q)
+SELECT u, m, s, e, q, 0 FROM sums ORDER BY u, m, s
 ON CONFLICT (user_id, meter_id, period_start)
 DO UPDATE SET used = usage_counters.used + excluded.used
+WHERE usage_counters.used + excluded.used <= coalesce(
+  (SELECT l FROM sums WHERE sums.u = excluded.user_id AND sums.m = excluded.meter_id
+                        AND sums.s = excluded.period_start),
+  9223372036854775807)
 RETURNING user_id, meter_id, period_start, used
 """
+USED_MANY_SQL = """
+SELECT k.i, coalesce(c.used, 0) AS used
+FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) WITH ORDINALITY AS k(u, m, s, i)
+LEFT JOIN usage_counters c ON c.user_id = k.u AND c.meter_id = k.m AND c.period_start = k.s
+ORDER BY k.i
+"""
+
+
+async def used_many(
+    connection: asyncpg.Connection, counters: Sequence[tuple[str, uuid.UUID, datetime]]
+) -> list[int]:
+    """Each (user, meter, period start) counter's value, in order (0: none yet)."""
+    columns = [list(column) for column in zip(*counters, strict=True)] or [[], [], []]
+    return [int(row["used"]) for row in await connection.fetch(USED_MANY_SQL, *columns)]

@@ -8,6 +8,7 @@ then counted with the counter row locked while packs are drawn."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from services.cache.gate import QuotaGate
 from services.common.errors import DomainError, ErrorCode
 from services.messaging import events
 from services.messaging.events import DomainEvent
+from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.usage import USED_SQL, claim_refused, count_and_claim
@@ -32,6 +34,8 @@ from services.usage.rules import (
     thresholds_crossed,
 )
 from services.usage.standing import Allowance
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -291,3 +295,16 @@ async def _count_locked(
     record_thresholds(uow, event, terms, used, draw.used, allowance.period, now)
     left = remaining(terms, draw.used, draw.pack_units, sum(lefts) - draw.drawn)
     return QuotaDecision(True, left, resets_at, None, draw.used)
+
+
+async def push(deps: Deps, changes: list[QuotaChange]) -> None:
+    """Best effort, after the commit: the clients' remaining units, live."""
+    if deps.quota_pushes is not None:
+        for change in changes:
+            deps.quota_pushes.offer(change)
+        return
+    if deps.live is not None and changes:
+        try:
+            await deps.live.publish([change.message() for change in changes])
+        except Exception:
+            log.warning("could not push %d quota changes", len(changes), exc_info=True)

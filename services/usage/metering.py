@@ -22,7 +22,8 @@ from services.platform.deps import Deps
 from services.reads.queries import snapshot_of
 from services.store.usage import Overage
 from services.usage.counting import QuotaDecision as QuotaDecision
-from services.usage.counting import UsageEvent, count_fast, count_full
+from services.usage.counting import UsageEvent, count_fast, count_full, push
+from services.usage.group_commit import Call
 from services.usage.rules import Refusal, check_quantity, overage_line, overage_units, remaining
 from services.usage.standing import Allowance, allowance
 
@@ -118,9 +119,15 @@ async def _count(
         value,
         deps.clock.now(),
     )
-    if found.simple:
+    decision = None
+    if found.simple and deps.usage_commits is not None:
+        answer = await deps.usage_commits.submit(Call(event, found))
+        if isinstance(answer, DomainError):
+            raise answer
+        decision = answer
+    if decision is None and found.simple:
         decision = await count_fast(deps, deps.quota_gate, event, found)
-    else:
+    elif decision is None:
         decision = await count_full(deps, event, found)
     if decision.allowed:
         await push(
@@ -132,19 +139,6 @@ async def _count(
             ],
         )
     return decision
-
-
-async def push(deps: Deps, changes: list[QuotaChange]) -> None:
-    """Best effort, after the commit: the clients' remaining units, live."""
-    if deps.quota_pushes is not None:
-        for change in changes:
-            deps.quota_pushes.offer(change)
-        return
-    if deps.live is not None and changes:
-        try:
-            await deps.live.publish([change.message() for change in changes])
-        except Exception:
-            log.warning("could not push %d quota changes", len(changes), exc_info=True)
 
 
 async def consume_quota(deps: Deps, cmd: ConsumeQuota) -> QuotaDecision:

@@ -15,6 +15,7 @@ from services.cache.access_cache import AccessCache, RedisStore
 from services.cache.gate import QuotaGate
 from services.subscriptions import checkout
 from services.usage import metering, meters
+from services.usage.group_commit import group_commit
 from services.usage.rules import Aggregation
 from tests.conftest import scalar
 from tests.redis_server import RedisServer
@@ -30,8 +31,8 @@ async def redis_server() -> AsyncIterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture
-async def gated(deps, redis_server):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["alone", "grouped"])
+async def gated(deps, redis_server, request):  # type: ignore[no-untyped-def]
     redis = build_redis(  # the service's own client, with loose timeouts for a busy CI
         deps.settings.model_copy(update={"redis_url": redis_server.url, "redis_timeout_seconds": 5})
     )
@@ -39,6 +40,8 @@ async def gated(deps, redis_server):  # type: ignore[no-untyped-def]
     gate = QuotaGate(redis, PREFIX, cool_off_seconds=0.2)
     cache = AccessCache(RedisStore(redis, PREFIX), cool_off_seconds=0.2)
     gated = dataclasses.replace(deps, quota_gate=gate, cache=cache)
+    if request.param == "grouped":  # calls that arrive together share one transaction
+        gated.usage_commits = group_commit(gated)
     await meters.create_meter(
         gated,
         meters.CreateMeter("ai.calls", "AI coach calls", "call", Aggregation.COUNT, "ai_coach"),
@@ -66,6 +69,9 @@ async def test_two_hundred_parallel_calls_through_the_gate_allow_exactly_the_lim
     [key] = await _counter_keys(gated.quota_gate)
     assert int(await gated.quota_gate.redis.get(key)) == 30  # Redis agrees with PostgreSQL
     assert await scalar(gated, "SELECT count(*) FROM usage_events WHERE counted") == 30
+    if gated.usage_commits is not None:  # the calls were decided in a few shared batches
+        assert gated.usage_commits.calls == 200
+        assert gated.usage_commits.batches <= 20
 
 
 async def test_redis_killed_mid_burst_is_still_exact(gated, redis_server, caplog):

@@ -14,6 +14,7 @@ import pytest
 from services.common.errors import DomainError, ErrorCode
 from services.subscriptions import checkout, interruptions
 from services.usage import metering, meters
+from services.usage.group_commit import group_commit
 from services.usage.rules import Aggregation, Refusal
 from tests.conftest import scalar
 from tests.integration.messaging.test_events import (  # noqa: F401  (the broker fixture)
@@ -25,8 +26,12 @@ from tests.integration.messaging.test_events import (  # noqa: F401  (the broker
 )
 
 
-@pytest.fixture
-async def ai_calls(deps):  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["alone", "grouped"])
+async def ai_calls(deps, request):  # type: ignore[no-untyped-def]
+    """Each test twice: each call in its own transaction, and in group commits (the
+    service's default: services/usage/group_commit.py)."""
+    if request.param == "grouped":
+        deps.usage_commits = group_commit(deps)
     await meters.create_meter(
         deps,
         meters.CreateMeter("ai.calls", "AI coach calls", "call", Aggregation.COUNT, "ai_coach"),

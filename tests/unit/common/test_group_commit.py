@@ -1,0 +1,82 @@
+"""The group commit's batching: calls made together are flushed together, each caller
+gets its own answer (or its own error), and a batch never grows past its bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from services.common.group_commit import GroupCommit
+
+
+class Recorder:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[list[int]] = []
+        self.delay = delay
+
+    async def flush(self, calls: Sequence[int]) -> list[int | BaseException]:
+        self.batches.append(list(calls))
+        await asyncio.sleep(self.delay)
+        return [ValueError(f"odd {c}") if c % 2 else c * 10 for c in calls]
+
+
+async def test_calls_made_together_share_one_flush_and_get_their_own_answers():
+    recorder = Recorder()
+    grouped = GroupCommit(recorder.flush, max_calls=100, wait_seconds=0)
+    answers = await asyncio.gather(
+        *(grouped.submit(n) for n in range(6)), return_exceptions=True
+    )
+    assert recorder.batches == [[0, 1, 2, 3, 4, 5]]
+    assert answers[0::2] == [0, 20, 40]
+    assert [str(a) for a in answers[1::2]] == ["odd 1", "odd 3", "odd 5"]
+
+
+async def test_calls_arriving_while_a_batch_runs_form_the_next_batch_within_the_bound():
+    recorder = Recorder(delay=0.05)
+    grouped = GroupCommit(recorder.flush, max_calls=3, wait_seconds=0)
+    first = asyncio.ensure_future(grouped.submit(0))
+    await asyncio.sleep(0.01)  # the first batch is running
+    rest = [asyncio.ensure_future(grouped.submit(n)) for n in (2, 4, 6, 8)]
+    assert await first == 0
+    assert await asyncio.gather(*rest) == [20, 40, 60, 80]
+    assert recorder.batches == [[0], [2, 4, 6], [8]]
+    assert (grouped.batches, grouped.calls) == (3, 5)
+
+
+async def test_a_flush_that_fails_fails_each_of_its_callers_and_the_next_batch_runs():
+    calls: list[list[int]] = []
+
+    async def flush(batch: Sequence[int]) -> list[int | BaseException]:
+        calls.append(list(batch))
+        if len(calls) == 1:
+            raise RuntimeError("lost connection")
+        return list(batch)
+
+    grouped = GroupCommit(flush, max_calls=10, wait_seconds=0)
+    failed = await asyncio.gather(grouped.submit(1), grouped.submit(2), return_exceptions=True)
+    assert [str(f) for f in failed] == ["lost connection", "lost connection"]
+    assert await grouped.submit(3) == 3
+
+
+async def test_a_cancelled_caller_leaves_the_others_answered():
+    recorder = Recorder(delay=0.05)
+    grouped = GroupCommit(recorder.flush, max_calls=10, wait_seconds=0)
+    leaving = asyncio.ensure_future(grouped.submit(2))
+    staying = asyncio.ensure_future(grouped.submit(4))
+    await asyncio.sleep(0.01)
+    leaving.cancel()
+    assert await staying == 40
+    with pytest.raises(asyncio.CancelledError):
+        await leaving
+    assert recorder.batches == [[2, 4]]  # the cancelled call was flushed all the same
+
+
+async def test_a_wait_lets_later_calls_join_the_batch():
+    recorder = Recorder()
+    grouped = GroupCommit(recorder.flush, max_calls=10, wait_seconds=0.05)
+    first = asyncio.ensure_future(grouped.submit(0))
+    await asyncio.sleep(0.01)
+    assert await asyncio.gather(first, grouped.submit(2)) == [0, 20]
+    assert recorder.batches == [[0, 2]]
