@@ -25,9 +25,7 @@ class Recorder:
 async def test_calls_made_together_share_one_flush_and_get_their_own_answers():
     recorder = Recorder()
     grouped = GroupCommit(recorder.flush, max_calls=100, wait_seconds=0)
-    answers = await asyncio.gather(
-        *(grouped.submit(n) for n in range(6)), return_exceptions=True
-    )
+    answers = await asyncio.gather(*(grouped.submit(n) for n in range(6)), return_exceptions=True)
     assert recorder.batches == [[0, 1, 2, 3, 4, 5]]
     assert answers[0::2] == [0, 20, 40]
     assert [str(a) for a in answers[1::2]] == ["odd 1", "odd 3", "odd 5"]
