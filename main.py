@@ -202,6 +202,8 @@ def create_app(
         stop = asyncio.Event()
         tasks = []
         await test_clock.restore_offset(deps)
+        if deps.quota_gate is not None:
+            await deps.quota_gate.forget_all()
         listener = build_redis(settings, for_pubsub=True)
         if listener is not None:
             channel = live_channel(settings.redis_prefix)

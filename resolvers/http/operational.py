@@ -37,6 +37,13 @@ HEARTBEAT = Gauge(
     ["loop"],
 )
 
+GROUPED_BATCHES = Gauge(
+    "usage_group_commit_batches", "Group commits of usage calls this process ran since it started"
+)
+GROUPED_CALLS = Gauge(
+    "usage_group_commit_calls", "Usage calls decided in group commits since the process started"
+)
+
 
 def observe_backlog(backlog: Backlog) -> None:
     UNPUBLISHED.set(backlog.unpublished_events)
@@ -105,6 +112,9 @@ async def metrics(request: Request) -> Response:
         observe_backlog(await read_backlog(deps))
     except Exception as error:
         log.warning("backlog gauges not refreshed: %r", error)
+    if deps.usage_commits is not None:
+        GROUPED_BATCHES.set(deps.usage_commits.batches)
+        GROUPED_CALLS.set(deps.usage_commits.calls)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -146,6 +146,19 @@ class QuotaGate:
         except (RedisError, OSError) as error:
             self._trip(error)
 
+    async def forget_all(self) -> None:
+        """Drop every counter (an API process starting): one that died may have left
+        counts in Redis for calls whose transaction never committed, which would refuse
+        calls PostgreSQL allows. Each counter is rebuilt from PostgreSQL at its next
+        take; a count another process takes meanwhile is still checked by PostgreSQL's
+        guard."""
+        try:
+            keys = [key async for key in self.redis.scan_iter(f"{self.prefix}:quota:*", count=1000)]
+            for start in range(0, len(keys), 1000):
+                await self.redis.delete(*keys[start : start + 1000])
+        except (RedisError, OSError) as error:
+            self._trip(error)
+
     async def forget(self, key: str) -> None:
         """Drop a counter that disagreed with PostgreSQL: the next take rebuilds it."""
         try:
