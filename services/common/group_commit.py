@@ -75,6 +75,11 @@ class GroupCommit(Generic[Call, Answer]):
         except Exception as error:  # the flush's own bug: every caller hears of it
             log.exception("a group commit failed")
             answers = [error] * len(batch)
+        except BaseException:  # cancelled (the loop is ending): nobody waits forever
+            for waiting in batch:
+                if not waiting.future.done():
+                    waiting.future.set_exception(RuntimeError("group commit stopped"))
+            raise
         for waiting, answer in zip(batch, answers, strict=True):
             if waiting.future.done():  # its caller was cancelled
                 continue

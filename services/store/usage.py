@@ -118,9 +118,11 @@ class UsageRepository:
         two batches sharing counters wait for each other instead of deadlocking."""
         if not sums:
             return {}
-        columns = list(zip(*sums, strict=True))
+        columns = [list(column) for column in zip(*sums, strict=True)]
+        limited = any(limit is not None for limit in columns[5])
         found = await (await session_driver(self.session)).fetch(
-            ADD_TO_COUNTERS_SQL, *map(list, columns)
+            ADD_TO_LIMITED_COUNTERS_SQL if limited else ADD_TO_COUNTERS_SQL,
+            *(columns if limited else columns[:5]),
         )
         return {(r["user_id"], r["meter_id"], r["period_start"]): int(r["used"]) for r in found}
 
@@ -332,9 +334,20 @@ FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::js
             $7::timestamptz[], $8::timestamptz[], $10::bool[]) AS t(u, e, m, q, h, a, p, o, c)
 ON CONFLICT DO NOTHING
 """
-# A new counter is not checked against its limit here: the caller never sends a sum
-# larger than its limit.
 ADD_TO_COUNTERS_SQL = """
+INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
+SELECT u, m, s, e, q, 0
+FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
+     AS t(u, m, s, e, q)
+ORDER BY u, m, s
+ON CONFLICT (user_id, meter_id, period_start)
+DO UPDATE SET used = usage_counters.used + excluded.used
+RETURNING user_id, meter_id, period_start, used
+"""
+# The same, each sum guarded by its limit. A new counter is not checked against it: the
+# caller never sends a sum larger than its limit. (The limit is looked up per updated
+# row: fine for a group commit's batch, which is why limitless batches use the above.)
+ADD_TO_LIMITED_COUNTERS_SQL = """
 WITH sums AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
                        $5::bigint[], $6::bigint[]) AS t(u, m, s, e, q, l)

@@ -78,3 +78,14 @@ async def test_a_wait_lets_later_calls_join_the_batch():
     await asyncio.sleep(0.01)
     assert await asyncio.gather(first, grouped.submit(2)) == [0, 20]
     assert recorder.batches == [[0, 2]]
+
+
+async def test_callers_of_a_group_commit_stopped_mid_flush_are_told_so():
+    recorder = Recorder(delay=10)
+    grouped = GroupCommit(recorder.flush, max_calls=10, wait_seconds=0)
+    waiting = asyncio.ensure_future(grouped.submit(2))
+    await asyncio.sleep(0.01)
+    assert grouped._runner is not None
+    grouped._runner.cancel()  # as when the event loop shuts down
+    with pytest.raises(RuntimeError, match="group commit stopped"):
+        await waiting
