@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import BigInteger, Text, any_, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -26,6 +27,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import IdempotencyKey, OutboxEvent
 from services.messaging.events import DomainEvent
 from services.store.db import session_driver
+
+
+async def copy_outbox(
+    driver: asyncpg.Connection, source: str, recorded: Sequence[tuple[DomainEvent, str]]
+) -> None:
+    """(event, topic) pairs as outbox rows, by one binary COPY inside the caller's
+    transaction (its rows keep their order, so ids follow the order the events were
+    recorded: the relay's order); each envelope is serialized once, by orjson."""
+    rows = []
+    for event, topic in recorded:
+        event_id, value = event.serialized(source)
+        rows.append((event_id, topic, event.subject, event.type, value.decode(), event.occurred_at))
+    await driver.copy_records_to_table("outbox", columns=_OUTBOX_COLUMNS, records=rows)
 
 
 @dataclass(frozen=True)
@@ -42,20 +56,9 @@ class MessagingRepository:
         self.source = source
 
     async def add_outbox(self, recorded: Sequence[tuple[DomainEvent, str]]) -> None:
-        """The transaction's (event, topic) pairs as outbox rows, by one binary COPY (its
-        rows keep their order, so ids follow the order the events were recorded: the
-        relay's order); each envelope is serialized once, by orjson."""
-        if not recorded:
-            return
-        rows = []
-        for event, topic in recorded:
-            event_id, value = event.serialized(self.source)
-            rows.append(
-                (event_id, topic, event.subject, event.type, value.decode(), event.occurred_at)
-            )
-        await (await session_driver(self.session)).copy_records_to_table(
-            "outbox", columns=_OUTBOX_COLUMNS, records=rows
-        )
+        """The transaction's (event, topic) pairs as outbox rows (see `copy_outbox`)."""
+        if recorded:
+            await copy_outbox(await session_driver(self.session), self.source, recorded)
 
     async def record_message(
         self,

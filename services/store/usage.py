@@ -1,8 +1,7 @@
-"""SQL for meters, plan quotas and usage. Counting is one guarded upsert per event
-(`COUNT_AND_CLAIM_SQL`): the counter row's lock serializes concurrent events, and the
-guard refuses an increment that would pass a hard limit, so usage is never over-granted
-across processes. Counts that draw from quota packs lock the counter row first
-(`lock_counter`); batches move each counter once (`add_to_counters`)."""
+"""SQL for meters, plan quotas and usage. A count is a guarded upsert: the counter row's
+lock serializes concurrent events and the guard refuses an increment past a hard limit,
+across processes; one event (`COUNT_AND_CLAIM_SQL`) or many (`COUNT_TOGETHER_SQL`). Counts
+that draw from quota packs lock the counter row first (`lock_counter`)."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import Meter, PlanQuota, UsageCounter, UsageEvent, UsageUniqueValue
-from services.store.db import plan_as_key_lookups, session_driver
+from services.store.db import plan_as_key_lookups
 
 
 @dataclass(frozen=True)
@@ -79,53 +78,6 @@ class UsageRepository:
         inserted = await self.session.execute(statement.returning(UsageEvent.event_id))
         return inserted.scalar() is not None
 
-    async def known_events(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these (user id, event id) were recorded before."""
-        if not keys:
-            return set()
-        driver = await session_driver(self.session)
-        await plan_as_key_lookups(driver)  # not a scan of every event ever recorded
-        found = await driver.fetch(KNOWN_EVENTS_SQL, [k[0] for k in keys], [k[1] for k in keys])
-        return {(r["user_id"], r["event_id"]) for r in found}
-
-    async def add_answered_events(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Record events with their answers (counted or refused), one statement; how
-        many were new (fewer than given: a twin was recorded first)."""
-        if not rows:
-            return 0
-        status = await (await session_driver(self.session)).execute(
-            ADD_ANSWERED_EVENTS_SQL,
-            [r["user_id"] for r in rows],
-            [r["event_id"] for r in rows],
-            [r["meter_id"] for r in rows],
-            [r["quantity"] for r in rows],
-            [r["request_hash"] for r in rows],
-            [orjson.dumps(r["answer"]).decode() for r in rows],
-            [r["period_start"] for r in rows],
-            [r["occurred_at"] for r in rows],
-            rows[0]["recorded_at"],
-            [r["counted"] for r in rows],
-        )
-        return int(status.split()[-1])
-
-    async def add_to_counters(
-        self, sums: Sequence[tuple[str, uuid.UUID, datetime, datetime, int, int | None]]
-    ) -> dict[tuple[str, uuid.UUID, datetime], int]:
-        """Add each (user, meter, period start, period end, quantity, limit) to its
-        counter, one statement; the counters' values after, by (user, meter, start). A
-        sum that would take its counter past its limit (None: none) is not added, and
-        its counter is missing from the answer. The rows are locked in key order, so
-        two batches sharing counters wait for each other instead of deadlocking."""
-        if not sums:
-            return {}
-        columns = [list(column) for column in zip(*sums, strict=True)]
-        limited = any(limit is not None for limit in columns[5])
-        found = await (await session_driver(self.session)).fetch(
-            ADD_TO_LIMITED_COUNTERS_SQL if limited else ADD_TO_COUNTERS_SQL,
-            *(columns if limited else columns[:5]),
-        )
-        return {(r["user_id"], r["meter_id"], r["period_start"]): int(r["used"]) for r in found}
-
     async def event(self, user_id: str, event_id: str) -> UsageEvent | None:
         return await self.session.get(UsageEvent, (user_id, event_id), populate_existing=True)
 
@@ -165,9 +117,6 @@ class UsageRepository:
             )
             .values(used=used, pack_units=pack_units)
         )
-
-    async def used(self, user_id: str, meter_id: uuid.UUID, period_start: datetime) -> int:
-        return (await self.counter(user_id, meter_id, period_start))[0]
 
     async def counter(
         self, user_id: str, meter_id: uuid.UUID, period_start: datetime
@@ -316,52 +265,124 @@ async def claim_refused(connection: asyncpg.Connection, row: dict[str, Any]) -> 
     return inserted is not None
 
 
-USED_SQL = """
-SELECT used FROM usage_counters WHERE user_id = $1 AND meter_id = $2 AND period_start = $3
-"""
-
-
 KNOWN_EVENTS_SQL = """
-SELECT e.user_id, e.event_id FROM usage_events e
+SELECT e.user_id, e.event_id, e.request_hash, e.answer FROM usage_events e
 JOIN unnest($1::text[], $2::text[]) AS k(u, i) ON e.user_id = k.u AND e.event_id = k.i
 """
-# Events written once, answers included (the counters went first).
-ADD_ANSWERED_EVENTS_SQL = """
-INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
-                          answer, period_start, occurred_at, recorded_at)
-SELECT u, e, m, q, h, c, a, p, o, $9
-FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[], $6::jsonb[],
-            $7::timestamptz[], $8::timestamptz[], $10::bool[]) AS t(u, e, m, q, h, a, p, o, c)
-ON CONFLICT DO NOTHING
-"""
-ADD_TO_COUNTERS_SQL = """
-INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
-SELECT u, m, s, e, q, 0
-FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::bigint[])
-     AS t(u, m, s, e, q)
-ORDER BY u, m, s
-ON CONFLICT (user_id, meter_id, period_start)
-DO UPDATE SET used = usage_counters.used + excluded.used
-RETURNING user_id, meter_id, period_start, used
-"""
-# The same, each sum guarded by its limit. A new counter is not checked against it: the
-# caller never sends a sum larger than its limit. (The limit is looked up per updated
-# row: fine for a group commit's batch, which is why limitless batches use the above.)
-ADD_TO_LIMITED_COUNTERS_SQL = """
-WITH sums AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::timestamptz[],
-                       $5::bigint[], $6::bigint[]) AS t(u, m, s, e, q, l)
+
+
+async def known_events(
+    connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """(request hash, answer) of those of these (user id, event id) recorded before."""
+    await plan_as_key_lookups(connection)  # not a scan of every event ever recorded
+    found = await connection.fetch(KNOWN_EVENTS_SQL, [k[0] for k in keys], [k[1] for k in keys])
+    return {
+        (r["user_id"], r["event_id"]): (r["request_hash"], orjson.loads(r["answer"])) for r in found
+    }
+
+
+# Many events, one statement. Each counter moves once by its events' sum (refused ones
+# aside), guarded by its limit (a new counter takes only a sum within it), rows locked in
+# key order: batches sharing counters wait, never deadlock. Every event is stored with
+# its answer: its counter as it stood after it, in the batch's order. One row per event,
+# in order: `after` (null: its counter did not move) and whether it was stored.
+COUNT_TOGETHER_SQL = """
+WITH items AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[],
+                       $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
+                       $9::bigint[], $10::bigint[], $11::text[], $12::jsonb[])
+    WITH ORDINALITY AS t(u, e, m, q, h, s, pe, o, l, inc, resets, refused, i)
+), sums AS MATERIALIZED (
+  SELECT u, m, s, max(pe) AS pe, sum(q)::bigint AS q, min(l) AS l
+  FROM items WHERE refused IS NULL GROUP BY u, m, s
+), moved AS (
+  INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
+  SELECT u, m, s, pe, q, 0 FROM sums WHERE l IS NULL OR q <= l ORDER BY u, m, s
+  ON CONFLICT (user_id, meter_id, period_start)
+  DO UPDATE SET used = usage_counters.used + excluded.used
+  WHERE NOT $14::bool  -- no limits: no lookup per row (a consumer's batch has 1,000)
+     OR usage_counters.used + excluded.used <= coalesce(
+       (SELECT l FROM sums WHERE sums.u = excluded.user_id AND sums.m = excluded.meter_id
+                             AND sums.s = excluded.period_start),
+       9223372036854775807)
+  RETURNING user_id, meter_id, period_start, used
+), answered AS (
+  SELECT items.*, (moved.used - coalesce(sum(items.q) OVER (
+           PARTITION BY items.u, items.m, items.s ORDER BY items.i DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::bigint AS after
+  FROM items JOIN moved
+    ON moved.user_id = items.u AND moved.meter_id = items.m AND moved.period_start = items.s
+  WHERE items.refused IS NULL
+), stored AS (
+  INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
+                            answer, period_start, occurred_at, recorded_at)
+  SELECT u, e, m, q, h, true,
+         jsonb_build_object(
+           'allowed', true, 'used', after, 'reason', NULL, 'resetsAt', resets,
+           'remaining', CASE WHEN inc IS NULL THEN NULL ELSE greatest(inc - after, 0) END),
+         s, o, $13::timestamptz
+  FROM answered
+  UNION ALL
+  SELECT u, e, m, q, h, false, refused, s, o, $13::timestamptz FROM items WHERE refused IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING user_id, event_id
 )
-INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
-SELECT u, m, s, e, q, 0 FROM sums ORDER BY u, m, s
-ON CONFLICT (user_id, meter_id, period_start)
-DO UPDATE SET used = usage_counters.used + excluded.used
-WHERE usage_counters.used + excluded.used <= coalesce(
-  (SELECT l FROM sums WHERE sums.u = excluded.user_id AND sums.m = excluded.meter_id
-                        AND sums.s = excluded.period_start),
-  9223372036854775807)
-RETURNING user_id, meter_id, period_start, used
+SELECT items.i, answered.after, stored.event_id IS NOT NULL AS stored
+FROM items
+LEFT JOIN answered ON answered.i = items.i
+LEFT JOIN stored ON stored.user_id = items.u AND stored.event_id = items.e
+ORDER BY items.i
 """
+
+
+@dataclass(frozen=True)
+class CountedRow:
+    """One event for `count_together`: a refused one carries its answer already."""
+
+    user_id: str
+    event_id: str
+    meter_id: uuid.UUID
+    quantity: int
+    request_hash: str
+    period: tuple[datetime, datetime]
+    occurred_at: datetime
+    limit: int | None
+    included_units: int | None
+    refused_answer: dict[str, Any] | None
+
+
+async def count_together(
+    connection: asyncpg.Connection, rows: Sequence[CountedRow], now: datetime
+) -> list[tuple[int | None, bool]]:
+    """Each event's (counter after it, stored?), in order: see COUNT_TOGETHER_SQL. Run
+    it in a transaction: a known id means the caller rolls back and asks again. Planned
+    for its arrays each time: the generic plan PostgreSQL switches to after five runs
+    took 3× as long for a batch of 1,000 (90-130 ms against 40)."""
+    await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    found = await connection.fetch(
+        COUNT_TOGETHER_SQL,
+        [r.user_id for r in rows],
+        [r.event_id for r in rows],
+        [r.meter_id for r in rows],
+        [r.quantity for r in rows],
+        [r.request_hash for r in rows],
+        [r.period[0] for r in rows],
+        [r.period[1] for r in rows],
+        [r.occurred_at for r in rows],
+        [r.limit for r in rows],
+        [r.included_units for r in rows],
+        [r.period[1].isoformat() for r in rows],
+        [
+            None if r.refused_answer is None else orjson.dumps(r.refused_answer).decode()
+            for r in rows
+        ],
+        now,
+        any(r.limit is not None for r in rows),
+    )
+    return [(row["after"], row["stored"]) for row in found]
+
+
 USED_MANY_SQL = """
 SELECT k.i, coalesce(c.used, 0) AS used
 FROM unnest($1::text[], $2::uuid[], $3::timestamptz[]) WITH ORDINALITY AS k(u, m, s, i)

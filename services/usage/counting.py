@@ -21,7 +21,7 @@ from services.messaging.events import DomainEvent
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.usage import USED_SQL, claim_refused, count_and_claim
+from services.store.usage import claim_refused, count_and_claim, used_many
 from services.usage.meters import require_meter
 from services.usage.rules import (
     Aggregation,
@@ -103,25 +103,30 @@ class UsageEvent:
 async def replay(uow: UnitOfWork, event: UsageEvent) -> QuotaDecision:
     first = await uow.usage.event(event.user_id, event.event_id)
     assert first is not None
-    if first.request_hash != event.digest:
+    return replayed(event, first.request_hash, first.answer)
+
+
+def replayed(event: UsageEvent, first_digest: str, first_answer: dict[str, Any]) -> QuotaDecision:
+    """A known event id's answer: the first one, if the body is the same."""
+    if first_digest != event.digest:
         raise DomainError(
             ErrorCode.IDEMPOTENCY_KEY_REUSED,
             "this eventId was used for a different usage event",
             "eventId",
         )
-    return QuotaDecision.from_json(first.answer)
+    return QuotaDecision.from_json(first_answer)
 
 
-def record_thresholds(
-    uow: UnitOfWork,
+def threshold_events(
     event: UsageEvent,
     terms: QuotaTerms,
     before: int,
     after: int,
     period: tuple[datetime, datetime],
     now: datetime,
-) -> None:
+) -> list[DomainEvent]:
     """For the notification service: "you have used 80% of your AI coach calls"."""
+    found = []
     for percent in thresholds_crossed(terms, before, after):
         data = {
             "userId": event.user_id,
@@ -133,7 +138,8 @@ def record_thresholds(
             "periodStart": events.iso(period[0]),
             "periodEnd": events.iso(period[1]),
         }
-        uow.record(DomainEvent(events.USAGE_THRESHOLD_REACHED, event.user_id, data, now))
+        found.append(DomainEvent(events.USAGE_THRESHOLD_REACHED, event.user_id, data, now))
+    return found
 
 
 class _Replayed(Exception):
@@ -158,8 +164,8 @@ async def count_fast(
 
         async def used_now() -> int:
             async with deps.reader() as connection:
-                found = await connection.fetchval(USED_SQL, event.user_id, quota.meter_id, start)
-                return int(found or 0)
+                [used] = await used_many(connection, [(event.user_id, quota.meter_id, start)])
+                return used
 
         verdict = await gate.take(key, event.quantity, limit, used_now)
         if verdict is not None and not verdict.allowed:
@@ -251,7 +257,7 @@ async def count_full(deps: Deps, event: UsageEvent, allowance: Allowance) -> Quo
         if not await uow.usage.claim_event(event.row(meter.id, start, None, now)):
             return await replay(uow, event)
         if quota is None or refusal is not None:
-            used = await uow.usage.used(event.user_id, meter.id, start)
+            used, _ = await uow.usage.counter(event.user_id, meter.id, start)
             decision = QuotaDecision(False, 0, resets_at, refusal, used)
         else:
             decision = await _count_locked(
@@ -292,7 +298,8 @@ async def _count_locked(
     taken = split_draw(draw.drawn, lefts)
     await uow.packs.draw([(row, units) for row, units in zip(packs, taken, strict=True) if units])
     await uow.usage.set_counter(event.user_id, meter_id, start, draw.used, draw.pack_units)
-    record_thresholds(uow, event, terms, used, draw.used, allowance.period, now)
+    for crossed in threshold_events(event, terms, used, draw.used, allowance.period, now):
+        uow.record(crossed)
     left = remaining(terms, draw.used, draw.pack_units, sum(lefts) - draw.drawn)
     return QuotaDecision(True, left, resets_at, None, draw.used)
 

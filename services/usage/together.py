@@ -1,10 +1,11 @@
-"""Counting many usage events in one transaction, each table written once: the counters
-take each counter's sum in one statement (a hard limit guards each sum), then the events
-go in with their answers, each answered with its counter as it stood after it, as if
-counted one after the other in the batch's order. A known event id is a replay: it is
-answered as it was the first time. Used by the REST batch and the `usage.recorded`
-consumer (services/usage/batches.py) and by the group commit of single calls
-(services/usage/group_commit.py)."""
+"""Counting many usage events in one transaction, by one statement
+(`COUNT_TOGETHER_SQL` in services/store/usage.py): each counter moves once by its
+events' sum (a hard limit guards each sum), and every event goes in with its answer,
+its counter as it stood after it, as if counted one after the other in the batch's
+order; thresholds crossed go to the outbox in the same transaction. A known event id is
+a replay: it is answered as it was the first time. Used by the REST batch and the
+`usage.recorded` consumer (services/usage/batches.py) and by the group commit of single
+calls (services/usage/group_commit.py)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from typing import Any
 
 from services.cache.gate import Verdict
 from services.common.errors import DomainError
+from services.messaging.events import DomainEvent
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
-from services.platform.uow import UnitOfWork
-from services.usage.counting import QuotaDecision, UsageEvent, push, record_thresholds, replay
-from services.usage.rules import Refusal, remaining
+from services.store.messaging import copy_outbox
+from services.store.usage import CountedRow, known_events
+from services.store.usage import count_together as count_together_sql
+from services.usage.counting import QuotaDecision, UsageEvent, push, replayed, threshold_events
+from services.usage.rules import QuotaTerms, Refusal, remaining
 from services.usage.standing import Allowance
 
 RACE_RETRIES = 5
@@ -73,97 +77,106 @@ async def count_together(
     raise RuntimeError("usage batch kept racing concurrent twins")
 
 
-CounterKey = tuple[str, Any, datetime, datetime]
+CounterKey = tuple[str, Any, datetime]
 
 
 async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> list[Counted]:
     now = deps.clock.now()
-    async with deps.uow() as uow:
-        known = await uow.usage.known_events([i.key for i in items]) if check_known else set()
-        groups: dict[CounterKey, list[Item]] = defaultdict(list)
-        decisions: dict[tuple[str, str], QuotaDecision] = {}
-        rows = []
-        for item in items:
-            if item.key in known:
-                continue
-            assert item.allowance.quota is not None
-            if item.verdict is not None and not item.verdict.allowed:
-                decisions[item.key] = refused = _refusal(item, item.verdict.used)
-                meter_id, start = item.allowance.quota.meter_id, item.allowance.period[0]
-                rows.append(item.event.row(meter_id, start, refused, now))
-                continue
-            quota_key = (item.event.user_id, item.allowance.quota.meter_id)
-            groups[(*quota_key, *item.allowance.period)].append(item)
-        sums = [
-            (*key, sum(i.event.quantity for i in group), _limit(group))
-            for key, group in groups.items()
-        ]
-        after = await uow.usage.add_to_counters(
-            [s for s in sums if s[5] is None or s[4] <= s[5]]  # a new counter takes it whole
-        )
-        changes = []
-        for key, group in groups.items():
-            counter = after.get(key[:3])
-            if counter is None:
-                continue  # its limit refused the sum: each of them is counted alone
-            decided = _answer(uow, group, counter, now)
-            decisions.update(decided)
-            last = decided[group[-1].key]
-            changes.append(
-                QuotaChange(key[0], group[-1].event.meter_key, last.used, last.remaining, key[3])
-            )
-            rows += [i.event.row(key[1], key[2], decided[i.key], now) for i in group]
-        if await uow.usage.add_answered_events(rows) != len(rows):
-            await uow.rollback()
-            raise _Raced
-        outcomes = [
-            Counted(decisions[i.key], True)
-            if i.key in decisions
-            else Counted(await _replay(uow, i.event), False)
-            if i.key in known
-            else ALONE
-            for i in items
-        ]
-        await uow.commit()
-    await push(deps, changes)
+    decisions: dict[tuple[str, str], QuotaDecision] = {}
+    groups: dict[CounterKey, list[tuple[Item, int]]] = defaultdict(list)
+    async with deps.reader() as connection, connection.transaction():
+        known = await known_events(connection, [i.key for i in items]) if check_known else {}
+        fresh = [i for i in items if i.key not in known]
+        refusals = {i.key: _refusal(i) for i in fresh if i.verdict and not i.verdict.allowed}
+        rows = [_row(i, refusals.get(i.key)) for i in fresh]
+        results = await count_together_sql(connection, rows, now) if rows else []
+        for item, (after, stored) in zip(fresh, results, strict=True):
+            if (item.key in refusals or after is not None) and not stored:
+                raise _Raced  # its id was recorded first: all of this rolls back
+            if item.key in refusals:
+                decisions[item.key] = refusals[item.key]
+            elif after is not None:
+                decisions[item.key] = _allowed(item, after)
+                groups[_counter(item)].append((item, after))
+        crossed = [event for group in groups.values() for event in _thresholds(group, now)]
+        if crossed:
+            topic_for = deps.settings.topic_for
+            outbox = [(event, topic_for(event.type)) for event in crossed]
+            await copy_outbox(connection, deps.settings.event_source, outbox)
+    outcomes = [
+        Counted(decisions[i.key], True)
+        if i.key in decisions
+        else Counted(_replayed(i.event, *known[i.key]), False)
+        if i.key in known
+        else ALONE
+        for i in items
+    ]
+    await push(deps, [_change(group) for group in groups.values()])
     return outcomes
 
 
-def _limit(group: list[Item]) -> int | None:
-    """The tightest hard limit of a counter's events (all the same unless the plan
-    changed between two snapshots read for the batch)."""
-    limits = [
-        limit
-        for i in group
-        if i.allowance.quota is not None and (limit := i.allowance.quota.terms.limit()) is not None
-    ]
-    return min(limits) if limits else None
+def _row(item: Item, refusal: QuotaDecision | None) -> CountedRow:
+    quota = item.allowance.quota
+    assert quota is not None
+    event = item.event
+    return CountedRow(
+        event.user_id,
+        event.event_id,
+        quota.meter_id,
+        event.quantity,
+        event.digest,
+        item.allowance.period,
+        event.occurred_at,
+        quota.terms.limit(),
+        quota.terms.included_units,
+        refusal.to_json() if refusal else None,
+    )
 
 
-def _refusal(item: Item, used: int) -> QuotaDecision:
+def _counter(item: Item) -> CounterKey:
     assert item.allowance.quota is not None
-    terms, resets_at = item.allowance.quota.terms, item.allowance.period[1]
-    return QuotaDecision(False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used)
+    return item.event.user_id, item.allowance.quota.meter_id, item.allowance.period[0]
 
 
-def _answer(
-    uow: UnitOfWork, items: list[Item], counter_after: int, now: datetime
-) -> dict[tuple[str, str], QuotaDecision]:
-    """Each event's answer, as if counted one after the other in the batch's order."""
-    first = items[0].allowance
-    assert first.quota is not None
-    terms, period = first.quota.terms, first.period
-    used = counter_after - sum(i.event.quantity for i in items)
-    record_thresholds(uow, items[0].event, terms, used, counter_after, period, now)
-    found = {}
-    for item in items:
-        used += item.event.quantity
-        found[item.key] = QuotaDecision(True, remaining(terms, used), period[1], None, used)
-    return found
+def _terms(item: Item) -> QuotaTerms:
+    assert item.allowance.quota is not None
+    return item.allowance.quota.terms
 
 
-async def _replay(uow: UnitOfWork, event: UsageEvent) -> QuotaDecision | DomainError:
+def _refusal(item: Item) -> QuotaDecision:
+    assert item.verdict is not None
+    used, resets_at = item.verdict.used, item.allowance.period[1]
+    left = remaining(_terms(item), used)
+    return QuotaDecision(False, left, resets_at, Refusal.QUOTA_EXHAUSTED, used)
+
+
+def _allowed(item: Item, used: int) -> QuotaDecision:
+    return QuotaDecision(True, remaining(_terms(item), used), item.allowance.period[1], None, used)
+
+
+def _thresholds(group: list[tuple[Item, int]], now: datetime) -> list[DomainEvent]:
+    """Thresholds the counter crossed, each announced by the event that crossed it."""
+    return [
+        crossed
+        for item, after in group
+        for crossed in threshold_events(
+            item.event, _terms(item), after - item.event.quantity, after, item.allowance.period, now
+        )
+    ]
+
+
+def _change(group: list[tuple[Item, int]]) -> QuotaChange:
+    last, used = group[-1]
+    change = _allowed(last, used)
+    return QuotaChange(
+        last.event.user_id, last.event.meter_key, used, change.remaining, change.resets_at
+    )
+
+
+def _replayed(
+    event: UsageEvent, first_digest: str, first_answer: dict[str, Any]
+) -> QuotaDecision | DomainError:
     try:
-        return await replay(uow, event)
+        return replayed(event, first_digest, first_answer)
     except DomainError as error:
         return error
