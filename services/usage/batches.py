@@ -71,7 +71,8 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
             one_by_one.append(index)
     if batched:
         items = [Item(b.event, b.allowance) for b in batched]
-        counted = await count_together(deps, items, replays_likely=True)
+        # Optimistic: a batch sent again (all replays) costs one statement rolled back.
+        counted = await count_together(deps, items, replays_likely=False)
         for item, result in zip(batched, counted, strict=True):
             outcomes[item.index] = _checked(result.decision)
     for index in one_by_one:

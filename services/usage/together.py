@@ -91,12 +91,13 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
         rows = [_row(i, refusals.get(i.key)) for i in fresh]
         results = await count_together_sql(connection, rows, now) if rows else []
         for item, (after, stored) in zip(fresh, results, strict=True):
-            if (item.key in refusals or after is not None) and not stored:
+            key = item.key
+            if (key in refusals or after is not None) and not stored:
                 raise _Raced  # its id was recorded first: all of this rolls back
-            if item.key in refusals:
-                decisions[item.key] = refusals[item.key]
+            if key in refusals:
+                decisions[key] = refusals[key]
             elif after is not None:
-                decisions[item.key] = _allowed(item, after)
+                decisions[key] = _allowed(item, after)
                 groups[_counter(item)].append((item, after))
         crossed = [event for group in groups.values() for event in _thresholds(group, now)]
         if crossed:
@@ -104,12 +105,13 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
             outbox = [(event, topic_for(event.type)) for event in crossed]
             await copy_outbox(connection, deps.settings.event_source, outbox)
     outcomes = [
-        Counted(decisions[i.key], True)
-        if i.key in decisions
-        else Counted(_replayed(i.event, *known[i.key]), False)
-        if i.key in known
+        Counted(decisions[key], True)
+        if key in decisions
+        else Counted(_replayed(i.event, *known[key]), False)
+        if key in known
         else ALONE
         for i in items
+        for key in (i.key,)
     ]
     await push(deps, [_change(group) for group in groups.values()])
     return outcomes
