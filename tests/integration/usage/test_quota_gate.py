@@ -111,3 +111,22 @@ async def test_counters_are_rebuilt_from_postgresql_after_redis_comes_back_empty
     used = await scalar(gated, "SELECT used FROM usage_counters WHERE user_id = 'cy'")
     assert int(await gated.quota_gate.redis.get(key)) == used == decision.used
     assert decision.remaining == 30 - used
+
+
+async def test_a_redis_counter_behind_postgresql_never_grants_past_the_limit(gated):
+    """Redis lost counts (a stale key): it allows what PostgreSQL's guard refuses; those
+    calls are counted again alone, the key is rebuilt, and exactly the limit is granted."""
+    await checkout.subscribe(gated, checkout.Subscribe("dee", "premium", "pm_card_visa"))
+    for n in range(25):
+        assert (await metering.consume_quota(gated, consume("dee", f"d{n}"))).allowed
+    [key] = await _counter_keys(gated.quota_gate)
+    await gated.quota_gate.redis.set(key, 0, keepttl=True)  # 25 counts forgotten
+    decisions = await asyncio.gather(
+        *(metering.consume_quota(gated, consume("dee", f"late{n}")) for n in range(20))
+    )
+    assert sum(d.allowed for d in decisions) == 5
+    assert await scalar(gated, "SELECT used FROM usage_counters WHERE user_id = 'dee'") == 30
+    assert await scalar(gated, "SELECT count(*) FROM usage_events WHERE counted") == 30
+    assert not (await metering.consume_quota(gated, consume("dee", "after"))).allowed
+    [key] = await _counter_keys(gated.quota_gate)
+    assert int(await gated.quota_gate.redis.get(key)) == 30  # rebuilt from PostgreSQL
