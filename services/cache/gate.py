@@ -119,8 +119,13 @@ class QuotaGate:
         if again:  # what was taken stands; the rest waits for its counters' rebuild
             missing = sorted({takes[i][0] for i in again})
             try:
+                counts = await used_now(missing)
+            except Exception:  # PostgreSQL could not say: no verdict for those
+                log.warning("quota gate counters not rebuilt", exc_info=True)
+                return verdicts
+            try:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for key, used in zip(missing, await used_now(missing), strict=True):
+                    for key, used in zip(missing, counts, strict=True):
                         pipe.set(key, used, nx=True, ex=KEY_TTL_SECONDS)
                     await pipe.execute()
                 for i, verdict in zip(

@@ -5,6 +5,7 @@ counters rebuilt from PostgreSQL after it comes back empty."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,9 @@ import pytest
 from main import build_redis
 from services.cache.access_cache import AccessCache, RedisStore
 from services.cache.gate import QuotaGate
+from services.platform.deps import Deps
 from services.subscriptions import checkout
+from services.usage import group_commit as usage_group_commit
 from services.usage import metering, meters
 from services.usage.group_commit import group_commit
 from services.usage.rules import Aggregation
@@ -33,6 +36,18 @@ async def redis_server() -> AsyncIterator[RedisServer]:
 
 @pytest.fixture(params=["alone", "grouped"])
 async def gated(deps, redis_server, request):  # type: ignore[no-untyped-def]
+    async with _gated(deps, redis_server, grouped=request.param == "grouped") as found:
+        yield found
+
+
+@pytest.fixture
+async def grouped(deps, redis_server):  # type: ignore[no-untyped-def]
+    async with _gated(deps, redis_server, grouped=True) as found:
+        yield found
+
+
+@contextlib.asynccontextmanager
+async def _gated(deps: Deps, redis_server: RedisServer, *, grouped: bool) -> AsyncIterator[Deps]:
     redis = build_redis(  # the service's own client, with loose timeouts for a busy CI
         deps.settings.model_copy(update={"redis_url": redis_server.url, "redis_timeout_seconds": 5})
     )
@@ -40,15 +55,17 @@ async def gated(deps, redis_server, request):  # type: ignore[no-untyped-def]
     gate = QuotaGate(redis, PREFIX, cool_off_seconds=0.2)
     cache = AccessCache(RedisStore(redis, PREFIX), cool_off_seconds=0.2)
     gated = dataclasses.replace(deps, quota_gate=gate, cache=cache)
-    if request.param == "grouped":  # calls that arrive together share one transaction
+    if grouped:  # calls that arrive together share one transaction
         gated.usage_commits = group_commit(gated)
     await meters.create_meter(
         gated,
         meters.CreateMeter("ai.calls", "AI coach calls", "call", Aggregation.COUNT, "ai_coach"),
     )
     await meters.set_plan_quota(gated, meters.SetPlanQuota("premium", "ai.calls", 30, 0, True))
-    yield gated
-    await redis.aclose()
+    try:
+        yield gated
+    finally:
+        await redis.aclose()
 
 
 def consume(user: str, event: str) -> metering.ConsumeQuota:
@@ -130,3 +147,26 @@ async def test_a_redis_counter_behind_postgresql_never_grants_past_the_limit(gat
     assert not (await metering.consume_quota(gated, consume("dee", "after"))).allowed
     [key] = await _counter_keys(gated.quota_gate)
     assert int(await gated.quota_gate.redis.get(key)) == 30  # rebuilt from PostgreSQL
+
+
+async def test_a_group_commit_that_fails_counts_its_calls_alone(grouped, monkeypatch):
+    """A batch's transaction fails (a deadlock, a lost connection): Redis's counts are
+    given back, its counter dropped, and every call is counted on its own, exactly."""
+    gated = grouped
+
+    async def lost_connection(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("the database went away mid-batch")
+
+    monkeypatch.setattr(usage_group_commit, "count_together", lost_connection)
+    await checkout.subscribe(gated, checkout.Subscribe("eve", "premium", "pm_card_visa"))
+    decisions = await asyncio.gather(
+        *(metering.consume_quota(gated, consume("eve", f"f{n}")) for n in range(40))
+    )
+    assert sum(d.allowed for d in decisions) == 30
+    assert await scalar(gated, "SELECT used FROM usage_counters WHERE user_id = 'eve'") == 30
+    assert gated.usage_commits is not None and gated.usage_commits.batches >= 1
+    # Redis may have been rebuilt while counts were in flight (behind PostgreSQL, never
+    # ahead): the next call is refused by PostgreSQL's guard and Redis catches up.
+    assert not (await metering.consume_quota(gated, consume("eve", "after"))).allowed
+    [key] = await _counter_keys(gated.quota_gate)
+    assert int(await gated.quota_gate.redis.get(key)) == 30
