@@ -10,12 +10,11 @@ its own event."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from services.common.errors import DomainError
 from services.platform.deps import Deps
 from services.reads.queries import snapshots_of
-from services.usage.counting import QuotaDecision, UsageEvent
+from services.usage.counting import QuotaDecision
 from services.usage.metering import (
     RecordUsage,
     check_counted,
@@ -29,13 +28,6 @@ from services.usage.together import Item, count_together
 Outcome = QuotaDecision | DomainError
 
 
-@dataclass(frozen=True)
-class _Batched:
-    index: int
-    event: UsageEvent
-    allowance: Allowance
-
-
 def _batchable(found: Allowance) -> bool:
     return found.simple and found.quota is not None and found.quota.terms.limit() is None
 
@@ -46,7 +38,10 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
     users = sorted({cmd.user_id for cmd in commands})
     snapshots = dict(zip(users, await snapshots_of(deps, users), strict=True))
     outcomes: list[Outcome | None] = [None] * len(commands)
-    batched, one_by_one, seen = [], [], set()
+    batched: list[Item] = []
+    indexes: list[int] = []  # of the batched commands
+    one_by_one: list[int] = []
+    seen: set[tuple[str, str]] = set()
     for index, cmd in enumerate(commands):
         try:
             event, found = prepare(
@@ -66,15 +61,15 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
         key = (event.user_id, event.event_id)
         if _batchable(found) and key not in seen:
             seen.add(key)
-            batched.append(_Batched(index, event, found))
+            batched.append(Item(event, found))
+            indexes.append(index)
         else:  # a repeat inside the batch is answered after the first is stored
             one_by_one.append(index)
     if batched:
-        items = [Item(b.event, b.allowance) for b in batched]
         # Optimistic: a batch sent again (all replays) costs one statement rolled back.
-        counted = await count_together(deps, items, replays_likely=False)
-        for item, result in zip(batched, counted, strict=True):
-            outcomes[item.index] = _checked(result.decision)
+        counted = await count_together(deps, batched, replays_likely=False)
+        for index, result in zip(indexes, counted, strict=True):
+            outcomes[index] = _checked(result.decision)
     for index in one_by_one:
         try:
             outcomes[index] = await record_usage(deps, commands[index])

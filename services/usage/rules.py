@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from services.billing.rules import Line, LineKind
 from services.common.errors import DomainError, ErrorCode
@@ -93,6 +94,7 @@ def check_terms(terms: QuotaTerms) -> None:
         raise DomainError(ErrorCode.INVALID_INPUT, "a hard limit needs includedUnits", "hardLimit")
 
 
+@lru_cache(maxsize=256)  # a batch's events without a time all fall at its `now`
 def calendar_month(moment: datetime) -> tuple[datetime, datetime]:
     """A free user's usage period: the calendar month (UTC) holding `moment`."""
     start = moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from services.reads.queries import access_at, instant
@@ -50,9 +51,18 @@ class Allowance:
 
 
 def _quota(raw: list[Any] | None) -> MeterQuota | None:
-    if raw is None:
-        return None
-    meter_id, aggregation, feature, included, price, hard = raw
+    return None if raw is None else _parsed_quota(*raw)
+
+
+@lru_cache(maxsize=4096)  # a usage batch asks for the same few plans' terms per event
+def _parsed_quota(
+    meter_id: str,
+    aggregation: str,
+    feature: str | None,
+    included: int | None,
+    price: int,
+    hard: bool,
+) -> MeterQuota:
     return MeterQuota(
         uuid.UUID(meter_id), Aggregation(aggregation), feature, QuotaTerms(included, price, hard)
     )

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.cache.gate import Verdict
 from services.common.errors import DomainError
@@ -30,10 +29,9 @@ from services.usage.standing import Allowance
 RACE_RETRIES = 5
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):
     """A simple event (one COUNT or SUM counter, no packs), with Redis's verdict when a
-    hard limit was checked there first."""
+    hard limit was checked there first. (Tuples: a batch makes one per event.)"""
 
     event: UsageEvent
     allowance: Allowance
@@ -44,8 +42,7 @@ class Item:
         return self.event.user_id, self.event.event_id
 
 
-@dataclass(frozen=True)
-class Counted:
+class Counted(NamedTuple):
     """An item's outcome: its answer (or why it was refused: a reused id), `fresh` when
     this batch stored it (not a replay); `decision` None: count it alone, its counter
     would have passed its limit with the batch's sum."""
@@ -82,23 +79,23 @@ CounterKey = tuple[str, Any, datetime]
 
 async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> list[Counted]:
     now = deps.clock.now()
+    keys = [item.key for item in items]
     decisions: dict[tuple[str, str], QuotaDecision] = {}
-    groups: dict[CounterKey, list[tuple[Item, int]]] = defaultdict(list)
+    groups: dict[CounterKey, list[tuple[Item, QuotaDecision]]] = defaultdict(list)
     async with deps.reader() as connection, connection.transaction():
-        known = await known_events(connection, [i.key for i in items]) if check_known else {}
-        fresh = [i for i in items if i.key not in known]
-        refusals = {i.key: _refusal(i) for i in fresh if i.verdict and not i.verdict.allowed}
-        rows = [_row(i, refusals.get(i.key)) for i in fresh]
+        known = await known_events(connection, keys) if check_known else {}
+        fresh = [(key, i) for key, i in zip(keys, items, strict=True) if key not in known]
+        refusals = {key: _refusal(i) for key, i in fresh if i.verdict and not i.verdict.allowed}
+        rows = [_row(i, refusals.get(key) if refusals else None) for key, i in fresh]
         results = await count_together_sql(connection, rows, now) if rows else []
-        for item, (after, stored) in zip(fresh, results, strict=True):
-            key = item.key
-            if (key in refusals or after is not None) and not stored:
+        for (key, item), (after, stored) in zip(fresh, results, strict=True):
+            if (after is not None or key in refusals) and not stored:
                 raise _Raced  # its id was recorded first: all of this rolls back
-            if key in refusals:
+            if after is not None:
+                decisions[key] = decision = _allowed(item, after)
+                groups[_counter(item)].append((item, decision))
+            elif key in refusals:
                 decisions[key] = refusals[key]
-            elif after is not None:
-                decisions[key] = _allowed(item, after)
-                groups[_counter(item)].append((item, after))
         crossed = [event for group in groups.values() for event in _thresholds(group, now)]
         if crossed:
             topic_for = deps.settings.topic_for
@@ -107,13 +104,12 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
     outcomes = [
         Counted(decisions[key], True)
         if key in decisions
-        else Counted(_replayed(i.event, *known[key]), False)
+        else Counted(_replayed(item.event, *known[key]), False)
         if key in known
         else ALONE
-        for i in items
-        for key in (i.key,)
+        for key, item in zip(keys, items, strict=True)
     ]
-    await push(deps, [_change(group) for group in groups.values()])
+    await push(deps, [_change(*group[-1]) for group in groups.values()])
     return outcomes
 
 
@@ -156,22 +152,27 @@ def _allowed(item: Item, used: int) -> QuotaDecision:
     return QuotaDecision(True, remaining(_terms(item), used), item.allowance.period[1], None, used)
 
 
-def _thresholds(group: list[tuple[Item, int]], now: datetime) -> list[DomainEvent]:
+def _thresholds(group: list[tuple[Item, QuotaDecision]], now: datetime) -> list[DomainEvent]:
     """Thresholds the counter crossed, each announced by the event that crossed it."""
     return [
         crossed
-        for item, after in group
+        for item, decided in group
         for crossed in threshold_events(
-            item.event, _terms(item), after - item.event.quantity, after, item.allowance.period, now
+            item.event,
+            _terms(item),
+            decided.used - item.event.quantity,
+            decided.used,
+            item.allowance.period,
+            now,
         )
     ]
 
 
-def _change(group: list[tuple[Item, int]]) -> QuotaChange:
-    last, used = group[-1]
-    change = _allowed(last, used)
+def _change(item: Item, decided: QuotaDecision) -> QuotaChange:
+    """What live clients of the counter hear: where it stands after the batch."""
+    event = item.event
     return QuotaChange(
-        last.event.user_id, last.event.meter_key, used, change.remaining, change.resets_at
+        event.user_id, event.meter_key, decided.used, decided.remaining, decided.resets_at
     )
 
 
