@@ -21,18 +21,9 @@ log = logging.getLogger(__name__)
 KEY_TTL_SECONDS = 600
 COOL_OFF_SECONDS = 5.0
 
-# KEYS[1] the counter; ARGV quantity, limit. {-1, 0}: no counter here (rebuild it);
-# {0, used}: refused; {1, used}: counted.
-TAKE = """
-local used = redis.call('GET', KEYS[1])
-if not used then return {-1, 0} end
-used = tonumber(used)
-local quantity = tonumber(ARGV[1])
-if used + quantity > tonumber(ARGV[2]) then return {0, used} end
-return {1, redis.call('INCRBY', KEYS[1], quantity)}
-"""
-# The same for many counters at once, in order: KEYS the counters, ARGV quantity and
-# limit of each; the answers flattened ({status, used} each).
+# KEYS the counters, ARGV the quantity and limit of each, taken in order; for each a
+# {status, used} pair, flattened. {-1, 0}: no counter here (rebuild it); {0, used}:
+# refused; {1, used}: counted.
 TAKE_MANY = """
 local out = {}
 for i, key in ipairs(KEYS) do
@@ -66,7 +57,6 @@ class QuotaGate:
         self.redis = redis
         self.prefix = prefix
         self.cool_off_seconds = cool_off_seconds
-        self._take = redis.register_script(TAKE)
         self._take_many = redis.register_script(TAKE_MANY)
         self._give_back = redis.register_script(GIVE_BACK)
         self._skip_until = 0.0
@@ -84,22 +74,15 @@ class QuotaGate:
         self._skip_until = time.monotonic() + self.cool_off_seconds
 
     async def take(
-        self, key: str, quantity: int, limit: int, used_now: Callable[[], Awaitable[int]]
+        self,
+        key: str,
+        quantity: int,
+        limit: int,
+        used_now: Callable[[list[str]], Awaitable[list[int]]],
     ) -> Verdict | None:
         """Count `quantity` if it fits under `limit`; None when Redis gave no verdict."""
-        if self.degraded:
-            return None
-        try:
-            status, used = await self._take(keys=[key], args=[quantity, limit])
-            if status == -1:  # new period, expired, or Redis lost it: PostgreSQL knows
-                await self.redis.set(key, await used_now(), nx=True, ex=KEY_TTL_SECONDS)
-                status, used = await self._take(keys=[key], args=[quantity, limit])
-                if status == -1:
-                    return None
-        except (RedisError, OSError) as error:
-            self._trip(error)
-            return None
-        return Verdict(status == 1, int(used))
+        [verdict] = await self.take_many([(key, quantity, limit)], used_now)
+        return verdict
 
     async def take_many(
         self,

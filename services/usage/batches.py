@@ -41,7 +41,6 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
     batched: list[Item] = []
     indexes: list[int] = []  # of the batched commands
     one_by_one: list[int] = []
-    seen: set[tuple[str, str]] = set()
     for index, cmd in enumerate(commands):
         try:
             event, found = prepare(
@@ -58,19 +57,20 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
         except DomainError as error:
             outcomes[index] = error
             continue
-        key = (event.user_id, event.event_id)
-        if _batchable(found) and key not in seen:
-            seen.add(key)
+        if _batchable(found):
             batched.append(Item(event, found))
             indexes.append(index)
-        else:  # a repeat inside the batch is answered after the first is stored
+        else:
             one_by_one.append(index)
     if batched:
         # Optimistic: a batch sent again (all replays) costs one statement rolled back.
         counted = await count_together(deps, batched, replays_likely=False)
         for index, result in zip(indexes, counted, strict=True):
-            outcomes[index] = _checked(result.decision)
-    for index in one_by_one:
+            if result.decision is None:  # a repeat: answered after the first is stored
+                one_by_one.append(index)
+            else:
+                outcomes[index] = _checked(result.decision)
+    for index in sorted(one_by_one):
         try:
             outcomes[index] = await record_usage(deps, commands[index])
         except DomainError as error:
@@ -78,9 +78,8 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
     return [o for o in outcomes if o is not None]
 
 
-def _checked(decision: QuotaDecision | DomainError | None) -> Outcome:
+def _checked(decision: QuotaDecision | DomainError) -> Outcome:
     """A replayed refusal is the business error recording it was the first time."""
-    assert decision is not None  # no limit: nothing is sent alone
     if isinstance(decision, DomainError):
         return decision
     try:

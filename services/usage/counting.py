@@ -56,6 +56,16 @@ class QuotaDecision:
         }
 
     @classmethod
+    def counted(cls, terms: QuotaTerms, used: int, resets_at: datetime) -> QuotaDecision:
+        """Allowed: a simple count (no packs) took the counter to `used`."""
+        return cls(True, remaining(terms, used), resets_at, None, used)
+
+    @classmethod
+    def exhausted(cls, terms: QuotaTerms, used: int, resets_at: datetime) -> QuotaDecision:
+        """Refused at the hard limit, the counter standing at `used` (no packs)."""
+        return cls(False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used)
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> QuotaDecision:
         reason = data.get("reason")
         return cls(
@@ -162,10 +172,9 @@ async def count_fast(
     verdict = None
     if gate is not None and limit is not None:
 
-        async def used_now() -> int:
+        async def used_now(_: list[str]) -> list[int]:
             async with deps.reader() as connection:
-                [used] = await used_many(connection, [(event.user_id, quota.meter_id, start)])
-                return used
+                return await used_many(connection, [(event.user_id, quota.meter_id, start)])
 
         verdict = await gate.take(key, event.quantity, limit, used_now)
         if verdict is not None and not verdict.allowed:
@@ -214,7 +223,7 @@ async def count_fast(
             await gate.give_back(key, event.quantity)
             await gate.forget(key)
         return await count_full(deps, event, allowance)
-    return QuotaDecision(True, remaining(terms, used), resets_at, None, used)
+    return QuotaDecision.counted(terms, used, resets_at)
 
 
 async def _refused(
@@ -223,9 +232,7 @@ async def _refused(
     """Redis refused it: the refusal is stored as the event's answer (one statement)."""
     assert allowance.quota is not None
     terms, (start, resets_at) = allowance.quota.terms, allowance.period
-    decision = QuotaDecision(
-        False, remaining(terms, used), resets_at, Refusal.QUOTA_EXHAUSTED, used
-    )
+    decision = QuotaDecision.exhausted(terms, used, resets_at)
     async with deps.reader() as connection:
         stored = await claim_refused(
             connection, event.row(allowance.quota.meter_id, start, decision, now)

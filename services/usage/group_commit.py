@@ -66,20 +66,10 @@ async def _flush(deps: Deps, calls: Sequence[Call]) -> list[Answer]:
     verdicts: list[Verdict | None] = (
         await _verdicts(deps, gate, calls) if gate else [None] * len(calls)
     )
-    seen: set[tuple[str, str]] = set()
-    batched: list[int] = []
-    for index, call in enumerate(calls):
-        key = (call.event.user_id, call.event.event_id)
-        if key not in seen:  # a repeat is answered alone, after the first is stored
-            seen.add(key)
-            batched.append(index)
+    items = [Item(c.event, c.allowance, v) for c, v in zip(calls, verdicts, strict=True)]
     outcomes: list[Counted] = [ALONE] * len(calls)
     try:
-        items = [Item(calls[i].event, calls[i].allowance, verdicts[i]) for i in batched]
-        for index, counted in zip(
-            batched, await count_together(deps, items, replays_likely=False), strict=True
-        ):
-            outcomes[index] = counted
+        outcomes = await count_together(deps, items, replays_likely=False)
     except Exception:  # a deadlock, a lost connection: each call goes alone
         log.warning("a usage group commit failed; counting its calls alone", exc_info=True)
     if gate is not None:

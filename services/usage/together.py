@@ -23,7 +23,7 @@ from services.store.messaging import copy_outbox
 from services.store.usage import CountedRow, known_events
 from services.store.usage import count_together as count_together_sql
 from services.usage.counting import QuotaDecision, UsageEvent, push, replayed, threshold_events
-from services.usage.rules import QuotaTerms, Refusal, remaining
+from services.usage.rules import QuotaTerms
 from services.usage.standing import Allowance
 
 RACE_RETRIES = 5
@@ -61,9 +61,10 @@ class _Raced(Exception):
 async def count_together(
     deps: Deps, items: Sequence[Item], *, replays_likely: bool
 ) -> list[Counted]:
-    """Each item's outcome, in order; the items' event ids must be distinct. Replays
-    are looked up first when `replays_likely`; otherwise a replay rolls the batch back
-    and it is counted again with the lookup."""
+    """Each item's outcome, in order. A repeat of an event id inside the batch is sent
+    alone (it is a replay once the first is stored). Replays are looked up first when
+    `replays_likely`; otherwise a replay rolls the batch back and it is counted again
+    with the lookup."""
     check_known = replays_likely
     for _ in range(RACE_RETRIES):
         try:
@@ -80,11 +81,14 @@ CounterKey = tuple[str, Any, datetime]
 async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> list[Counted]:
     now = deps.clock.now()
     keys = [item.key for item in items]
+    firsts: dict[tuple[str, str], int] = {}  # each id's first place in the batch
+    for index, key in enumerate(keys):
+        firsts.setdefault(key, index)
     decisions: dict[tuple[str, str], QuotaDecision] = {}
     groups: dict[CounterKey, list[tuple[Item, QuotaDecision]]] = defaultdict(list)
     async with deps.reader() as connection, connection.transaction():
-        known = await known_events(connection, keys) if check_known else {}
-        fresh = [(key, i) for key, i in zip(keys, items, strict=True) if key not in known]
+        known = await known_events(connection, list(firsts)) if check_known else {}
+        fresh = [(key, items[index]) for key, index in firsts.items() if key not in known]
         refusals = {key: _refusal(i) for key, i in fresh if i.verdict and not i.verdict.allowed}
         rows = [_row(i, refusals.get(key) if refusals else None) for key, i in fresh]
         results = await count_together_sql(connection, rows, now) if rows else []
@@ -102,12 +106,14 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
             outbox = [(event, topic_for(event.type)) for event in crossed]
             await copy_outbox(connection, deps.settings.event_source, outbox)
     outcomes = [
-        Counted(decisions[key], True)
+        ALONE
+        if firsts[key] != index
+        else Counted(decisions[key], True)
         if key in decisions
         else Counted(_replayed(item.event, *known[key]), False)
         if key in known
         else ALONE
-        for key, item in zip(keys, items, strict=True)
+        for index, (key, item) in enumerate(zip(keys, items, strict=True))
     ]
     await push(deps, [_change(*group[-1]) for group in groups.values()])
     return outcomes
@@ -143,13 +149,11 @@ def _terms(item: Item) -> QuotaTerms:
 
 def _refusal(item: Item) -> QuotaDecision:
     assert item.verdict is not None
-    used, resets_at = item.verdict.used, item.allowance.period[1]
-    left = remaining(_terms(item), used)
-    return QuotaDecision(False, left, resets_at, Refusal.QUOTA_EXHAUSTED, used)
+    return QuotaDecision.exhausted(_terms(item), item.verdict.used, item.allowance.period[1])
 
 
 def _allowed(item: Item, used: int) -> QuotaDecision:
-    return QuotaDecision(True, remaining(_terms(item), used), item.allowance.period[1], None, used)
+    return QuotaDecision.counted(_terms(item), used, item.allowance.period[1])
 
 
 def _thresholds(group: list[tuple[Item, QuotaDecision]], now: datetime) -> list[DomainEvent]:
