@@ -22,7 +22,7 @@ from services.platform.config import Settings
 from services.platform.deps import Deps
 from services.store.db import make_engine, make_session_factory
 from services.webhooks import endpoints
-from services.webhooks.delivery import PER_ENDPOINT, WebhookSender
+from services.webhooks.delivery import WebhookSender
 from tests.ports import free_port, wait_until_listening
 
 NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)
@@ -70,17 +70,17 @@ async def _deliveries(url: str, receiver: str, count: int) -> tuple[float, float
                 text("SELECT count(*) FROM webhook_deliveries WHERE status = 'SUCCEEDED'")
             )
         assert delivered == count, f"{delivered} of {count} delivered"
-        plain = await _plain_posts(receiver, bodies)
+        plain = await _plain_posts(receiver, bodies, sender.per_endpoint)
         return webhooks, plain
     finally:
         await engine.dispose()
 
 
-async def _plain_posts(receiver: str, bodies: list[str]) -> float:
+async def _plain_posts(receiver: str, bodies: list[str], at_once: int) -> float:
     """The same bodies, POSTed as many at once as the sender sends one endpoint, nothing
     signed or recorded."""
-    limit = asyncio.Semaphore(PER_ENDPOINT)
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=PER_ENDPOINT)) as client:
+    limit = asyncio.Semaphore(at_once)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=at_once)) as client:
 
         async def post(body: str) -> None:
             async with limit:

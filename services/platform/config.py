@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_retry_seconds: str = "0,5,300,1800,7200,18000,36000,36000"
     webhook_disable_after_days: int = Field(default=5, ge=1)
+    # POSTs in flight to one endpoint (per worker): a receiver is not flooded, and a
+    # slow one holds only its own slots.
+    webhook_concurrency_per_endpoint: int = Field(default=4, ge=1, le=64)
+    # Production only: endpoints may then point at loopback, private or link-local
+    # addresses (a receiver inside your own network).
+    webhook_allow_private: bool = False
     # /admin/health says "degraded" when events or lifecycle work wait longer than this.
     stall_alert_seconds: float = Field(default=120.0, gt=0)
     metrics_token: str | None = Field(default=None, min_length=16)  # bearer for /metrics

@@ -3,8 +3,8 @@
 Two steps, each safe with several workers: `fan_out` turns the log's new events into
 one delivery per matching endpoint (each endpoint's cursor moves in the same
 transaction, endpoints locked with SKIP LOCKED); `send_due` leases due deliveries (up
-to HELD_PER_ENDPOINT of one endpoint) and POSTs them, PER_ENDPOINT at a time per
-endpoint, so a slow endpoint holds its own slots and never another's. Results are
+to HELD_PER_ENDPOINT of one endpoint) and POSTs them, WEBHOOK_CONCURRENCY_PER_ENDPOINT
+at a time per endpoint, so a slow endpoint holds its own slots and never another's. Results are
 recorded as many a transaction as are waiting, while the POSTs go on. A lease outlives
 the endpoint's queue and the timeout: a worker killed mid-POST leaves the delivery to
 be sent again once the lease ends, with the same `webhook-id` (the event id), so
@@ -33,6 +33,7 @@ from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.messaging import last_position, log_page, sequence_log
 from services.store.webhooks import Leased
+from services.webhooks.addresses import guarded, refusal
 from services.webhooks.rules import (
     DeliveryStatus,
     EndpointStatus,
@@ -43,7 +44,6 @@ from services.webhooks.rules import (
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 64  # connections per worker
-PER_ENDPOINT = 8  # POSTs in flight to one endpoint
 HELD = 512  # deliveries a worker holds leased (queued or in flight)
 HELD_PER_ENDPOINT = 64  # of them for one endpoint
 FAN_OUT_PAGE = 1000
@@ -77,6 +77,8 @@ class WebhookSender:
         self.schedule = parse_schedule(settings.webhook_retry_seconds)
         self.timeout = settings.webhook_timeout_seconds
         self.disable_after_days = settings.webhook_disable_after_days
+        self.per_endpoint = settings.webhook_concurrency_per_endpoint
+        self.guarded = guarded(settings)  # production: public addresses only
         self.client = client or httpx.AsyncClient(
             follow_redirects=False, limits=httpx.Limits(max_connections=concurrency)
         )
@@ -114,16 +116,13 @@ class WebhookSender:
 
     async def send_due(self) -> int:
         """Lease what is due (at most HELD_PER_ENDPOINT of one endpoint) and start
-        sending it, PER_ENDPOINT at a time for each endpoint; returns how many."""
+        sending it, `per_endpoint` at a time for each endpoint; returns how many."""
         capacity = HELD - self.held
         if capacity <= 0:
             return 0
         now = self.deps.clock.now()
         full = [endpoint for endpoint, n in self._held.items() if n >= HELD_PER_ENDPOINT]
-        # Past the time its endpoint's queue and its own POST may take, and the time to
-        # record it: only then may another worker send it again.
-        waits = HELD_PER_ENDPOINT // PER_ENDPOINT + 1
-        lease = now + timedelta(seconds=waits * self.timeout + 1)
+        lease = now + timedelta(seconds=self.lease_seconds)
         async with self.deps.uow() as uow:
             leased = await uow.webhooks.claim(now, lease, capacity, HELD_PER_ENDPOINT, full)
             await uow.commit()
@@ -133,6 +132,12 @@ class WebhookSender:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(leased)
+
+    @property
+    def lease_seconds(self) -> float:
+        """Past the time its endpoint's queue and its own POST may take, and the time to
+        record it: only then may another worker send a leased delivery again."""
+        return (HELD_PER_ENDPOINT // self.per_endpoint + 1) * self.timeout + 1
 
     async def drain(self) -> None:
         """Fan out and send until nothing is due now (tests, benchmarks)."""
@@ -175,7 +180,7 @@ class WebhookSender:
         await self.client.aclose()
 
     async def _deliver(self, item: Leased) -> None:
-        slots = self._slots.setdefault(item.endpoint_id, asyncio.Semaphore(PER_ENDPOINT))
+        slots = self._slots.setdefault(item.endpoint_id, asyncio.Semaphore(self.per_endpoint))
         async with slots:
             status: int | None = None
             error: str | None = None
@@ -189,12 +194,15 @@ class WebhookSender:
                 "webhook-signature": signature(item.secrets, item.event_id, moment, item.body),
             }
             try:
-                answer = await self.client.post(
-                    item.url, content=item.body.encode(), headers=headers, timeout=self.timeout
-                )
-                status = answer.status_code
-                if not 200 <= status < 300:
-                    error = f"HTTP {status}"
+                if self.guarded and (why := await refusal(item.url)):
+                    error = f"not sent: {why}"
+                else:
+                    answer = await self.client.post(
+                        item.url, content=item.body.encode(), headers=headers, timeout=self.timeout
+                    )
+                    status = answer.status_code
+                    if not 200 <= status < 300:
+                        error = f"HTTP {status}"
             except httpx.HTTPError as failure:
                 error = f"{type(failure).__name__}: {failure}"[:500]
             duration = int((time.perf_counter() - started) * 1000)

@@ -16,12 +16,12 @@ from services.messaging import events
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.messaging import last_position, log_page, position_at, sequence_log
+from services.webhooks.addresses import check_endpoint_url
 from services.webhooks.rules import (
     ROTATION_OVERLAP,
     DeliveryStatus,
     EndpointStatus,
     check_event_types,
-    check_url,
     new_secret,
 )
 
@@ -122,7 +122,7 @@ async def _endpoint(uow: UnitOfWork, endpoint_id: str) -> WebhookEndpoint:
 async def create(deps: Deps, change: EndpointChange) -> EndpointView:
     """Deliveries start with the events after its creation (replay reaches back)."""
     now = deps.clock.now()
-    url = check_url(change.url or "")
+    url = await check_endpoint_url(change.url or "", deps.settings)
     types = check_event_types(change.event_types or [], events.PUBLISHED_TYPES)
     description = check_text(
         change.description or "", "description", MAX_DESCRIPTION, required=False
@@ -154,7 +154,7 @@ async def update(deps: Deps, endpoint_id: str, change: EndpointChange) -> Endpoi
     async with deps.uow() as uow:
         endpoint = await _endpoint(uow, endpoint_id)
         if change.url is not None:
-            endpoint.url = check_url(change.url)
+            endpoint.url = await check_endpoint_url(change.url, deps.settings)
         if change.event_types is not None:
             endpoint.event_types = check_event_types(change.event_types, events.PUBLISHED_TYPES)
         if change.description is not None:

@@ -4,6 +4,7 @@ schedule, when an endpoint that keeps failing is disabled, which URLs are accept
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -53,12 +54,16 @@ def should_disable(failing_since: datetime | None, now: datetime, after_days: in
     return failing_since is not None and now - failing_since >= timedelta(days=after_days)
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, https_only: bool = False) -> str:
+    """A URL a delivery may go to; production wants https (`https_only`)."""
     url = url.strip()
     parts = urlsplit(url)
+    schemes = ("https",) if https_only else ("http", "https")
+    if https_only and parts.scheme == "http":
+        raise DomainError(ErrorCode.INVALID_INPUT, "url must be https in production", "url")
     if (
         len(url) > MAX_URL
-        or parts.scheme not in ("http", "https")
+        or parts.scheme not in schemes
         or not parts.hostname
         or parts.username
         or parts.password
@@ -69,6 +74,15 @@ def check_url(url: str) -> str:
             "url",
         )
     return url
+
+
+def blocked_address(address: str) -> bool:
+    """Loopback, private, link-local, shared, reserved or multicast: not a public
+    receiver (an endpoint must not reach into the service's own network)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
 
 
 def check_event_types(types: list[str], known: frozenset[str]) -> list[str]:

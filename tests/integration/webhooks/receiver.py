@@ -30,6 +30,8 @@ class Receiver:
     got: list[Received] = field(default_factory=list)
     fail_next: int = 0  # answer 500 this many times
     delay: float = 0.0  # seconds before answering
+    in_flight: int = 0
+    most_in_flight: int = 0  # POSTs it held at once
     server: uvicorn.Server | None = None
     task: asyncio.Task[None] | None = None
 
@@ -42,8 +44,13 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         body = (await request.body()).decode()
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
         self.got.append(Received(dict(request.headers), body))
         if self.fail_next > 0:
             self.fail_next -= 1

@@ -16,6 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from services.common.errors import DomainError, ErrorCode
+from services.platform.config import Environment
 from services.platform.deps import Deps
 from services.subscriptions import checkout
 from services.webhooks import endpoints
@@ -124,7 +125,7 @@ async def test_a_sender_that_dies_mid_delivery_loses_nothing(hooks, clock):
         other = WebhookSender(hooks)
         await other.drain()
         assert receiver.got == []  # still leased to the dead sender
-        clock.advance(timedelta(seconds=11))  # the lease (9 x the timeout + 1 s) is over
+        clock.advance(timedelta(seconds=dying.lease_seconds))  # the lease is over
         await other.drain()
         await other.close()
         await dying.client.aclose()
@@ -231,3 +232,75 @@ async def test_bad_endpoints_are_refused(hooks):
         await endpoints.rotate_secret(hooks, "not-an-id")
     assert missing.value.code is ErrorCode.NOT_FOUND
     assert await scalar(hooks, "SELECT count(*) FROM webhook_endpoints") == 0
+
+
+async def test_posts_to_one_endpoint_stay_within_the_concurrency_setting(hooks):
+    settings = hooks.settings.model_copy(update={"webhook_concurrency_per_endpoint": 2})
+    hooks = dataclasses.replace(hooks, settings=settings)
+    async with receiving() as receiver:
+        receiver.delay = 0.1
+        await endpoint_for(hooks, receiver.url)
+        for user in ("nat", "oli", "pam", "quin"):
+            await subscribe(hooks, user)
+        sender = WebhookSender(hooks)
+        await sender.drain()
+        await sender.close()
+    logged = await scalar(hooks, "SELECT count(*) FROM outbox")
+    assert len(receiver.got) == logged > 2
+    assert receiver.most_in_flight == 2
+
+
+def production(deps: Deps, **more: object) -> Deps:
+    settings = deps.settings.model_copy(update={"environment": Environment.PRODUCTION, **more})
+    assert settings.is_production
+    return dataclasses.replace(deps, settings=settings)
+
+
+async def test_production_takes_https_to_public_addresses_only(hooks):
+    strict = production(hooks)
+    for url, why in (
+        ("http://93.184.216.34/hook", "https"),
+        ("https://10.1.2.3/hook", "10.1.2.3"),
+        ("https://127.0.0.1:8443/hook", "127.0.0.1"),
+        ("https://localhost/hook", "not a public address"),
+        ("https://169.254.169.254/latest/meta-data", "169.254.169.254"),
+        ("https://[::1]/hook", "::1"),
+        ("https://[::ffff:192.168.0.7]/hook", "192.168.0.7"),
+        ("https://100.64.0.1/hook", "100.64.0.1"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            await endpoints.create(strict, endpoints.EndpointChange(url, [], ""))
+        assert refused.value.code is ErrorCode.INVALID_INPUT and refused.value.field == "url"
+        assert why in refused.value.message, url
+    assert await scalar(hooks, "SELECT count(*) FROM webhook_endpoints") == 0
+    public = await endpoints.create(
+        strict, endpoints.EndpointChange("https://93.184.216.34/h", [], "")
+    )
+    with pytest.raises(DomainError, match=r"10\.0\.0\.9"):
+        await endpoints.update(
+            strict, str(public.id), endpoints.EndpointChange(url="https://10.0.0.9/h")
+        )
+    inside = production(hooks, webhook_allow_private=True)
+    allowed = await endpoints.create(inside, endpoints.EndpointChange("https://10.0.0.9/h", [], ""))
+    assert allowed.url == "https://10.0.0.9/h"
+    with pytest.raises(DomainError, match="https"):  # allowing private keeps https
+        await endpoints.create(inside, endpoints.EndpointChange("http://10.0.0.9/h", [], ""))
+
+
+async def test_production_does_not_post_to_a_name_that_now_leads_inside(hooks, clock):
+    """A URL accepted once (here: in development) is checked again before each POST."""
+    async with receiving() as receiver:
+        endpoint = await endpoint_for(hooks, receiver.url, ["subscription.started"])
+        await subscribe(hooks, "rex")
+        strict = WebhookSender(production(hooks))
+        await strict.drain()
+        await strict.close()
+        assert receiver.got == []
+        [delivery] = (await endpoints.deliveries(hooks, str(endpoint.id), 10, None, None)).items
+        [attempt] = delivery.attempts
+        assert attempt.status_code is None and "not a public address" in (attempt.error or "")
+        clock.advance(timedelta(seconds=1))
+        inside = WebhookSender(production(hooks, webhook_allow_private=True))
+        await inside.drain()
+        await inside.close()
+    assert len(receiver.got) == 1

@@ -26,6 +26,7 @@ def start_worker(
         "DATABASE_URL": database_url,
         "WEBHOOK_TIMEOUT_SECONDS": "1",
         "WEBHOOK_RETRY_SECONDS": "0,1,1,1",
+        "WEBHOOK_CONCURRENCY_PER_ENDPOINT": "8",  # a lease of 9 timeouts and 1 s
         **(more_env or {}),
     }
     return subprocess.Popen(
