@@ -39,8 +39,9 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index(None, "endpoint_id", "event_id", unique=True),
         Index("ix_webhook_deliveries_list", "endpoint_id", "created_at", "id"),
-        Index(
+        Index(  # each endpoint's due deliveries, in order (the sender's claim)
             "ix_webhook_deliveries_due",
+            "endpoint_id",
             "next_attempt_at",
             postgresql_where=text("status = 'PENDING'"),
         ),

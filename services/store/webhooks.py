@@ -7,13 +7,12 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import and_, or_, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from services.store.messaging import LoggedEvent
 from services.webhooks.rules import DeliveryStatus, EndpointStatus
 
 
@@ -33,19 +32,91 @@ class Leased:
 _CLAIM = text(
     """
 WITH due AS (
-  SELECT id FROM (
-    SELECT d.id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS n
-    FROM webhook_deliveries d
-    WHERE d.status = 'PENDING' AND d.next_attempt_at <= :now
+  SELECT d.id, d.position, e.url,
+    CASE WHEN e.previous_secret IS NOT NULL AND e.previous_secret_until > :now
+      THEN ARRAY[e.secret, e.previous_secret] ELSE ARRAY[e.secret] END AS secrets
+  FROM webhook_endpoints e
+  CROSS JOIN LATERAL (
+    SELECT d.id, d.position FROM webhook_deliveries d
+    WHERE d.endpoint_id = e.id AND d.status = 'PENDING' AND d.next_attempt_at <= :now
       AND (d.leased_until IS NULL OR d.leased_until <= :now)
-      AND NOT (d.endpoint_id = ANY(:busy))
-  ) ranked WHERE n <= :per_endpoint LIMIT :limit
+    ORDER BY d.next_attempt_at
+    LIMIT :per_endpoint
+  ) d
+  WHERE NOT (e.id = ANY(:busy))
+  LIMIT :limit
 )
 UPDATE webhook_deliveries d SET leased_until = :lease
-FROM due
+FROM due LEFT JOIN outbox o ON o.position = due.position
 WHERE d.id = due.id AND d.status = 'PENDING'
   AND (d.leased_until IS NULL OR d.leased_until <= :now)
-RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, d.position
+RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, due.url, due.secrets,
+  o.envelope::text AS body
+"""
+)
+
+
+class Attempt(NamedTuple):
+    """One POST's outcome, as recorded: the delivery's attempts then, its status after
+    and its next attempt (None when delivered or given up)."""
+
+    delivery_id: uuid.UUID
+    attempt: int
+    status: DeliveryStatus
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    next_attempt_at: datetime | None
+
+
+_ATTEMPT_FIELDS = Attempt._fields
+_RECORD = text(
+    """
+WITH r AS (
+  SELECT * FROM unnest(
+    CAST(:delivery_id AS uuid[]), CAST(:attempt AS int[]), CAST(:status AS text[]),
+    CAST(:status_code AS int[]), CAST(:error AS text[]), CAST(:duration_ms AS int[]),
+    CAST(:next_attempt_at AS timestamptz[])
+  ) AS r(delivery_id, attempt, status, status_code, error, duration_ms, next_attempt_at)
+), moved AS (
+  UPDATE webhook_deliveries d SET
+    attempts = r.attempt, leased_until = NULL, status = r.status,
+    last_status_code = r.status_code, last_error = r.error,
+    next_attempt_at = r.next_attempt_at,
+    delivered_at = CASE WHEN r.status = 'SUCCEEDED' THEN :now ELSE d.delivered_at END
+  FROM r WHERE d.id = r.delivery_id
+)
+INSERT INTO webhook_attempts
+  (delivery_id, attempt, status_code, duration_ms, error, attempted_at, next_attempt_at)
+SELECT delivery_id, attempt, status_code, duration_ms, error, :now, next_attempt_at FROM r
+"""
+)
+
+
+class FannedOut(NamedTuple):
+    created: int  # deliveries added
+    found: int  # events the endpoint takes in the page read
+    reached: int  # the position read up to
+
+
+_FAN_OUT = text(
+    """
+WITH page AS (
+  SELECT position, event_id, event_type FROM outbox
+  WHERE position IS NOT NULL AND position > :after AND position <= :upto
+    AND (cardinality(CAST(:types AS text[])) = 0 OR event_type = ANY(CAST(:types AS text[])))
+  ORDER BY position LIMIT :limit
+), added AS (
+  INSERT INTO webhook_deliveries
+    (id, endpoint_id, event_id, event_type, position, status, attempts, next_attempt_at,
+     created_at)
+  SELECT gen_random_uuid(), :endpoint, event_id, event_type, position, 'PENDING', 0, :now, :now
+  FROM page
+  ON CONFLICT DO NOTHING
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM added) AS created, (SELECT count(*) FROM page) AS found,
+       (SELECT max(position) FROM page) AS reached
 """
 )
 
@@ -82,33 +153,25 @@ class WebhookRepository:
         return (await self.session.scalars(query)).all()
 
     async def fan_out(
-        self, endpoint: WebhookEndpoint, events: Sequence[LoggedEvent], now: datetime
-    ) -> int:
-        """A delivery of each event for the endpoint, due now (an event already there,
-        say replayed, is left as it is)."""
-        rows = [
+        self, endpoint: WebhookEndpoint, after: int, upto: int, limit: int, now: datetime
+    ) -> FannedOut:
+        """A delivery, due now, of each logged event the endpoint takes with a position
+        in (after, upto], the first `limit` of them (an event already there, say
+        replayed, is left as it is). Done in the database: the events' bodies are read
+        when a delivery is sent, not here."""
+        found = await self.session.execute(
+            _FAN_OUT,
             {
-                "id": uuid.uuid4(),
-                "endpoint_id": endpoint.id,
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "position": event.position,
-                "status": DeliveryStatus.PENDING,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for event in events
-        ]
-        if not rows:
-            return 0
-        result = await self.session.execute(
-            insert(WebhookDelivery)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(WebhookDelivery.id)
+                "endpoint": endpoint.id,
+                "after": after,
+                "upto": upto,
+                "limit": limit,
+                "types": list(endpoint.event_types),
+                "now": now,
+            },
         )
-        return len(result.all())
+        row = found.one()
+        return FannedOut(row.created, row.found, row.reached or after)
 
     async def claim(
         self,
@@ -127,50 +190,19 @@ class WebhookRepository:
             "per_endpoint": per_endpoint,
             "busy": list(busy),
         }
-        claimed = (await self.session.execute(_CLAIM, values)).all()
-        if not claimed:
-            return []
-        endpoints = {
-            e.id: e
-            for e in await self.session.scalars(
-                select(WebhookEndpoint).where(
-                    WebhookEndpoint.id.in_({row.endpoint_id for row in claimed})
-                )
+        return [
+            Leased(
+                row.id,
+                row.endpoint_id,
+                row.event_id,
+                row.attempts,
+                row.url,
+                tuple(row.secrets),
+                row.body,
             )
-        }
-        bodies: dict[int, str] = dict(
-            (
-                await self.session.execute(
-                    text(
-                        "SELECT position, envelope::text FROM outbox"
-                        " WHERE position = ANY(:positions)"
-                    ),
-                    {"positions": [row.position for row in claimed]},
-                )
-            ).all()
-        )
-        leased = []
-        for row in claimed:
-            endpoint = endpoints[row.endpoint_id]
-            secrets = [endpoint.secret]
-            until = endpoint.previous_secret_until
-            if endpoint.previous_secret and until is not None and until > now:
-                secrets.append(endpoint.previous_secret)
-            body = bodies.get(row.position)
-            if body is None:  # pruned from the log meanwhile: nothing left to send
-                continue
-            leased.append(
-                Leased(
-                    row.id,
-                    row.endpoint_id,
-                    row.event_id,
-                    row.attempts,
-                    endpoint.url,
-                    tuple(secrets),
-                    body,
-                )
-            )
-        return leased
+            for row in await self.session.execute(_CLAIM, values)
+            if row.body is not None  # pruned from the log meanwhile: nothing to send
+        ]
 
     async def delivery(
         self, delivery_id: uuid.UUID, *, lock: bool = False
@@ -180,16 +212,26 @@ class WebhookRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
-    async def deliveries_for_update(
+    async def attempts_made(
         self, delivery_ids: Collection[uuid.UUID]
-    ) -> dict[uuid.UUID, WebhookDelivery]:
-        query = (
-            select(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(delivery_ids))
-            .order_by(WebhookDelivery.id)  # one lock order for every recorder
-            .with_for_update()
+    ) -> dict[uuid.UUID, tuple[uuid.UUID, int]]:
+        """Each delivery's endpoint and attempts so far, locked in one order for every
+        recorder (a delivery deleted with its endpoint is missing)."""
+        found = await self.session.execute(
+            text(
+                "SELECT id, endpoint_id, attempts FROM webhook_deliveries"
+                " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
+            ),
+            {"ids": list(delivery_ids)},
         )
-        return {row.id: row for row in await self.session.scalars(query)}
+        return {row.id: (row.endpoint_id, row.attempts) for row in found}
+
+    async def record_attempts(self, attempts: Sequence[Attempt], now: datetime) -> None:
+        """Each attempt kept and its delivery moved on, in one statement."""
+        columns = list(zip(*attempts, strict=True))
+        await self.session.execute(
+            _RECORD, {"now": now, **dict(zip(_ATTEMPT_FIELDS, columns, strict=True))}
+        )
 
     async def clear_failing(self, endpoint_id: uuid.UUID) -> None:
         """A success ends a run of failures (a row without one is not even locked)."""
@@ -198,9 +240,6 @@ class WebhookRepository:
             .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
             .values(failing_since=None)
         )
-
-    def add_attempt(self, attempt: WebhookAttempt) -> None:
-        self.session.add(attempt)
 
     async def deliveries(
         self,

@@ -25,14 +25,13 @@ from datetime import datetime, timedelta
 import httpx
 from standardwebhooks import Webhook
 
-from models import WebhookAttempt
 from services.messaging import events
 from services.messaging.events import DomainEvent
 from services.platform.clock import Clock, SystemClock
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.messaging import last_position, log_page, sequence_log
-from services.store.webhooks import Leased
+from services.store.messaging import last_position, sequence_log
+from services.store.webhooks import Attempt, Leased
 from services.webhooks.addresses import guarded, refusal
 from services.webhooks.rules import (
     DeliveryStatus,
@@ -46,7 +45,9 @@ log = logging.getLogger(__name__)
 CONCURRENCY = 64  # connections per worker
 HELD = 512  # deliveries a worker holds leased (queued or in flight)
 HELD_PER_ENDPOINT = 64  # of them for one endpoint
+REFILL = HELD_PER_ENDPOINT // 2  # an endpoint is leased more once it holds fewer
 FAN_OUT_PAGE = 1000
+RECORD_BATCH, RECORD_WAIT = 32, 0.005  # fewer, fuller transactions when busy
 USER_AGENT = "subscription-service-webhooks/1"
 
 
@@ -85,6 +86,8 @@ class WebhookSender:
         # The signature's timestamp is the real time: receivers check it against theirs.
         self.wall = wall or SystemClock()
         self._held: Counter[uuid.UUID] = Counter()  # leased and not yet recorded
+        self._unsent: Counter[uuid.UUID] = Counter()  # leased and not yet POSTed
+        self._found_none_past: frozenset[uuid.UUID] | None = None  # see send_due
         self._slots: dict[uuid.UUID, asyncio.Semaphore] = {}  # POSTs per endpoint
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[_Result] = []
@@ -97,6 +100,7 @@ class WebhookSender:
 
     async def fan_out(self) -> int:
         """Deliveries for the events logged since each enabled endpoint's cursor."""
+        self._found_none_past = None  # new deliveries, or retries come due: ask again
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
             await sequence_log(uow.session, wait=False)
@@ -105,33 +109,43 @@ class WebhookSender:
         async with self.deps.uow() as uow:
             top = await last_position(uow.session)
             for endpoint in await uow.webhooks.enabled_for_fan_out():
-                found = await log_page(
-                    uow.session, endpoint.cursor, FAN_OUT_PAGE, types=endpoint.event_types
-                )
-                created += await uow.webhooks.fan_out(endpoint, found, now)
-                reached = found[-1].position if found else endpoint.cursor
-                endpoint.cursor = reached if len(found) == FAN_OUT_PAGE else max(top, reached)
+                if endpoint.cursor >= top:
+                    continue
+                page = await uow.webhooks.fan_out(endpoint, endpoint.cursor, top, FAN_OUT_PAGE, now)
+                created += page.created
+                endpoint.cursor = page.reached if page.found == FAN_OUT_PAGE else top
             await uow.commit()
         return created
 
     async def send_due(self) -> int:
-        """Lease what is due (at most HELD_PER_ENDPOINT of one endpoint) and start
+        """Lease what is due (REFILL more of an endpoint holding fewer) and start
         sending it, `per_endpoint` at a time for each endpoint; returns how many."""
         capacity = HELD - self.held
-        if capacity <= 0:
+        full = self._full()
+        # The last claim took all that was due but of these same full endpoints: until
+        # one drains or a fan-out adds deliveries, asking again would find nothing.
+        if capacity <= 0 or full == self._found_none_past:
             return 0
         now = self.deps.clock.now()
-        full = [endpoint for endpoint, n in self._held.items() if n >= HELD_PER_ENDPOINT]
         lease = now + timedelta(seconds=self.lease_seconds)
         async with self.deps.uow() as uow:
-            leased = await uow.webhooks.claim(now, lease, capacity, HELD_PER_ENDPOINT, full)
+            leased = await uow.webhooks.claim(now, lease, capacity, REFILL, full)
             await uow.commit()
         for item in leased:
             self._held[item.endpoint_id] += 1
+            self._unsent[item.endpoint_id] += 1
+        if len(leased) < capacity:  # all that was due, but of the endpoints now full
+            self._found_none_past = self._full()
+        for item in leased:
             task = asyncio.create_task(self._deliver(item))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return len(leased)
+
+    def _full(self) -> frozenset[uuid.UUID]:
+        """Endpoints with REFILL or more deliveries waiting for a POST slot: enough queued
+        (those sent and waiting to be recorded do not count, so slots never run dry)."""
+        return frozenset(endpoint for endpoint, n in self._unsent.items() if n >= REFILL)
 
     @property
     def lease_seconds(self) -> float:
@@ -206,6 +220,7 @@ class WebhookSender:
             except httpx.HTTPError as failure:
                 error = f"{type(failure).__name__}: {failure}"[:500]
             duration = int((time.perf_counter() - started) * 1000)
+        self._unsent[item.endpoint_id] -= 1
         self._results.append(_Result(item, status, error, duration))
         if self._recorder is None:
             self._recorder = asyncio.create_task(self._record_all())
@@ -215,6 +230,8 @@ class WebhookSender:
         POSTs go on meanwhile. A failed transaction leaves them to their leases."""
         try:
             while self._results:
+                if len(self._results) < RECORD_BATCH and self._tasks:
+                    await asyncio.sleep(RECORD_WAIT)  # let a few more POSTs finish
                 batch, self._results = self._results, []
                 try:
                     await self._record(batch)
@@ -229,38 +246,35 @@ class WebhookSender:
     async def _record(self, results: list[_Result]) -> None:
         now = self.deps.clock.now()
         async with self.deps.uow() as uow:
-            deliveries = await uow.webhooks.deliveries_for_update([r.item.id for r in results])
+            made = await uow.webhooks.attempts_made([r.item.id for r in results])
+            attempts: list[Attempt] = []
             failing: set[uuid.UUID] = set()
             succeeded: set[uuid.UUID] = set()
             for result in results:
-                delivery = deliveries.get(result.item.id)
-                if delivery is None:
+                if result.item.id not in made:
                     continue  # the endpoint was deleted meanwhile
-                delivery.attempts += 1
-                delivery.leased_until = None
-                delivery.last_status_code, delivery.last_error = result.status, result.error
+                endpoint_id, before = made[result.item.id]
                 upcoming = None
                 if result.error is None:
-                    delivery.status, delivery.delivered_at = DeliveryStatus.SUCCEEDED, now
-                    delivery.next_attempt_at = None
-                    succeeded.add(delivery.endpoint_id)
+                    status = DeliveryStatus.SUCCEEDED
+                    succeeded.add(endpoint_id)
                 else:
-                    upcoming = next_attempt(self.schedule, delivery.attempts, now)
-                    delivery.next_attempt_at = upcoming
-                    if upcoming is None:
-                        delivery.status = DeliveryStatus.FAILED
-                    failing.add(delivery.endpoint_id)
-                uow.webhooks.add_attempt(
-                    WebhookAttempt(
-                        delivery_id=delivery.id,
-                        attempt=delivery.attempts,
-                        status_code=result.status,
-                        duration_ms=result.duration_ms,
-                        error=result.error,
-                        attempted_at=now,
-                        next_attempt_at=upcoming,
+                    upcoming = next_attempt(self.schedule, before + 1, now)
+                    status = DeliveryStatus.PENDING if upcoming else DeliveryStatus.FAILED
+                    failing.add(endpoint_id)
+                attempts.append(
+                    Attempt(
+                        result.item.id,
+                        before + 1,
+                        status,
+                        result.status,
+                        result.error,
+                        result.duration_ms,
+                        upcoming,
                     )
                 )
+            if attempts:
+                await uow.webhooks.record_attempts(attempts, now)
             for endpoint_id in succeeded - failing:
                 await uow.webhooks.clear_failing(endpoint_id)  # no lock unless failing
             for endpoint_id in failing - succeeded:

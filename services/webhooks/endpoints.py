@@ -15,7 +15,7 @@ from services.common.text import check_text
 from services.messaging import events
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.messaging import last_position, log_page, position_at, sequence_log
+from services.store.messaging import last_position, position_at, sequence_log
 from services.webhooks.addresses import check_endpoint_url
 from services.webhooks.rules import (
     ROTATION_OVERLAP,
@@ -244,12 +244,11 @@ async def replay(deps: Deps, endpoint_id: str, since: datetime) -> int:
         start = await position_at(uow.session, since)
         position, queued = start, 0
         while position < endpoint.cursor:
-            found = await log_page(uow.session, position, REPLAY_PAGE, types=endpoint.event_types)
-            found = [event for event in found if event.position <= endpoint.cursor]
-            if not found:
+            page = await uow.webhooks.fan_out(endpoint, position, endpoint.cursor, REPLAY_PAGE, now)
+            if not page.found:
                 break
-            queued += await uow.webhooks.fan_out(endpoint, found, now)
-            position = found[-1].position
+            queued += page.created
+            position = page.reached
         queued += await uow.webhooks.requeue(endpoint.id, start, now)
         await uow.commit()
         return queued
