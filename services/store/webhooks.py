@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+import asyncpg
 from sqlalchemy import and_, or_, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,31 +30,29 @@ class Leased:
     body: str
 
 
-_CLAIM = text(
-    """
-WITH due AS (
+CLAIM_SQL = """
+WITH due AS MATERIALIZED (  -- once: inlined, a young table's plan re-ran it per row
   SELECT d.id, d.position, e.url,
-    CASE WHEN e.previous_secret IS NOT NULL AND e.previous_secret_until > :now
+    CASE WHEN e.previous_secret IS NOT NULL AND e.previous_secret_until > $1
       THEN ARRAY[e.secret, e.previous_secret] ELSE ARRAY[e.secret] END AS secrets
   FROM webhook_endpoints e
   CROSS JOIN LATERAL (
     SELECT d.id, d.position FROM webhook_deliveries d
-    WHERE d.endpoint_id = e.id AND d.status = 'PENDING' AND d.next_attempt_at <= :now
-      AND (d.leased_until IS NULL OR d.leased_until <= :now)
+    WHERE d.endpoint_id = e.id AND d.status = 'PENDING' AND d.next_attempt_at <= $1
+      AND (d.leased_until IS NULL OR d.leased_until <= $1)
     ORDER BY d.next_attempt_at
-    LIMIT :per_endpoint
+    LIMIT $4
   ) d
-  WHERE NOT (e.id = ANY(:busy))
-  LIMIT :limit
+  WHERE NOT (e.id = ANY($5::uuid[]))
+  LIMIT $3
 )
-UPDATE webhook_deliveries d SET leased_until = :lease
+UPDATE webhook_deliveries d SET leased_until = $2
 FROM due LEFT JOIN outbox o ON o.position = due.position
 WHERE d.id = due.id AND d.status = 'PENDING'
-  AND (d.leased_until IS NULL OR d.leased_until <= :now)
+  AND (d.leased_until IS NULL OR d.leased_until <= $1)
 RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, due.url, due.secrets,
   o.envelope::text AS body
 """
-)
 
 
 class Attempt(NamedTuple):
@@ -69,28 +68,25 @@ class Attempt(NamedTuple):
     next_attempt_at: datetime | None
 
 
-_ATTEMPT_FIELDS = Attempt._fields
-_RECORD = text(
-    """
+RECORD_SQL = """
 WITH r AS (
   SELECT * FROM unnest(
-    CAST(:delivery_id AS uuid[]), CAST(:attempt AS int[]), CAST(:status AS text[]),
-    CAST(:status_code AS int[]), CAST(:error AS text[]), CAST(:duration_ms AS int[]),
-    CAST(:next_attempt_at AS timestamptz[])
+    $2::uuid[], $3::int[], $4::text[],
+    $5::int[], $6::text[], $7::int[],
+    $8::timestamptz[]
   ) AS r(delivery_id, attempt, status, status_code, error, duration_ms, next_attempt_at)
 ), moved AS (
   UPDATE webhook_deliveries d SET
     attempts = r.attempt, leased_until = NULL, status = r.status,
     last_status_code = r.status_code, last_error = r.error,
     next_attempt_at = r.next_attempt_at,
-    delivered_at = CASE WHEN r.status = 'SUCCEEDED' THEN :now ELSE d.delivered_at END
+    delivered_at = CASE WHEN r.status = 'SUCCEEDED' THEN $1 ELSE d.delivered_at END
   FROM r WHERE d.id = r.delivery_id
 )
 INSERT INTO webhook_attempts
   (delivery_id, attempt, status_code, duration_ms, error, attempted_at, next_attempt_at)
-SELECT delivery_id, attempt, status_code, duration_ms, error, :now, next_attempt_at FROM r
+SELECT delivery_id, attempt, status_code, duration_ms, error, $1, next_attempt_at FROM r
 """
-)
 
 
 class FannedOut(NamedTuple):
@@ -173,37 +169,6 @@ class WebhookRepository:
         row = found.one()
         return FannedOut(row.created, row.found, row.reached or after)
 
-    async def claim(
-        self,
-        now: datetime,
-        lease: datetime,
-        limit: int,
-        per_endpoint: int,
-        busy: Collection[uuid.UUID],
-    ) -> list[Leased]:
-        """Lease due deliveries (at most `per_endpoint` of one endpoint, none of the
-        `busy` ones): a sender that dies leaves them to another once the lease ends."""
-        values = {
-            "now": now,
-            "lease": lease,
-            "limit": limit,
-            "per_endpoint": per_endpoint,
-            "busy": list(busy),
-        }
-        return [
-            Leased(
-                row.id,
-                row.endpoint_id,
-                row.event_id,
-                row.attempts,
-                row.url,
-                tuple(row.secrets),
-                row.body,
-            )
-            for row in await self.session.execute(_CLAIM, values)
-            if row.body is not None  # pruned from the log meanwhile: nothing to send
-        ]
-
     async def delivery(
         self, delivery_id: uuid.UUID, *, lock: bool = False
     ) -> WebhookDelivery | None:
@@ -211,35 +176,6 @@ class WebhookRepository:
         if lock:
             query = query.with_for_update()
         return await self.session.scalar(query)
-
-    async def attempts_made(
-        self, delivery_ids: Collection[uuid.UUID]
-    ) -> dict[uuid.UUID, tuple[uuid.UUID, int]]:
-        """Each delivery's endpoint and attempts so far, locked in one order for every
-        recorder (a delivery deleted with its endpoint is missing)."""
-        found = await self.session.execute(
-            text(
-                "SELECT id, endpoint_id, attempts FROM webhook_deliveries"
-                " WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id FOR UPDATE"
-            ),
-            {"ids": list(delivery_ids)},
-        )
-        return {row.id: (row.endpoint_id, row.attempts) for row in found}
-
-    async def record_attempts(self, attempts: Sequence[Attempt], now: datetime) -> None:
-        """Each attempt kept and its delivery moved on, in one statement."""
-        columns = list(zip(*attempts, strict=True))
-        await self.session.execute(
-            _RECORD, {"now": now, **dict(zip(_ATTEMPT_FIELDS, columns, strict=True))}
-        )
-
-    async def clear_failing(self, endpoint_id: uuid.UUID) -> None:
-        """A success ends a run of failures (a row without one is not even locked)."""
-        await self.session.execute(
-            update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
-            .values(failing_since=None)
-        )
 
     async def deliveries(
         self,
@@ -304,3 +240,58 @@ class WebhookRepository:
             )
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# The sender's hot statements, on a plain asyncpg connection (deps.reader()): no ORM
+# and no transaction around the claim, which is one statement.
+
+
+async def claim(
+    connection: asyncpg.Connection,
+    now: datetime,
+    lease: datetime,
+    limit: int,
+    per_endpoint: int,
+    busy: Collection[uuid.UUID],
+) -> list[Leased]:
+    """Lease due deliveries (at most `per_endpoint` of one endpoint, none of the `busy`
+    ones) with what sending them takes: a sender that dies leaves them to another once
+    the lease ends."""
+    rows = await connection.fetch(CLAIM_SQL, now, lease, limit, per_endpoint, list(busy))
+    return [
+        Leased(row[0], row[1], row[2], row[3], row[4], tuple(row[5]), row[6])
+        for row in rows
+        if row[6] is not None  # pruned from the log meanwhile: nothing to send
+    ]
+
+
+async def attempts_made(
+    connection: asyncpg.Connection, delivery_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, int]]:
+    """Each delivery's endpoint and attempts so far, locked in one order for every
+    recorder (a delivery deleted with its endpoint is missing). In a transaction."""
+    rows = await connection.fetch(
+        "SELECT id, endpoint_id, attempts FROM webhook_deliveries"
+        " WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+        list(delivery_ids),
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+async def record_attempts(
+    connection: asyncpg.Connection,
+    attempts: Sequence[Attempt],
+    now: datetime,
+    succeeded: Collection[uuid.UUID],
+) -> None:
+    """Each attempt kept and its delivery moved on, in one statement; a success ends
+    its endpoint's run of failures (a row without one is not even locked)."""
+    await connection.execute(
+        RECORD_SQL, now, *(list(column) for column in zip(*attempts, strict=True))
+    )
+    if succeeded:
+        await connection.execute(
+            "UPDATE webhook_endpoints SET failing_since = NULL"
+            " WHERE id = ANY($1::uuid[]) AND failing_since IS NOT NULL",
+            list(succeeded),
+        )

@@ -31,7 +31,7 @@ from services.platform.clock import Clock, SystemClock
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
 from services.store.messaging import last_position, sequence_log
-from services.store.webhooks import Attempt, Leased
+from services.store.webhooks import Attempt, Leased, attempts_made, claim, record_attempts
 from services.webhooks.addresses import guarded, refusal
 from services.webhooks.rules import (
     DeliveryStatus,
@@ -128,9 +128,8 @@ class WebhookSender:
             return 0
         now = self.deps.clock.now()
         lease = now + timedelta(seconds=self.lease_seconds)
-        async with self.deps.uow() as uow:
-            leased = await uow.webhooks.claim(now, lease, capacity, REFILL, full)
-            await uow.commit()
+        async with self.deps.reader() as connection:
+            leased = await claim(connection, now, lease, capacity, REFILL, full)
         for item in leased:
             self._held[item.endpoint_id] += 1
             self._unsent[item.endpoint_id] += 1
@@ -245,11 +244,11 @@ class WebhookSender:
 
     async def _record(self, results: list[_Result]) -> None:
         now = self.deps.clock.now()
-        async with self.deps.uow() as uow:
-            made = await uow.webhooks.attempts_made([r.item.id for r in results])
+        failing: set[uuid.UUID] = set()
+        succeeded: set[uuid.UUID] = set()
+        async with self.deps.reader() as connection, connection.transaction():
+            made = await attempts_made(connection, [r.item.id for r in results])
             attempts: list[Attempt] = []
-            failing: set[uuid.UUID] = set()
-            succeeded: set[uuid.UUID] = set()
             for result in results:
                 if result.item.id not in made:
                     continue  # the endpoint was deleted meanwhile
@@ -274,12 +273,12 @@ class WebhookSender:
                     )
                 )
             if attempts:
-                await uow.webhooks.record_attempts(attempts, now)
-            for endpoint_id in succeeded - failing:
-                await uow.webhooks.clear_failing(endpoint_id)  # no lock unless failing
-            for endpoint_id in failing - succeeded:
-                await self._failed(uow, endpoint_id, now)
-            await uow.commit()
+                await record_attempts(connection, attempts, now, succeeded - failing)
+        if failing - succeeded:  # rare: an endpoint's run of failures, maybe its end
+            async with self.deps.uow() as uow:
+                for endpoint_id in failing - succeeded:
+                    await self._failed(uow, endpoint_id, now)
+                await uow.commit()
 
     async def _failed(self, uow: UnitOfWork, endpoint_id: uuid.UUID, now: datetime) -> None:
         """Every delivery failing since `failing_since`: past the days allowed, the
