@@ -1,14 +1,17 @@
 """Delivering the event log to webhook endpoints (Standard Webhooks).
 
 Two steps, each safe with several workers: `fan_out` turns the log's new events into
-one delivery per matching endpoint (each endpoint's cursor moves in the same
-transaction, endpoints locked with SKIP LOCKED); `send_due` leases due deliveries (up
-to HELD_PER_ENDPOINT of one endpoint) and POSTs them, WEBHOOK_CONCURRENCY_PER_ENDPOINT
-at a time per endpoint, so a slow endpoint holds its own slots and never another's. Results are
-recorded as many a transaction as are waiting, while the POSTs go on. A lease outlives
-the endpoint's queue and the timeout: a worker killed mid-POST leaves the delivery to
-be sent again once the lease ends, with the same `webhook-id` (the event id), so
-receivers drop the duplicate. Every attempt is kept.
+one delivery per matching endpoint, in SQL (each endpoint's cursor moves in the same
+transaction, endpoints locked with SKIP LOCKED); `send_due` leases due deliveries
+(REFILL more of an endpoint with fewer waiting, so under HELD_PER_ENDPOINT wait for a
+slot) and POSTs them, WEBHOOK_CONCURRENCY_PER_ENDPOINT at a time per endpoint, so a
+slow endpoint holds its own slots and never another's. Results are recorded as many a
+transaction as are waiting, while the POSTs go on. A lease outlives the endpoint's
+queue and the timeout: a worker killed mid-POST leaves the delivery to be sent again
+once the lease ends, with the same `webhook-id` (the event id), so receivers drop the
+duplicate. Every attempt is kept. The claim and the recording run on a plain asyncpg
+connection: at hundreds of deliveries a second the ORM's share was a third of the
+sender's CPU.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ from services.webhooks.rules import (
 log = logging.getLogger(__name__)
 CONCURRENCY = 64  # connections per worker
 HELD = 512  # deliveries a worker holds leased (queued or in flight)
-HELD_PER_ENDPOINT = 64  # of them for one endpoint
-REFILL = HELD_PER_ENDPOINT // 2  # an endpoint is leased more once it holds fewer
+HELD_PER_ENDPOINT = 64  # of them waiting for one endpoint's slots, at most
+REFILL = HELD_PER_ENDPOINT // 2  # an endpoint is leased more once fewer wait
 FAN_OUT_PAGE = 1000
 RECORD_BATCH, RECORD_WAIT = 32, 0.005  # fewer, fuller transactions when busy
 USER_AGENT = "subscription-service-webhooks/1"
