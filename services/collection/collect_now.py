@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 
 from models import Subscription
+from services.billing.payments import GATEWAY_DOWN_MESSAGE
 from services.collection.scheduler import run_due_work
 from services.common.errors import DomainError, ErrorCode
 from services.platform.auth import check_user_id
@@ -40,9 +41,13 @@ async def retry_now(deps: Deps, actor: str, user_id: str) -> ChargeOutcomeResult
     view = await _view(deps, subscription_id)
     if view.status is Status.PAST_DUE:
         async with deps.uow() as uow:
-            [(payment, _)] = await uow.billing.payments_of(user_id, 1)
-        message = payment.failure_message or "the payment was declined"
-        return ChargeOutcomeResult(view, None, (DomainError(ErrorCode.PAYMENT_DECLINED, message),))
+            payment, deferral = await uow.billing.collection_state(subscription_id)
+        if deferral is not None:  # the gateway did not take the charge: nothing declined
+            error = DomainError(ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE, GATEWAY_DOWN_MESSAGE)
+        else:
+            message = (payment and payment.failure_message) or "the payment was declined"
+            error = DomainError(ErrorCode.PAYMENT_DECLINED, message)
+        return ChargeOutcomeResult(view, None, (error,))
     return ChargeOutcomeResult(view, None)
 
 

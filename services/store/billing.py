@@ -252,6 +252,24 @@ class BillingRepository:
         )
         return {(i.subscription_id, i.period_start): i for i in await self.session.scalars(query)}
 
+    async def collection_state(
+        self, subscription_id: uuid.UUID
+    ) -> tuple[Payment | None, ChargeDeferral | None]:
+        """The subscription's latest collection attempt (a quota pack's payment is not
+        one) and the deferral its next charge waits in, if the gateway could not take it."""
+        payment = await self.session.scalar(
+            select(Payment)
+            .where(
+                Payment.order_id == subscription_id,
+                Payment.purpose.in_(
+                    (PaymentPurpose.TRIAL_CONVERSION, PaymentPurpose.RENEWAL, PaymentPurpose.RETRY)
+                ),
+            )
+            .order_by(Payment.created_at.desc())
+            .limit(1)
+        )
+        return payment, await self.session.get(ChargeDeferral, subscription_id)
+
     async def defer_charges(
         self, deferred: Sequence[tuple[uuid.UUID, str, str]], now: datetime
     ) -> None:

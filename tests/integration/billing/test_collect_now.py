@@ -63,6 +63,25 @@ async def test_a_declined_retry_now_answers_the_decline_and_counts_as_a_retry(de
     assert await _latest_history(deps, "ray") == ["payment_retry_failed", "support"]
 
 
+async def test_retry_now_with_the_gateway_unreachable_says_so_and_declines_nothing(
+    deps, clock, gateway
+):
+    await past_due(deps, clock, "uma")
+    payments = "SELECT count(*) FROM payments WHERE owner_id = 'uma'"
+    before = await scalar(deps, payments)
+    gateway.available = False
+    result = await collect_now.retry_now(deps, "support", "uma")
+    assert [e.code for e in result.errors] == [ErrorCode.PAYMENT_GATEWAY_UNAVAILABLE]
+    assert result.subscription is not None and result.subscription.status is Status.PAST_DUE
+    assert await scalar(deps, payments) == before  # no attempt reached the card
+    retried = "SELECT retry_count FROM subscriptions WHERE user_id = 'uma' AND is_current"
+    assert await scalar(deps, retried) == 0  # not counted as one of the policy's retries
+    gateway.available = True
+    clock.advance(timedelta(minutes=5))  # past the gateway backoff
+    again = await collect_now.retry_now(deps, "support", "uma")
+    assert [e.code for e in again.errors] == [ErrorCode.PAYMENT_DECLINED]  # the card's answer
+
+
 async def test_nothing_overdue_is_refused_and_nothing_changes(deps, clock):
     await active(deps, "ok")
     before = await scalar(deps, "SELECT count(*) FROM subscription_history")
