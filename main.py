@@ -54,7 +54,7 @@ from services.platform.config import GatewayKind, Settings
 from services.platform.deps import Deps
 from services.platform.heap import WORKER_YOUNG_THRESHOLD, settle_heap
 from services.platform.rate_limits import RateLimiter
-from services.store.db import close_read_pools, make_engine, make_session_factory
+from services.store.db import close_plain_pools, make_engine, make_session_factory
 from services.usage.group_commit import group_commit
 
 log = logging.getLogger("subscription-service")
@@ -223,7 +223,7 @@ def create_app(
         for client in (redis, listener):
             if client is not None:
                 await client.aclose()
-        await close_read_pools()
+        await close_plain_pools()
         await engine.dispose()
 
     app = Starlette(

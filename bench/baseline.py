@@ -118,7 +118,7 @@ def build(database_url: str) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        # The same pool setting as the service's read pool: no RESET ALL round trip on
+        # The same pool setting as the service's plain pool: no RESET ALL round trip on
         # release (these reads set no session state).
         pool = await asyncpg.create_pool(
             database_url, min_size=10, max_size=10, reset=_keep_session

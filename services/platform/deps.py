@@ -19,7 +19,7 @@ from services.messaging.live import LiveFeed, QuotaPushes
 from services.platform.clock import Clock
 from services.platform.config import Settings
 from services.platform.uow import InboxEntry, UnitOfWork
-from services.store.db import read_pool
+from services.store.db import plain_pool
 
 
 @dataclass
@@ -63,10 +63,11 @@ class Deps:
         if self.cache is not None:
             await self.cache.invalidate_everyone()
 
-    def reader(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
-        """A plain asyncpg connection for the one-statement hot reads: no ORM, no
-        BEGIN / ROLLBACK around a single SELECT."""
-        return read_pool(self._database_url).acquire()
+    def plain_connection(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """A plain asyncpg connection for the hot paths: one-statement reads with no
+        BEGIN / ROLLBACK around them, and the batched writes (usage counts, webhook
+        claims and attempts) that run their own short transaction. No ORM."""
+        return plain_pool(self._database_url).acquire()
 
     @cached_property
     def _database_url(self) -> str:

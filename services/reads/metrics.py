@@ -100,7 +100,7 @@ async def metrics(deps: Deps, start: datetime | None, end: datetime | None) -> M
     start = start if start is not None else end - DEFAULT_RANGE
     check_range(start, end)
     step = (end - start) / (MAX_POINTS - 1)
-    async with deps.reader() as connection:
+    async with deps.plain_connection() as connection:
         found = await fetch_metrics(connection, start, end, step, MAX_POINTS, now)
     moved, trials = found["moved"], found["trials"]
     by_status, by_plan, past_due = found["by_status"], found["by_plan"], found["past_due"]

@@ -34,7 +34,7 @@ def parse_uuid(raw: str, field: str) -> uuid.UUID:
 
 async def subscription_of(deps: Deps, user_id: str) -> SubscriptionView | None:
     """The current subscription, or else the most recent ended one (None if never)."""
-    async with deps.reader() as connection:
+    async with deps.plain_connection() as connection:
         row, free_plan = await latest_with_plans(connection, user_id)
     return SubscriptionView.of(row, free_plan, deps.clock.now()) if row else None
 
@@ -112,7 +112,7 @@ def access_at(user_id: str, snapshot: dict[str, Any], now: datetime) -> StatusVi
 
 
 async def _load_snapshot(deps: Deps, user_id: str, *, usage: bool = True) -> dict[str, Any]:
-    async with deps.reader() as connection:
+    async with deps.plain_connection() as connection:
         row, free_plan = await latest_with_plans(connection, user_id)
         if usage:
             plan_ids = [free_plan.id] + ([row.plan_id] if row is not None else [])
@@ -159,7 +159,7 @@ async def entitlements_of(deps: Deps, user_id: str) -> EntitlementsView:
 async def invoices_of(deps: Deps, user_id: str, first: int, after: str | None) -> Page[InvoiceView]:
     check_first(first)
     cursor = decode_cursor(after)
-    async with deps.reader() as connection:
+    async with deps.plain_connection() as connection:
         rows = await invoice_page(connection, user_id, first + 1, cursor)
     items = tuple(InvoiceView.of(r) for r in rows[:first])
     end = encode_cursor(items[-1].created_at, items[-1].id) if items else None
@@ -172,7 +172,7 @@ async def all_invoices(
     """Every customer's invoices, newest first (the console's money list)."""
     check_first(first)
     cursor = decode_cursor(after)
-    async with deps.reader() as connection:
+    async with deps.plain_connection() as connection:
         rows = await all_invoice_page(
             connection, None if status is None else status.value, first + 1, cursor
         )

@@ -66,34 +66,35 @@ def violates(error: IntegrityError, constraint: str) -> bool:
     return constraint in str(error.orig)
 
 
-_READ_POOLS: dict[tuple[str, int], ReadPool] = {}
+_PLAIN_POOLS: dict[tuple[str, int], PlainPool] = {}
 
 
-def read_pool(url: str) -> ReadPool:
-    """The read pool for this database in the running event loop (asyncpg pools belong
+def plain_pool(url: str) -> PlainPool:
+    """The plain pool for this database in the running event loop (asyncpg pools belong
     to the loop that opened them)."""
     key = (url, id(asyncio.get_running_loop()))
-    pool = _READ_POOLS.get(key)
+    pool = _PLAIN_POOLS.get(key)
     if pool is None:
-        pool = _READ_POOLS[key] = ReadPool(url)
+        pool = _PLAIN_POOLS[key] = PlainPool(url)
     return pool
 
 
-async def close_read_pools() -> None:
-    """Close the read pools of the running loop (at app shutdown)."""
+async def close_plain_pools() -> None:
+    """Close the plain pools of the running loop (at app shutdown)."""
     loop = id(asyncio.get_running_loop())
-    for key in [key for key in _READ_POOLS if key[1] == loop]:
-        await _READ_POOLS.pop(key).close()
+    for key in [key for key in _PLAIN_POOLS if key[1] == loop]:
+        await _PLAIN_POOLS.pop(key).close()
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Reads set no session state, so a released connection needs no RESET ALL round
-    trip (asyncpg still rolls back a transaction left open)."""
+    """Nothing on these connections sets session state (only SET LOCAL, inside a
+    transaction), so a released one needs no RESET ALL round trip (asyncpg still rolls
+    back a transaction left open)."""
 
 
-class ReadPool:
-    """A small asyncpg pool beside SQLAlchemy's, for hot single-statement reads. Opened
-    on first use; closed with the app."""
+class PlainPool:
+    """A small asyncpg pool beside SQLAlchemy's, for the hot paths that skip the ORM
+    (see Deps.plain_connection). Opened on first use; closed with the app."""
 
     def __init__(self, url: str, size: int = 10) -> None:
         self.dsn = "postgresql://" + url.split("://", 1)[1]
@@ -110,7 +111,7 @@ class ReadPool:
                         self.dsn,
                         min_size=1,
                         max_size=self.size,
-                        server_settings={"application_name": "subscription-service-reads"},
+                        server_settings={"application_name": "subscription-service-plain"},
                         reset=_keep_session,
                     )
         return self._pool

@@ -242,7 +242,7 @@ class WebhookRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# The sender's hot statements, on a plain asyncpg connection (deps.reader()): no ORM
+# The sender's hot statements, on a plain asyncpg connection (deps.plain_connection()): no ORM
 # and no transaction around the claim, which is one statement.
 
 

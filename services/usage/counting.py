@@ -173,7 +173,7 @@ async def count_fast(
     if gate is not None and limit is not None:
 
         async def used_now(_: list[str]) -> list[int]:
-            async with deps.reader() as connection:
+            async with deps.plain_connection() as connection:
                 return await used_many(connection, [(event.user_id, quota.meter_id, start)])
 
         verdict = await gate.take(key, event.quantity, limit, used_now)
@@ -195,7 +195,7 @@ async def count_fast(
         "recorded_at": now,
     }
     try:
-        async with deps.reader() as connection, connection.transaction():
+        async with deps.plain_connection() as connection, connection.transaction():
             used, claimed = await count_and_claim(connection, values)
             if used is not None and not claimed:
                 raise _Replayed
@@ -233,7 +233,7 @@ async def _refused(
     assert allowance.quota is not None
     terms, (start, resets_at) = allowance.quota.terms, allowance.period
     decision = QuotaDecision.exhausted(terms, used, resets_at)
-    async with deps.reader() as connection:
+    async with deps.plain_connection() as connection:
         stored = await claim_refused(
             connection, event.row(allowance.quota.meter_id, start, decision, now)
         )

@@ -101,7 +101,7 @@ async def _verdicts(deps: Deps, gate: QuotaGate, calls: Sequence[Call]) -> list[
         )
 
     async def used_now(keys: list[str]) -> list[int]:
-        async with deps.reader() as connection:
+        async with deps.plain_connection() as connection:
             return await used_many(connection, [counters[key] for key in keys])
 
     found = await gate.take_many([(key, q, limit) for _, key, q, limit in limited], used_now)

@@ -86,7 +86,7 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
         firsts.setdefault(key, index)
     decisions: dict[tuple[str, str], QuotaDecision] = {}
     groups: dict[CounterKey, list[tuple[Item, QuotaDecision]]] = defaultdict(list)
-    async with deps.reader() as connection, connection.transaction():
+    async with deps.plain_connection() as connection, connection.transaction():
         known = await known_events(connection, list(firsts)) if check_known else {}
         fresh = [(key, items[index]) for key, index in firsts.items() if key not in known]
         refusals = {key: _refusal(i) for key, i in fresh if i.verdict and not i.verdict.allowed}

@@ -131,7 +131,7 @@ class WebhookSender:
             return 0
         now = self.deps.clock.now()
         lease = now + timedelta(seconds=self.lease_seconds)
-        async with self.deps.reader() as connection:
+        async with self.deps.plain_connection() as connection:
             leased = await claim(connection, now, lease, capacity, REFILL, full)
         for item in leased:
             self._held[item.endpoint_id] += 1
@@ -249,7 +249,7 @@ class WebhookSender:
         now = self.deps.clock.now()
         failing: set[uuid.UUID] = set()
         succeeded: set[uuid.UUID] = set()
-        async with self.deps.reader() as connection, connection.transaction():
+        async with self.deps.plain_connection() as connection, connection.transaction():
             made = await attempts_made(connection, [r.item.id for r in results])
             attempts: list[Attempt] = []
             for result in results:
