@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from resolvers.graphql.lean import LeanGraphQL
+from resolvers.graphql.execution.lean import LeanGraphQL
 from resolvers.graphql.view import GraphQLView
 from resolvers.http import operational, pages, rest, webhooks
 from resolvers.http.middleware import Metrics, RequestLimits

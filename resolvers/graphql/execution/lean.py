@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from resolvers.graphql.execution.direct import Plans, execute_plan
 from resolvers.graphql.view import GraphQLView
 from schema.build import DocumentCache
 from schema.errors import public, variables_error, with_codes
@@ -109,6 +110,7 @@ class LeanGraphQL:
         self.schema = schema._schema
         self.documents = documents
         self.persisted = PersistedQueries(persisted_bytes)
+        self.plans = Plans(self.schema)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self._handles(scope):
@@ -161,16 +163,21 @@ class LeanGraphQL:
         if refused is not None:
             return _json({"data": None, "errors": [refused.formatted]})
         context = await self.view.get_context(request, Response())
-        result: Any = execute(
-            self.schema,
-            document,
-            context_value=context,
-            variable_values=variables,
-            operation_name=operation,
-            executor_class=StrawberryGraphQLCoreExecutionContext,
-        )
-        if isawaitable(result):
-            result = await result
+        plan = self.plans.get(document, operation)
+        result: Any
+        if plan is not None:  # one root field selecting leaves: no executor needed
+            result = await execute_plan(plan, self.schema, variables, context)
+        else:
+            result = execute(
+                self.schema,
+                document,
+                context_value=context,
+                variable_values=variables,
+                operation_name=operation,
+                executor_class=StrawberryGraphQLCoreExecutionContext,
+            )
+            if isawaitable(result):
+                result = await result
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             payload["errors"] = [public(error).formatted for error in with_codes(result.errors)]
