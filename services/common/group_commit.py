@@ -2,9 +2,9 @@
 caller gets its own answer once the batch is done. A batch starts when the first call
 of it arrives; it takes whatever joined within `wait_seconds` (0: the calls made
 ready in the same turn of the event loop, plus every call that arrived while the
-previous batch was running), at most `max_calls`. One batch runs at a time per process:
-under load the next one fills while the current one commits, so a call waits at most
-for the batch ahead of it and its own."""
+batches ahead were running), at most `max_calls`. Up to `in_flight` batches run at a
+time per process (1 unless asked): under load the next one fills while those ahead
+commit, so a call waits at most for the batches ahead of it and its own."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
 Call = TypeVar("Call")
@@ -32,12 +32,15 @@ class GroupCommit(Generic[Call, Answer]):
         *,
         max_calls: int,
         wait_seconds: float,
+        in_flight: int = 1,
     ) -> None:
         self.flush = flush
+        self.in_flight = in_flight
         self.max_calls = max_calls
         self.wait_seconds = wait_seconds
         self._waiting: list[_Waiting[Call, Answer]] = []
         self._runner: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()  # a call came while batches were in flight
         self.batches = 0
         self.calls = 0
 
@@ -48,20 +51,35 @@ class GroupCommit(Generic[Call, Answer]):
         future: asyncio.Future[Answer] = loop.create_future()
         if self._runner is not None and self._runner.get_loop() is not loop:
             self._runner, self._waiting = None, []  # a loop that ended (tests run many)
+            self._arrived = asyncio.Event()
         self._waiting.append(_Waiting(call, future))
+        self._arrived.set()
         if self._runner is None:
             self._runner = loop.create_task(self._run())
         return await future
 
     async def _run(self) -> None:
+        flying: set[asyncio.Future[None]] = set()
         try:
-            while self._waiting:
-                await asyncio.sleep(self.wait_seconds)  # 0: one turn of the loop
-                batch = self._waiting[: self.max_calls]
-                del self._waiting[: self.max_calls]
-                await self._flush(batch)
+            while self._waiting or flying:
+                if self._waiting and len(flying) < self.in_flight:
+                    await asyncio.sleep(self.wait_seconds)  # 0: one turn of the loop
+                    batch = self._waiting[: self.max_calls]
+                    del self._waiting[: self.max_calls]
+                    flying.add(asyncio.ensure_future(self._flush(batch)))
+                    continue
+                self._arrived.clear()
+                watch: set[asyncio.Future[Any]] = set(flying)
+                if len(flying) < self.in_flight:  # room for a batch as soon as one comes
+                    watch.add(asyncio.ensure_future(self._arrived.wait()))
+                done, _ = await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
+                for future in watch - flying:
+                    future.cancel()
+                flying -= done
         finally:
             self._runner = None
+            for flight in flying:  # cancelled (the loop is ending): so are its batches
+                flight.cancel()
             for waiting in self._waiting:  # only if the loop itself is going away
                 if not waiting.future.done():
                     waiting.future.set_exception(RuntimeError("group commit stopped"))

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     usage_group_commit: bool = True
     usage_group_max_calls: int = Field(default=256, ge=1, le=5000)
     usage_group_wait_ms: float = Field(default=0.0, ge=0, le=50)
+    # Batches committing at once: the next one starts while one waits on PostgreSQL.
+    usage_group_in_flight: int = Field(default=2, ge=1, le=8)
     # An immediate cancellation of a paid period credits its unused time to the balance.
     credit_unused_time: bool = True
     # How far ahead a plan's price change must be when it moves existing subscribers.

@@ -58,6 +58,7 @@ def group_commit(deps: Deps) -> GroupCommit[Call, Answer]:
         flush,
         max_calls=settings.usage_group_max_calls,
         wait_seconds=settings.usage_group_wait_ms / 1000,
+        in_flight=settings.usage_group_in_flight,
     )
 
 

@@ -89,3 +89,43 @@ async def test_callers_of_a_group_commit_stopped_mid_flush_are_told_so():
     grouped._runner.cancel()  # as when the event loop shuts down
     with pytest.raises(RuntimeError, match="group commit stopped"):
         await waiting
+
+
+class Overlap(Recorder):
+    """Records how many flushes ran at once."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(delay)
+        self.running = self.most = 0
+
+    async def flush(self, calls: Sequence[int]) -> list[int | BaseException]:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            return await super().flush(calls)
+        finally:
+            self.running -= 1
+
+
+@pytest.mark.parametrize("in_flight", [1, 2])
+async def test_up_to_in_flight_batches_run_at_once_and_every_call_is_answered(in_flight: int):
+    recorder = Overlap(delay=0.05)
+    grouped = GroupCommit(recorder.flush, max_calls=2, wait_seconds=0, in_flight=in_flight)
+    first = asyncio.ensure_future(grouped.submit(0))
+    await asyncio.sleep(0.01)  # the first batch is running
+    later = [asyncio.ensure_future(grouped.submit(n)) for n in (2, 4, 6, 8, 10)]
+    await asyncio.sleep(0.01)
+    late = asyncio.ensure_future(grouped.submit(12))  # while batches are in flight
+    assert await asyncio.gather(first, *later, late) == [0, 20, 40, 60, 80, 100, 120]
+    assert recorder.most == in_flight
+    assert sorted(c for batch in recorder.batches for c in batch) == [0, 2, 4, 6, 8, 10, 12]
+    assert all(len(batch) <= 2 for batch in recorder.batches)
+    assert grouped._runner is None  # done: nothing left running
+
+
+async def test_a_call_after_the_last_flight_lands_starts_a_new_run():
+    recorder = Overlap(delay=0.01)
+    grouped = GroupCommit(recorder.flush, max_calls=5, wait_seconds=0, in_flight=2)
+    assert await grouped.submit(2) == 20
+    assert await grouped.submit(4) == 40
+    assert recorder.batches == [[2], [4]]
