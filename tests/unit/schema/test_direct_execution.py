@@ -115,6 +115,7 @@ SAME = [
     ("query($n: String!) { thing(name: $n) { name } }", {"n": 123}),
     ("query($k: Int) { thing { shout(times: $k) } }", {"k": "many"}),
     ("{ thing { name broken size } }", None),
+    ("{ thing { b1: broken name b2: broken } }", None),  # two errors, in order
     ("{ thing { name missing size } }", None),
     ("{ maybe { name } }", None),
     ('{ maybe(name: "m") { name size } }', None),
