@@ -24,7 +24,6 @@ class Leased:
     id: uuid.UUID
     endpoint_id: uuid.UUID
     event_id: str
-    attempts: int
     url: str
     secrets: tuple[str, ...]
     body: str
@@ -50,7 +49,7 @@ UPDATE webhook_deliveries d SET leased_until = $2
 FROM due LEFT JOIN outbox o ON o.position = due.position
 WHERE d.id = due.id AND d.status = 'PENDING'
   AND (d.leased_until IS NULL OR d.leased_until <= $1)
-RETURNING d.id, d.endpoint_id, d.event_id, d.attempts, due.url, due.secrets,
+RETURNING d.id, d.endpoint_id, d.event_id, due.url, due.secrets,
   o.envelope::text AS body
 """
 
@@ -242,8 +241,8 @@ class WebhookRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-# The sender's hot statements, on a plain asyncpg connection (deps.plain_connection()): no ORM
-# and no transaction around the claim, which is one statement.
+# The sender's hot statements, on a plain asyncpg connection (deps.plain_connection()):
+# no ORM, and no transaction around the claim, which is one statement.
 
 
 async def claim(
@@ -259,9 +258,9 @@ async def claim(
     the lease ends."""
     rows = await connection.fetch(CLAIM_SQL, now, lease, limit, per_endpoint, list(busy))
     return [
-        Leased(row[0], row[1], row[2], row[3], row[4], tuple(row[5]), row[6])
+        Leased(row[0], row[1], row[2], row[3], tuple(row[4]), row[5])
         for row in rows
-        if row[6] is not None  # pruned from the log meanwhile: nothing to send
+        if row[5] is not None  # pruned from the log meanwhile: nothing to send
     ]
 
 

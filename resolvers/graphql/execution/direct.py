@@ -49,7 +49,7 @@ class _Leaf:
     key: str  # the response key: the alias, or the name
     node: FieldNode
     definition: GraphQLField | None  # None for __typename
-    type: GraphQLScalarType | GraphQLEnumType
+    type: GraphQLScalarType | GraphQLEnumType | None  # None for __typename
     nullable: bool
 
 
@@ -144,7 +144,7 @@ def plan_for(
         if name == "__typename":
             if selection.arguments:
                 return None
-            leaves.append(_Leaf(key, selection, None, _TYPENAME, False))
+            leaves.append(_Leaf(key, selection, None, None, False))
             continue
         field = object_type.fields.get(name)
         if field is None:
@@ -155,9 +155,6 @@ def plan_for(
         leaves.append(_Leaf(key, selection, field, leaf_type, leaf_nullable))
     key = node.alias.value if node.alias else node.name.value
     return Plan(operation, root, key, node, definition, object_type, nullable, tuple(leaves))
-
-
-_TYPENAME = GraphQLScalarType("__TypeNameMarker")  # never serialized: see _complete
 
 
 class _Null(Exception):
@@ -236,8 +233,8 @@ async def _complete(
 async def _leaf(
     plan: Plan, leaf: _Leaf, source: Any, path: Path, parent: GraphQLResolveInfo[Any], values: Any
 ) -> Any:
-    definition = leaf.definition
-    assert definition is not None
+    definition, leaf_type = leaf.definition, leaf.type
+    assert definition is not None and leaf_type is not None  # __typename is answered above
     info = _info(
         leaf.node, definition, plan.object_type, path, parent.schema, plan, values, parent.context
     )
@@ -257,10 +254,10 @@ async def _leaf(
         raise TypeError(
             f"Cannot return null for non-nullable field {plan.object_type}.{leaf.node.name.value}."
         )
-    coerced = leaf.type.coerce_output_value(value)
+    coerced = leaf_type.coerce_output_value(value)
     if coerced is Undefined or coerced is None:
         raise TypeError(
-            f"Expected `{inspect(leaf.type)}.coerce_output_value({inspect(value)})` to return"
+            f"Expected `{inspect(leaf_type)}.coerce_output_value({inspect(value)})` to return"
             f" non-nullable value, returned: {inspect(coerced)}"
         )
     return coerced
