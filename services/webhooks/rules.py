@@ -58,12 +58,11 @@ def check_url(url: str, *, https_only: bool = False) -> str:
     """A URL a delivery may go to; production wants https (`https_only`)."""
     url = url.strip()
     parts = urlsplit(url)
-    schemes = ("https",) if https_only else ("http", "https")
     if https_only and parts.scheme == "http":
         raise DomainError(ErrorCode.INVALID_INPUT, "url must be https in production", "url")
     if (
         len(url) > MAX_URL
-        or parts.scheme not in schemes
+        or parts.scheme not in ("http", "https")
         or not parts.hostname
         or parts.username
         or parts.password
