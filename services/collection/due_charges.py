@@ -27,7 +27,7 @@ from services.platform.uow import UnitOfWork
 from services.pricing.customer_prices import override_of, renewal_price
 from services.pricing.periods import next_period_end
 from services.store.subscriptions import state_of
-from services.store.usage import Overage
+from services.store.usage.repository import Overage
 from services.subscriptions import due
 from services.subscriptions.due import DueWork
 from services.subscriptions.lifecycle import Status, SubscriptionState

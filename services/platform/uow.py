@@ -24,7 +24,7 @@ from services.store.operations import OperationsRepository, TestClockRepository
 from services.store.packs import PackRepository
 from services.store.plans import PlanRepository
 from services.store.subscriptions import SubscriptionRepository
-from services.store.usage import UsageRepository
+from services.store.usage.repository import UsageRepository
 from services.store.webhooks import WebhookRepository
 
 

@@ -21,7 +21,7 @@ from services.messaging.events import DomainEvent
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.platform.uow import UnitOfWork
-from services.store.usage import claim_refused, count_and_claim, used_many
+from services.store.usage.counts import claim_refused, count_and_claim, used_many
 from services.usage.meters import require_meter
 from services.usage.rules import (
     Aggregation,

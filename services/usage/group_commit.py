@@ -29,7 +29,7 @@ from services.cache.gate import QuotaGate, Verdict
 from services.common.errors import DomainError
 from services.common.group_commit import GroupCommit
 from services.platform.deps import Deps
-from services.store.usage import used_many
+from services.store.usage.counts import used_many
 from services.usage.counting import QuotaDecision, UsageEvent
 from services.usage.standing import Allowance
 from services.usage.together import ALONE, Counted, Item, count_together

@@ -20,7 +20,7 @@ from services.messaging.live import QuotaChange
 from services.platform.auth import check_user_id
 from services.platform.deps import Deps
 from services.reads.queries import snapshot_of
-from services.store.usage import Overage
+from services.store.usage.repository import Overage
 from services.usage.counting import QuotaDecision as QuotaDecision
 from services.usage.counting import UsageEvent, count_fast, count_full, push
 from services.usage.group_commit import Call

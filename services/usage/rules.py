@@ -1,6 +1,6 @@
 """Usage rules: what a valid meter and usage event look like, which period usage counts
 in, whether a meter may be used, and the decision for a quota. Plain functions: the
-atomic counting itself is one guarded SQL statement (services/store/usage.py)."""
+atomic counting itself is one guarded SQL statement (services/store/usage/)."""
 
 from __future__ import annotations
 

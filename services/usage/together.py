@@ -1,5 +1,5 @@
 """Counting many usage events in one transaction, by one statement
-(`COUNT_TOGETHER_SQL` in services/store/usage.py): each counter moves once by its
+(`COUNT_TOGETHER_SQL` in services/store/usage/together.py): each counter moves once by its
 events' sum (a hard limit guards each sum), and every event goes in with its answer,
 its counter as it stood after it, as if counted one after the other in the batch's
 order; thresholds crossed go to the outbox in the same transaction. A known event id is
@@ -20,8 +20,8 @@ from services.messaging.events import DomainEvent
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.store.messaging import copy_outbox
-from services.store.usage import CountedRow, known_events
-from services.store.usage import count_together as count_together_sql
+from services.store.usage.together import CountedRow, known_events
+from services.store.usage.together import count_together as count_together_sql
 from services.usage.counting import QuotaDecision, UsageEvent, push, replayed, threshold_events
 from services.usage.rules import QuotaTerms
 from services.usage.standing import Allowance

@@ -1,0 +1,131 @@
+"""Many events counted in one transaction (a group commit, the REST batch, the
+`usage.recorded` consumer), and the lookup of ids recorded before."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import asyncpg
+import orjson
+
+from services.store.db import plan_as_key_lookups
+
+KNOWN_EVENTS_SQL = """
+SELECT e.user_id, e.event_id, e.request_hash, e.answer FROM usage_events e
+JOIN unnest($1::text[], $2::text[]) AS k(u, i) ON e.user_id = k.u AND e.event_id = k.i
+"""
+
+
+async def known_events(
+    connection: asyncpg.Connection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """(request hash, answer) of those of these (user id, event id) recorded before."""
+    await plan_as_key_lookups(connection)  # not a scan of every event ever recorded
+    found = await connection.fetch(KNOWN_EVENTS_SQL, [k[0] for k in keys], [k[1] for k in keys])
+    return {
+        (r["user_id"], r["event_id"]): (r["request_hash"], orjson.loads(r["answer"])) for r in found
+    }
+
+
+# Many events, one statement. Each counter moves once by its events' sum (refused ones
+# aside), guarded by its limit (a new counter takes only a sum within it), rows locked in
+# key order: batches sharing counters wait, never deadlock. Every event is stored with
+# its answer: its counter as it stood after it, in the batch's order. One row per event,
+# in order: `after` (null: its counter did not move) and whether it was stored.
+COUNT_TOGETHER_SQL = """
+WITH items AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[],
+                       $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
+                       $9::bigint[], $10::bigint[], $11::text[], $12::jsonb[])
+    WITH ORDINALITY AS t(u, e, m, q, h, s, pe, o, l, inc, resets, refused, i)
+), sums AS MATERIALIZED (
+  SELECT u, m, s, max(pe) AS pe, sum(q)::bigint AS q, min(l) AS l
+  FROM items WHERE refused IS NULL GROUP BY u, m, s
+), moved AS (
+  INSERT INTO usage_counters (user_id, meter_id, period_start, period_end, used, pack_units)
+  SELECT u, m, s, pe, q, 0 FROM sums WHERE l IS NULL OR q <= l ORDER BY u, m, s
+  ON CONFLICT (user_id, meter_id, period_start)
+  DO UPDATE SET used = usage_counters.used + excluded.used
+  WHERE NOT $14::bool  -- no limits: no lookup per row (a consumer's batch has 1,000)
+     OR usage_counters.used + excluded.used <= coalesce(
+       (SELECT l FROM sums WHERE sums.u = excluded.user_id AND sums.m = excluded.meter_id
+                             AND sums.s = excluded.period_start),
+       9223372036854775807)
+  RETURNING user_id, meter_id, period_start, used
+), answered AS (
+  SELECT items.*, (moved.used - coalesce(sum(items.q) OVER (
+           PARTITION BY items.u, items.m, items.s ORDER BY items.i DESC
+           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::bigint AS after
+  FROM items JOIN moved
+    ON moved.user_id = items.u AND moved.meter_id = items.m AND moved.period_start = items.s
+  WHERE items.refused IS NULL
+), stored AS (
+  INSERT INTO usage_events (user_id, event_id, meter_id, quantity, request_hash, counted,
+                            answer, period_start, occurred_at, recorded_at)
+  SELECT u, e, m, q, h, true,
+         jsonb_build_object(
+           'allowed', true, 'used', after, 'reason', NULL, 'resetsAt', resets,
+           'remaining', CASE WHEN inc IS NULL THEN NULL ELSE greatest(inc - after, 0) END),
+         s, o, $13::timestamptz
+  FROM answered
+  UNION ALL
+  SELECT u, e, m, q, h, false, refused, s, o, $13::timestamptz FROM items WHERE refused IS NOT NULL
+  ON CONFLICT DO NOTHING
+  RETURNING user_id, event_id
+)
+SELECT items.i, answered.after, stored.event_id IS NOT NULL AS stored
+FROM items
+LEFT JOIN answered ON answered.i = items.i
+LEFT JOIN stored ON stored.user_id = items.u AND stored.event_id = items.e
+ORDER BY items.i
+"""
+
+
+class CountedRow(NamedTuple):  # a tuple: built once per event, cheaper than a dataclass
+    """One event for `count_together`: a refused one carries its answer already."""
+
+    user_id: str
+    event_id: str
+    meter_id: uuid.UUID
+    quantity: int
+    request_hash: str
+    period: tuple[datetime, datetime]
+    occurred_at: datetime
+    limit: int | None
+    included_units: int | None
+    refused_answer: dict[str, Any] | None
+
+
+async def count_together(
+    connection: asyncpg.Connection, rows: Sequence[CountedRow], now: datetime
+) -> list[tuple[int | None, bool]]:
+    """Each event's (counter after it, stored?), in order: see COUNT_TOGETHER_SQL. Run
+    it in a transaction: a known id means the caller rolls back and asks again. A big
+    batch is planned for its arrays (the generic plan took 3× as long for 1,000 rows);
+    a group commit's few rows keep the generic plan (1.0 ms against 1.5 for 16)."""
+    if len(rows) > 100:
+        await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    found = await connection.fetch(
+        COUNT_TOGETHER_SQL,
+        [r.user_id for r in rows],
+        [r.event_id for r in rows],
+        [r.meter_id for r in rows],
+        [r.quantity for r in rows],
+        [r.request_hash for r in rows],
+        [r.period[0] for r in rows],
+        [r.period[1] for r in rows],
+        [r.occurred_at for r in rows],
+        [r.limit for r in rows],
+        [r.included_units for r in rows],
+        [r.period[1].isoformat() for r in rows],
+        [
+            None if r.refused_answer is None else orjson.dumps(r.refused_answer).decode()
+            for r in rows
+        ],
+        now,
+        any(r.limit is not None for r in rows),
+    )
+    return [(row["after"], row["stored"]) for row in found]
