@@ -24,6 +24,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.graphql.execution.inputs import compile_inputs
 from schema.errors import GuardedOperation, NoUnstorableText
 from schema.root import Live, Mutation, Query
 from services.platform.config import Settings
@@ -167,6 +168,7 @@ def build_schema(settings: Settings, documents: DocumentCache | None = None) -> 
         query=Query, mutation=Mutation, subscription=Live, extensions=extensions, config=config
     )
     documents.schema = schema._schema
+    compile_inputs(schema)
     return schema
 
 
