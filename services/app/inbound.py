@@ -275,13 +275,18 @@ def dead_letter_record(
 
 DeadLetter = Callable[[str | None, dict[str, Any]], Awaitable[None]]
 Records = Sequence[tuple[bytes | None, bytes | None]]
+Write = Callable[[], Awaitable[None]]
 
 
-def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records], Awaitable[None]]:
-    """The consumer's handler for a batch of one partition: poison goes to the dead-letter
-    topic, transient failures raise (the batch is retried), everything else is applied
-    once. Payment results of a batch share one transaction, usage events are counted as a
-    batch (services/usage/batches.py); commands run one by one."""
+def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records], Awaitable[Write]]:
+    """The consumer's handler for one poll's records of one topic, in two steps. Reading
+    parses and validates every message (poison goes to the dead-letter topic) and, for
+    usage, checks each event against its user's access snapshot; it writes nothing and
+    returns the writing step, which applies the rest once and raises only for transient
+    failures (it is then run again). The consumer reads its next poll while the last
+    one is written (services/messaging/kafka.py). Payment results of a poll share one
+    transaction, usage events are counted as a batch (services/usage/batches.py),
+    commands run one by one."""
     commands = command_handlers(deps)
     payments_topic = deps.settings.topic_payment_processed
     usage_topic = deps.settings.topic_usage_recorded
@@ -291,26 +296,50 @@ def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records]
         record = dead_letter_record(topic, key, value, reason)
         await dead_letter(key.decode(errors="replace") if key else None, record)
 
-    async def handle(topic: str, records: Records) -> None:
-        payments, usage = [], []
+    async def valid(topic: str, records: Records, check: Callable[[Envelope], Any]) -> list[Any]:
+        """Each message `check`ed once parsed; those found poison are dead-lettered."""
+        kept = []
         for key, value in records:
             try:
-                envelope = parse(value)
-                if topic == payments_topic:
-                    payments.append(payment_message(envelope, deps.clock.now()))
-                elif topic == usage_topic:
-                    usage.append((key, value, usage_command(envelope)))
-                else:
-                    await commands[topic](deps, envelope)
+                kept.append((key, value, check(parse(value))))
             except PoisonMessage as poison:
                 await poisoned(topic, key, value, str(poison))
-        if payments:
-            await apply_payment_results(deps, payments)
-        if usage:
-            outcomes = await batches.record_usage_batch(deps, [c for _, _, c in usage])
+        return kept
+
+    async def read_usage(records: Records) -> Write:
+        usage = await valid(usage_topic, records, usage_command)
+        planned = await batches.plan_usage_batch(deps, [c for _, _, c in usage])
+
+        async def write() -> None:
+            outcomes = await batches.count_usage_batch(deps, planned)
             for (key, value, _), outcome in zip(usage, outcomes, strict=True):
                 reason = batches.refusal_reason(outcome)
                 if reason is not None:
-                    await poisoned(topic, key, value, reason)
+                    await poisoned(usage_topic, key, value, reason)
 
-    return handle
+        return write
+
+    async def read(topic: str, records: Records) -> Write:
+        if topic == usage_topic:
+            return await read_usage(records)
+        if topic == payments_topic:
+            now = deps.clock.now()
+            payments = await valid(topic, records, lambda e: payment_message(e, now))
+
+            async def apply_payments() -> None:
+                if payments:
+                    await apply_payment_results(deps, [m for _, _, m in payments])
+
+            return apply_payments
+
+        async def apply_commands() -> None:
+            # Parsed as they run, so their dead letters keep the order of the messages.
+            for key, value in records:
+                try:
+                    await commands[topic](deps, parse(value))
+                except PoisonMessage as poison:
+                    await poisoned(topic, key, value, str(poison))
+
+        return apply_commands
+
+    return read

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -15,6 +17,7 @@ from services.common.tasks import all_or_none
 from services.messaging.publisher import OutboundMessage, PublishError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # A produce batch's size: well under Kafka's default 1 MiB message.max.bytes.
 MAX_BATCH_BYTES = 256 * 1024
 CLOUDEVENT_HEADERS = [("content-type", b"application/cloudevents+json")]
@@ -112,22 +115,32 @@ async def _send_in_order(
     await asyncio.gather(*delivered)
 
 
-Handler = Callable[[str, Sequence[tuple[bytes | None, bytes | None]]], Awaitable[None]]
+class Stopped:
+    """The loop was told to stop before a step succeeded."""
+
+
+Records = Sequence[tuple[bytes | None, bytes | None]]
+Write = Callable[[], Awaitable[None]]
+# Reads one poll's records of one topic (parse, validate, read-only checks) and returns
+# the step that writes them.
+Handler = Callable[[str, Records], Awaitable[Write]]
 
 
 MAX_RECORDS = 2000  # per poll, across partitions
 
 
 class KafkaConsumerLoop:
-    """Consumes the command and payment topics as one consumer group member.
+    """Consumes the command, payment and usage topics as one consumer group member.
 
     Each poll's records of one topic go to the handler at once (partition after
-    partition, so each partition's, and so each user's, order holds); the poll's offsets
-    are committed in one call only after the handler returned, that is after its
-    database transactions committed. A crash in between redelivers, and the inbox (or
-    the usage events' ids) drops the duplicates. The handler deals
-    with poison messages itself (dead-letter topic) and raises only for transient
-    failures, which are retried with backoff.
+    partition, so each partition's, and so each user's, order holds). The handler reads
+    them and returns their writing step; polls are written one after the other, in
+    order, and the next poll is read while the last is written (on two cores, parsing
+    overlaps PostgreSQL's work). A poll's offsets are committed in one call only after
+    its writing step returned, that is after its database transactions committed. A
+    crash in between redelivers, and the inbox (or the usage events' ids) drops the
+    duplicates. The handler deals with poison messages itself (dead-letter topic) and
+    raises only for transient failures, which are retried with backoff.
     """
 
     def __init__(self, bootstrap: str, group: str, topics: Sequence[str], handler: Handler) -> None:
@@ -146,6 +159,7 @@ class KafkaConsumerLoop:
             auto_offset_reset="earliest",
         )
         await consumer.start()
+        writing: asyncio.Task[bool] | None = None  # the last poll's writing step
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
@@ -153,34 +167,58 @@ class KafkaConsumerLoop:
                 for partition, records in batches.items():
                     items = by_topic.setdefault(partition.topic, [])
                     items.extend((record.key, record.value) for record in records)
+                writes: list[tuple[str, Write]] = []
                 for topic, items in by_topic.items():
-                    if not await self._handle_until_done(stop, topic, items):
+                    write = await self._until_done(stop, topic, partial(self.handler, topic, items))
+                    if isinstance(write, Stopped):
                         return
+                    writes.append((topic, write))
+                if writing is not None and not await writing:
+                    return
+                writing = None
                 if batches:
-                    await consumer.commit(
-                        {
-                            partition: records[-1].offset + 1
-                            for partition, records in batches.items()
-                        }
+                    writing = asyncio.create_task(
+                        self._write(stop, consumer, writes, _next_offsets(batches))
                     )
                 on_round()
+            if writing is not None:
+                await writing
         finally:
+            if writing is not None and not writing.done():  # leaving on an error
+                writing.cancel()  # uncommitted: its records come again
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
             await consumer.stop()
 
-    async def _handle_until_done(
+    async def _write(
         self,
         stop: asyncio.Event,
-        topic: str,
-        items: Sequence[tuple[bytes | None, bytes | None]],
+        consumer: AIOKafkaConsumer,
+        writes: Sequence[tuple[str, Write]],
+        offsets: dict[TopicPartition, int],
     ) -> bool:
+        """One poll written, then its offsets committed; False: stopped before."""
+        for topic, write in writes:
+            if isinstance(await self._until_done(stop, topic, write), Stopped):
+                return False
+        await consumer.commit(offsets)
+        return True
+
+    async def _until_done(
+        self, stop: asyncio.Event, topic: str, step: Callable[[], Awaitable[T]]
+    ) -> T | Stopped:
+        """`step`'s result, retried with backoff while it fails."""
         backoff = 0.5
         while not stop.is_set():
             try:
-                await self.handler(topic, items)
-                return True
+                return await step()
             except Exception:  # transient: the database or a gateway is away
                 log.exception("messages on %s failed; retrying in %.1fs", topic, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 30.0)
-        return False
+        return Stopped()
+
+
+def _next_offsets(batches: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, int]:
+    return {partition: records[-1].offset + 1 for partition, records in batches.items()}

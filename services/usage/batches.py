@@ -10,6 +10,7 @@ its own event."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from services.common.errors import DomainError
 from services.platform.deps import Deps
@@ -32,14 +33,27 @@ def _batchable(found: Allowance) -> bool:
     return found.simple and found.quota is not None and found.quota.terms.limit() is None
 
 
-async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> list[Outcome]:
-    """Each command's decision, or the business error that refused it."""
+@dataclass(frozen=True)
+class PlannedBatch:
+    """A batch read and checked, nothing written yet: what can be counted together, and
+    what goes one by one (or was refused already)."""
+
+    commands: Sequence[RecordUsage]
+    outcomes: tuple[Outcome | None, ...]  # set for those refused before counting
+    batched: tuple[Item, ...]
+    indexes: tuple[int, ...]  # of the batched commands
+    one_by_one: tuple[int, ...]
+
+
+async def plan_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> PlannedBatch:
+    """Check each command against its user's access snapshot (reads only: the consumer
+    plans its next batch while the last one is written)."""
     now = deps.clock.now()
     users = sorted({cmd.user_id for cmd in commands})
     snapshots = dict(zip(users, await snapshots_of(deps, users), strict=True))
     outcomes: list[Outcome | None] = [None] * len(commands)
     batched: list[Item] = []
-    indexes: list[int] = []  # of the batched commands
+    indexes: list[int] = []
     one_by_one: list[int] = []
     for index, cmd in enumerate(commands):
         try:
@@ -62,20 +76,35 @@ async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> lis
             indexes.append(index)
         else:
             one_by_one.append(index)
-    if batched:
+    return PlannedBatch(
+        commands, tuple(outcomes), tuple(batched), tuple(indexes), tuple(one_by_one)
+    )
+
+
+async def count_usage_batch(deps: Deps, planned: PlannedBatch) -> list[Outcome]:
+    """Each planned command's decision, or the business error that refused it. Safe to
+    run again after a failure: what was counted is then a replay."""
+    outcomes = list(planned.outcomes)
+    one_by_one = list(planned.one_by_one)
+    if planned.batched:
         # Optimistic: a batch sent again (all replays) costs one statement rolled back.
-        counted = await count_together(deps, batched, replays_likely=False)
-        for index, result in zip(indexes, counted, strict=True):
+        counted = await count_together(deps, planned.batched, replays_likely=False)
+        for index, result in zip(planned.indexes, counted, strict=True):
             if result.decision is None:  # a repeat: answered after the first is stored
                 one_by_one.append(index)
             else:
                 outcomes[index] = _checked(result.decision)
     for index in sorted(one_by_one):
         try:
-            outcomes[index] = await record_usage(deps, commands[index])
+            outcomes[index] = await record_usage(deps, planned.commands[index])
         except DomainError as error:
             outcomes[index] = error
     return [o for o in outcomes if o is not None]
+
+
+async def record_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> list[Outcome]:
+    """Each command's decision, or the business error that refused it."""
+    return await count_usage_batch(deps, await plan_usage_batch(deps, commands))
 
 
 def _checked(decision: QuotaDecision | DomainError) -> Outcome:

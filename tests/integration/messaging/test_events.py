@@ -229,7 +229,8 @@ async def test_a_relay_killed_after_publishing_causes_duplicates_consumers_absor
     await inner.close()
     handle = make_handler(deps, dead_letter=lambda key, record: asyncio.sleep(0))
     for record in await consume(broker, [topic], 2):
-        await handle(record.topic, [(record.key, record.value)])
+        write = await handle(record.topic, [(record.key, record.value)])
+        await write()
     subscriptions = await scalar(deps, "SELECT count(*) FROM subscriptions WHERE user_id='dot'")
     assert subscriptions == 1
     # And the relay itself: rows stay unpublished when it dies, so they go out again.
