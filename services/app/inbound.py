@@ -13,10 +13,16 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,  # pydantic needs it before 3.12
+)
 
 import orjson
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from services.billing.rules import PaymentStatus
 from services.collection.payment_results import PaymentResultMessage, apply_payment_results
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 SOURCE = "kafka"
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN.pattern)]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Quantity = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # what orjson reads as one
 
 
 class PoisonMessage(Exception):
@@ -231,10 +238,54 @@ class UsageRecorded(Strict):
 
     userId: UserId
     meterKey: Short
-    quantity: int
+    quantity: Quantity
     eventId: Short | None = None
     occurredAt: datetime | None = None
     value: Short | None = None
+
+
+class _UsageData(TypedDict):
+    userId: UserId
+    meterKey: Short
+    quantity: Quantity
+    eventId: NotRequired[Short | None]
+    occurredAt: NotRequired[datetime | None]
+    value: NotRequired[Short | None]
+
+
+class _UsageMessage(TypedDict):
+    id: Short
+    type: Short
+    source: Short
+    specversion: Literal["1.0"]
+    time: NotRequired[datetime | None]
+    data: _UsageData
+
+
+# The hot path: the same rules as Envelope and UsageRecorded, checked in one step
+# straight from the bytes, into dicts (half the cost of building the models).
+_USAGE_MESSAGE = TypeAdapter(_UsageMessage)
+
+
+def usage_command_of(value: bytes | None) -> metering.RecordUsage:
+    """A usage.recorded message's command. A valid message is validated straight from
+    its bytes; anything else goes the general way, which names what is wrong."""
+    if value and b"\\u0000" not in value:
+        try:
+            message = _USAGE_MESSAGE.validate_json(value)
+        except ValueError:
+            pass
+        else:
+            data = message["data"]
+            return metering.RecordUsage(
+                data["userId"],
+                data["meterKey"],
+                data["quantity"],
+                data.get("eventId") or message["id"],
+                data.get("occurredAt"),
+                data.get("value"),
+            )
+    return usage_command(parse(value))
 
 
 def usage_command(envelope: Envelope) -> metering.RecordUsage:
@@ -296,18 +347,20 @@ def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records]
         record = dead_letter_record(topic, key, value, reason)
         await dead_letter(key.decode(errors="replace") if key else None, record)
 
-    async def valid(topic: str, records: Records, check: Callable[[Envelope], Any]) -> list[Any]:
-        """Each message `check`ed once parsed; those found poison are dead-lettered."""
+    async def valid(
+        topic: str, records: Records, check: Callable[[bytes | None], Any]
+    ) -> list[Any]:
+        """Each message `check`ed; those found poison are dead-lettered."""
         kept = []
         for key, value in records:
             try:
-                kept.append((key, value, check(parse(value))))
+                kept.append((key, value, check(value)))
             except PoisonMessage as poison:
                 await poisoned(topic, key, value, str(poison))
         return kept
 
     async def read_usage(records: Records) -> Write:
-        usage = await valid(usage_topic, records, usage_command)
+        usage = await valid(usage_topic, records, usage_command_of)
         planned = await batches.plan_usage_batch(deps, [c for _, _, c in usage])
 
         async def write() -> None:
@@ -324,7 +377,7 @@ def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records]
             return await read_usage(records)
         if topic == payments_topic:
             now = deps.clock.now()
-            payments = await valid(topic, records, lambda e: payment_message(e, now))
+            payments = await valid(topic, records, lambda v: payment_message(parse(v), now))
 
             async def apply_payments() -> None:
                 if payments:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from services.common.errors import DomainError
 from services.platform.deps import Deps
@@ -22,8 +24,9 @@ from services.usage.metering import (
     prepare,
     record_fingerprint,
     record_usage,
+    usage_digest,
 )
-from services.usage.standing import Allowance
+from services.usage.standing import Allowance, allowance
 from services.usage.together import Item, count_together
 
 Outcome = QuotaDecision | DomainError
@@ -51,11 +54,29 @@ async def plan_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> Plann
     now = deps.clock.now()
     users = sorted({cmd.user_id for cmd in commands})
     snapshots = dict(zip(users, await snapshots_of(deps, users), strict=True))
+    # A batch holds few users, meters and bodies, many times: each worked out once.
+    allowances: dict[tuple[str, str, datetime], Allowance] = {}
+    digests: dict[tuple[str, int, str | None, str | None], str] = {}
+
+    def allowance_of(
+        snapshot: dict[str, Any], user_id: str, meter_key: str, at: datetime, now: datetime
+    ) -> Allowance:
+        key = (user_id, meter_key, at)
+        found = allowances.get(key)
+        if found is None:
+            found = allowances[key] = allowance(snapshot, user_id, meter_key, at, now)
+        return found
+
     outcomes: list[Outcome | None] = [None] * len(commands)
     batched: list[Item] = []
     indexes: list[int] = []
     one_by_one: list[int] = []
     for index, cmd in enumerate(commands):
+        at = cmd.occurred_at.isoformat() if cmd.occurred_at else None  # as hashed
+        body = (cmd.meter_key, cmd.quantity, at, cmd.value)
+        digest = digests.get(body)
+        if digest is None:
+            digest = digests[body] = usage_digest(record_fingerprint(cmd))
         try:
             event, found = prepare(
                 snapshots[cmd.user_id],
@@ -63,10 +84,11 @@ async def plan_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> Plann
                 cmd.meter_key,
                 cmd.event_id,
                 cmd.quantity,
-                record_fingerprint(cmd),
+                digest,
                 cmd.occurred_at,
                 cmd.value,
                 now,
+                allowance_of,
             )
         except DomainError as error:
             outcomes[index] = error

@@ -8,6 +8,7 @@ one short PostgreSQL transaction), the rest the full one (services/usage/countin
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from services.usage.rules import Refusal, check_quantity, overage_line, overage_
 from services.usage.standing import Allowance, allowance
 
 log = logging.getLogger(__name__)
+AllowanceOf = Callable[[dict[str, Any], str, str, datetime, datetime], Allowance]
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clock skew of the services reporting usage
 MAX_EVENT_ID = 255  # the usage_events key column
 
@@ -69,12 +71,15 @@ def prepare(
     meter_key: str,
     event_id: str,
     quantity: int,
-    fingerprint: dict[str, Any],
+    digest: str,
     occurred_at: datetime | None,
     value: str | None,
     now: datetime,
+    allowance_of: AllowanceOf = allowance,
 ) -> tuple[UsageEvent, Allowance]:
-    """An event checked against what applies to its user (no I/O)."""
+    """An event checked against what applies to its user (no I/O). `digest`: its
+    request's hash (`usage_digest`); `allowance_of`: a batch passes one that remembers
+    the allowances it found."""
     key = event_id.strip()
     if not key or len(key) > MAX_EVENT_ID:
         raise DomainError(
@@ -83,7 +88,7 @@ def prepare(
     at = occurred_at or now
     if at > now + FUTURE_TOLERANCE:
         raise DomainError(ErrorCode.INVALID_INPUT, "occurredAt is in the future", "occurredAt")
-    found = allowance(snapshot, user_id, meter_key, at, now)
+    found = allowance_of(snapshot, user_id, meter_key, at, now)
     if found.period_closed:
         raise DomainError(
             ErrorCode.USAGE_PERIOD_CLOSED,
@@ -92,7 +97,6 @@ def prepare(
         )
     if found.simple and found.quota is not None:
         check_quantity(quantity, found.quota.aggregation)
-    digest = request_hash("usage", fingerprint)
     return UsageEvent(user_id, meter_key, key, quantity, digest, at, value), found
 
 
@@ -114,7 +118,7 @@ async def _count(
         meter_key,
         event_id,
         quantity,
-        fingerprint,
+        usage_digest(fingerprint),
         occurred_at,
         value,
         deps.clock.now(),
@@ -164,6 +168,10 @@ async def record_usage(deps: Deps, cmd: RecordUsage) -> QuotaDecision:
     )
     check_counted(decision)
     return decision
+
+
+def usage_digest(fingerprint: dict[str, Any]) -> str:
+    return request_hash("usage", fingerprint)
 
 
 def record_fingerprint(cmd: RecordUsage) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from services.messaging.events import DomainEvent
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.store.messaging import copy_outbox
-from services.store.usage.together import CountedRow, known_events
+from services.store.usage.together import CountedRow, Terms, known_events
 from services.store.usage.together import count_together as count_together_sql
 from services.usage.counting import QuotaDecision, UsageEvent, push, replayed, threshold_events
 from services.usage.rules import QuotaTerms
@@ -126,13 +126,15 @@ def _row(item: Item, refusal: QuotaDecision | None) -> CountedRow:
     return CountedRow(
         event.user_id,
         event.event_id,
-        quota.meter_id,
         event.quantity,
         event.digest,
-        item.allowance.period,
         event.occurred_at,
-        quota.terms.limit(),
-        quota.terms.included_units,
+        Terms(
+            quota.meter_id,
+            item.allowance.period,
+            quota.terms.limit(),
+            quota.terms.included_units,
+        ),
         refusal.to_json() if refusal else None,
     )
 

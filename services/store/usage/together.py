@@ -35,13 +35,17 @@ async def known_events(
 # aside), guarded by its limit (a new counter takes only a sum within it), rows locked in
 # key order: batches sharing counters wait, never deadlock. Every event is stored with
 # its answer: its counter as it stood after it, in the batch's order. One row per event,
-# in order: `after` (null: its counter did not move) and whether it was stored.
+# in order: `after` (null: its counter did not move) and whether it was stored. The
+# terms (meter, period, limit) are sent once each and named by place from the events:
+# a batch holds many events and few terms, and each value sent costs encoding.
 COUNT_TOGETHER_SQL = """
 WITH items AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[], $5::text[],
-                       $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
-                       $9::bigint[], $10::bigint[], $11::text[], $12::jsonb[])
-    WITH ORDINALITY AS t(u, e, m, q, h, s, pe, o, l, inc, resets, refused, i)
+  SELECT u, e, ($8::uuid[])[k] AS m, q, h, ($9::timestamptz[])[k] AS s,
+         ($10::timestamptz[])[k] AS pe, o, ($11::bigint[])[k] AS l, ($12::bigint[])[k] AS inc,
+         ($13::text[])[k] AS resets, refused, i
+  FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[],
+              $6::int[], $7::jsonb[])
+    WITH ORDINALITY AS t(u, e, q, h, o, k, refused, i)
 ), sums AS MATERIALIZED (
   SELECT u, m, s, max(pe) AS pe, sum(q)::bigint AS q, min(l) AS l
   FROM items WHERE refused IS NULL GROUP BY u, m, s
@@ -50,7 +54,7 @@ WITH items AS MATERIALIZED (
   SELECT u, m, s, pe, q, 0 FROM sums WHERE l IS NULL OR q <= l ORDER BY u, m, s
   ON CONFLICT (user_id, meter_id, period_start)
   DO UPDATE SET used = usage_counters.used + excluded.used
-  WHERE NOT $14::bool  -- no limits: no lookup per row (a consumer's batch has 1,000)
+  WHERE NOT $15::bool  -- no limits: no lookup per row (a consumer's batch has 1,000)
      OR usage_counters.used + excluded.used <= coalesce(
        (SELECT l FROM sums WHERE sums.u = excluded.user_id AND sums.m = excluded.meter_id
                              AND sums.s = excluded.period_start),
@@ -70,10 +74,10 @@ WITH items AS MATERIALIZED (
          jsonb_build_object(
            'allowed', true, 'used', after, 'reason', NULL, 'resetsAt', resets,
            'remaining', CASE WHEN inc IS NULL THEN NULL ELSE greatest(inc - after, 0) END),
-         s, o, $13::timestamptz
+         s, o, $14::timestamptz
   FROM answered
   UNION ALL
-  SELECT u, e, m, q, h, false, refused, s, o, $13::timestamptz FROM items WHERE refused IS NOT NULL
+  SELECT u, e, m, q, h, false, refused, s, o, $14::timestamptz FROM items WHERE refused IS NOT NULL
   ON CONFLICT DO NOTHING
   RETURNING user_id, event_id
 )
@@ -85,18 +89,24 @@ ORDER BY items.i
 """
 
 
+class Terms(NamedTuple):
+    """What a counter's events share: its meter and period, and its limit."""
+
+    meter_id: uuid.UUID
+    period: tuple[datetime, datetime]
+    limit: int | None
+    included_units: int | None
+
+
 class CountedRow(NamedTuple):  # a tuple: built once per event, cheaper than a dataclass
     """One event for `count_together`: a refused one carries its answer already."""
 
     user_id: str
     event_id: str
-    meter_id: uuid.UUID
     quantity: int
     request_hash: str
-    period: tuple[datetime, datetime]
     occurred_at: datetime
-    limit: int | None
-    included_units: int | None
+    terms: Terms
     refused_answer: dict[str, Any] | None
 
 
@@ -115,23 +125,25 @@ async def count_together(
         run = (await connection.prepare(COUNT_TOGETHER_SQL)).fetch
     else:
         run = partial(connection.fetch, COUNT_TOGETHER_SQL)
+    numbers: dict[Terms, int] = {}
     found = await run(
         [r.user_id for r in rows],
         [r.event_id for r in rows],
-        [r.meter_id for r in rows],
         [r.quantity for r in rows],
         [r.request_hash for r in rows],
-        [r.period[0] for r in rows],
-        [r.period[1] for r in rows],
         [r.occurred_at for r in rows],
-        [r.limit for r in rows],
-        [r.included_units for r in rows],
-        [r.period[1].isoformat() for r in rows],
+        [numbers.setdefault(r.terms, len(numbers) + 1) for r in rows],
         [
             None if r.refused_answer is None else orjson.dumps(r.refused_answer).decode()
             for r in rows
         ],
+        [t.meter_id for t in numbers],
+        [t.period[0] for t in numbers],
+        [t.period[1] for t in numbers],
+        [t.limit for t in numbers],
+        [t.included_units for t in numbers],
+        [t.period[1].isoformat() for t in numbers],
         now,
-        any(r.limit is not None for r in rows),
+        any(t.limit is not None for t in numbers),
     )
     return [(row["after"], row["stored"]) for row in found]
