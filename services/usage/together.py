@@ -91,10 +91,10 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
         fresh = [(key, items[index]) for key, index in firsts.items() if key not in known]
         refusals = {key: _refusal(i) for key, i in fresh if i.verdict and not i.verdict.allowed}
         rows = [_row(i, refusals.get(key) if refusals else None) for key, i in fresh]
-        results = await count_together_sql(connection, rows, now) if rows else []
-        for (key, item), (after, stored) in zip(fresh, results, strict=True):
-            if (after is not None or key in refusals) and not stored:
-                raise _Raced  # its id was recorded first: all of this rolls back
+        results, stored = await count_together_sql(connection, rows, now) if rows else ([], 0)
+        if stored < len(refusals) + sum(after is not None for after in results):
+            raise _Raced  # an id was recorded first: all of this rolls back
+        for (key, item), after in zip(fresh, results, strict=True):
             if after is not None:
                 decisions[key] = decision = _allowed(item, after)
                 groups[_counter(item)].append((item, decision))

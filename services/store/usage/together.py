@@ -35,7 +35,8 @@ async def known_events(
 # aside), guarded by its limit (a new counter takes only a sum within it), rows locked in
 # key order: batches sharing counters wait, never deadlock. Every event is stored with
 # its answer: its counter as it stood after it, in the batch's order. One row per event,
-# in order: `after` (null: its counter did not move) and whether it was stored. The
+# in order: `after` (null: its counter did not move), and how many rows were stored
+# (fewer than were sent: an id was recorded first, and the caller rolls back). The
 # terms (meter, period, limit) are sent once each and named by place from the events:
 # a batch holds many events and few terms, and each value sent costs encoding.
 COUNT_TOGETHER_SQL = """
@@ -79,12 +80,10 @@ WITH items AS MATERIALIZED (
   UNION ALL
   SELECT u, e, m, q, h, false, refused, s, o, $14::timestamptz FROM items WHERE refused IS NOT NULL
   ON CONFLICT DO NOTHING
-  RETURNING user_id, event_id
+  RETURNING 1
 )
-SELECT items.i, answered.after, stored.event_id IS NOT NULL AS stored
-FROM items
-LEFT JOIN answered ON answered.i = items.i
-LEFT JOIN stored ON stored.user_id = items.u AND stored.event_id = items.e
+SELECT answered.after, (SELECT count(*) FROM stored) AS stored
+FROM items LEFT JOIN answered ON answered.i = items.i
 ORDER BY items.i
 """
 
@@ -112,9 +111,10 @@ class CountedRow(NamedTuple):  # a tuple: built once per event, cheaper than a d
 
 async def count_together(
     connection: asyncpg.Connection, rows: Sequence[CountedRow], now: datetime
-) -> list[tuple[int | None, bool]]:
-    """Each event's (counter after it, stored?), in order: see COUNT_TOGETHER_SQL. Run
-    it in a transaction: a known id means the caller rolls back and asks again. A big
+) -> tuple[list[int | None], int]:
+    """Each event's counter after it (None: not counted), in order, and how many event
+    rows were stored: see COUNT_TOGETHER_SQL. Run it in a transaction: a known id means
+    the caller rolls back and asks again. A big
     batch is planned for its arrays by a statement of its own, which PostgreSQL plans
     for the values it is given: the cached one, after five runs, switched to a generic
     plan that took 3× as long for 1,000 rows. (`SET LOCAL plan_cache_mode =
@@ -146,4 +146,4 @@ async def count_together(
         now,
         any(t.limit is not None for t in numbers),
     )
-    return [(row["after"], row["stored"]) for row in found]
+    return [row[0] for row in found], found[0][1] if found else 0
