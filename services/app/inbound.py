@@ -14,53 +14,34 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import (
-    Annotated,
-    Any,
-    Literal,
-    NotRequired,  # pydantic needs it before 3.12
+from typing import Annotated, Any, Literal
+
+from pydantic import StringConstraints
+
+from services.app.envelopes import (
+    Envelope,
+    PoisonMessage,
+    Short,
+    Strict,
+    UserId,
+    data_of,
+    parse,
 )
-
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
-from typing_extensions import TypedDict
-
+from services.app.usage_messages import usage_command_of
 from services.billing.rules import PaymentStatus
 from services.collection.payment_results import PaymentResultMessage, apply_payment_results
 from services.common.errors import DomainError, ErrorCode
-from services.common.text import unstorable_message, unstorable_path
 from services.messaging import events
 from services.messaging.events import DomainEvent
-from services.platform.auth import USER_ID_PATTERN
 from services.platform.deps import Deps
 from services.platform.uow import DuplicateMessage, InboxEntry
 from services.subscriptions import checkout, interruptions
 from services.subscriptions.fulfillment import Address, Channel, Fulfillment
-from services.usage import batches, metering
+from services.usage import batches
 
 log = logging.getLogger(__name__)
 SOURCE = "kafka"
 YIELD_EVERY = 50  # messages read between turns given to the write in flight
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN.pattern)]
-Short = Annotated[str, StringConstraints(min_length=1, max_length=255)]
-Quantity = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]  # what orjson reads as one
-
-
-class PoisonMessage(Exception):
-    """Unreadable or invalid: dead-letter it with this reason."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Envelope(Strict):
-    id: Short
-    type: Short
-    source: Short
-    specversion: Literal["1.0"]
-    time: datetime | None = None
-    data: dict[str, Any]
 
 
 class PaymentProcessed(Strict):
@@ -108,37 +89,8 @@ _RESULT = {
 }
 
 
-def parse(value: bytes | None) -> Envelope:
-    if not value:
-        raise PoisonMessage("empty message")
-    try:
-        decoded = orjson.loads(value)
-    except orjson.JSONDecodeError as error:
-        raise PoisonMessage(f"not JSON: {error}") from error
-    # JSON can only carry a NUL as the escape \u0000: without one, nothing to look for.
-    unstorable = unstorable_path(decoded) if b"\\u0000" in value else None
-    if unstorable is not None:
-        raise PoisonMessage(unstorable_message(unstorable))
-    try:
-        return Envelope.model_validate(decoded)
-    except ValidationError as error:
-        raise PoisonMessage(f"not a CloudEvent: {_first(error)}") from error
-
-
-def _first(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    return f"{'.'.join(str(p) for p in problem['loc'])}: {problem['msg']}"
-
-
-def _data(model: type[Strict], envelope: Envelope) -> Any:
-    try:
-        return model.model_validate(envelope.data)
-    except ValidationError as error:
-        raise PoisonMessage(f"invalid {envelope.type}: {_first(error)}") from error
-
-
 def payment_message(envelope: Envelope, received_at: datetime) -> PaymentResultMessage:
-    data: PaymentProcessed = _data(PaymentProcessed, envelope)
+    data: PaymentProcessed = data_of(PaymentProcessed, envelope)
     if data.paymentId is None and data.processorPaymentId is None:
         raise PoisonMessage("payment.processed names no payment")
     try:
@@ -179,7 +131,7 @@ def _fulfillment(data: FulfillmentData | None) -> Fulfillment | None:
 
 
 async def on_subscribe(deps: Deps, envelope: Envelope) -> None:
-    data: SubscribeUser = _data(SubscribeUser, envelope)
+    data: SubscribeUser = data_of(SubscribeUser, envelope)
     command = checkout.Subscribe(
         user_id=data.userId,
         plan_code=data.planCode,
@@ -191,7 +143,7 @@ async def on_subscribe(deps: Deps, envelope: Envelope) -> None:
 
 
 async def on_cancel(deps: Deps, envelope: Envelope) -> None:
-    data: CancelSubscriptionCommand = _data(CancelSubscriptionCommand, envelope)
+    data: CancelSubscriptionCommand = data_of(CancelSubscriptionCommand, envelope)
     command = interruptions.CancelSubscription(data.userId, data.atPeriodEnd, data.reason)
     await _apply_command(
         deps, envelope, data.userId, lambda d: interruptions.cancel(d, command, actor="kafka")
@@ -233,73 +185,6 @@ async def _reject(deps: Deps, envelope: Envelope, user_id: str, error: DomainErr
             await uow.commit()
     except DuplicateMessage:
         pass
-
-
-class UsageRecorded(Strict):
-    """Usage another service reports; `eventId` defaults to the message id."""
-
-    userId: UserId
-    meterKey: Short
-    quantity: Quantity
-    eventId: Short | None = None
-    occurredAt: datetime | None = None
-    value: Short | None = None
-
-
-class _UsageData(TypedDict):
-    userId: UserId
-    meterKey: Short
-    quantity: Quantity
-    eventId: NotRequired[Short | None]
-    occurredAt: NotRequired[datetime | None]
-    value: NotRequired[Short | None]
-
-
-class _UsageMessage(TypedDict):
-    id: Short
-    type: Short
-    source: Short
-    specversion: Literal["1.0"]
-    time: NotRequired[datetime | None]
-    data: _UsageData
-
-
-# The hot path: the same rules as Envelope and UsageRecorded, checked in one step
-# straight from the bytes, into dicts (half the cost of building the models).
-_USAGE_MESSAGE = TypeAdapter(_UsageMessage)
-
-
-def usage_command_of(value: bytes | None) -> metering.RecordUsage:
-    """A usage.recorded message's command. A valid message is validated straight from
-    its bytes; anything else goes the general way, which names what is wrong."""
-    if value and b"\\u0000" not in value:
-        try:
-            message = _USAGE_MESSAGE.validate_json(value)
-        except ValueError:
-            pass
-        else:
-            data = message["data"]
-            return metering.RecordUsage(
-                data["userId"],
-                data["meterKey"],
-                data["quantity"],
-                data.get("eventId") or message["id"],
-                data.get("occurredAt"),
-                data.get("value"),
-            )
-    return usage_command(parse(value))
-
-
-def usage_command(envelope: Envelope) -> metering.RecordUsage:
-    data: UsageRecorded = _data(UsageRecorded, envelope)
-    return metering.RecordUsage(
-        data.userId,
-        data.meterKey,
-        data.quantity,
-        data.eventId or envelope.id,
-        data.occurredAt,
-        data.value,
-    )
 
 
 def command_handlers(deps: Deps) -> dict[str, Callable[[Deps, Envelope], Awaitable[None]]]:

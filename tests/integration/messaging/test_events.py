@@ -457,12 +457,8 @@ async def test_commands_from_kafka_match_the_mutations(deps, broker):
 
 
 def test_consumed_schemas_agree_with_the_validators():
-    from services.app.inbound import (
-        CancelSubscriptionCommand,
-        PaymentProcessed,
-        SubscribeUser,
-        UsageRecorded,
-    )
+    from services.app.inbound import CancelSubscriptionCommand, PaymentProcessed, SubscribeUser
+    from services.app.usage_messages import UsageRecorded
 
     good = {
         "subscription.subscribe": {"userId": "u1", "planCode": "premium"},

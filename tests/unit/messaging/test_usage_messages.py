@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.app.inbound import PoisonMessage, parse, usage_command, usage_command_of
+from services.app.envelopes import PoisonMessage, parse
+from services.app.usage_messages import usage_command, usage_command_of
 
 SCALARS = st.one_of(
     st.none(),
