@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -38,8 +37,7 @@ from services.usage.standing import Allowance
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class QuotaDecision:
+class QuotaDecision(NamedTuple):  # immutable, cheap to build: a batch answers each event
     allowed: bool
     remaining: int | None  # None: unlimited
     resets_at: datetime

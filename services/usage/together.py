@@ -160,6 +160,8 @@ def _allowed(item: Item, used: int) -> QuotaDecision:
 
 def _thresholds(group: list[tuple[Item, QuotaDecision]], now: datetime) -> list[DomainEvent]:
     """Thresholds the counter crossed, each announced by the event that crossed it."""
+    if not any(_terms(item).included_units for item, _ in group):
+        return []  # no included units, no thresholds: the common case, kept cheap
     return [
         crossed
         for item, decided in group
