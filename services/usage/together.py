@@ -1,5 +1,6 @@
-"""Counting many usage events in one transaction, by one statement
-(`COUNT_TOGETHER_SQL` in services/store/usage/together.py): each counter moves once by its
+"""Counting many usage events in one transaction, by one statement for a few
+(`COUNT_TOGETHER_SQL` in services/store/usage/together.py) or two for many
+(services/store/usage/many.py): each counter moves once by its
 events' sum (a hard limit guards each sum), and every event goes in with its answer,
 its counter as it stood after it, as if counted one after the other in the batch's
 order; thresholds crossed go to the outbox in the same transaction. A known event id is
@@ -20,13 +21,15 @@ from services.messaging.events import DomainEvent
 from services.messaging.live import QuotaChange
 from services.platform.deps import Deps
 from services.store.messaging import copy_outbox
+from services.store.usage.many import count_many
 from services.store.usage.together import CountedRow, Terms, known_events
-from services.store.usage.together import count_together as count_together_sql
+from services.store.usage.together import count_together as count_few
 from services.usage.counting import QuotaDecision, UsageEvent, push, replayed, threshold_events
 from services.usage.rules import QuotaTerms
 from services.usage.standing import Allowance
 
 RACE_RETRIES = 5
+FEW = 100  # rows counted by one statement (a round trip saved) rather than two
 
 
 class Item(NamedTuple):
@@ -91,7 +94,8 @@ async def _count_once(deps: Deps, items: Sequence[Item], check_known: bool) -> l
         fresh = [(key, items[index]) for key, index in firsts.items() if key not in known]
         refusals = {key: _refusal(i) for key, i in fresh if i.verdict and not i.verdict.allowed}
         rows = [_row(i, refusals.get(key) if refusals else None) for key, i in fresh]
-        results, stored = await count_together_sql(connection, rows, now) if rows else ([], 0)
+        count = count_few if len(rows) <= FEW else count_many
+        results, stored = await count(connection, rows, now) if rows else ([], 0)
         if stored < len(refusals) + sum(after is not None for after in results):
             raise _Raced  # an id was recorded first: all of this rolls back
         for (key, item), after in zip(fresh, results, strict=True):

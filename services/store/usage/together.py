@@ -1,12 +1,12 @@
-"""Many events counted in one transaction (a group commit, the REST batch, the
-`usage.recorded` consumer), and the lookup of ids recorded before."""
+"""Usage events counted together in one transaction: the rows they are sent as, one
+statement for a group commit's few (big batches: many.py), and the lookup of ids
+recorded before."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -114,19 +114,12 @@ async def count_together(
 ) -> tuple[list[int | None], int]:
     """Each event's counter after it (None: not counted), in order, and how many event
     rows were stored: see COUNT_TOGETHER_SQL. Run it in a transaction: a known id means
-    the caller rolls back and asks again. A big
-    batch is planned for its arrays by a statement of its own, which PostgreSQL plans
-    for the values it is given: the cached one, after five runs, switched to a generic
-    plan that took 3× as long for 1,000 rows. (`SET LOCAL plan_cache_mode =
-    force_custom_plan` did the same but also re-planned the foreign-key check of every
-    event row: 1,000 re-plans, 15% of the statement.) A group commit's few rows keep
-    the cached statement and its generic plan (1.0 ms against 1.5 for 16)."""
-    if len(rows) > 100:
-        run = (await connection.prepare(COUNT_TOGETHER_SQL)).fetch
-    else:
-        run = partial(connection.fetch, COUNT_TOGETHER_SQL)
+    the caller rolls back and asks again. For a few rows (a group commit): the cached
+    statement's generic plan suits them (1.0 ms against 1.5 planned for 16 rows), and
+    big batches go to services/store/usage/many.py."""
     numbers: dict[Terms, int] = {}
-    found = await run(
+    found = await connection.fetch(
+        COUNT_TOGETHER_SQL,
         [r.user_id for r in rows],
         [r.event_id for r in rows],
         [r.quantity for r in rows],

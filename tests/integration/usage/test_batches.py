@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import pytest
+
 from services.common.errors import DomainError, ErrorCode
 from services.subscriptions import checkout
 from services.usage import meters
+from services.usage import together as usage_together
 from services.usage.batches import record_usage_batch
 from services.usage.counting import QuotaDecision
 from services.usage.metering import RecordUsage
@@ -17,6 +20,13 @@ from services.usage.rules import Aggregation
 from tests.conftest import scalar
 
 USERS = [f"u{n}" for n in range(5)]
+
+
+@pytest.fixture(autouse=True, params=["two statements", "one statement"])
+def statements(request, monkeypatch):  # type: ignore[no-untyped-def]
+    """A batch this big goes by two statements; the one a group commit uses must agree."""
+    if request.param == "one statement":
+        monkeypatch.setattr(usage_together, "FEW", 10**6)
 
 
 async def _tokens(deps) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from services.platform.deps import Deps
 from services.subscriptions import checkout
 from services.usage import group_commit as usage_group_commit
 from services.usage import metering, meters
+from services.usage import together as usage_together
 from services.usage.group_commit import group_commit
 from services.usage.rules import Aggregation
 from tests.conftest import scalar
@@ -34,9 +35,11 @@ async def redis_server() -> AsyncIterator[RedisServer]:
     server.stop()
 
 
-@pytest.fixture(params=["alone", "grouped"])
-async def gated(deps, redis_server, request):  # type: ignore[no-untyped-def]
-    async with _gated(deps, redis_server, grouped=request.param == "grouped") as found:
+@pytest.fixture(params=["alone", "grouped", "grouped, two statements"])
+async def gated(deps, redis_server, request, monkeypatch):  # type: ignore[no-untyped-def]
+    if request.param == "grouped, two statements":  # as a big batch is counted
+        monkeypatch.setattr(usage_together, "FEW", 0)
+    async with _gated(deps, redis_server, grouped=request.param != "alone") as found:
         yield found
 
 
