@@ -1,12 +1,12 @@
 """Counting many usage events in one transaction, by one statement for a few
 (`COUNT_TOGETHER_SQL` in services/store/usage/together.py) or two for many
-(services/store/usage/many.py): each counter moves once by its
-events' sum (a hard limit guards each sum), and every event goes in with its answer,
-its counter as it stood after it, as if counted one after the other in the batch's
-order; thresholds crossed go to the outbox in the same transaction. A known event id is
-a replay: it is answered as it was the first time. Used by the REST batch and the
-`usage.recorded` consumer (services/usage/batches.py) and by the group commit of single
-calls (services/usage/group_commit.py)."""
+(services/store/usage/many.py): each counter moves once by its events' sum (a hard
+limit guards each sum), and every event goes in with its answer, its counter as it
+stood after it, as if counted one after the other in the batch's order; thresholds
+crossed go to the outbox in the same transaction. A known event id is a replay: it is
+answered as it was the first time. Used by the REST batch and the `usage.recorded`
+consumer (services/usage/batches.py) and by the group commit of single calls
+(services/usage/group_commit.py)."""
 
 from __future__ import annotations
 
