@@ -10,7 +10,7 @@ from functools import partial
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from services.common.tasks import all_or_none
@@ -169,7 +169,9 @@ class KafkaConsumerLoop:
                     items.extend((record.key, record.value) for record in records)
                 writes: list[tuple[str, Write]] = []
                 for topic, items in by_topic.items():
-                    write = await self._until_done(stop, topic, partial(self.handler, topic, items))
+                    write = await self._until_done(
+                        stop, f"messages on {topic}", partial(self.handler, topic, items)
+                    )
                     if isinstance(write, Stopped):
                         return
                     writes.append((topic, write))
@@ -199,13 +201,23 @@ class KafkaConsumerLoop:
     ) -> bool:
         """One poll written, then its offsets committed; False: stopped before."""
         for topic, write in writes:
-            if isinstance(await self._until_done(stop, topic, write), Stopped):
+            if isinstance(await self._until_done(stop, f"messages on {topic}", write), Stopped):
                 return False
-        await consumer.commit(offsets)
-        return True
+
+        async def commit() -> None:
+            # The group may have given partitions to another member meanwhile: it reads
+            # them again from their last committed offset, and the duplicates are dropped.
+            kept = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
+            try:
+                if kept:
+                    await consumer.commit(kept)
+            except (CommitFailedError, IllegalStateError) as error:
+                log.warning("offsets not committed, the group rebalanced: %s", error)
+
+        return not isinstance(await self._until_done(stop, "committing offsets", commit), Stopped)
 
     async def _until_done(
-        self, stop: asyncio.Event, topic: str, step: Callable[[], Awaitable[T]]
+        self, stop: asyncio.Event, what: str, step: Callable[[], Awaitable[T]]
     ) -> T | Stopped:
         """`step`'s result, retried with backoff while it fails."""
         backoff = 0.5
@@ -213,7 +225,7 @@ class KafkaConsumerLoop:
             try:
                 return await step()
             except Exception:  # transient: the database or a gateway is away
-                log.exception("messages on %s failed; retrying in %.1fs", topic, backoff)
+                log.exception("%s failed; retrying in %.1fs", what, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -15,6 +15,7 @@ from services.messaging.kafka import KafkaConsumerLoop, Records, Write
 from tests.kafka_broker import TansuBroker, until
 
 TOPIC = "loop.test"
+SHARED = "loop.shared"  # two partitions, for two members of one group
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +23,7 @@ def broker():
     tansu = TansuBroker()
     tansu.start()
     asyncio.run(tansu.create_topics([TOPIC], partitions=1))
+    asyncio.run(tansu.create_topics([SHARED], partitions=2))
     yield tansu
     tansu.stop()
 
@@ -140,3 +142,41 @@ async def test_a_loop_stopped_while_its_write_fails_commits_nothing(broker):
     assert failing.written == []
     assert 104 in failing.reads()
     assert await committed(broker, group) is None
+
+
+async def test_a_member_whose_partition_moved_while_it_wrote_keeps_running(broker):
+    """Another member joins while a poll is being written: the group gives it one of the
+    two partitions, which it reads again from the start (nothing was committed); the
+    first member commits what it still holds and carries on."""
+    group = f"loop-{uuid.uuid4().hex[:6]}"
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap)
+    await producer.start()
+    try:
+        for n in range(20):
+            await producer.send_and_wait(SHARED, str(n).encode(), partition=n % 2)
+    finally:
+        await producer.stop()
+    first, second = Recorder(), Recorder()
+    first.gate.clear()
+    stop = asyncio.Event()
+    running = asyncio.create_task(
+        KafkaConsumerLoop(broker.bootstrap, group, [SHARED], first).run(stop)
+    )
+    joined: asyncio.Task[None] | None = None
+    try:
+        await until(holds(lambda: bool(first.writes())), 30)
+        joined = asyncio.create_task(
+            KafkaConsumerLoop(broker.bootstrap, group, [SHARED], second).run(stop)
+        )
+        await until(holds(lambda: len(second.written) >= 10), 60)  # a partition moved
+        first.gate.set()
+        await until(holds(lambda: len(first.written) >= 20), 30)
+        await asyncio.sleep(1)  # its offsets are committed (or found not its own)
+        assert not running.done()  # the first member survived the rebalance
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+        if joined is not None:
+            await asyncio.wait_for(joined, 30)
+    moved = set(second.written)
+    assert moved in ({n for n in range(20) if n % 2 == 0}, {n for n in range(20) if n % 2})
