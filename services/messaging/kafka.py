@@ -219,17 +219,21 @@ class KafkaConsumerLoop:
     async def _until_done(
         self, stop: asyncio.Event, what: str, step: Callable[[], Awaitable[T]]
     ) -> T | Stopped:
-        """`step`'s result, retried with backoff while it fails."""
+        """`step`'s result, retried with backoff while it fails. Tried at least once, so a
+        loop told to stop still finishes the poll in hand (and commits it) unless that
+        fails: a deploy's SIGTERM does not hand the poll to the next process again."""
         backoff = 0.5
-        while not stop.is_set():
+        while True:
             try:
                 return await step()
             except Exception:  # transient: the database or a gateway is away
+                if stop.is_set():
+                    log.exception("%s failed while stopping: left for the next run", what)
+                    return Stopped()
                 log.exception("%s failed; retrying in %.1fs", what, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
                 backoff = min(backoff * 2, 30.0)
-        return Stopped()
 
 
 def _next_offsets(batches: dict[TopicPartition, list[ConsumerRecord]]) -> dict[TopicPartition, int]:

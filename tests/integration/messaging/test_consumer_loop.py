@@ -180,3 +180,22 @@ async def test_a_member_whose_partition_moved_while_it_wrote_keeps_running(broke
             await asyncio.wait_for(joined, 30)
     moved = set(second.written)
     assert moved in ({n for n in range(20) if n % 2 == 0}, {n for n in range(20) if n % 2})
+
+
+async def test_a_loop_told_to_stop_mid_write_finishes_the_poll_and_commits_it(broker):
+    """A deploy's SIGTERM while a poll is written: the poll is finished and committed, not
+    handed to the next process again."""
+    group = f"loop-{uuid.uuid4().hex[:6]}"
+    await produce(broker, range(200, 205))
+    handler = Recorder()
+    handler.gate.clear()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        KafkaConsumerLoop(broker.bootstrap, group, [TOPIC], handler).run(stop)
+    )
+    await until(holds(lambda: bool(handler.writes())))
+    stop.set()
+    handler.gate.set()
+    await asyncio.wait_for(task, 10)
+    assert handler.written[-5:] == [200, 201, 202, 203, 204]
+    assert await committed(broker, group) is not None
