@@ -9,10 +9,9 @@ refuse (unknown plan, already subscribed, ...) is not poison: it is answered wit
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -31,8 +30,10 @@ from services.app.usage_messages import usage_command_of
 from services.billing.rules import PaymentStatus
 from services.collection.payment_results import PaymentResultMessage, apply_payment_results
 from services.common.errors import DomainError, ErrorCode
+from services.common.tasks import take_turn
 from services.messaging import events
 from services.messaging.events import DomainEvent
+from services.messaging.kafka import Handler, Records, Write
 from services.platform.deps import Deps
 from services.platform.uow import DuplicateMessage, InboxEntry
 from services.subscriptions import checkout, interruptions
@@ -41,7 +42,6 @@ from services.usage import batches
 
 log = logging.getLogger(__name__)
 SOURCE = "kafka"
-YIELD_EVERY = 50  # messages read between turns given to the write in flight
 
 
 class PaymentProcessed(Strict):
@@ -212,11 +212,9 @@ def dead_letter_record(
 
 
 DeadLetter = Callable[[str | None, dict[str, Any]], Awaitable[None]]
-Records = Sequence[tuple[bytes | None, bytes | None]]
-Write = Callable[[], Awaitable[None]]
 
 
-def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records], Awaitable[Write]]:
+def make_handler(deps: Deps, dead_letter: DeadLetter) -> Handler:
     """The consumer's handler for one poll's records of one topic, in two steps. Reading
     parses and validates every message (poison goes to the dead-letter topic) and, for
     usage, checks each event against its user's access snapshot; it writes nothing and
@@ -240,8 +238,7 @@ def make_handler(deps: Deps, dead_letter: DeadLetter) -> Callable[[str, Records]
         """Each message `check`ed; those found poison are dead-lettered."""
         kept = []
         for index, (key, value) in enumerate(records):
-            if index % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # the last poll's write moves on (kafka.py)
+            await take_turn(index)  # the last poll's write moves on (kafka.py)
             try:
                 kept.append((key, value, check(value)))
             except PoisonMessage as poison:

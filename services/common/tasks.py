@@ -7,6 +7,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+TURN_EVERY = 50  # items a long loop handles between turns it gives the event loop
+
+
+async def take_turn(index: int) -> None:
+    """Every `TURN_EVERY`th item, let other tasks run: a loop over thousands of items
+    (a consumer's poll) would otherwise hold the event loop, and a write in flight
+    would wait for it at each of its round trips."""
+    if index % TURN_EVERY == TURN_EVERY - 1:
+        await asyncio.sleep(0)
 
 
 async def all_or_none(*coroutines: Coroutine[Any, Any, Any]) -> list[Any]:

@@ -116,7 +116,7 @@ async def _send_in_order(
 
 
 class Stopped:
-    """The loop was told to stop before a step succeeded."""
+    """A step failed after the loop was told to stop: it is left for the next run."""
 
 
 Records = Sequence[tuple[bytes | None, bytes | None]]
@@ -207,7 +207,8 @@ class KafkaConsumerLoop:
         async def commit() -> None:
             # The group may have given partitions to another member meanwhile: it reads
             # them again from their last committed offset, and the duplicates are dropped.
-            kept = {tp: offset for tp, offset in offsets.items() if tp in consumer.assignment()}
+            held = consumer.assignment()
+            kept = {tp: offset for tp, offset in offsets.items() if tp in held}
             try:
                 if kept:
                     await consumer.commit(kept)

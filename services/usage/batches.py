@@ -9,13 +9,13 @@ its own event."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from services.common.errors import DomainError
+from services.common.tasks import take_turn
 from services.platform.deps import Deps
 from services.reads.queries import snapshots_of
 from services.usage.counting import QuotaDecision
@@ -31,7 +31,6 @@ from services.usage.standing import Allowance, allowance
 from services.usage.together import Item, count_together
 
 Outcome = QuotaDecision | DomainError
-YIELD_EVERY = 50  # events checked between turns given to other tasks
 
 
 def _batchable(found: Allowance) -> bool:
@@ -74,8 +73,7 @@ async def plan_usage_batch(deps: Deps, commands: Sequence[RecordUsage]) -> Plann
     indexes: list[int] = []
     one_by_one: list[int] = []
     for index, cmd in enumerate(commands):
-        if index % YIELD_EVERY == YIELD_EVERY - 1:
-            await asyncio.sleep(0)  # a write in flight moves on (services/messaging/kafka.py)
+        await take_turn(index)  # a write in flight moves on (services/messaging/kafka.py)
         at = cmd.occurred_at.isoformat() if cmd.occurred_at else None  # as hashed
         body = (cmd.meter_key, cmd.quantity, at, cmd.value)
         digest = digests.get(body)

@@ -63,10 +63,10 @@ async def count_many(
     """Each event's counter after it (None: not counted), in order, and how many event
     rows were stored: see MOVE_COUNTERS_SQL. Run it in a transaction: a known id means
     the caller rolls back and asks again."""
+    counters = [(r.user_id, r.terms.meter_id, r.terms.period[0]) for r in rows]
     sums: dict[tuple[str, uuid.UUID, datetime], list[Any]] = {}  # [sum, period end, limit]
-    for r in rows:
+    for r, key in zip(rows, counters, strict=True):
         if r.refused_answer is None:
-            key = (r.user_id, r.terms.meter_id, r.terms.period[0])
             found = sums.get(key)
             if found is None:
                 sums[key] = [r.quantity, r.terms.period[1], r.terms.limit]
@@ -89,8 +89,7 @@ async def count_many(
     standing = {(m[0], m[1], m[2]): m[3] for m in moved}
     afters: list[int | None] = [None] * len(rows)
     for index in range(len(rows) - 1, -1, -1):
-        r = rows[index]
-        key = (r.user_id, r.terms.meter_id, r.terms.period[0])
+        r, key = rows[index], counters[index]
         if r.refused_answer is None and key in standing:
             afters[index] = standing[key]
             standing[key] -= r.quantity
